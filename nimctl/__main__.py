@@ -1,0 +1,3 @@
+from nimctl.cli import main
+
+main()

@@ -1,0 +1,54 @@
+"""Secret handling: literal secret values are replaced by a salted fingerprint before a spec is
+stored, shown, logged or written into a plan file. The fingerprint lets the planner notice that
+a token changed without ever keeping the token.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from typing import Any
+
+SENSITIVE_PREFIX = "(sensitive"
+# Env vars whose names say they carry a credential are treated as secrets when given literally.
+SECRET_ENV_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL|PRIVATE_KEY)", re.I)
+
+
+def fingerprint(value: str, salt: str) -> str:
+    """A short salted hash: equal values give equal fingerprints within one state lineage."""
+    digest = hashlib.sha256(f"{salt}\0{value}".encode()).hexdigest()[:12]
+    return f"{SENSITIVE_PREFIX}:{digest})"
+
+
+def is_redacted(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(SENSITIVE_PREFIX)
+
+
+def redact_spec(spec: dict[str, Any], salt: str) -> dict[str, Any]:
+    """A deep copy of a Lepton or local spec with every literal secret replaced by its fingerprint.
+
+    Covers ``api_tokens[].value``, literal values of secret-looking env vars (Lepton ``envs`` list
+    and local ``env`` mapping), and ``api_key`` fields of local specs.
+    """
+    out = copy.deepcopy(spec)
+    for token in out.get("api_tokens") or []:
+        if isinstance(token, dict) and isinstance(token.get("value"), str) and not is_redacted(token["value"]):
+            token["value"] = fingerprint(token["value"], salt)
+    for env in out.get("envs") or []:
+        if (isinstance(env, dict) and isinstance(env.get("value"), str)
+                and SECRET_ENV_NAME.search(str(env.get("name", ""))) and not is_redacted(env["value"])):
+            env["value"] = fingerprint(env["value"], salt)
+    local_env = out.get("env")
+    if isinstance(local_env, dict):
+        for name, value in local_env.items():
+            if isinstance(value, str) and SECRET_ENV_NAME.search(name) and not is_redacted(value):
+                local_env[name] = fingerprint(value, salt)
+    if isinstance(out.get("api_key"), str) and not is_redacted(out["api_key"]):
+        out["api_key"] = fingerprint(out["api_key"], salt)
+    return out
+
+
+def display_value(value: Any) -> Any:
+    """What a human sees for a (possibly redacted) value: fingerprints become ``(sensitive)``."""
+    return "(sensitive)" if is_redacted(value) else value

@@ -1,0 +1,1 @@
+"""Local state: the record of what nimctl manages, the intent journal, and the lock."""
