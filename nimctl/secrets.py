@@ -52,3 +52,34 @@ def redact_spec(spec: dict[str, Any], salt: str) -> dict[str, Any]:
 def display_value(value: Any) -> Any:
     """What a human sees for a (possibly redacted) value: fingerprints become ``(sensitive)``."""
     return "(sensitive)" if is_redacted(value) else value
+
+
+def redact_config(config: Any) -> Any:
+    """A copy of a composed config with literal tokens and secret-looking env values masked,
+    for ``show-config`` and error messages."""
+    if isinstance(config, dict):
+        out: dict[str, Any] = {}
+        for key, value in config.items():
+            if key == "api_tokens" and isinstance(value, list):
+                out[key] = [_mask_token(t) for t in value]
+            elif (isinstance(value, (str, int, float)) and not isinstance(value, bool)
+                  and SECRET_ENV_NAME.search(str(key)) and str(key) not in _NOT_SECRET_KEYS):
+                out[key] = "(sensitive)"
+            else:
+                out[key] = redact_config(value)
+        return out
+    if isinstance(config, list):
+        return [redact_config(v) for v in config]
+    return config
+
+
+# Keys whose names look secret but hold a name, not a value.
+_NOT_SECRET_KEYS = {"api_key_name", "token_name_ref", "secret_name_ref", "max_tokens"}
+
+
+def _mask_token(token: Any) -> Any:
+    if isinstance(token, str):
+        return "(sensitive)"
+    if isinstance(token, dict) and "value" in token:
+        return {**token, "value": "(sensitive)"}
+    return token
