@@ -8,6 +8,7 @@ submitted are stopped and the endpoints it created are removed (unless --keep-on
 
 from __future__ import annotations
 
+import contextlib
 import secrets as pysecrets
 import signal
 import threading
@@ -166,25 +167,25 @@ class Applier:
         return outcome
 
     def _execute(self, plan: Any, waits: list[str]) -> int:
-        changes = sorted(plan.changes, key=lambda c: c.address)
-        by_kind = {(c.type, tuple(c.actions)): [] for c in changes}
-        for c in changes:
-            by_kind[(c.type, tuple(c.actions))].append(c)
+        def changes(kind: str, *action_lists: tuple[str, ...]) -> list[Any]:
+            return sorted((c for c in plan.changes if c.type == kind and tuple(c.actions) in action_lists),
+                          key=lambda c: c.address)
 
-        for change in by_kind.get(("job", ("delete",)), []):
+        delete, create, update, replace = ("delete",), ("create",), ("update",), ("delete", "create")
+        for change in changes("job", delete):
             self._delete_job_record(change.address)
-        for change in by_kind.get(("endpoint", ("delete",)), []) + by_kind.get(("endpoint", ("delete", "create")), []):
+        for change in changes("endpoint", delete, replace):
             self._delete_endpoint_record(change.address)
 
         touched: list[str] = []
-        for change in by_kind.get(("endpoint", ("delete", "create")), []) + by_kind.get(("endpoint", ("create",)), []):
+        for change in changes("endpoint", replace, create):
             self._create_endpoint(self.endpoints[change.address])
             touched.append(change.address)
-        for change in by_kind.get(("endpoint", ("update",)), []):
+        for change in changes("endpoint", update):
             self._update_endpoint(self.endpoints[change.address])
             touched.append(change.address)
 
-        to_run = [self.jobs[c.address] for c in by_kind.get(("job", ("create",)), []) + by_kind.get(("job", ("delete", "create")), [])]
+        to_run = [self.jobs[c.address] for c in changes("job", create, replace)]
         needed = set(touched) | {f"endpoint.{j.endpoint}" for j in to_run if j.endpoint}
         urls = self._wait_ready(sorted(needed)) if needed else {}
         submitted = self._submit_jobs(to_run, urls)
@@ -448,10 +449,8 @@ class Applier:
             self.journal.finish_invocation(inv_id, status, reason)
         except (KeyboardInterrupt, Interrupted):
             self.ui.error(f"Cleanup skipped. What is left is recorded: run `nimctl destroy {inv_id}`.")
-            try:
+            with contextlib.suppress(KeyboardInterrupt, Interrupted, NimctlError):
                 self.journal.finish_invocation(inv_id, "interrupted", reason)
-            except (KeyboardInterrupt, Interrupted, NimctlError):
-                pass
             return EXIT_INTERRUPTED
         except NimctlError as err:
             self.ui.error(f"cleanup failed: {err}. Run `nimctl destroy {inv_id}` to finish it.")
@@ -479,10 +478,8 @@ def remove_endpoint(journal: Journal, provider: Provider, address: str, name: st
     """Delete an endpoint and wait until the platform no longer lists it, then forget it."""
     entry = journal.intent(op="delete", address=address, type="endpoint", provider=provider.name,
                            name=name, invocation_id=invocation_id, platform_id=name)
-    try:
+    with contextlib.suppress(NotFound):
         provider.delete_endpoint(name)
-    except NotFound:
-        pass
     wait_gone(provider, name, timeout)
     journal.resolve(entry, lambda s: _forget_named(s, address, name))
 
@@ -493,10 +490,8 @@ def remove_job(journal: Journal, provider: Provider, address: str, name: str, jo
                            invocation_id=invocation_id, platform_id=job_id)
     ids = {job_id} if job_id else {j.id for j in provider.find_jobs(name)}
     for jid in ids:
-        try:
+        with contextlib.suppress(NotFound):
             provider.delete_job(jid)
-        except NotFound:
-            pass
     journal.resolve(entry, lambda s: _forget_named(s, address, name))
 
 

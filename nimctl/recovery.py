@@ -13,6 +13,7 @@ per provider and kind:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from nimctl.journal import Journal
@@ -80,10 +81,8 @@ def _settle_one(journal: Journal, provider: Provider, entry: PendingEntry,
         return "deleted"
     if entry.op == "stop":
         if entry.platform_id:
-            try:
+            with contextlib.suppress(NotFound):
                 provider.stop_job(entry.platform_id)
-            except NotFound:
-                pass
         journal.resolve(entry)
         return "stopped"
     journal.resolve(entry)
@@ -99,10 +98,8 @@ def _delete_again(provider: Provider, entry: PendingEntry, endpoints: dict[str, 
         else:
             ids = {entry.platform_id} if entry.platform_id else {j.id for j in jobs.get(entry.name, [])}
             for job_id in ids:
-                try:
+                with contextlib.suppress(NotFound):
                     provider.delete_job(job_id)
-                except NotFound:
-                    pass
     except NotFound:
         pass
 
