@@ -1,0 +1,127 @@
+"""Helpers for the apply/destroy tests: run the real CLI, look at the emulator through its
+public HTTP API (the same one the SDK uses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+SEED = REPO / "examples" / "lepton_nim_llama_3_1_8b_instruct.yaml"
+ENDPOINT_TOKEN = "tok-endpoint-7f3a9c1e"  # planted secret: must never reach state or output
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+def copy_config(tmp_path: Path, source: Path = SEED, name: str | None = None) -> Path:
+    target = tmp_path / (name or source.name)
+    shutil.copy(source, target)
+    return target
+
+
+def cli_env(emulator, tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEPTON_", "NIMCTL_"))}
+    env.update(emulator.env())
+    env.update({
+        "LEPTON_CACHE_DIR": str(tmp_path / "lepton-cache"),
+        "NIMCTL_STATE": str(tmp_path / "state" / "nimctl.state.json"),
+        "NIMCTL_POLL_INTERVAL": "0.05",
+        "NIMCTL_RETRY_MAX_SECONDS": "20",
+        "ENDPOINT_API_KEY": ENDPOINT_TOKEN,
+        "NO_COLOR": "1",
+    })
+    env.update(extra)
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], *, timeout: float = 120, cwd: Path | None = None) -> Result:
+    proc = subprocess.run([sys.executable, "-m", "nimctl", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def start_cli(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "nimctl", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=cwd, stdin=subprocess.DEVNULL)
+
+
+def invocation_id(text: str) -> str:
+    for line in text.splitlines():
+        if line.startswith("Invocation: "):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"no 'Invocation:' line in:\n{text}")
+
+
+class Platform:
+    """The emulated workspace, seen through its public API."""
+
+    def __init__(self, emulator) -> None:
+        self.url = emulator.url
+        self.headers = {"Authorization": f"Bearer {emulator.token}"}
+
+    def deployments(self) -> list[dict]:
+        return requests.get(f"{self.url}/deployments", headers=self.headers, timeout=10).json()
+
+    def deployment_names(self) -> list[str]:
+        return sorted(d["metadata"]["name"] for d in self.deployments())
+
+    def jobs(self) -> list[dict]:
+        found, page = [], 1
+        while True:
+            resp = requests.get(f"{self.url}/jobs", headers=self.headers, timeout=10,
+                                params={"job_query_mode": "alive_and_archive", "page": page, "page_size": 500})
+            body = resp.json()
+            items = body.get("jobs", []) if isinstance(body, dict) else body
+            if not items:
+                return found
+            found.extend(items)
+            page += 1
+
+    def job_names(self) -> list[str]:
+        return sorted(j["metadata"]["name"] for j in self.jobs())
+
+    def add_secret(self, name: str, value: str) -> None:
+        resp = requests.post(f"{self.url}/usersecrets", headers=self.headers, timeout=10,
+                             json=[{"name": name, "value": value}])
+        resp.raise_for_status()
+
+    def wait_no_deployments(self, timeout: float = 10.0) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            names = self.deployment_names()
+            if not names:
+                return []
+            time.sleep(0.05)
+        return self.deployment_names()
+
+
+def read_state(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "state" / "nimctl.state.json").read_text())
+
+
+def wait_for_mark(trace: Path, mark: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if trace.exists() and any(line.startswith(mark) for line in trace.read_text().splitlines()):
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"apply exited ({proc.returncode}) before {mark}: {proc.communicate()}")
+        time.sleep(0.02)
+    raise AssertionError(f"{mark} never appeared in {trace}")
