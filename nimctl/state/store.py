@@ -1,0 +1,491 @@
+"""Reading and writing the state file safely.
+
+- Writes are atomic: the new content goes to a temp file in the same directory, is fsync'ed,
+  and renamed over the state file; then the directory is fsync'ed. A reader (``plan`` reads
+  without the lock) or a crash at any moment sees either the old file or the new one, whole.
+- The previous version is kept as ``<state>.backup`` (a hard link, so it costs no copy).
+- The file is mode 0600; a directory nimctl creates for it is mode 0700.
+- A file nimctl cannot trust — corrupt JSON, not matching the schema, written by a newer nimctl,
+  belonging to another lineage, or changed by another writer since it was read — is never
+  overwritten: the command stops with ``StateError`` saying what to do.
+- An older format is migrated in memory (``nimctl.state.migrate``); the first write keeps the old
+  file as ``<state>.v<N>.backup``.
+- A literal secret about to be written is a bug and raises ``UnredactedSecretError``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nimctl.state.errors import (
+    AddressNotInState,
+    LockedError,
+    StateError,
+    UnredactedSecretError,
+)
+from nimctl.state.lock import LockInfo, StateLock, read_lock_info
+from nimctl.state.model import STATE_VERSION, ResourceRecord, State
+
+__all__ = [
+    "AddressNotInState",
+    "LockInfo",
+    "LockedError",
+    "SCHEMA_PATH",
+    "StateError",
+    "StateStore",
+    "UnredactedSecretError",
+    "find_unredacted_secrets",
+    "state_rm",
+    "validate_state_dict",
+]
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "nimctl-state.schema.json"
+_MAX_PROBLEMS_SHOWN = 8
+# Temp files of writers that died mid-write are removed once they are this old (seconds).
+_STALE_TEMP_AGE_S = 60.0
+
+# ---------------------------------------------------------------------------------------------
+# Schema validation
+
+
+_validator: Any = None
+
+
+def _schema_validator() -> Any:
+    global _validator
+    if _validator is None:
+        from jsonschema import Draft202012Validator  # lazy: ~70 ms to import
+
+        schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+        Draft202012Validator.check_schema(schema)
+        _validator = Draft202012Validator(schema)
+    return _validator
+
+
+def _json_path(parts: Any) -> str:
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def validate_state_dict(data: Any) -> list[str]:
+    """Problems of a parsed state document against ``schemas/nimctl-state.schema.json`` plus the
+    rules a schema cannot say (map keys equal the records' address/id). Empty when valid."""
+    errors = sorted(_schema_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    problems = [f"{_json_path(e.absolute_path)}: {e.message}" for e in errors]
+    if problems or not isinstance(data, dict):
+        return problems
+    for address, record in data["resources"].items():
+        if record["address"] != address:
+            problems.append(f"resources.{address}.address: {record['address']!r} differs from its key")
+    for inv_id, inv in data["invocations"].items():
+        if inv["id"] != inv_id:
+            problems.append(f"invocations.{inv_id}.id: {inv['id']!r} differs from its key")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# The secret guard
+
+
+def _literal(value: Any) -> bool:
+    from nimctl.secrets import is_redacted
+
+    return isinstance(value, str) and value != "" and not is_redacted(value)
+
+
+def _unredacted_in_spec(spec: Any, where: str) -> list[str]:
+    """Where ``spec`` holds a literal in a field that ``nimctl.secrets.redact_spec`` redacts."""
+    from nimctl.secrets import SECRET_ENV_NAME
+
+    found: list[str] = []
+    if not isinstance(spec, dict):
+        return found
+    found += _api_token_literals(spec, where)
+    for i, env in enumerate(spec.get("envs") or []):
+        if isinstance(env, dict) and SECRET_ENV_NAME.search(str(env.get("name", ""))) and _literal(
+                env.get("value")):
+            found.append(f"{where}.envs[{i}].value ({env.get('name')})")
+    local_env = spec.get("env")
+    if isinstance(local_env, dict):
+        found += [f"{where}.env.{name}" for name, value in local_env.items()
+                  if SECRET_ENV_NAME.search(str(name)) and _literal(value)]
+    if _literal(spec.get("api_key")):
+        found.append(f"{where}.api_key")
+    return found
+
+
+def _api_token_literals(node: Any, where: str) -> list[str]:
+    """``api_tokens[].value`` literals at any depth: a token value is a secret wherever it is."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "api_tokens" and isinstance(value, list):
+                found += [f"{where}.api_tokens[{i}].value" for i, token in enumerate(value)
+                          if isinstance(token, dict) and _literal(token.get("value"))]
+            else:
+                found += _api_token_literals(value, f"{where}.{key}")
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            found += _api_token_literals(item, f"{where}[{i}]")
+    return found
+
+
+def find_unredacted_secrets(doc: dict[str, Any]) -> list[str]:
+    """Paths (never values) of literal secrets in a state document's specs."""
+    found: list[str] = []
+    for address, record in doc.get("resources", {}).items():
+        found += _unredacted_in_spec(record.get("spec"), f"resources.{address}.spec")
+    for i, entry in enumerate(doc.get("pending", [])):
+        found += _unredacted_in_spec(entry.get("spec"), f"pending[{i}].spec")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# The store
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What this store last read or wrote: lets ``write`` tell whether someone else wrote since."""
+
+    identity: tuple[int, int, int, int]  # (device, inode, size, mtime_ns)
+    lineage: str
+    serial: int
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class StateStore:
+    """One state file, its backup and its lock.
+
+    ``lock_mode`` is for filesystems without ``flock``: "auto" (default) detects it.
+    """
+
+    def __init__(self, path: str | Path, *, lock_mode: str = "auto") -> None:
+        self.path = Path(path)
+        self.backup_path = self.path.with_name(self.path.name + ".backup")
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.lock_info_path = self.path.with_name(self.path.name + ".lock.info")
+        self._lock = StateLock(self.lock_path, self.lock_info_path, self.path, mode=lock_mode)
+        self._seen: _Seen | None = None
+        self._migrated_from: int | None = None
+        self._swept = False
+
+    def __repr__(self) -> str:
+        return f"StateStore({str(self.path)!r})"
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    # -- reading ---------------------------------------------------------------------------
+    def read(self) -> State:
+        """The state on disk; a fresh (unwritten) state when there is no file yet."""
+        try:
+            with open(self.path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                raw = fh.read()
+        except FileNotFoundError:
+            self._seen = None
+            return State()
+        except IsADirectoryError as err:
+            raise StateError(f"the state path {self.path} is a directory, not a file",
+                             hint="pass the state file itself with --state PATH") from err
+        except PermissionError as err:
+            raise StateError(f"cannot read the state file {self.path}: permission denied",
+                             hint="run nimctl as the user who owns the state file") from err
+        data = self._parse(raw)
+        version = data.get("version")
+        if isinstance(version, int) and not isinstance(version, bool) and version > STATE_VERSION:
+            raise StateError(
+                f"the state file {self.path} has format version {version}, written by a newer "
+                f"nimctl; this nimctl reads versions up to {STATE_VERSION}. The file was not changed",
+                hint="upgrade nimctl to the version that wrote this file")
+        migrated_from = None
+        if isinstance(version, int) and not isinstance(version, bool) and version < STATE_VERSION:
+            data = self._migrate(data, version)
+            migrated_from = version
+        problems = validate_state_dict(data)
+        if problems:
+            raise self._damaged("does not match the state format (schemas/nimctl-state.schema.json):\n  "
+                                + "\n  ".join(problems[:_MAX_PROBLEMS_SHOWN])
+                                + (f"\n  ... and {len(problems) - _MAX_PROBLEMS_SHOWN} more"
+                                   if len(problems) > _MAX_PROBLEMS_SHOWN else ""))
+        state = State.from_dict(data)
+        self._seen = _Seen(_identity(st), state.lineage, state.serial)
+        self._migrated_from = migrated_from
+        return state
+
+    def _parse(self, raw: bytes) -> dict[str, Any]:
+        if not raw.strip():
+            raise self._damaged(f"is empty ({len(raw)} bytes)")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise self._damaged(f"is not UTF-8 text (byte {err.start})") from err
+        except json.JSONDecodeError as err:
+            truncated = " (it looks truncated)" if err.pos >= len(raw.rstrip()) else ""
+            raise self._damaged(f"is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
+                                f"{truncated}") from err
+        if not isinstance(data, dict):
+            raise self._damaged(f"holds a JSON {type(data).__name__}, not an object")
+        return data
+
+    def _migrate(self, data: dict[str, Any], version: int) -> dict[str, Any]:
+        from nimctl.state.migrate import MigrationFailed, migrate
+
+        try:
+            return migrate(data)
+        except MigrationFailed as err:
+            raise self._damaged(f"claims format version {version} but cannot be migrated: {err}") from err
+
+    def _damaged(self, what: str) -> StateError:
+        backup = (f"restore the previous version after checking it (cp {self.backup_path} {self.path}), "
+                  if self.backup_path.exists() else "")
+        return StateError(
+            f"the state file {self.path} {what}. nimctl never overwrites a state file it cannot "
+            "read; it was not changed",
+            hint=f"{backup}fix the file by hand, or move it away to start an empty state (nimctl then "
+                 "no longer knows what it created: remove those objects on the platform yourself)")
+
+    # -- writing ---------------------------------------------------------------------------
+    def write(self, state: State) -> None:
+        """Persist ``state`` atomically with ``serial`` + 1 (``state.serial`` is updated)."""
+        if state.version != STATE_VERSION:
+            raise StateError(f"cannot write state format version {state.version}; this nimctl "
+                             f"writes version {STATE_VERSION}")
+        doc = state.to_dict()
+        doc["serial"] = state.serial + 1
+        leaks = find_unredacted_secrets(doc)
+        if leaks:
+            raise UnredactedSecretError(
+                "refusing to write a literal secret to the state file (a bug in nimctl: specs must "
+                "be redacted with nimctl.secrets.redact_spec first) at: " + ", ".join(leaks))
+        payload = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+        self._ensure_directory()
+        self._refuse_if_locked_by_another()
+        self._refuse_if_changed_on_disk(state)
+        tmp = self._write_temp(payload)
+        try:
+            self._keep_backups()
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.path.parent)
+        state.serial += 1
+        self._seen = _Seen(_identity(os.stat(self.path)), state.lineage, state.serial)
+        self._migrated_from = None
+        if not self._swept:
+            self._swept = True
+            self._sweep_stale_temps()
+
+    def _ensure_directory(self) -> None:
+        directory = self.path.parent
+        if directory.is_dir():
+            return
+        missing = []
+        while not directory.exists():
+            missing.append(directory)
+            directory = directory.parent
+        for created in reversed(missing):
+            try:
+                created.mkdir(mode=0o700)
+            except FileExistsError:
+                continue  # another process made it first
+            os.chmod(created, 0o700)  # mkdir's mode is filtered by the umask
+
+    def _refuse_if_locked_by_another(self) -> None:
+        """Writing without the lock is allowed (tests, one-off tools), but never while another
+        process holds it: that process is about to write from the state it read."""
+        if self._lock.held_here():
+            return
+        if self._lock.held_elsewhere():
+            holder = read_lock_info(self.lock_info_path)
+            who = holder.describe() if holder else "another process"
+            raise LockedError(f"refusing to write {self.path}: it is locked by {who}",
+                              hint="take the state lock (StateStore.lock) before writing", holder=holder)
+
+    def _refuse_if_changed_on_disk(self, state: State) -> None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return  # nothing to protect: first write (or the file was removed by the user)
+        if self._seen is not None and self._seen.identity == _identity(st):
+            disk_lineage, disk_serial = self._seen.lineage, self._seen.serial
+        else:
+            disk_lineage, disk_serial = self._peek_lineage_and_serial()
+        if disk_lineage != state.lineage:
+            raise StateError(
+                f"refusing to write {self.path}: the file belongs to another state (lineage "
+                f"{disk_lineage}) than the one this command holds (lineage {state.lineage}). "
+                "Nothing was written",
+                hint="check that --state / NIMCTL_STATE name the intended file; a state file "
+                     "copied or moved into place would cause this")
+        if disk_serial > state.serial:
+            raise StateError(
+                f"refusing to write {self.path}: another writer changed it since this command "
+                f"read it (serial {disk_serial} on disk, {state.serial} when read). Nothing was written",
+                hint="run the command again so that it starts from the current state")
+
+    def _peek_lineage_and_serial(self) -> tuple[str, int]:
+        """The identity of the file on disk, which must be one nimctl can read: a damaged or
+        newer file is never overwritten."""
+        with open(self.path, "rb") as fh:
+            data = self._parse(fh.read())
+        version, lineage, serial = data.get("version"), data.get("lineage"), data.get("serial")
+        if not isinstance(version, int) or isinstance(version, bool) or version > STATE_VERSION:
+            raise StateError(f"refusing to overwrite {self.path}: it has format version {version!r}, "
+                             f"not one this nimctl knows (up to {STATE_VERSION})",
+                             hint="upgrade nimctl, or move that file away")
+        if not isinstance(lineage, str) or not isinstance(serial, int) or isinstance(serial, bool):
+            raise self._damaged("has no valid lineage/serial")
+        return lineage, serial
+
+    def _write_temp(self, payload: bytes) -> Path:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        return tmp
+
+    def _keep_backups(self) -> None:
+        if not self.path.exists():
+            return
+        self._link_or_copy(self.path, self.backup_path)
+        if self._migrated_from is not None:
+            versioned = self.path.with_name(f"{self.path.name}.v{self._migrated_from}.backup")
+            if not versioned.exists():  # the oldest original is the one worth keeping
+                self._link_or_copy(self.path, versioned)
+
+    def _link_or_copy(self, source: Path, target: Path) -> None:
+        """Make ``target`` an exact copy of ``source``, replacing it atomically."""
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        try:
+            os.link(source, tmp)  # same inode: the old state lives on under the backup name
+        except OSError:
+            data = source.read_bytes()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        try:
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _sweep_stale_temps(self) -> None:
+        """Remove temp files left by writers killed mid-write (their pid is gone)."""
+        import time
+
+        prefixes = (f".{self.path.name}.", f".{self.backup_path.name}.")
+        try:
+            entries = list(os.scandir(self.path.parent))
+        except OSError:
+            return
+        for entry in entries:
+            if not (entry.name.startswith(prefixes) and entry.name.endswith(".tmp")):
+                continue
+            pid_text = entry.name[:-len(".tmp")].split(".")[-2]
+            try:
+                stale = (not _process_alive(int(pid_text))
+                         and time.time() - entry.stat().st_mtime > _STALE_TEMP_AGE_S)
+            except (ValueError, OSError):
+                continue
+            if stale:
+                with suppress(OSError):
+                    os.unlink(entry.path)
+
+    # -- locking ---------------------------------------------------------------------------
+    @contextmanager
+    def lock(self, command: str, timeout: float = 0.0) -> Iterator[LockInfo]:
+        """Hold the state lock for ``command``; ``LockedError`` naming the holder when another
+        process has it (after waiting up to ``timeout`` seconds). Nested use in one process nests."""
+        self._ensure_directory()
+        with self._lock.hold(command, timeout) as info:
+            yield info
+
+    def lock_holder(self) -> LockInfo | None:
+        """Who holds the lock now (None when nobody does)."""
+        if self._lock.held_here() or self._lock.held_elsewhere():
+            return read_lock_info(self.lock_info_path)
+        return None
+
+    def force_unlock(self, lock_id: str) -> None:
+        """Remove a lock that cannot be verified. See ``StateLock.force_unlock``."""
+        self._lock.force_unlock(lock_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# State commands
+
+
+def state_rm(store: StateStore, address: str, *, lock_timeout: float = 0.0) -> ResourceRecord:
+    """Forget ``address`` without touching the platform (``nimctl state rm``). Also drops the
+    address's pending journal entries, so that no later run acts on it. The previous state is
+    kept as ``<state>.backup``. Returns the forgotten record."""
+    import difflib
+
+    with store.lock(f"state rm {address}", timeout=lock_timeout):
+        state = store.read()
+        pending = [p for p in state.pending if p.address == address]
+        record = state.resources.get(address)
+        if record is None and not pending:
+            known = sorted(set(state.resources) | {p.address for p in state.pending})
+            suggestions = difflib.get_close_matches(address, known, n=3, cutoff=0.5)
+            hint = (f"did you mean {' or '.join(suggestions)}?" if suggestions
+                    else "list the addresses with: nimctl state list")
+            raise AddressNotInState(f"{address} is not in the state {store.path}", hint=hint,
+                                    suggestions=suggestions)
+        if record is None:
+            # Only an interrupted operation knows it: describe the object from its journal entry.
+            last = pending[-1]
+            record = ResourceRecord(address=address, type=last.type, provider=last.provider,
+                                    stack=last.stack, name=last.name, platform_id=last.platform_id,
+                                    spec=last.spec, inputs_hash=last.inputs_hash,
+                                    invocation_id=last.invocation_id)
+        else:
+            del state.resources[address]
+        state.pending[:] = [p for p in state.pending if p.address != address]
+        store.write(state)
+        return record
