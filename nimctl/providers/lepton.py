@@ -46,40 +46,30 @@ if TYPE_CHECKING:  # pragma: no cover - typing only; the SDK is imported lazily
 
 T = TypeVar("T")
 
-# The endpoint spec fields `lep endpoint update` (leptonai/cli/deployment.py) can change on a live
-# endpoint; everything else (container command and ports, envs, mounts, health, affinity/node
-# group, image pull secrets, queue config, ...) can only be changed by replacing the endpoint.
-# Dotted paths into the LeptonDeploymentUserSpec JSON; a path covers everything below it.
-UPDATABLE_ENDPOINT_FIELDS: tuple[str, ...] = (
-    # --container-image: a rolling restart onto the new image; command and ports are kept.
-    "container.image",
-    # --min-replicas, --replicas-static and the --autoscale-* flags set the replica range.
-    "resource_requirement.min_replicas",
-    "resource_requirement.max_replicas",
-    # --resource-shape: the shape of new replicas (rolled out like an image change).
-    "resource_requirement.resource_shape",
-    # --shared-memory-size.
-    "resource_requirement.shared_memory_size",
-    # --autoscale-down / --autoscale-gpu-util / --autoscale-qpm rewrite the whole autoscaler.
-    "auto_scaler",
-    # --tokens replaces the token list; --allow-unauthenticated-access switches auth off.
-    "api_tokens",
-    "allow_unauthenticated_access",
-    # --public / --ip-whitelist.
-    "auth_config.ip_allowlist",
-    # --log-collection.
-    "log.enable_collection",
-    # --storage-attachment.
-    "storage_attachments",
-    # --replica-spread.
-    "scheduling_policy.replica_spread",
-    # --ingress-timeout-seconds.
-    "ingress_timeout_seconds",
-    # --load-balance.
-    "load_balance_config",
-    # --header-based-routing.
-    "routing_policy.enable_header_based_replica_routing",
-)
+# The endpoint spec fields nimctl changes on a live endpoint (a merge PATCH); a change anywhere
+# else forces replacement. Derived from the options of `lep endpoint update`
+# (leptonai/cli/deployment.py); the reason for each is the option that patches it. Dotted paths
+# into the LeptonDeploymentUserSpec JSON; a path covers everything below it. Kept equal to
+# nimctl.providers.capabilities.LEPTON_UPDATABLE_ENDPOINT_FIELDS, which the planner reads
+# without importing this module.
+UPDATABLE_ENDPOINT_FIELD_REASONS: dict[str, str] = {
+    "resource_requirement.min_replicas": "--min-replicas / --replicas-static / --autoscale-*",
+    "resource_requirement.max_replicas": "--replicas-static / --autoscale-* (sent with min_replicas)",
+    "resource_requirement.resource_shape": "--resource-shape (new replicas roll onto the shape)",
+    "resource_requirement.shared_memory_size": "--shared-memory-size",
+    "auto_scaler": "--autoscale-down / --autoscale-gpu-util / --autoscale-qpm rewrite the autoscaler",
+    "api_tokens": "--tokens replaces the token list",
+    "allow_unauthenticated_access": "--allow-unauthenticated-access (sent atomically with api_tokens)",
+    "auth_config": "--public / --ip-whitelist set auth_config.ip_allowlist",
+    "log": "--log-collection sets log.enable_collection",
+    "ingress_timeout_seconds": "--ingress-timeout-seconds",
+    "routing_policy": "--header-based-routing",
+}
+# Not here although `lep endpoint update` can patch it: container.image. A new image is a new
+# model server; replacing the endpoint gives it a fresh readiness check and the jobs a new
+# inputs hash. Command, ports, envs, mounts, health, node group (affinity), image pull secrets
+# and queue config have no update option at all.
+UPDATABLE_ENDPOINT_FIELDS: frozenset[str] = frozenset(UPDATABLE_ENDPOINT_FIELD_REASONS)
 
 
 def is_updatable_endpoint_field(path: str) -> bool:
@@ -750,21 +740,16 @@ def _set_path(tree: dict[str, Any], path: str, value: Any) -> None:
 def update_patch(desired: dict[str, Any], live: dict[str, Any]) -> dict[str, Any]:
     """The merge patch that moves the live endpoint's updatable fields to ``desired``.
 
-    Mirrors `lep endpoint update`: the container keeps its live command and ports; min and max
-    replicas travel together (an SDK quirk); autoscaler settings the config dropped are reset to
-    0 ("off", as the CLI sends them); new tokens also leave unauthenticated mode. Updatable fields
-    absent from ``desired`` are left as they are: in particular a config without ``api_tokens``
-    never switches authentication off.
+    Mirrors `lep endpoint update`: min and max replicas travel together (an SDK quirk);
+    autoscaler settings the config dropped are reset to 0 ("off", as the CLI sends them); new
+    tokens also leave unauthenticated mode. Updatable fields absent from ``desired`` are left as
+    they are: in particular a config without ``api_tokens`` never switches authentication off.
     """
     patch: dict[str, Any] = {}
-    for field in UPDATABLE_ENDPOINT_FIELDS:
+    for field in sorted(UPDATABLE_ENDPOINT_FIELDS):
         value = _get_path(desired, field)
         if value is not None:
-            _set_path(patch, field, value)
-    if "container" in patch:
-        for key in ("command", "ports"):
-            if _get_path(live, f"container.{key}") is not None:
-                patch["container"][key] = live["container"][key]
+            _set_path(patch, field, json.loads(json.dumps(value)))
     requirement = patch.get("resource_requirement")
     if requirement is not None and ("min_replicas" in requirement or "max_replicas" in requirement):
         for key in ("min_replicas", "max_replicas"):

@@ -143,6 +143,11 @@ def test_tokens_not_echoed_by_the_server_are_skipped():
 
 # -- in-place updates ---------------------------------------------------------------------------------
 
+def test_updatable_fields_match_the_planners_copy():
+    capabilities = pytest.importorskip("nimctl.providers.capabilities")
+    assert UPDATABLE_ENDPOINT_FIELDS == capabilities.LEPTON_UPDATABLE_ENDPOINT_FIELDS
+
+
 def test_updatable_fields_exist_in_the_sdk_model():
     for path in UPDATABLE_ENDPOINT_FIELDS:
         model = LeptonDeploymentUserSpec
@@ -159,7 +164,9 @@ def test_updatable_fields_exist_in_the_sdk_model():
     ("auto_scaler.scale_down.no_traffic_timeout", True),
     ("api_tokens[0].value", True),
     ("api_tokens.0.value", True),
-    ("container.image", True),
+    ("container.image", False),  # a new image is a new model server: replace
+    ("log.enable_collection", True),
+    ("auth_config.ip_allowlist.0", True),
     ("container.command", False),
     ("container.ports.0.container_port", False),
     ("envs", False),
@@ -172,19 +179,18 @@ def test_update_vs_replace(path, updatable):
 
 
 def test_updatable_in_place_needs_every_path_updatable():
-    assert updatable_in_place(["container.image", "resource_requirement.max_replicas"])
-    assert not updatable_in_place(["container.image", "envs.0.value"])
+    assert updatable_in_place(["auto_scaler.target_throughput.qpm", "resource_requirement.max_replicas"])
+    assert not updatable_in_place(["resource_requirement.max_replicas", "envs.0.value"])
     assert updatable_in_place([])
 
 
-def test_update_patch_carries_only_updatable_fields_and_keeps_live_command():
+def test_update_patch_carries_only_updatable_fields():
     desired = {**SENT, "container": {"image": "nim:2", "command": ["changed"], "ports": [{"container_port": 1}]},
                "auto_scaler": {"scale_down": {"no_traffic_timeout": 600}}}
     live = {**SENT, "container": {"image": "nim:1", "command": ["serve"], "ports": [{"container_port": 8000}]},
             "auto_scaler": {"scale_down": {"no_traffic_timeout": 60}, "target_gpu_utilization_percentage": 50}}
     patch = update_patch(desired, live)
     assert patch == {
-        "container": {"image": "nim:2", "command": ["serve"], "ports": [{"container_port": 8000}]},
         "resource_requirement": {"resource_shape": "gpu.a10", "min_replicas": 1, "max_replicas": 1},
         "auto_scaler": {"scale_down": {"no_traffic_timeout": 600}, "target_gpu_utilization_percentage": 0},
         "api_tokens": [{"value": "tok"}],
