@@ -1,0 +1,300 @@
+"""Refresh: read what nimctl manages from the live platforms, with listing calls only.
+
+For each provider that the state (resources or journal) actually uses, at most one
+``list_endpoints`` and one ``list_jobs`` call is made, however many resources there are; a
+provider nothing uses is not touched (and, given a factory, not even created). Jobs that already
+ended (succeeded, failed, stopped) are not looked up: their outcome is final.
+
+Each state resource is classified — unchanged, drifted (live differs from applied in a field
+nimctl manages; fields the platform fills in on its own are ignored), deleted outside nimctl — and
+each pending journal entry is resolved against what is live (a lost create found live is adopted,
+a delete that already happened is done, ...). Nothing is written anywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nimctl.errors import NimctlError
+from nimctl.plan.canonical import digest
+from nimctl.plan.diff import FieldChange, drift_fields, live_view
+from nimctl.providers.base import (
+    EndpointInfo,
+    JobInfo,
+    JobState,
+    Provider,
+    ProviderError,
+    ResourceState,
+    Transient,
+    Unauthorized,
+)
+from nimctl.secrets import redact_spec
+from nimctl.state.model import PendingEntry, ResourceRecord, State
+
+ProviderSource = Mapping[str, Provider] | Callable[[str], Provider]
+
+# ObservedResource.status values
+UNCHANGED = "unchanged"
+DRIFTED = "drifted"
+DELETED = "deleted"  # gone from the platform, not by nimctl
+NOT_REFRESHED = "not refreshed"  # a job that already ended: its outcome is final
+
+# Job states whose outcome is final: never looked up again.
+ENDED_JOB_STATES = frozenset({JobState.SUCCEEDED.value, JobState.FAILED.value, JobState.STOPPED.value,
+                              JobState.GONE.value})
+
+
+class RefreshError(NimctlError):
+    """A platform could not be read; names the platform and what was being listed."""
+
+
+@dataclass(frozen=True)
+class ObservedResource:
+    """What refresh found for one resource of the state."""
+
+    address: str
+    type: str  # "endpoint" | "job"
+    provider: str
+    name: str
+    status: str  # UNCHANGED | DRIFTED | DELETED | NOT_REFRESHED
+    live: EndpointInfo | JobInfo | None = None
+    drift: tuple[FieldChange, ...] = ()  # old = applied, new = live (endpoints)
+    live_spec: dict[str, Any] | None = None  # endpoints: live values of the managed fields, redacted
+    fingerprint: str = ""  # of what the plan's decision depends on (plan files check it)
+
+    @property
+    def job_state(self) -> str | None:
+        return self.live.state.value if isinstance(self.live, JobInfo) else None
+
+
+@dataclass(frozen=True)
+class ObservedPending:
+    """A journal entry of an interrupted run, resolved against the live platform."""
+
+    entry: PendingEntry
+    resolution: str  # see PENDING_RESOLUTIONS
+    live: EndpointInfo | JobInfo | None = None
+    live_spec: dict[str, Any] | None = None
+    fingerprint: str = ""
+
+    def describe(self) -> str:
+        return describe_pending(self.entry, self.resolution)
+
+
+# resolution -> what apply (nimctl.recovery) will do about it
+PENDING_RESOLUTIONS: dict[str, str] = {
+    "adopt": "it exists live: it will be adopted into the state, not created again",
+    "not created": "it never reached the platform: the entry will be dropped",
+    "delete again": "it still exists: the delete will be issued again",
+    "already deleted": "it is gone: it will be forgotten",
+    "stop again": "it is still running: the stop will be issued again",
+    "already stopped": "it is no longer running: the entry will be dropped",
+    "drop": "the update is dropped; the plan shows it again if the live object lacks it",
+    "unresolved": "not checked (refresh disabled); the next apply settles it against the platform",
+}
+
+
+def describe_pending(entry: PendingEntry, resolution: str) -> str:
+    kind = "job" if entry.type == "job" else "endpoint"
+    return (f"{entry.address}: an interrupted {entry.op} of {kind} {entry.name} "
+            f"(invocation {entry.invocation_id}); {PENDING_RESOLUTIONS.get(resolution, resolution)}")
+
+
+@dataclass
+class Observed:
+    """The result of a refresh. Pure data: planning from it reads nothing more."""
+
+    lineage: str
+    resources: dict[str, ObservedResource] = field(default_factory=dict)
+    pending: list[ObservedPending] = field(default_factory=list)
+    providers: tuple[str, ...] = ()  # providers that were read
+    requests: dict[str, int] = field(default_factory=dict)  # "lepton.list_endpoints" -> calls made
+    elapsed_s: float = 0.0
+
+    def pending_for(self, entry_id: str) -> ObservedPending | None:
+        return next((p for p in self.pending if p.entry.id == entry_id), None)
+
+    def fingerprints(self) -> dict[str, str]:
+        """address (or ``pending:<entry id>``) -> fingerprint of what the plan relied on."""
+        prints = {a: r.fingerprint for a, r in self.resources.items() if r.status != NOT_REFRESHED}
+        prints.update({f"pending:{p.entry.id}": p.fingerprint for p in self.pending})
+        return dict(sorted(prints.items()))
+
+    def live_summary(self) -> dict[str, dict[str, Any]]:
+        """address -> {state, platform_state, url} for every resource that was read live."""
+        out: dict[str, dict[str, Any]] = {}
+        for address, res in sorted(self.resources.items()):
+            if res.status == NOT_REFRESHED:
+                continue
+            if res.live is None:
+                out[address] = {"state": "gone", "platform_state": "not found", "url": None}
+            else:
+                out[address] = {"state": res.live.state.value, "platform_state": res.live.platform_state,
+                                "url": getattr(res.live, "url", None)}
+        return out
+
+
+# -- fingerprints -----------------------------------------------------------------------------
+
+def endpoint_fingerprint(live_spec: dict[str, Any] | None, exists: bool) -> str:
+    """Changes when the endpoint appears/disappears or a managed field changes — not when it
+    merely moves between Starting and Ready."""
+    return digest({"exists": exists, "spec": live_spec if exists else None})
+
+
+def _job_outcome_class(state: JobState) -> str:
+    if state == JobState.SUCCEEDED:
+        return "succeeded"
+    if state in (JobState.FAILED, JobState.STOPPED):
+        return "ended"  # both mean "run it again"
+    if state == JobState.GONE:
+        return "gone"
+    return "active"  # pending / running / unknown: apply waits on it
+
+
+def job_fingerprint(info: JobInfo | None) -> str:
+    if info is None:
+        return digest({"exists": False})
+    return digest({"exists": True, "id": info.id, "outcome": _job_outcome_class(info.state)})
+
+
+# -- refresh ------------------------------------------------------------------------------------
+
+def _job_needs_refresh(record: ResourceRecord) -> bool:
+    return record.observed.get("state") not in ENDED_JOB_STATES
+
+
+class _Listings:
+    """Lists each (provider, kind) at most once, on first need."""
+
+    def __init__(self, providers: ProviderSource, requests: dict[str, int]) -> None:
+        self._providers = providers
+        self._endpoints: dict[str, dict[str, EndpointInfo]] = {}
+        self._jobs: dict[str, list[JobInfo]] = {}
+        self.requests = requests
+
+    def _provider(self, platform: str) -> Provider:
+        try:
+            if callable(self._providers) and not isinstance(self._providers, Mapping):
+                return self._providers(platform)
+            return self._providers[platform]
+        except KeyError:
+            raise NimctlError(f"the state holds resources on platform {platform!r}, "
+                              "but no provider for it is available",
+                              hint="check the state file's `provider` fields") from None
+
+    def endpoints(self, platform: str) -> dict[str, EndpointInfo]:
+        if platform not in self._endpoints:
+            listed = self._call(platform, "list_endpoints", lambda p: p.list_endpoints())
+            self._endpoints[platform] = {e.name: e for e in listed if e.state != ResourceState.GONE}
+        return self._endpoints[platform]
+
+    def jobs(self, platform: str) -> list[JobInfo]:
+        if platform not in self._jobs:
+            self._jobs[platform] = self._call(platform, "list_jobs", lambda p: p.list_jobs())
+        return self._jobs[platform]
+
+    def _call(self, platform: str, what: str, call: Callable[[Provider], list[Any]]) -> list[Any]:
+        provider = self._provider(platform)
+        key = f"{platform}.{what}"
+        self.requests[key] = self.requests.get(key, 0) + 1
+        try:
+            return list(call(provider))
+        except ProviderError as err:
+            kind = "endpoints" if what == "list_endpoints" else "jobs"
+            if isinstance(err, Unauthorized):
+                hint = err.hint or f"check the {platform} credentials (see `nimctl --help`)"
+            elif isinstance(err, Transient):
+                hint = (f"{platform} did not answer after retries; try again later, or plan from the "
+                        "state alone with --refresh=false")
+            else:
+                hint = err.hint
+            raise RefreshError(f"refresh failed: could not list {kind} on {platform}: {err.message}",
+                               hint=hint) from err
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self._endpoints) | set(self._jobs)))
+
+
+def find_job(jobs: list[JobInfo], *, name: str, job_id: str | None) -> JobInfo | None:
+    """The job with ``job_id`` if known, else the newest live one called ``name``."""
+    if job_id:
+        match = next((j for j in jobs if j.id == job_id), None)
+        if match is not None:
+            return match if match.state != JobState.GONE else None
+    named = [j for j in jobs if j.name == name and j.state != JobState.GONE]
+    if not named:
+        return None
+    return max(named, key=lambda j: (j.created_at or 0.0, j.id))
+
+
+def refresh(state: State, providers: ProviderSource) -> Observed:
+    """Read every state resource and pending entry from its platform (listing calls only).
+
+    ``providers`` maps a platform name to its provider, or is a factory called only for the
+    platforms actually read. Raises ``RefreshError`` naming the platform when a listing fails.
+    """
+    started = time.monotonic()
+    salt = state.lineage
+    observed = Observed(lineage=salt)
+    listings = _Listings(providers, observed.requests)
+
+    for address, record in sorted(state.resources.items()):
+        if record.type == "endpoint":
+            live_ep = listings.endpoints(record.provider).get(record.name)
+            observed.resources[address] = _observe_endpoint(record, live_ep, salt)
+        elif not _job_needs_refresh(record):
+            observed.resources[address] = ObservedResource(
+                address, "job", record.provider, record.name, NOT_REFRESHED)
+        else:
+            live_job = find_job(listings.jobs(record.provider), name=record.name, job_id=record.platform_id)
+            status = DELETED if live_job is None else UNCHANGED
+            observed.resources[address] = ObservedResource(
+                address, "job", record.provider, record.name, status, live=live_job,
+                fingerprint=job_fingerprint(live_job))
+
+    for entry in state.pending:
+        observed.pending.append(_observe_pending(entry, listings, salt))
+
+    observed.providers = listings.platforms
+    observed.elapsed_s = round(time.monotonic() - started, 4)
+    return observed
+
+
+def _observe_endpoint(record: ResourceRecord, live: EndpointInfo | None, salt: str) -> ObservedResource:
+    if live is None:
+        return ObservedResource(record.address, "endpoint", record.provider, record.name, DELETED,
+                                fingerprint=endpoint_fingerprint(None, False))
+    live_redacted = redact_spec(live.spec or {}, salt)
+    managed = live_view(record.spec, live_redacted)
+    drift = tuple(drift_fields(record.spec, live_redacted))
+    return ObservedResource(record.address, "endpoint", record.provider, record.name,
+                            DRIFTED if drift else UNCHANGED, live=live, drift=drift, live_spec=managed,
+                            fingerprint=endpoint_fingerprint(managed, True))
+
+
+def _observe_pending(entry: PendingEntry, listings: _Listings, salt: str) -> ObservedPending:
+    if entry.type == "endpoint":
+        live_ep = listings.endpoints(entry.provider).get(entry.name)
+        managed = live_view(entry.spec, redact_spec(live_ep.spec or {}, salt)) if live_ep else None
+        fingerprint = endpoint_fingerprint(managed, live_ep is not None)
+        resolution = {
+            "create": "adopt" if live_ep else "not created",
+            "delete": "delete again" if live_ep else "already deleted",
+        }.get(entry.op, "drop")
+        return ObservedPending(entry, resolution, live_ep, managed, fingerprint)
+    live_job = find_job(listings.jobs(entry.provider), name=entry.name, job_id=entry.platform_id)
+    fingerprint = job_fingerprint(live_job)
+    if entry.op in ("submit", "create"):
+        resolution = "adopt" if live_job else "not created"
+    elif entry.op == "stop":
+        resolution = "stop again" if live_job and not live_job.state.terminal else "already stopped"
+    elif entry.op == "delete":
+        resolution = "delete again" if live_job else "already deleted"
+    else:
+        resolution = "drop"
+    return ObservedPending(entry, resolution, live_job, None, fingerprint)
