@@ -1,0 +1,43 @@
+"""Shared fixtures: a Lepton workspace emulator on 127.0.0.1 for tests that use the real SDK."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from nimctl.emulator.options import EmulatorOptions
+from nimctl.emulator.server import EmulatorServer
+
+# Short but distinguishable lifecycle steps: Starting -> Ready in 50 ms, jobs done in ~100 ms.
+FAST_EMULATOR = {"ready_after": 0.05, "job_duration": 0.08, "queue_time": 0.02, "delete_after": 0.05,
+                 "seed": 1234}
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorServer]:
+    """A started emulator with fast lifecycles; change them live with ``emulator.configure(...)``."""
+    server = EmulatorServer(EmulatorOptions(**FAST_EMULATOR)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def isolate_lepton_cache(cache_dir) -> None:
+    """An empty ``lep login`` cache; the version-check stamp keeps ``lep`` from calling PyPI."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    (cache_dir / "latest_version_check").write_text(str(time.time()))
+
+
+@pytest.fixture
+def emulator_env(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path) -> EmulatorServer:
+    """Point the SDK (and subprocesses) at the emulator; no real ``lep login`` record is read."""
+    cache_dir = tmp_path / "lepton-cache"
+    isolate_lepton_cache(cache_dir)
+    monkeypatch.setenv("LEPTON_CACHE_DIR", str(cache_dir))
+    monkeypatch.delenv("LEPTON_WORKSPACE_ORIGIN_URL", raising=False)
+    for key, value in emulator.env().items():
+        monkeypatch.setenv(key, value)
+    return emulator
