@@ -251,9 +251,12 @@ class StateStore:
         except UnicodeDecodeError as err:
             raise self._damaged(f"is not UTF-8 text (byte {err.start})") from err
         except json.JSONDecodeError as err:
-            truncated = " (it looks truncated)" if err.pos >= len(raw.rstrip()) else ""
-            raise self._damaged(f"is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
-                                f"{truncated}") from err
+            text = err.doc.rstrip()
+            looks_truncated = err.pos >= len(text) or (err.msg.startswith("Unterminated string")
+                                                        and "\n" not in text[err.pos:])
+            truncated = "; it looks truncated" if looks_truncated else ""
+            raise self._damaged(f"is not valid JSON ({err.msg}: line {err.lineno}, column {err.colno}"
+                                f"{truncated})") from err
         if not isinstance(data, dict):
             raise self._damaged(f"holds a JSON {type(data).__name__}, not an object")
         return data

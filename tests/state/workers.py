@@ -1,0 +1,72 @@
+"""Subprocess entry points for the state tests: real processes competing for one state file.
+
+    python workers.py hold-lock STATE COMMAND SECONDS [TIMEOUT]   # prints "locked <lock_id>", holds
+    python workers.py try-lock STATE COMMAND TIMEOUT              # prints "locked" or the LockedError
+    python workers.py write-loop STATE COUNT RESOURCES            # writes COUNT times, prints "wrote N"
+    python workers.py read-loop STATE SECONDS                     # reads repeatedly, prints "reads N"
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from nimctl.state.errors import LockedError  # noqa: E402
+from nimctl.state.store import StateStore  # noqa: E402
+from tests.state.samples import sample_state  # noqa: E402
+
+
+def hold_lock(path: str, command: str, seconds: str, timeout: str = "0") -> None:
+    store = StateStore(path)
+    with store.lock(command, timeout=float(timeout)) as info:
+        print(f"locked {info.lock_id}", flush=True)
+        time.sleep(float(seconds))
+
+
+def try_lock(path: str, command: str, timeout: str) -> None:
+    store = StateStore(path)
+    started = time.monotonic()
+    try:
+        with store.lock(command, timeout=float(timeout)):
+            print(f"locked after {time.monotonic() - started:.3f}", flush=True)
+    except LockedError as err:
+        print(f"LockedError after {time.monotonic() - started:.3f}: {err}", flush=True)
+        sys.exit(3)
+
+
+def write_loop(path: str, count: str, resources: str) -> None:
+    store = StateStore(path)
+    with store.lock("write-loop"):
+        state = store.read()
+        template = sample_state(int(resources))
+        state.resources = template.resources
+        state.invocations = template.invocations
+        print("started", flush=True)
+        for i in range(int(count)):
+            # Vary the size so that a torn file could not pass for a whole one.
+            for n, record in enumerate(state.resources.values()):
+                record.extra = {"iteration": i, "padding": "x" * ((i * 7 + n) % 50)}
+            store.write(state)
+    print(f"wrote {count}", flush=True)
+
+
+def read_loop(path: str, seconds: str) -> None:
+    store = StateStore(path)
+    deadline = time.monotonic() + float(seconds)
+    reads, last_serial = 0, -1
+    while time.monotonic() < deadline:
+        state = store.read()  # raises StateError on a torn or invalid file
+        if state.serial < last_serial:
+            raise SystemExit(f"serial went backwards: {last_serial} -> {state.serial}")
+        last_serial = state.serial
+        reads += 1
+    print(f"reads {reads} last_serial {last_serial}", flush=True)
+
+
+if __name__ == "__main__":
+    commands = {"hold-lock": hold_lock, "try-lock": try_lock, "write-loop": write_loop,
+                "read-loop": read_loop}
+    commands[sys.argv[1]](*sys.argv[2:])
