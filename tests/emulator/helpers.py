@@ -1,0 +1,61 @@
+"""Small helpers for driving the real SDK against the emulator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def client_for(emulator):
+    """A real ``APIClient`` for this emulator (explicit arguments, no environment needed)."""
+    from leptonai.api.v2.client import APIClient
+
+    return APIClient(workspace_id=emulator.workspace_id, auth_token=emulator.token, url=emulator.url)
+
+
+def wait_until(probe: Callable[[], T], timeout: float = 5.0, interval: float = 0.01) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with the last value after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    value = probe()
+    while not value:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        time.sleep(interval)
+        value = probe()
+    return value
+
+
+def endpoint_body(name: str, image: str = "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.0", *,
+                  tokens: list[dict[str, Any]] | None = None, envs: list[dict[str, Any]] | None = None,
+                  min_replicas: int = 1, max_replicas: int = 1, **spec: Any) -> dict[str, Any]:
+    """The JSON a provider would post for an endpoint (the shape `lep endpoint create` sends)."""
+    body: dict[str, Any] = {
+        "metadata": {"id": name, "name": name},
+        "spec": {
+            "container": {"image": image, "ports": [{"container_port": 8000}]},
+            "resource_requirement": {"resource_shape": "gpu.a10", "min_replicas": min_replicas,
+                                     "max_replicas": max_replicas},
+            "api_tokens": tokens if tokens is not None else [{"value": "endpoint-token"}],
+            "envs": envs or [],
+            **spec,
+        },
+    }
+    return body
+
+
+def endpoint_model(name: str, **kwargs: Any):
+    from leptonai.api.v2.types.deployment import LeptonDeployment
+
+    return LeptonDeployment(**endpoint_body(name, **kwargs))
+
+
+def job_model(name: str, image: str = "python:3.11", command: list[str] | None = None, **spec: Any):
+    from leptonai.api.v2.types.job import LeptonJob
+
+    return LeptonJob(**{"metadata": {"id": name},
+                        "spec": {"resource_shape": "cpu.small",
+                                 "container": {"image": image, "command": command or ["echo", "hi"]},
+                                 **spec}})
