@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,15 +20,20 @@ from nimctl.state.store import StateStore  # noqa: E402
 from tests.state.samples import sample_state  # noqa: E402
 
 
+def _store(path: str) -> StateStore:
+    # NIMCTL_TEST_LOCK_MODE=file stands in for a filesystem without flock.
+    return StateStore(path, lock_mode=os.environ.get("NIMCTL_TEST_LOCK_MODE", "auto"))
+
+
 def hold_lock(path: str, command: str, seconds: str, timeout: str = "0") -> None:
-    store = StateStore(path)
+    store = _store(path)
     with store.lock(command, timeout=float(timeout)) as info:
         print(f"locked {info.lock_id}", flush=True)
         time.sleep(float(seconds))
 
 
 def try_lock(path: str, command: str, timeout: str) -> None:
-    store = StateStore(path)
+    store = _store(path)
     started = time.monotonic()
     try:
         with store.lock(command, timeout=float(timeout)):
