@@ -1,0 +1,65 @@
+"""Atomicity with real processes: a writer killed mid-write, readers racing a writer."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from nimctl.state.store import StateStore, validate_state_dict
+
+WORKER = Path(__file__).with_name("workers.py")
+
+
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(WORKER), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _assert_whole_valid_state(path: Path) -> int:
+    doc = json.loads(path.read_bytes())  # a torn file would fail here
+    assert validate_state_dict(doc) == []
+    return StateStore(path).read().serial
+
+
+def test_writer_killed_mid_write_leaves_old_or_new_never_torn(state_path: Path) -> None:
+    serials = []
+    for delay in (0.05, 0.13, 0.21, 0.34, 0.5):
+        writer = _start("write-loop", str(state_path), "100000", "300")
+        try:
+            assert writer.stdout.readline() == "started\n"
+            time.sleep(delay)
+        finally:
+            os.kill(writer.pid, signal.SIGKILL)
+            writer.wait(10)
+            writer.stdout.close()
+            writer.stderr.close()
+        serials.append(_assert_whole_valid_state(state_path))
+        if StateStore(state_path).backup_path.exists():
+            _assert_whole_valid_state(StateStore(state_path).backup_path)
+    # Every run wrote something and each one continued from the previous one's file.
+    assert serials == sorted(serials) and serials[-1] > len(serials), serials
+
+
+def test_readers_never_see_a_torn_file_during_a_write_loop(state_path: Path) -> None:
+    store = StateStore(state_path)
+    store.write(store.read())
+    writer = _start("write-loop", str(state_path), "100000", "300")
+    try:
+        assert writer.stdout.readline() == "started\n"
+        readers = [_start("read-loop", str(state_path), "2.0") for _ in range(3)]
+        outputs = [r.communicate(timeout=30) for r in readers]
+    finally:
+        writer.kill()
+        writer.wait(10)
+        writer.stdout.close()
+        writer.stderr.close()
+    for reader, (out, err) in zip(readers, outputs, strict=True):
+        assert reader.returncode == 0, err[-2000:]
+        reads, last_serial = int(out.split()[1]), int(out.split()[3])
+        assert reads >= 5 and last_serial > 1, out
+    _assert_whole_valid_state(state_path)
