@@ -25,6 +25,7 @@ import ipaddress
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -82,6 +83,12 @@ class MockHandler(BaseHTTPRequestHandler):
     server_version = "nimctl-mock/1"
     timeout = IDLE_CONNECTION_TIMEOUT_S
     server: MockServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Answers go out as several small writes (headers, then body or one event per token);
+        # with Nagle's algorithm each would wait for the client's delayed ACK (~40 ms).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     # -- routing -------------------------------------------------------------------------------
 

@@ -1,0 +1,253 @@
+"""Plumbing shared by nimctl's built-in tasks: configuration from the environment, the HTTP
+client, server-sent events, statistics and the results file.
+
+A built-in task runs as its own process (``python -m nimctl.builtin_tasks.smoke``), locally or
+as a Lepton job, and is configured only through the environment:
+
+    NIMCTL_ENDPOINT_URL   base URL of the OpenAI-compatible server (``/v1`` is added; a URL that
+                          already ends in /v1 or /v1/chat/completions is accepted too)
+    NIMCTL_MODEL_ID       the served model name
+    NIMCTL_API_KEY_ENV    name of the variable holding the API key (optional; without it, or
+                          with that variable unset, requests carry no Authorization header)
+    NIMCTL_OUTPUT_DIR     where results.json is written (default: the current directory)
+    NIMCTL_TASK_PARAMS    JSON object of the task's params (optional; unknown keys are an error)
+
+Exit status: 0 when the task passed, 1 when it failed or could not run, 130 when stopped by a
+signal. Every run writes ``results.json`` (schema ``nimctl.task-results/1``)::
+
+    {
+      "schema": "nimctl.task-results/1",
+      "task": "nimctl.smoke" | "nimctl.perf",
+      "passed": true,
+      "summary": "one line for a results table",
+      "endpoint": "http://127.0.0.1:8000",  "model": "my-model",
+      "started_at": "2025-01-01T12:00:00Z",  "finished_at": "...",  "duration_s": 1.23,
+      "params": {...the effective params, defaults filled in...},
+      "error": "why the task could not run"            (only then; passed is false)
+      -- nimctl.smoke --
+      "checks": [{"name": "chat", "passed": true, "detail": "...", "duration_s": 0.01}, ...]
+      -- nimctl.perf --
+      "levels": [{"concurrency": 4, "requests": 16, "succeeded": 16, "failed": 0,
+                  "error_rate": 0.0, "duration_s": 0.5, "requests_per_s": 32.0,
+                  "output_tokens": 512, "output_tokens_per_s": 1024.0,
+                  "latency_ms": {"p50", "p95", "p99", "mean", "max"},
+                  "ttft_ms": {"p50", "p95", "p99", "mean", "max"},
+                  "errors": ["first few distinct error messages"]}, ...]
+    }
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:  # pragma: no cover
+    import httpx
+
+SCHEMA = "nimctl.task-results/1"
+RESULTS_FILE = "results.json"
+EXIT_PASSED, EXIT_FAILED, EXIT_STOPPED = 0, 1, 130
+_URL_SUFFIXES = ("/chat/completions", "/completions", "/v1")
+
+
+class TaskConfigError(Exception):
+    """The task's environment or params are wrong; the message says which and how to fix it."""
+
+
+@dataclass
+class TaskEnv:
+    task: str
+    endpoint_url: str  # base URL, without /v1
+    model_id: str
+    output_dir: Path
+    params: dict[str, Any]
+    api_key: str | None = field(default=None, repr=False)
+    api_key_env: str | None = None
+
+
+def base_url(url: str) -> str:
+    """The server's base URL: trailing ``/chat/completions``, ``/completions``, ``/v1`` removed."""
+    url = url.strip().rstrip("/")
+    for suffix in _URL_SUFFIXES:
+        if url.endswith(suffix):
+            url = url[: -len(suffix)].rstrip("/")
+    return url
+
+
+def load_env(task: str, environ: dict[str, str] | None = None) -> TaskEnv:
+    env = os.environ if environ is None else environ
+    url = env.get("NIMCTL_ENDPOINT_URL", "").strip()
+    model = env.get("NIMCTL_MODEL_ID", "").strip()
+    missing = [name for name, value in (("NIMCTL_ENDPOINT_URL", url), ("NIMCTL_MODEL_ID", model)) if not value]
+    if missing:
+        raise TaskConfigError(f"{', '.join(missing)} not set: {task} needs the endpoint's base URL and model id")
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+        raise TaskConfigError(f"NIMCTL_ENDPOINT_URL={url!r} is not an http(s) URL")
+    raw = env.get("NIMCTL_TASK_PARAMS", "").strip() or "{}"
+    try:
+        params = json.loads(raw)
+    except ValueError as err:
+        raise TaskConfigError(f"NIMCTL_TASK_PARAMS is not valid JSON: {err}") from None
+    if not isinstance(params, dict):
+        raise TaskConfigError("NIMCTL_TASK_PARAMS must be a JSON object of the task's params")
+    key_env = env.get("NIMCTL_API_KEY_ENV", "").strip() or None
+    return TaskEnv(task=task, endpoint_url=base_url(url), model_id=model,
+                   output_dir=Path(env.get("NIMCTL_OUTPUT_DIR") or "."), params=params,
+                   api_key=env.get(key_env) if key_env else None, api_key_env=key_env)
+
+
+def merge_params(task: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``defaults`` updated with ``given``; an unknown key is an error (it is probably a typo)."""
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise TaskConfigError(f"unknown param(s) for {task}: {', '.join(unknown)}; "
+                              f"known: {', '.join(sorted(defaults))}")
+    return {**defaults, **given}
+
+
+def number_param(params: dict[str, Any], key: str, *, minimum: float, integer: bool = False,
+                 optional: bool = False) -> Any:
+    value = params.get(key)
+    if value is None and optional:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= minimum
+    if ok and integer:
+        ok = float(value).is_integer()
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        raise TaskConfigError(f"param {key} must be {kind} >= {minimum:g}, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def make_client(env: TaskEnv, timeout: float) -> httpx.Client:
+    """An HTTP client for the endpoint. Proxy settings from the environment apply only to remote
+    endpoints: a loopback server must never be reached through a proxy."""
+    import httpx
+
+    headers = {"Accept": "application/json", "User-Agent": f"nimctl-task/{env.task}"}
+    if env.api_key:
+        headers["Authorization"] = f"Bearer {env.api_key}"
+    return httpx.Client(base_url=env.endpoint_url, headers=headers, timeout=httpx.Timeout(timeout),
+                        trust_env=not is_loopback_url(env.endpoint_url))
+
+
+def http_problem(response: httpx.Response, env: TaskEnv) -> str:
+    """A one-line description of an unsuccessful answer, with what to do about 401/403/404."""
+    try:
+        body = response.read().decode("utf-8", errors="replace")
+    except Exception:  # noqa: BLE001 (the body is only decoration here)
+        body = ""
+    try:
+        message = json.loads(body)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = body.strip()[:200]
+    text = f"HTTP {response.status_code}" + (f": {message}" if message else "")
+    if response.status_code in (401, 403):
+        where = f"${env.api_key_env}" if env.api_key_env else "the variable named by NIMCTL_API_KEY_ENV"
+        text += f" (is the API key in {where} right?)"
+    return text
+
+
+def iter_sse(lines: Iterator[str]) -> Iterator[Any]:
+    """The JSON payloads of a server-sent event stream, then the string ``"[DONE]"`` if it came.
+
+    Raises ValueError on a data line that is not JSON.
+    """
+    for line in lines:
+        if not line.startswith("data:"):
+            continue  # blank separators, comments, "event:" lines
+        data = line[5:].strip()
+        if data == "[DONE]":
+            yield "[DONE]"
+            return
+        yield json.loads(data)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (0..100), interpolated linearly between closest ranks."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def distribution_ms(values_s: list[float]) -> dict[str, float | None]:
+    """p50/p95/p99/mean/max of durations given in seconds, in milliseconds."""
+    def ms(value: float | None) -> float | None:
+        return None if value is None else round(value * 1000.0, 2)
+
+    return {"p50": ms(percentile(values_s, 50)), "p95": ms(percentile(values_s, 95)),
+            "p99": ms(percentile(values_s, 99)),
+            "mean": ms(sum(values_s) / len(values_s)) if values_s else None,
+            "max": ms(max(values_s)) if values_s else None}
+
+
+def iso_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def write_results(output_dir: Path, results: dict[str, Any]) -> Path:
+    """Write results.json atomically (a reader never sees half a file)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / RESULTS_FILE
+    tmp = output_dir / f".{RESULTS_FILE}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def run_task(task: str, body: Callable[[TaskEnv], dict[str, Any]]) -> int:
+    """Run a task's ``body`` with the environment's configuration; write results.json; exit status.
+
+    ``body`` returns the task-specific part of the results, including ``passed`` and ``summary``.
+    """
+    def stop(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    started, clock = iso_now(), time.monotonic()
+    results: dict[str, Any] = {"schema": SCHEMA, "task": task, "passed": False, "summary": ""}
+    output_dir = Path(os.environ.get("NIMCTL_OUTPUT_DIR") or ".")
+    code = EXIT_FAILED
+    try:
+        env = load_env(task)
+        results.update(endpoint=env.endpoint_url, model=env.model_id)
+        results.update(body(env))
+        code = EXIT_PASSED if results.get("passed") else EXIT_FAILED
+    except TaskConfigError as err:
+        results.update(error=str(err), summary=f"could not run: {err}")
+    except KeyboardInterrupt:
+        results.update(error="stopped by a signal", summary="stopped before finishing")
+        code = EXIT_STOPPED
+    results.update(started_at=started, finished_at=iso_now(), duration_s=round(time.monotonic() - clock, 3))
+    try:
+        path = write_results(output_dir, results)
+    except OSError as err:
+        print(f"{task}: cannot write {output_dir / RESULTS_FILE}: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    verdict = "PASSED" if results["passed"] else "FAILED"
+    print(f"{task}: {verdict}: {results.get('summary', '')}\n{task}: results in {path}", flush=True)
+    return code
