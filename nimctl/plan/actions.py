@@ -1,0 +1,520 @@
+"""The planner: desired stacks + state (+ what refresh observed) → a Plan of actions.
+
+Decisions (each shows up in a change's ``reasons``):
+
+Endpoints
+- not in state, or deleted outside nimctl → ``create``;
+- in state: the desired spec (redacted) is diffed against the applied spec — or, when refresh saw
+  drift, against the live values of the managed fields. Every changed field inside the platform's
+  ``UPDATABLE_ENDPOINT_FIELDS`` → ``update`` in place; any other changed field (or a platform
+  change) → ``replace`` = ``["delete", "create"]``. The platform name is fixed by the address, so
+  create-before-destroy is impossible: the old endpoint is deleted first.
+- in state, gone from every config → ``delete``, after the deletes of its stack's jobs.
+
+Jobs (run to completion; identity = address, the platform name is chosen at apply time)
+- never run, the last run failed / was stopped / vanished, or its inputs hash changed → run
+  (``["create"]``; ``["delete", "create"]`` when a previous run is still active and must be stopped
+  first);
+- completed with the same inputs hash → ``no-op``; pending/running with the same hash → ``no-op``
+  (apply waits on it).
+- An endpoint replacement does not by itself re-run completed jobs: the inputs hash already covers
+  the endpoint's model-affecting fields (image, model name, ...), so a replacement that changes the
+  model re-runs them and one that only moves the endpoint (node group, mounts, ...) does not. A
+  job still *running* against an endpoint that is deleted or replaced is re-run, since the delete
+  pulls its target away.
+- A job run depends on its stack's endpoint (apply waits for it to be ready first).
+
+``targets`` restricts the plan to the given addresses (or address prefixes such as
+``job.<stack>``) plus everything they depend on.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nimctl.errors import NimctlError
+from nimctl.plan.diff import FieldChange, diff_specs
+from nimctl.plan.refresh import DELETED, DRIFTED, NOT_REFRESHED, Observed, describe_pending
+from nimctl.providers.base import EndpointInfo, JobInfo, JobState, ResourceState
+from nimctl.resources import DesiredEndpoint, DesiredJob, Stack
+from nimctl.secrets import redact_spec
+from nimctl.state.model import PendingEntry, ResourceRecord, State
+
+CREATE, UPDATE, REPLACE, DELETE, NOOP = ["create"], ["update"], ["delete", "create"], ["delete"], ["no-op"]
+KNOWN_AFTER_APPLY = "(known after apply)"
+ACTIVE_JOB_STATES = frozenset({JobState.PENDING.value, JobState.RUNNING.value, JobState.UNKNOWN.value})
+
+
+def updatable_endpoint_fields(platform: str) -> frozenset[str]:
+    """The platform's in-place-updatable endpoint fields.
+
+    The provider module's ``UPDATABLE_ENDPOINT_FIELDS`` is used when it is already imported (a
+    refreshing plan); otherwise its light mirror in ``nimctl.providers.capabilities`` (a test keeps
+    them equal), so that ``plan --refresh=false`` never imports a platform SDK.
+    """
+    module = sys.modules.get(f"nimctl.providers.{platform}")
+    fields = getattr(module, "UPDATABLE_ENDPOINT_FIELDS", None) if module else None
+    if fields is not None:
+        return frozenset(fields)
+    from nimctl.providers.capabilities import UPDATABLE_ENDPOINT_FIELDS_BY_PLATFORM
+
+    return UPDATABLE_ENDPOINT_FIELDS_BY_PLATFORM.get(platform, frozenset())
+
+
+# -- the plan's types ----------------------------------------------------------------------------
+
+@dataclass
+class ResourceChange:
+    """What apply would do to one resource. ``before``/``after`` hold redacted specs only."""
+
+    address: str
+    type: str  # "endpoint" | "job"
+    name: str | None  # platform name; None for a job run (chosen at apply: it holds the invocation id)
+    stack: str
+    provider: str
+    actions: list[str]  # ["create"] | ["update"] | ["delete", "create"] | ["delete"] | ["no-op"]
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reasons: list[str] = field(default_factory=list)
+    changed_fields: list[FieldChange] = field(default_factory=list)
+    depends_on: list[str] = field(default_factory=list)
+
+    @property
+    def action(self) -> str:
+        """One word: create | update | replace | delete | no-op."""
+        return "replace" if self.actions == REPLACE else self.actions[0]
+
+    @property
+    def is_change(self) -> bool:
+        return self.actions != NOOP
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"address": self.address, "type": self.type, "name": self.name, "stack": self.stack,
+                "provider": self.provider, "actions": list(self.actions), "before": self.before,
+                "after": self.after, "reasons": list(self.reasons),
+                "changed_fields": [c.to_dict() for c in self.changed_fields],
+                "depends_on": list(self.depends_on)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResourceChange:
+        return cls(address=data["address"], type=data["type"], name=data.get("name"), stack=data["stack"],
+                   provider=data["provider"], actions=list(data["actions"]), before=data.get("before"),
+                   after=data.get("after"), reasons=list(data.get("reasons", ())),
+                   changed_fields=[FieldChange.from_dict(c) for c in data.get("changed_fields", ())],
+                   depends_on=list(data.get("depends_on", ())))
+
+
+@dataclass(frozen=True)
+class DriftItem:
+    """A resource changed outside nimctl, as refresh found it."""
+
+    address: str
+    type: str
+    name: str
+    status: str  # "drifted" | "deleted"
+    fields: tuple[FieldChange, ...] = ()  # old = applied, new = live
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"address": self.address, "type": self.type, "name": self.name, "status": self.status,
+                "fields": [f.to_dict() for f in self.fields]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DriftItem:
+        return cls(data["address"], data["type"], data["name"], data["status"],
+                   tuple(FieldChange.from_dict(f) for f in data.get("fields", ())))
+
+
+@dataclass(frozen=True)
+class PendingItem:
+    """A journal entry an interrupted run left, and how it resolves."""
+
+    entry_id: str
+    address: str
+    type: str
+    op: str
+    name: str
+    invocation_id: str
+    resolution: str  # see nimctl.plan.refresh.PENDING_RESOLUTIONS
+    description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"entry_id": self.entry_id, "address": self.address, "type": self.type, "op": self.op,
+                "name": self.name, "invocation_id": self.invocation_id, "resolution": self.resolution,
+                "description": self.description}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PendingItem:
+        return cls(**{k: data[k] for k in ("entry_id", "address", "type", "op", "name", "invocation_id",
+                                            "resolution", "description")})
+
+
+@dataclass
+class Plan:
+    resource_changes: list[ResourceChange]
+    drift: list[DriftItem]
+    pending: list[PendingItem]
+    refreshed: bool
+    lineage: str
+    serial: int
+    targets: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    # address -> desired resource (may hold literal secrets: never serialised)
+    desired: dict[str, DesiredEndpoint | DesiredJob] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def changes(self) -> list[ResourceChange]:
+        return self.resource_changes
+
+    def change(self, address: str) -> ResourceChange | None:
+        return next((c for c in self.resource_changes if c.address == address), None)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        counts = {"add": 0, "change": 0, "replace": 0, "destroy": 0, "run": 0, "no_op": 0}
+        for c in self.resource_changes:
+            if c.actions == NOOP:
+                counts["no_op"] += 1
+            elif c.type == "job" and c.actions[-1] == "create":
+                counts["run"] += 1
+            elif c.actions == CREATE:
+                counts["add"] += 1
+            elif c.actions == UPDATE:
+                counts["change"] += 1
+            elif c.actions == REPLACE:
+                counts["replace"] += 1
+            else:
+                counts["destroy"] += 1
+        return {**counts, "pending": len(self.pending), "has_changes": self.has_changes}
+
+    @property
+    def has_changes(self) -> bool:
+        """Anything for apply to do: an action, or an interrupted run's entries to settle."""
+        return any(c.is_change for c in self.resource_changes) or bool(self.pending)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The complete plan as plain data (redacted fingerprints kept; see render.py for output)."""
+        return {"refreshed": self.refreshed, "lineage": self.lineage, "serial": self.serial,
+                "targets": list(self.targets), "warnings": list(self.warnings),
+                "resource_changes": [c.to_dict() for c in self.resource_changes],
+                "drift": [d.to_dict() for d in self.drift], "pending": [p.to_dict() for p in self.pending]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        return cls(resource_changes=[ResourceChange.from_dict(c) for c in data["resource_changes"]],
+                   drift=[DriftItem.from_dict(d) for d in data.get("drift", ())],
+                   pending=[PendingItem.from_dict(p) for p in data.get("pending", ())],
+                   refreshed=bool(data["refreshed"]), lineage=data["lineage"], serial=int(data["serial"]),
+                   targets=list(data.get("targets", ())), warnings=list(data.get("warnings", ())))
+
+
+# -- what exists now -------------------------------------------------------------------------------
+
+@dataclass
+class _Current:
+    """A resource as the plan sees it now: its applied record, and what refresh found."""
+
+    record: ResourceRecord
+    base_spec: dict[str, Any]  # what desired is diffed against (applied, or live when drifted)
+    live: EndpointInfo | JobInfo | None = None
+    gone: bool = False  # deleted outside nimctl, or an interrupted delete finished
+    gone_reason: str = ""
+    drift: tuple[FieldChange, ...] = ()
+    adopted: bool = False  # from an interrupted create found live
+
+    @property
+    def job_state(self) -> str:
+        if isinstance(self.live, JobInfo):
+            return self.live.state.value
+        return str(self.record.observed.get("state") or JobState.UNKNOWN.value)
+
+
+def _record_from_entry(entry: PendingEntry) -> ResourceRecord:
+    return ResourceRecord(address=entry.address, type=entry.type, provider=entry.provider, stack=entry.stack,
+                          name=entry.name, platform_id=entry.platform_id or (entry.name if entry.type == "endpoint"
+                                                                              else None),
+                          spec=dict(entry.spec), inputs_hash=entry.inputs_hash, invocation_id=entry.invocation_id,
+                          created_at=entry.started_at, updated_at=entry.started_at)
+
+
+def _current_view(state: State, observed: Observed | None) -> tuple[dict[str, _Current], list[PendingItem]]:
+    current: dict[str, _Current] = {}
+    for address, record in state.resources.items():
+        cur = _Current(record=record, base_spec=record.spec)
+        seen = observed.resources.get(address) if observed else None
+        if seen is not None and seen.status != NOT_REFRESHED:
+            cur.live = seen.live
+            if seen.status == DELETED:
+                cur.gone, cur.gone_reason = True, "deleted outside nimctl"
+            elif seen.status == DRIFTED and seen.live_spec is not None:
+                cur.base_spec, cur.drift = seen.live_spec, seen.drift
+        current[address] = cur
+
+    pending: list[PendingItem] = []
+    for entry in state.pending:
+        seen_entry = observed.pending_for(entry.id) if observed else None
+        resolution = seen_entry.resolution if seen_entry else "unresolved"
+        pending.append(PendingItem(entry.id, entry.address, entry.type, entry.op, entry.name,
+                                   entry.invocation_id, resolution, describe_pending(entry, resolution)))
+        existing = current.get(entry.address)
+        if resolution == "adopt" and seen_entry is not None:
+            if existing is None or existing.gone or existing.record.name != entry.name:
+                current[entry.address] = _Current(record=_record_from_entry(entry),
+                                                  base_spec=seen_entry.live_spec or dict(entry.spec),
+                                                  live=seen_entry.live, adopted=True)
+        elif resolution == "already deleted" and existing is not None and existing.record.name == entry.name:
+            existing.gone, existing.gone_reason = True, "an interrupted delete finished"
+    return current, sorted(pending, key=lambda p: (p.address, p.entry_id))
+
+
+# -- endpoints -----------------------------------------------------------------------------------
+
+def _endpoint_after(desired: DesiredEndpoint, salt: str, url: str | None) -> dict[str, Any]:
+    return {"name": desired.name, "provider": desired.platform, "spec": redact_spec(desired.spec, salt),
+            "served_model_name": desired.served_model_name, "url": url}
+
+
+def _endpoint_before(cur: _Current) -> dict[str, Any]:
+    record = cur.record
+    live_state = cur.live.platform_state if isinstance(cur.live, EndpointInfo) else record.observed.get(
+        "platform_state")
+    url = cur.live.url if isinstance(cur.live, EndpointInfo) else record.observed.get("url")
+    return {"name": record.name, "provider": record.provider, "spec": record.spec,
+            "invocation_id": record.invocation_id, "state": live_state, "url": url}
+
+
+def _plan_endpoint(desired: DesiredEndpoint, cur: _Current | None, salt: str) -> ResourceChange:
+    change = ResourceChange(address=desired.address, type="endpoint", name=desired.name, stack=desired.stack,
+                            provider=desired.platform, actions=NOOP)
+    if cur is None or cur.gone:
+        change.actions = CREATE
+        change.after = _endpoint_after(desired, salt, None)
+        change.reasons.append(f"{cur.gone_reason}: it will be created again" if cur else "not created yet")
+        return change
+
+    change.before = _endpoint_before(cur)
+    if cur.adopted:
+        change.reasons.append("an interrupted run created it: it is adopted, not created again")
+    if cur.drift:
+        change.reasons.append("changed outside nimctl: " + ", ".join(d.path for d in cur.drift))
+    desired_spec = redact_spec(desired.spec, salt)
+    if cur.record.provider != desired.platform:
+        change.actions = REPLACE
+        change.after = _endpoint_after(desired, salt, None)
+        change.reasons.append(f"platform changes from {cur.record.provider} to {desired.platform}")
+        return change
+
+    fields = diff_specs(cur.base_spec, desired_spec, updatable=updatable_endpoint_fields(desired.platform))
+    change.changed_fields = fields
+    forcing = [f.path for f in fields if f.forces_replacement]
+    if forcing:
+        change.actions = REPLACE
+        change.reasons.append(f"{', '.join(forcing)} cannot change in place; the name stays, so the old "
+                              "endpoint is deleted before the new one is created")
+    elif fields:
+        change.actions = UPDATE
+        change.reasons.append("updated in place: " + ", ".join(f.path for f in fields))
+    url = None if change.actions == REPLACE else change.before.get("url")
+    change.after = _endpoint_after(desired, salt, url)
+    if isinstance(cur.live, EndpointInfo) and cur.live.state in (ResourceState.FAILED, ResourceState.STOPPED):
+        change.reasons.append(f"the platform reports it as {cur.live.platform_state or cur.live.state.value}")
+    return change
+
+
+# -- jobs ----------------------------------------------------------------------------------------
+
+PREVIEW_INVOCATION_ID = "f0f0f0f0f0f0f0f0"  # stands in for the invocation id when previewing a job spec
+PREVIEW_ENDPOINT_URL = "https://endpoint.url.known.after.apply.invalid"
+
+
+def _replace_strings(value: Any, replacements: list[tuple[str, str]]) -> Any:
+    if isinstance(value, dict):
+        return {k: _replace_strings(v, replacements) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_strings(v, replacements) for v in value]
+    if isinstance(value, str):
+        for old, new in replacements:
+            if old:
+                value = value.replace(old, new)
+    return value
+
+
+def job_preview_spec(job: DesiredJob, endpoint_url: str | None, salt: str) -> dict[str, Any]:
+    """The spec apply would submit for ``job``, redacted; values that depend on the invocation
+    (job name, ids, paths) or on an endpoint not yet created read ``(known after apply)``."""
+    try:
+        from nimctl.stack import render_job_spec
+    except ImportError:  # spec building not available: show the template
+        return redact_spec(job.spec_template, salt)
+    url = endpoint_url or job.target_url or PREVIEW_ENDPOINT_URL
+    name, spec = render_job_spec(job, invocation_id=PREVIEW_INVOCATION_ID, endpoint_url=url)
+    replacements = [(name, KNOWN_AFTER_APPLY), (PREVIEW_ENDPOINT_URL, KNOWN_AFTER_APPLY),
+                    (PREVIEW_INVOCATION_ID, KNOWN_AFTER_APPLY), (PREVIEW_INVOCATION_ID[:6], KNOWN_AFTER_APPLY)]
+    return _replace_strings(redact_spec(spec, salt), replacements)
+
+
+def _job_before(cur: _Current) -> dict[str, Any]:
+    record = cur.record
+    return {"name": record.name, "platform_id": record.platform_id, "inputs_hash": record.inputs_hash,
+            "invocation_id": record.invocation_id, "state": cur.job_state, "spec": record.spec}
+
+
+def _plan_job(job: DesiredJob, cur: _Current | None, endpoint_change: ResourceChange | None,
+              salt: str) -> ResourceChange:
+    change = ResourceChange(address=job.address, type="job", name=None, stack=job.stack, provider=job.platform,
+                            actions=NOOP)
+    endpoint_address = f"endpoint.{job.endpoint}" if job.endpoint else None
+    if endpoint_address and endpoint_change is not None:
+        change.depends_on = [endpoint_address]
+    url = (endpoint_change.after or {}).get("url") if endpoint_change else None
+    after = {"name": None, "name_known_after_apply": True, "task": job.task, "resolved_task": job.resolved_task,
+             "inputs_hash": job.inputs_hash, "model_id": job.model_id, "endpoint": endpoint_address,
+             "spec": job_preview_spec(job, url, salt)}
+
+    if cur is None:
+        change.actions, change.after = CREATE, after
+        change.reasons.append("not run yet")
+        return change
+    change.before = _job_before(cur)
+    if cur.adopted:
+        change.reasons.append("an interrupted run submitted it: it is adopted, not submitted again")
+    state = JobState.GONE.value if cur.gone else cur.job_state
+    active = state in ACTIVE_JOB_STATES
+    endpoint_goes = endpoint_change is not None and endpoint_change.actions in (REPLACE, DELETE)
+
+    if cur.record.inputs_hash != job.inputs_hash:
+        reason = "inputs changed since the last run (task config, container/command or the endpoint's model)"
+    elif state == JobState.SUCCEEDED.value:
+        change.reasons.append("completed with the same inputs")
+        change.after = after
+        return change
+    elif state == JobState.FAILED.value:
+        reason = "the last run failed"
+    elif state == JobState.STOPPED.value:
+        reason = "the last run was stopped"
+    elif state == JobState.GONE.value:
+        reason = f"the last run is no longer on the platform ({cur.gone_reason or 'deleted'})"
+    elif endpoint_goes:
+        reason = "its endpoint is being replaced: the run in progress would lose its target"
+    else:
+        change.reasons.append(f"the last run is still {state}: apply waits for it to finish")
+        change.after = after
+        return change
+
+    change.actions = REPLACE if active else CREATE
+    change.after = after
+    change.reasons.append(reason + ("; the run in progress is stopped first" if active else ""))
+    return change
+
+
+# -- deletes -------------------------------------------------------------------------------------
+
+def _plan_delete(cur: _Current, desired_stacks: set[str]) -> ResourceChange:
+    record = cur.record
+    before = _endpoint_before(cur) if record.type == "endpoint" else _job_before(cur)
+    change = ResourceChange(address=record.address, type=record.type, name=record.name, stack=record.stack,
+                            provider=record.provider, actions=DELETE, before=before)
+    where = (f"no longer in the config of stack {record.stack}" if record.stack in desired_stacks
+             else f"stack {record.stack} is in none of the given configs")
+    change.reasons.append(where)
+    if cur.gone:
+        change.reasons.append(f"already {cur.gone_reason}: it is only forgotten")
+    elif record.type == "job" and cur.job_state in ACTIVE_JOB_STATES:
+        change.reasons.append("it is still running: it is stopped, then deleted")
+    return change
+
+
+# -- the plan ------------------------------------------------------------------------------------
+
+def _desired_index(stacks: Iterable[Stack]) -> dict[str, DesiredEndpoint | DesiredJob]:
+    index: dict[str, DesiredEndpoint | DesiredJob] = {}
+    where: dict[str, str] = {}
+    for stack in stacks:
+        items: list[DesiredEndpoint | DesiredJob] = [*([stack.endpoint] if stack.endpoint else []), *stack.jobs]
+        for item in items:
+            if item.address in index:
+                raise NimctlError(f"{item.address} is defined twice: in {where[item.address]} and in "
+                                  f"{stack.source_file or stack.name}",
+                                  hint="give each config its own stack name / endpoint_name")
+            index[item.address] = item
+            where[item.address] = stack.source_file or stack.name
+    return index
+
+
+def _select_targets(changes: dict[str, ResourceChange], targets: Iterable[str]) -> set[str]:
+    wanted = [t.strip() for t in targets if t and t.strip()]
+    selected: set[str] = set()
+    for target in wanted:
+        matches = {a for a in changes if a == target or a.startswith(target + ".")}
+        if not matches:
+            known = ", ".join(sorted(changes)) or "none"
+            raise NimctlError(f"--target {target}: no such resource in the config or the state",
+                              hint=f"addresses are endpoint.<name> and job.<stack>.<task>; known: {known}")
+        selected |= matches
+    frontier = list(selected)
+    while frontier:
+        for dep in changes[frontier.pop()].depends_on:
+            if dep in changes and dep not in selected:
+                selected.add(dep)
+                frontier.append(dep)
+    return selected
+
+
+def make_plan(stacks: list[Stack], state: State, observed: Observed | None, *, targets: Iterable[str] = (),
+              salt: str) -> Plan:
+    """Plan what apply would do. ``observed`` is a refresh's result, or None for ``--refresh=false``
+    (the state is then taken as the truth). Reads nothing, writes nothing; deterministic."""
+    desired = _desired_index(stacks)
+    current, pending = _current_view(state, observed)
+    changes: dict[str, ResourceChange] = {}
+
+    for address, item in desired.items():
+        if isinstance(item, DesiredEndpoint):
+            changes[address] = _plan_endpoint(item, current.get(address), salt)
+    for address, item in desired.items():
+        if isinstance(item, DesiredJob):
+            endpoint_change = changes.get(f"endpoint.{item.endpoint}") if item.endpoint else None
+            changes[address] = _plan_job(item, current.get(address), endpoint_change, salt)
+
+    desired_stacks = {s.name for s in stacks}
+    for address, cur in current.items():
+        if address not in desired:
+            changes[address] = _plan_delete(cur, desired_stacks)
+    _order_deletes(changes)
+
+    if targets:
+        keep = _select_targets(changes, targets)
+        changes = {a: c for a, c in changes.items() if a in keep}
+
+    drift = _drift_items(observed)
+    warnings = sorted({w for s in stacks for w in s.warnings})
+    plan = Plan(resource_changes=[changes[a] for a in sorted(changes)], drift=drift, pending=pending,
+                refreshed=observed is not None, lineage=state.lineage, serial=state.serial,
+                targets=sorted(set(targets)), warnings=warnings)
+    plan.desired = {a: desired[a] for a in sorted(changes) if a in desired}
+    return plan
+
+
+def _order_deletes(changes: dict[str, ResourceChange]) -> None:
+    """An endpoint's delete (or the delete half of its replacement) waits for the deletes of its
+    stack's jobs. Job re-runs are not listed: they depend on the endpoint, not the other way."""
+    for change in changes.values():
+        if change.type != "endpoint" or change.actions[0] != "delete":
+            continue
+        deps = sorted(c.address for c in changes.values()
+                      if c.type == "job" and c.stack == change.stack and c.actions == DELETE)
+        change.depends_on = sorted(set(change.depends_on) | set(deps))
+
+
+def _drift_items(observed: Observed | None) -> list[DriftItem]:
+    if observed is None:
+        return []
+    items = []
+    for address, seen in sorted(observed.resources.items()):
+        if seen.status == DRIFTED:
+            items.append(DriftItem(address, seen.type, seen.name, "drifted", seen.drift))
+        elif seen.status == DELETED:
+            items.append(DriftItem(address, seen.type, seen.name, "deleted"))
+    return items
