@@ -19,7 +19,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ __all__ = [
     "StateStore",
     "UnredactedSecretError",
     "find_unredacted_secrets",
+    "state_document",
     "state_rm",
     "validate_state_dict",
 ]
@@ -64,8 +65,30 @@ def _schema_validator() -> Any:
 
         schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
         Draft202012Validator.check_schema(schema)
-        _validator = Draft202012Validator(schema)
+        _validator = Draft202012Validator(_inline_refs(schema, schema.get("$defs", {})))
     return _validator
+
+
+_ANNOTATIONS = {"description", "title", "$comment"}
+
+
+def _inline_refs(node: Any, defs: dict[str, Any], depth: int = 0) -> Any:
+    """The schema with its local ``$ref``s replaced by their targets: the same rules, validated
+    about twice as fast (resolving references dominates the cost for a thousand records)."""
+    if depth > 20:
+        raise ValueError("state schema references nest too deeply (a cycle?)")
+    if isinstance(node, list):
+        return [_inline_refs(item, defs, depth) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        target = _inline_refs(defs[ref.removeprefix("#/$defs/")], defs, depth + 1)
+        siblings = {k: _inline_refs(v, defs, depth) for k, v in node.items() if k != "$ref"}
+        if set(siblings) <= _ANNOTATIONS:
+            return {**target, **siblings}
+        return {**siblings, "allOf": [*siblings.get("allOf", []), target]}
+    return {k: _inline_refs(v, defs, depth) for k, v in node.items() if k != "$defs"}
 
 
 def _json_path(parts: Any) -> str:
@@ -150,6 +173,23 @@ def find_unredacted_secrets(doc: dict[str, Any]) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------
 # The store
+
+
+def _shallow(record: Any) -> dict[str, Any]:
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
+def state_document(state: State) -> dict[str, Any]:
+    """Equal to ``state.to_dict()``, but sharing the records' dicts instead of deep-copying them
+    (``dataclasses.asdict`` would): half the cost of a write. Only for serialising right away."""
+    return {
+        "version": state.version,
+        "lineage": state.lineage,
+        "serial": state.serial,
+        "resources": {k: _shallow(v) for k, v in sorted(state.resources.items())},
+        "invocations": {k: _shallow(v) for k, v in state.invocations.items()},
+        "pending": [_shallow(p) for p in state.pending],
+    }
 
 
 @dataclass(frozen=True)
@@ -284,7 +324,7 @@ class StateStore:
         if state.version != STATE_VERSION:
             raise StateError(f"cannot write state format version {state.version}; this nimctl "
                              f"writes version {STATE_VERSION}")
-        doc = state.to_dict()
+        doc = state_document(state)
         doc["serial"] = state.serial + 1
         leaks = find_unredacted_secrets(doc)
         if leaks:

@@ -213,3 +213,33 @@ def test_references_fingerprints_and_harmless_env_values_are_accepted(store: Sta
     spec["envs"].append({"name": "NIM_CACHE_PATH", "value": "/cache"})
     store.write(state)
     assert store.read() == state
+
+
+def test_written_document_equals_to_dict() -> None:
+    """The writer's fast serialisation must stay equal to the model's own ``to_dict``."""
+    from nimctl.state.store import state_document
+
+    state = sample_state(4)
+    assert state_document(state) == state.to_dict()
+    assert json.dumps(state_document(state)) == json.dumps(state.to_dict())
+
+
+def test_inlined_schema_finds_the_same_problems_as_the_schema_file() -> None:
+    from jsonschema import Draft202012Validator
+
+    plain = Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    docs = []
+    for mutate in (lambda d: None,
+                   lambda d: d["resources"]["endpoint.llama-demo"].__setitem__("platform_id", 3),
+                   lambda d: d["resources"].__setitem__("bogus", d["resources"]["endpoint.llama-demo"]),
+                   lambda d: d["invocations"]["0123456789abcdef"].__setitem__("finished_at", "soon"),
+                   lambda d: d["pending"][0].__setitem__("op", "explode"),
+                   lambda d: d.__setitem__("lineage", "not-a-uuid")):
+        doc = sample_state().to_dict()
+        mutate(doc)
+        docs.append(doc)
+    for doc in docs:
+        expected = sorted(f"{list(e.absolute_path)}" for e in plain.iter_errors(doc))
+        found = validate_state_dict(doc)
+        assert len(found) == len(expected), (found, expected)
+    assert validate_state_dict(docs[0]) == []
