@@ -1,0 +1,541 @@
+"""Compose a config the way Hydra does: the ``defaults`` list, bundled groups, ``-o`` overrides,
+then OmegaConf interpolation.
+
+Merge rules (OmegaConf's): mappings deep-merge, lists and scalars replace, ``???`` marks a value
+that must be set. ``_self_`` in the defaults list says where the user's own file is merged
+(at the end when absent).
+
+A file without a ``defaults`` list (or whose list leaves a group out) is composed with the
+groups its own ``execution.type`` / ``deployment.type`` name, placed first, so a file that only
+says ``deployment: {type: vllm, ...}`` still gets the vllm defaults. A group neither listed nor
+named by a type is an error: nimctl does not guess where a config should run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import difflib
+import re
+import sys
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from nimctl.config.bundled import GROUP_NAMES, available_groups, group_file
+from nimctl.config.yaml_source import (
+    MAX_NODES,
+    SourceDoc,
+    YamlProblems,
+    parse_yaml,
+    parse_yaml_value,
+    path_str,
+    read_file_text,
+)
+from nimctl.errors import ConfigProblem
+
+# execution.type → the group that holds its defaults (when the file names only the type)
+_TYPE_TO_OPTION = {"execution": {"lepton": "lepton/default"}, "deployment": {}}
+MAX_RESOLVED_CHARS = 4 * 1024 * 1024  # what interpolation may expand a config to
+_MAX_RESOLVE_DEPTH = 200
+_OVERRIDE_SEGMENT = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _register_resolvers() -> None:
+    register = getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver
+    if not OmegaConf.has_resolver("nimctl.python"):
+        register("nimctl.python", lambda: sys.executable)
+
+
+_register_resolvers()
+
+
+@dataclass
+class Source:
+    """One layer of a composed config, for finding where a key path was written."""
+
+    label: str  # the file path, or "<override -o key.path>"
+    marks: dict[str, tuple[int, int]] = field(default_factory=dict)  # key path -> (line, column)
+    kind: str = "user"  # "user" | "group" | "override"
+    override_path: str | None = None  # overrides cover this path and everything under it
+    group: str | None = None  # e.g. "deployment/nim"
+
+    def find(self, key_path: str) -> tuple[int | None, int | None] | None:
+        if self.kind == "override":
+            root = self.override_path or ""
+            if key_path == root or key_path.startswith(root + "."):
+                return (None, None)
+            return None
+        return self.marks.get(key_path)
+
+
+@dataclass
+class Composition:
+    config: dict[str, Any] | None
+    sources: list[Source]
+    problems: list[ConfigProblem]
+    reported: set[str]  # key paths already reported (schema errors at or under them are noise)
+    interpolated: set[str]  # key paths whose value came from an interpolation
+    groups: dict[str, str]  # group name -> option composed, e.g. {"deployment": "nim"}
+
+
+# -- bundled groups -------------------------------------------------------------------------------
+
+@lru_cache(maxsize=32)
+def _group_doc(group: str, option: str) -> SourceDoc:
+    path = group_file(group, option)
+    return parse_yaml(read_file_text(str(path)), str(path))
+
+
+# -- the defaults list ----------------------------------------------------------------------------
+
+@dataclass
+class _Entry:
+    kind: str  # "self" | "group"
+    group: str = ""
+    option: str = ""
+
+
+def _did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+class _Reporter:
+    """Collects problems of one user file, placing each at its line where the file has it."""
+
+    def __init__(self, doc: SourceDoc) -> None:
+        self.doc = doc
+        self.problems: list[ConfigProblem] = []
+        self.reported: set[str] = set()
+
+    def where(self, key_path: str) -> tuple[int | None, int | None]:
+        parts = key_path.split(".") if key_path else []
+        while parts:
+            mark = self.doc.marks.get(".".join(parts))
+            if mark:
+                return mark
+            parts.pop()
+        return (None, None)
+
+    def add(self, key_path: str, message: str, hint: str | None = None, *, at: str | None = None,
+            severity: str = "error") -> None:
+        line, column = self.where(at if at is not None else key_path)
+        self.problems.append(ConfigProblem(self.doc.file, key_path, message, line, column, hint, severity))
+        if severity == "error":
+            self.reported.add(key_path)
+
+
+def _read_defaults(doc: SourceDoc, report: _Reporter) -> tuple[list[_Entry], bool]:
+    """The defaults list's entries; the bool says whether the file has a defaults list at all."""
+    raw = doc.data.get("defaults")
+    if "defaults" not in doc.data:
+        return [], False
+    if raw is None:
+        return [], True
+    if not isinstance(raw, list):
+        report.add("defaults", "must be a list, e.g. [execution: local, deployment: mock, _self_]",
+                   hint="write one `- group: option` entry per line")
+        return [], True
+    groups = available_groups()
+    entries: list[_Entry] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        path = f"defaults.{index}"
+        if item == "_self_":
+            if any(e.kind == "self" for e in entries):
+                report.add(path, "_self_ is listed twice", hint="keep one `- _self_` entry")
+            entries.append(_Entry("self"))
+            continue
+        if not (isinstance(item, dict) and len(item) == 1):
+            shown = item if isinstance(item, str) and len(item) < 60 else type(item).__name__
+            report.add(path, f"unsupported defaults entry {shown!r}",
+                       hint="entries are `- execution: <option>`, `- deployment: <option>` or `- _self_`")
+            continue
+        (key, option), = item.items()
+        group = key.split()[-1] if key.startswith(("override ", "optional ")) else key
+        if group not in GROUP_NAMES:
+            report.add(f"{path}.{key}", f"unknown config group {group!r}{_did_you_mean(group, GROUP_NAMES)}",
+                       hint=f"config groups: {', '.join(GROUP_NAMES)}")
+            continue
+        if option is None:  # Hydra's "no option for this group"
+            seen.add(group)
+            continue
+        if not isinstance(option, str):
+            report.add(f"{path}.{key}", f"the {group} option must be a name such as {groups[group][0]}")
+            continue
+        if option not in groups[group]:
+            report.add(f"{path}.{key}", f"unknown {group} group {option!r}{_did_you_mean(option, groups[group])}",
+                       hint=f"available {group} groups: {', '.join(groups[group])}")
+            continue
+        if group in seen:
+            report.add(f"{path}.{key}", f"the {group} group is chosen twice", hint="keep one entry per group")
+            continue
+        seen.add(group)
+        entries.append(_Entry("group", group, option))
+    return entries, True
+
+
+def _implied_groups(doc: SourceDoc, entries: list[_Entry], report: _Reporter) -> list[_Entry]:
+    """Groups the defaults list does not name, taken from the file's own ``<group>.type``."""
+    chosen = {e.group for e in entries if e.kind == "group"}
+    explicit_none = {k for item in (doc.data.get("defaults") or []) if isinstance(item, dict)
+                     for k, v in item.items() if v is None}
+    implied: list[_Entry] = []
+    groups = available_groups()
+    for group in GROUP_NAMES:
+        if group in chosen:
+            continue
+        section = doc.data.get(group)
+        declared = section.get("type") if isinstance(section, dict) else None
+        if isinstance(declared, str):
+            option = _TYPE_TO_OPTION[group].get(declared, declared)
+            if option in groups[group]:
+                implied.append(_Entry("group", group, option))
+            continue  # an unknown type is reported by the schema (enum with close matches)
+        if group in explicit_none:
+            continue
+        examples = "local, or lepton/default" if group == "execution" else "nim, vllm, sglang, none or mock"
+        report.add(group, f"no {group} chosen: the defaults list has no `{group}:` entry and {group}.type is not set",
+                   hint=f"add `- {group}: <option>` to defaults ({examples}), or set {group}.type",
+                   at="defaults" if "defaults" in doc.data else group)
+    return implied
+
+
+# -- composition ----------------------------------------------------------------------------------
+
+def compose(doc: SourceDoc, overrides: list[str] | tuple[str, ...] = ()) -> Composition:
+    """Compose and interpolate one parsed user file. Problems are returned, not raised."""
+    report = _Reporter(doc)
+    entries, _has_list = _read_defaults(doc, report)
+    entries = _implied_groups(doc, entries, report) + entries
+    if not any(e.kind == "self" for e in entries):
+        entries.append(_Entry("self"))
+
+    user_data = {k: v for k, v in doc.data.items() if k != "defaults"}
+    layers: list[tuple[Source, dict[str, Any]]] = []
+    chosen: dict[str, str] = {}
+    for entry in entries:
+        if entry.kind == "self":
+            layers.append((Source(doc.file, dict(doc.marks), "user"), user_data))
+            continue
+        try:
+            group_doc = _group_doc(entry.group, entry.option)
+        except YamlProblems as err:  # a broken bundled file is a bug in nimctl; still no traceback
+            report.problems.extend(err.problems)
+            continue
+        marks = {f"{entry.group}.{k}": v for k, v in group_doc.marks.items()}
+        marks[entry.group] = (1, 1)
+        layers.append((Source(group_doc.file, marks, "group", group=f"{entry.group}/{entry.option}"),
+                       {entry.group: group_doc.data}))
+        chosen[entry.group] = entry.option
+
+    merged = _merge_layers(layers, report)
+    sources = [source for source, _data in layers]
+    for text in overrides:
+        source = _apply_override(merged, text, report)
+        if source is not None:
+            sources.append(source)
+
+    interpolated: set[str] = set()
+    config = _resolve(merged, sources, report, interpolated)
+    return Composition(config, sources, report.problems, report.reported, interpolated, chosen)
+
+
+def _bad_interpolations(data: Any, path: tuple[str | int, ...], found: list[tuple[str, str]]) -> None:
+    """Strings whose ``${...}`` does not parse, as (key path, error)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _bad_interpolations(value, (*path, key), found)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            _bad_interpolations(value, (*path, index), found)
+    elif isinstance(data, str) and "${" in data:
+        try:
+            OmegaConf.create({"v": data})
+        except Exception as err:
+            found.append((path_str(path), str(err).splitlines()[0]))
+
+
+def _set_path(data: Any, key_path: str, value: Any) -> None:
+    parts = key_path.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if isinstance(node, list):
+        node[int(parts[-1])] = value
+    else:
+        node[parts[-1]] = value
+
+
+def _to_omegaconf(data: dict[str, Any], source: Source, report: _Reporter) -> DictConfig:
+    bad: list[tuple[str, str]] = []
+    _bad_interpolations(data, (), bad)
+    if bad:
+        data = copy.deepcopy(data)
+        for key_path, error in bad:
+            _report_at_source(report, source, key_path, f"invalid interpolation: {error}",
+                              "write ${key.path}, ${oc.env:NAME} or ${oc.env:NAME,default}; "
+                              "escape a literal as \\${...}")
+            _set_path(data, key_path, None)
+    return OmegaConf.create(data)
+
+
+def _report_at_source(report: _Reporter, source: Source, key_path: str, message: str,
+                      hint: str | None = None) -> None:
+    if source.kind == "user":
+        report.add(key_path, message, hint)
+    elif source.kind == "group":
+        line = source.marks.get(key_path, (None, None))[0]
+        where = f" (bundled group {source.group}" + (f", line {line})" if line else ")")
+        report.add(key_path, message + where, hint)
+    else:
+        report.add(key_path, f"{message} (from {source.label})", hint)
+
+
+def _container_conflicts(base: Any, over: Any, path: tuple[str, ...], found: list[str]) -> None:
+    """Key paths where ``over`` puts a mapping over a list or the reverse (OmegaConf cannot merge)."""
+    if not (isinstance(base, dict) and isinstance(over, dict)):
+        return
+    for key, value in over.items():
+        if key not in base:
+            continue
+        old = base[key]
+        if (isinstance(old, dict) and isinstance(value, list)) or (isinstance(old, list) and isinstance(value, dict)):
+            found.append(path_str((*path, key)))
+        else:
+            _container_conflicts(old, value, (*path, key), found)
+
+
+def _merge_layers(layers: list[tuple[Source, dict[str, Any]]], report: _Reporter) -> dict[str, Any]:
+    """Merge the layers in order with OmegaConf; the plain, unresolved result."""
+    merged = OmegaConf.create({})
+    for source, data in layers:
+        layer = _to_omegaconf(data, source, report)
+        try:
+            merged = OmegaConf.merge(merged, layer)
+            continue
+        except Exception:  # a list over a mapping or the reverse: drop the offending keys, say so
+            pass
+        conflicts: list[str] = []
+        _container_conflicts(OmegaConf.to_container(merged, resolve=False), data, (), conflicts)
+        trimmed = copy.deepcopy(data)
+        for key_path in conflicts:
+            kind = "a list" if isinstance(_get_path(data, key_path), list) else "a mapping"
+            _report_at_source(report, source, key_path, f"must not be {kind} here (the defaults hold "
+                              f"{'a mapping' if kind == 'a list' else 'a list'})")
+            parent, _, last = key_path.rpartition(".")
+            holder = _get_path(trimmed, parent) if parent else trimmed
+            holder.pop(last, None)
+        try:
+            merged = OmegaConf.merge(merged, _to_omegaconf(trimmed, source, report))
+        except Exception as err:
+            report.add("", f"cannot merge this file over its defaults ({type(err).__name__})")
+    return OmegaConf.to_container(merged, resolve=False)  # type: ignore[return-value]
+
+
+def _get_path(data: Any, key_path: str) -> Any:
+    node = data
+    for part in key_path.split(".") if key_path else []:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
+# -- overrides ------------------------------------------------------------------------------------
+
+def _apply_override(config: dict[str, Any], text: str, report: _Reporter) -> Source | None:
+    """Apply one ``key.path=value`` to the plain merged config; a Source for locating it, or None."""
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    hint = "write -o key.path=value, e.g. -o deployment.port=9000"
+    if "=" not in text:
+        report.add("", f"override {shown!r} has no '='", hint)
+        return None
+    key, _, raw = text.partition("=")
+    key = key.strip().lstrip("+")
+    parts = key.split(".")
+    if not key or not all(_OVERRIDE_SEGMENT.match(p) for p in parts):
+        report.add("", f"override {shown!r}: {key!r} is not a key path", hint)
+        return None
+    label = f"<override -o {key}>"
+    try:
+        value = parse_yaml_value(raw, label) if raw.strip() else ""
+    except YamlProblems as err:
+        report.add(key, f"-o {key}: the value is not valid YAML ({err.problems[0].message})",
+                   "quote the value, e.g. -o 'key=\"text: with colon\"'")
+        return None
+    node: Any = config
+    for depth, part in enumerate(parts[:-1]):
+        here = ".".join(parts[: depth + 1])
+        if isinstance(node, dict):
+            if not isinstance(node.get(part), (dict, list)):
+                if part in node and node[part] is not None:
+                    report.add(key, f"-o {key}: {here} is a single value, not a mapping",
+                               f"override {here} itself")
+                    return None
+                node[part] = {}
+            node = node[part]
+        elif isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                report.add(key, f"-o {key}: {here} is not an item of the list (it has {len(node)})",
+                           "list items are addressed by index from 0, e.g. evaluation.tasks.0.name")
+                return None
+            node = node[int(part)]
+    last = parts[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            report.add(key, f"-o {key}: {last} is not an item of the list (it has {len(node)})",
+                       "list items are addressed by index from 0; to replace the whole list, override its key")
+            return None
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return Source(label, kind="override", override_path=key)
+
+
+# -- interpolation --------------------------------------------------------------------------------
+
+_REFERENCE = re.compile(r"\$\{([A-Za-z0-9_.\-\[\]]*)\}")
+
+
+def _expansion_size(config: dict[str, Any]) -> int:
+    """An upper estimate of the resolved config's size in characters, without resolving it.
+
+    Interpolations can reference each other so that a small file expands exponentially
+    (``b: ${a}${a}``, ``c: ${b}${b}``, ...); this finds that before OmegaConf tries.
+    """
+    memo: dict[str, int] = {}
+    active: set[str] = set()
+
+    def size_of(node: Any, key_path: str) -> int:
+        if key_path in memo:
+            return memo[key_path]
+        if key_path in active:
+            return 0  # a cycle; OmegaConf reports it
+        active.add(key_path)
+        total = 0
+        if isinstance(node, dict):
+            total = sum(len(str(k)) + size_of(v, f"{key_path}.{k}" if key_path else str(k)) for k, v in node.items())
+        elif isinstance(node, list):
+            total = sum(1 + size_of(v, f"{key_path}.{i}" if key_path else str(i)) for i, v in enumerate(node))
+        elif isinstance(node, str) and "${" in node:
+            total = len(node)
+            for reference in _REFERENCE.findall(node):
+                target = reference.replace("[", ".").replace("]", "")
+                if target.startswith("."):
+                    continue  # relative references are rare; their size is counted where they point
+                with contextlib.suppress(KeyError, IndexError, ValueError, TypeError):
+                    total += size_of(_get_path(config, target), target)
+                if total > MAX_RESOLVED_CHARS:
+                    break
+        else:
+            total = len(str(node))
+        active.discard(key_path)
+        memo[key_path] = total
+        return total
+
+    return size_of(config, "")
+
+
+def _resolve(merged: dict[str, Any], sources: list[Source], report: _Reporter,
+             interpolated: set[str]) -> dict[str, Any] | None:
+    if _expansion_size(merged) > MAX_RESOLVED_CHARS:
+        report.add("", f"interpolations expand this config to more than {MAX_RESOLVED_CHARS // (1024 * 1024)} MiB; "
+                   "refusing to resolve them", "remove the ${...} references that repeat each other")
+        return None
+    try:
+        cfg = OmegaConf.create(merged)
+    except Exception as err:
+        report.add("", f"cannot compose the config ({type(err).__name__}: {str(err).splitlines()[0]})")
+        return None
+    budget = [MAX_NODES * 5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # OmegaConf warns about `${oc.env:X,}`; the value is still right
+        return _resolve_node(cfg, (), sources, report, interpolated, budget)  # type: ignore[return-value]
+
+
+def _resolve_node(node: Any, path: tuple[str | int, ...], sources: list[Source], report: _Reporter,
+                  interpolated: set[str], budget: list[int]) -> Any:
+    if len(path) > _MAX_RESOLVE_DEPTH or budget[0] <= 0:
+        if budget[0] > -1:
+            report.add(path_str(path), "interpolations refer to each other in a loop or expand too far",
+                       "check the ${...} references in this value")
+        budget[0] = -1
+        return None
+    budget[0] -= 1
+    if isinstance(node, DictConfig):
+        keys: list[Any] = list(node.keys())
+        result: dict[str, Any] = {}
+        for key in keys:
+            value = _resolve_child(node, key, (*path, str(key)), sources, report, interpolated, budget)
+            if value is not _SKIP:
+                result[str(key)] = value
+        return result
+    if isinstance(node, ListConfig):
+        items: list[Any] = []
+        for index in range(len(node)):
+            value = _resolve_child(node, index, (*path, index), sources, report, interpolated, budget)
+            items.append(None if value is _SKIP else value)
+        return items
+    return node
+
+
+_SKIP = object()
+
+
+def _resolve_child(parent: Any, key: Any, path: tuple[str | int, ...], sources: list[Source], report: _Reporter,
+                   interpolated: set[str], budget: list[int]) -> Any:
+    key_path = path_str(path)
+    if OmegaConf.is_missing(parent, key):
+        _report_missing(key_path, sources, report)
+        return _SKIP
+    if OmegaConf.is_interpolation(parent, key):
+        interpolated.add(key_path)
+    try:
+        value = parent[key]
+    except RecursionError:
+        report.add(key_path, "interpolations refer to each other in a loop")
+        return _SKIP
+    except Exception as err:
+        if type(err).__name__ == "InterpolationToMissingValueError":
+            report.reported.add(key_path)  # the unset value it refers to is reported where it is
+        else:
+            _report_interpolation_error(key_path, err, sources, report)
+        return _SKIP
+    return _resolve_node(value, path, sources, report, interpolated, budget)
+
+
+def _source_of(key_path: str, sources: list[Source]) -> Source | None:
+    for source in reversed(sources):
+        if source.find(key_path) is not None:
+            return source
+    return None
+
+
+def _report_missing(key_path: str, sources: list[Source], report: _Reporter) -> None:
+    source = _source_of(key_path, sources)
+    origin = f" (the {source.group} group requires it)" if source and source.group else ""
+    report.add(key_path, f"is required but not set{origin}",
+               f"set {key_path} in this file, or pass -o {key_path}=VALUE")
+
+
+def _report_interpolation_error(key_path: str, err: Exception, sources: list[Source], report: _Reporter) -> None:
+    name = type(err).__name__
+    detail = str(err).splitlines()[0] if str(err) else name
+    hint = "write ${key.path}, ${oc.env:NAME} or ${oc.env:NAME,default}"
+    if "Environment variable" in detail and "not found" in detail:
+        variable = re.search(r"Environment variable '([^']*)'", detail)
+        detail = f"environment variable {variable.group(1) if variable else ''} is not set"
+        hint = "export it, or give a default: ${oc.env:NAME,default}"
+    elif name == "InterpolationKeyError":
+        hint = "the referenced key does not exist; check its spelling and full path from the top"
+    elif name == "UnsupportedInterpolationType":
+        hint = "known resolvers: oc.env, oc.decode, nimctl.python (and the other oc.* ones)"
+    source = _source_of(key_path, sources)
+    message = f"cannot resolve the interpolation: {detail}"
+    if source is None or source.kind == "user":
+        report.add(key_path, message, hint)
+    else:
+        _report_at_source(report, source, key_path, message, hint)

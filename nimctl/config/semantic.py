@@ -1,0 +1,301 @@
+"""Checks the schema cannot express: cross-field rules, Lepton's name and path rules, secret
+references, and keys nimctl accepts but does not act on (a warning says what it does instead).
+
+Runs after the schema check on the same config, so every function here tolerates values of the
+wrong type (the schema has reported those already) and only judges what it can read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from nimctl.config.rules import (
+    SECRET_NAME_PATTERN as _SECRET_NAME,
+)
+from nimctl.config.rules import (
+    env_name_problem,
+    lepton_name_problem,
+    mount_from_problem,
+    mount_path_problem,
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    key_path: str
+    message: str
+    hint: str | None = None
+    severity: str = "error"
+
+
+def _get(config: Any, *keys: str) -> Any:
+    node = config
+    for key in keys:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def check(config: dict[str, Any], written: Callable[[str], bool]) -> list[Finding]:
+    """All semantic findings. ``written(key_path)`` says whether the user wrote the key (in the file
+    or with -o): warnings about ignored keys are only given for those, never for bundled defaults."""
+    findings: list[Finding] = []
+    for checker in (_replicas, _names, _env_maps, _api_tokens, _mounts, _platform_fit, _tasks):
+        findings.extend(checker(config))
+    findings.extend(_ignored_keys(config, written))
+    return findings
+
+
+# -- cross-field and name rules -------------------------------------------------------------------
+
+def _replicas(config: dict[str, Any]) -> Iterator[Finding]:
+    lepton = _dict(_get(config, "deployment", "lepton_config"))
+    low, high = lepton.get("min_replicas"), lepton.get("max_replicas")
+    if _is_int(low) and _is_int(high) and low > high:
+        yield Finding("deployment.lepton_config.min_replicas",
+                      f"min_replicas ({low}) is greater than max_replicas ({high})",
+                      "raise max_replicas or lower min_replicas")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _names(config: dict[str, Any]) -> Iterator[Finding]:
+    rules = "Lepton names: at most 36 characters, lowercase letters, digits and '-', starting with a letter"
+    name = _get(config, "deployment", "lepton_config", "endpoint_name")
+    if isinstance(name, str):
+        problem = lepton_name_problem(name)
+        if problem:
+            yield Finding("deployment.lepton_config.endpoint_name", f"endpoint name {name!r} {problem}", rules)
+    stack = config.get("stack")
+    if isinstance(stack, str):
+        problem = lepton_name_problem(stack)
+        if problem:
+            yield Finding("stack", f"stack name {stack!r} {problem}", rules)
+
+
+# -- env vars and secrets -------------------------------------------------------------------------
+
+def _env_maps(config: dict[str, Any]) -> Iterator[Finding]:
+    places = [("deployment.lepton_config.envs", _get(config, "deployment", "lepton_config", "envs")),
+              ("deployment.env_vars", _get(config, "deployment", "env_vars")),
+              ("execution.lepton_platform.tasks.env_vars", _get(config, "execution", "lepton_platform", "tasks",
+                                                                  "env_vars"))]
+    tasks = _get(config, "evaluation", "tasks")
+    if isinstance(tasks, list):
+        places += [(f"evaluation.tasks.{i}.env_vars", _get(t, "env_vars")) for i, t in enumerate(tasks)]
+    for base, envs in places:
+        if isinstance(envs, dict):
+            yield from _env_map(base, envs)
+
+
+def _env_map(base: str, envs: dict[str, Any]) -> Iterator[Finding]:
+    for name, value in envs.items():
+        path = f"{base}.{name}"
+        problem = env_name_problem(str(name))
+        if problem:
+            yield Finding(path, problem, "env var names: letters, digits, '.', '_', '-'; not starting with a digit")
+        if isinstance(value, dict) and "value_from" in value:
+            yield from _secret_ref(f"{path}.value_from", value["value_from"], want="secret_name_ref",
+                                   other="token_name_ref", other_place="api_tokens")
+        elif isinstance(value, str) and value and _SECRET_NAME.search(str(name)):
+            yield Finding(path, f"{name} looks like a credential but its value is written literally",
+                          f"keep it in a workspace secret: {name}: {{value_from: {{secret_name_ref: SECRET_NAME}}}}",
+                          "warning")
+
+
+def _secret_ref(path: str, ref: Any, *, want: str, other: str, other_place: str) -> Iterator[Finding]:
+    if not isinstance(ref, dict):
+        return  # the schema reported the type
+    for key in ref:
+        if key != want:
+            message = f"value_from must hold {want}, not {key}"
+            if key == other:
+                message += f" ({other} is for {other_place})"
+            yield Finding(f"{path}.{key}", message, f"write value_from: {{{want}: NAME}}")
+    if want not in ref:
+        yield Finding(path, f"value_from must hold {want}", f"write value_from: {{{want}: NAME}}")
+
+
+def _api_tokens(config: dict[str, Any]) -> Iterator[Finding]:
+    tokens = _get(config, "deployment", "lepton_config", "api_tokens")
+    if not isinstance(tokens, list):
+        return
+    literal_hint = "keep the token in a workspace secret: - value_from: {token_name_ref: SECRET_NAME}"
+    for index, token in enumerate(tokens):
+        path = f"deployment.lepton_config.api_tokens.{index}"
+        if isinstance(token, str) and token:
+            yield Finding(path, "the endpoint token is written literally in the config", literal_hint, "warning")
+        if not isinstance(token, dict):
+            continue
+        if "value" in token and "value_from" in token:
+            yield Finding(path, "give either value or value_from, not both", literal_hint)
+        elif "value_from" in token:
+            yield from _secret_ref(f"{path}.value_from", token["value_from"], want="token_name_ref",
+                                   other="secret_name_ref", other_place="envs")
+        elif isinstance(token.get("value"), str) and token["value"]:
+            yield Finding(f"{path}.value", "the endpoint token is written literally in the config",
+                          literal_hint, "warning")
+
+
+# -- mounts ---------------------------------------------------------------------------------------
+
+def _mounts(config: dict[str, Any]) -> Iterator[Finding]:
+    cache = _get(config, "deployment", "lepton_config", "mounts")
+    if isinstance(cache, dict):
+        base = "deployment.lepton_config.mounts"
+        if cache.get("enabled") is True:
+            for key in ("cache_path", "mount_path"):
+                if key not in cache:
+                    yield Finding(f"{base}.{key}", "is required when mounts.enabled is true",
+                                  f"add {key}: or set enabled: false")
+        if isinstance(cache.get("mount_path"), str):
+            problem = mount_path_problem(cache["mount_path"])
+            if problem:
+                yield Finding(f"{base}.mount_path", problem,
+                              "mount under a directory of your own, e.g. /opt/nim/.cache")
+    mounts = _get(config, "execution", "lepton_platform", "tasks", "mounts")
+    if isinstance(mounts, list):
+        for index, mount in enumerate(mounts):
+            if not isinstance(mount, dict):
+                continue
+            base = f"execution.lepton_platform.tasks.mounts.{index}"
+            if isinstance(mount.get("mount_path"), str):
+                problem = mount_path_problem(mount["mount_path"])
+                if problem:
+                    yield Finding(f"{base}.mount_path", problem, "mount under a directory of your own, e.g. /workspace")
+            if isinstance(mount.get("from"), str):
+                problem = mount_from_problem(mount["from"])
+                if problem:
+                    yield Finding(f"{base}.from", problem, "use node-local or node-<type>:<storage name>")
+
+
+# -- where it runs vs what it deploys -------------------------------------------------------------
+
+def _platform_fit(config: dict[str, Any]) -> Iterator[Finding]:
+    platform = _get(config, "execution", "type")
+    deployment = _dict(config.get("deployment"))
+    kind = deployment.get("type")
+    port = deployment.get("port")
+    command = deployment.get("command")
+    if kind == "none":
+        url = _get(config, "target", "api_endpoint", "url")
+        if not (isinstance(url, str) and url):
+            yield Finding("target.api_endpoint.url", "is required with deployment type none (nothing is deployed, "
+                          "so the tasks need an endpoint to call)",
+                          "set target.api_endpoint.url (and model_id), or choose a deployment such as nim or mock")
+        return
+    if platform == "local":
+        if command is None or command == "" or command == []:
+            yield Finding("deployment.command", f"is required to run deployment type {kind} locally: nimctl starts "
+                          "the endpoint as a local process from this command",
+                          "set deployment.command to start an OpenAI-compatible server, or use deployment: mock")
+        elif port == "auto" and not _mentions_port_placeholder(command):
+            yield Finding("deployment.port", "port auto needs {port} in deployment.command, where nimctl puts the "
+                          "port it picks", "add {port} to the command (e.g. --port {port}) or set a fixed port")
+    elif platform == "lepton":
+        if port == "auto":
+            yield Finding("deployment.port", "port auto is for local execution; a Lepton endpoint needs a fixed port",
+                          "set deployment.port, e.g. 8000")
+        if kind == "mock":
+            yield Finding("deployment.type", "deployment type mock runs nimctl's mock server as a local process; "
+                          "it cannot run on Lepton",
+                          "use execution: local with deployment: mock, or deployment: nim on Lepton")
+        elif kind in ("nim", "vllm", "sglang") and not _get(config, "deployment", "lepton_config", "resource_shape"):
+            yield Finding("deployment.lepton_config.resource_shape", f"is required to deploy {kind} on Lepton "
+                          "(without it the model server would get the workspace's default CPU shape)",
+                          "set the GPU shape, e.g. resource_shape: gpu.1xh200")
+
+
+def _mentions_port_placeholder(command: Any) -> bool:
+    if isinstance(command, str):
+        return "{port}" in command
+    if isinstance(command, list):
+        return any("{port}" in str(item) for item in command)
+    return True
+
+
+def _tasks(config: dict[str, Any]) -> Iterator[Finding]:
+    tasks = _get(config, "evaluation", "tasks")
+    if not isinstance(tasks, list):
+        return
+    first: dict[str, int] = {}
+    for index, task in enumerate(tasks):
+        name = _get(task, "name")
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            yield Finding(f"evaluation.tasks.{index}.name", f"task {name!r} is listed twice (first as "
+                          f"evaluation.tasks.{first[name]}); each task is one job, addressed by its name",
+                          "remove the duplicate, or merge their settings into one entry")
+        else:
+            first[name] = index
+
+
+# -- accepted but not acted on --------------------------------------------------------------------
+
+_IGNORED_KEYS = {
+    "deployment.lepton_config.auto_scaler.scale_down.scale_from_zero":
+        "ignored: the Lepton API has no scale_from_zero; min_replicas: 0 is how to scale to zero",
+    "execution.lepton_platform.deployment.platform_defaults.enable_rdma":
+        "ignored: the Lepton deployment API has no enable_rdma field",
+    "execution.env_var_names":
+        "ignored: nimctl passes env vars to eval jobs from execution.lepton_platform.tasks.env_vars "
+        "and evaluation.tasks[].env_vars",
+    "execution.evaluation_tasks.use_shared_storage":
+        "ignored: nimctl writes each job's results to execution.output_dir",
+    "deployment.env_vars":
+        "ignored: the endpoint's env vars come from deployment.lepton_config.envs",
+    "deployment.hf_model_handle":
+        "ignored: nimctl serves deployment.checkpoint_path",
+}
+_VLLM_KEYS = ("checkpoint_path", "tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "extra_args")
+_SERVER_KEYS = ("image", "command", "port", "served_model_name", "lepton_config", *_VLLM_KEYS)
+
+
+def _ignored_keys(config: dict[str, Any], written: Callable[[str], bool]) -> Iterator[Finding]:
+    for key_path, message in _IGNORED_KEYS.items():
+        if written(key_path) and _has_path(config, key_path):
+            yield Finding(key_path, message, "remove it to silence this warning", "warning")
+    deployment = _dict(config.get("deployment"))
+    kind = deployment.get("type")
+    if kind == "nim":
+        for key in _VLLM_KEYS:
+            if written(f"deployment.{key}") and key in deployment:
+                yield Finding(f"deployment.{key}", "ignored for deployment type nim: the NIM image serves its own "
+                              "model and takes its settings from env vars", "remove it, or use deployment: vllm",
+                              "warning")
+    if kind == "none":
+        for key in _SERVER_KEYS:
+            if written(f"deployment.{key}") and key in deployment:
+                yield Finding(f"deployment.{key}", "ignored with deployment type none: nothing is deployed",
+                              "remove it, or choose a deployment type that starts a server", "warning")
+    elif kind in ("nim", "vllm", "sglang", "mock"):
+        api = _dict(_get(config, "target", "api_endpoint"))
+        for key, what in (("url", "the deployed endpoint's URL"), ("model_id", "deployment.served_model_name")):
+            if written(f"target.api_endpoint.{key}") and key in api:
+                yield Finding(f"target.api_endpoint.{key}", f"ignored: the eval tasks use {what} "
+                              f"(target.api_endpoint.{key} is for deployment type none)",
+                              "remove it to silence this warning", "warning")
+    platform = _get(config, "execution", "type")
+    other = {"local": "lepton_platform", "lepton": "local"}.get(platform) if isinstance(platform, str) else None
+    if other and written(f"execution.{other}") and other in _dict(config.get("execution")):
+        yield Finding(f"execution.{other}", f"ignored with execution type {platform}",
+                      "remove it, or change execution.type", "warning")
+
+
+def _has_path(config: dict[str, Any], key_path: str) -> bool:
+    node: Any = config
+    for key in key_path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
