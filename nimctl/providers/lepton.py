@@ -687,9 +687,19 @@ class LeptonProvider:
         return self._list_jobs(self._budget())
 
     def stop_job(self, job_id: str) -> None:
-        # The SDK sends this dict as the merge patch body, as `lep job stop` does.
-        self._call(lambda: self.client.job.update(job_id, {"spec": {"stopped": True}}), action="stop",
-                   resource=f"job {job_id}", budget=self._budget())
+        budget = self._budget()
+        try:
+            # The SDK sends this dict as the merge patch body, as `lep job stop` does; setting
+            # stopped=true twice is harmless, so it is retried like a read.
+            self._call(lambda: self.client.job.update(job_id, {"spec": {"stopped": True}}), action="stop",
+                       resource=f"job {job_id}", budget=budget)
+        except Conflict:
+            # Lepton refuses to patch a job that is being deleted: it is going away, which is
+            # more than stopped.
+            job = self._call(lambda: self.client.job.get(job_id), action="read", resource=f"job {job_id}",
+                             budget=budget)
+            if _state_word(job.status.state if job.status else None) not in (DELETING, "Deleted"):
+                raise
 
     def delete_job(self, job_id: str) -> None:
         budget = self._budget()
