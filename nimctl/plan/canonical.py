@@ -68,13 +68,15 @@ def field_name(segments: list[Any]) -> str:
 
 def flatten(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
     """Leaf values of a normalised spec with their paths, in a stable order (for display).
-    Lists of scalars and empty containers are leaves."""
+    Lists of short scalars and empty containers are leaves; a list holding a multi-line string
+    (a ``sh -c`` script) is split into its items so the script can print as a block."""
     if isinstance(value, dict) and value:
         out: list[tuple[tuple[Any, ...], Any]] = []
         for key in sorted(value, key=str):
             out.extend(flatten(value[key], (*prefix, key)))
         return out
-    if isinstance(value, list) and value and any(isinstance(v, (dict, list)) for v in value):
+    if isinstance(value, list) and value and any(isinstance(v, (dict, list)) or (isinstance(v, str) and "\n" in v)
+                                                 for v in value):
         out = []
         for index, item in enumerate(value):
             out.extend(flatten(item, (*prefix, index)))

@@ -79,26 +79,37 @@ def _unobservable(applied: Any, live: Any) -> bool:
 
 
 _MISSING = object()
+# Top-level spec keys some servers never echo back (write-only): absent live means "not shown".
+WRITE_ONLY_KEYS = frozenset({"api_tokens"})
 
 
-def project_live(applied: Any, live: Any) -> Any:
+def _holds_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_holds_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_secret(v) for v in value)
+    return is_redacted(value)
+
+
+def project_live(applied: Any, live: Any, *, top: bool = True) -> Any:
     """The live values at the paths ``applied`` sets, both normalised.
 
     Keys the platform added are dropped (server-populated); a key ``applied`` has but the platform
-    lost stays absent (that is drift); a secret the platform hides keeps its applied value.
+    lost stays absent (that is drift); a secret the platform hides, or a write-only key it does not
+    echo, keeps its applied value.
     """
     if isinstance(applied, dict) and isinstance(live, dict):
         out: dict[Any, Any] = {}
         for key, value in applied.items():
             live_value = live.get(key, _MISSING)
             if live_value is _MISSING:
-                if is_redacted(value):
+                if _holds_secret(value) or (top and key in WRITE_ONLY_KEYS):
                     out[key] = value
                 continue
-            out[key] = project_live(value, live_value)
+            out[key] = project_live(value, live_value, top=False)
         return out
     if isinstance(applied, list) and isinstance(live, list):
-        projected = [project_live(a, v) for a, v in zip(applied, live, strict=False)]
+        projected = [project_live(a, v, top=False) for a, v in zip(applied, live, strict=False)]
         return projected + live[len(applied):]
     if _unobservable(applied, live):
         return applied

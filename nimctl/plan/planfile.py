@@ -33,7 +33,7 @@ from nimctl.plan.actions import Plan
 from nimctl.plan.canonical import digest
 from nimctl.plan.refresh import Observed
 from nimctl.resources import Stack
-from nimctl.secrets import SECRET_ENV_NAME, fingerprint, is_redacted, redact_spec
+from nimctl.secrets import SECRET_ENV_NAME, is_redacted
 from nimctl.state.model import ResourceRecord, State
 
 PLAN_FILE_KIND = "nimctl-plan"
@@ -55,16 +55,9 @@ class StalePlanError(NimctlError):
 
 def redact_stack(stack: Stack, salt: str) -> dict[str, Any]:
     """``Stack.to_dict`` with every literal secret replaced by its salted fingerprint."""
-    data = stack.to_dict()
-    ep = data.get("endpoint")
-    if ep:
-        ep["spec"] = redact_spec(ep["spec"], salt)
-        token = ep.get("probe_token")
-        if token and token.get("literal"):
-            token["literal"] = fingerprint(token["literal"], salt)
-    for job in data["jobs"]:
-        job["spec_template"] = redact_spec(job["spec_template"], salt)
-    return data
+    from nimctl.stack import redact_stack_dict
+
+    return redact_stack_dict(stack, salt)
 
 
 def literal_secrets(stacks: Iterable[Stack]) -> list[str]:

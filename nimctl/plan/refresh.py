@@ -265,11 +265,26 @@ def refresh(state: State, providers: ProviderSource) -> Observed:
     return observed
 
 
+def _without_masked(value: Any) -> Any:
+    """The live spec minus values the platform masks (``***``): a hidden secret cannot be compared,
+    and dropping it makes the comparison keep the applied value (see ``diff.project_live``)."""
+    if isinstance(value, dict):
+        return {k: _without_masked(v) for k, v in value.items()
+                if not (isinstance(v, str) and len(v) >= 3 and set(v) == {"*"})}
+    if isinstance(value, list):
+        return [_without_masked(v) for v in value]
+    return value
+
+
+def redacted_live_spec(spec: dict[str, Any] | None, salt: str) -> dict[str, Any]:
+    return redact_spec(_without_masked(spec or {}), salt)
+
+
 def _observe_endpoint(record: ResourceRecord, live: EndpointInfo | None, salt: str) -> ObservedResource:
     if live is None:
         return ObservedResource(record.address, "endpoint", record.provider, record.name, DELETED,
                                 fingerprint=endpoint_fingerprint(None, False))
-    live_redacted = redact_spec(live.spec or {}, salt)
+    live_redacted = redacted_live_spec(live.spec, salt)
     managed = live_view(record.spec, live_redacted)
     drift = tuple(drift_fields(record.spec, live_redacted))
     return ObservedResource(record.address, "endpoint", record.provider, record.name,
@@ -280,7 +295,7 @@ def _observe_endpoint(record: ResourceRecord, live: EndpointInfo | None, salt: s
 def _observe_pending(entry: PendingEntry, listings: _Listings, salt: str) -> ObservedPending:
     if entry.type == "endpoint":
         live_ep = listings.endpoints(entry.provider).get(entry.name)
-        managed = live_view(entry.spec, redact_spec(live_ep.spec or {}, salt)) if live_ep else None
+        managed = live_view(entry.spec, redacted_live_spec(live_ep.spec, salt)) if live_ep else None
         fingerprint = endpoint_fingerprint(managed, live_ep is not None)
         resolution = {
             "create": "adopt" if live_ep else "not created",

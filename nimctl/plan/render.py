@@ -35,7 +35,14 @@ def display(value: Any) -> Any:
     return SENSITIVE if is_redacted(value) else value
 
 
+def _heredoc(lines: list[str]) -> str:
+    return "\n".join(["<<EOT", *lines, "EOT"])
+
+
 def format_value(value: Any) -> str:
+    """A value as text; a multi-line string becomes a ``<<EOT`` block (continuation lines)."""
+    if isinstance(value, str) and "\n" in value:
+        return _heredoc(["  " + line for line in value.rstrip("\n").split("\n")])
     if is_redacted(value):
         return SENSITIVE
     if value == KNOWN_AFTER_APPLY:
@@ -133,9 +140,24 @@ def _field_rows(fields: list[FieldChange]) -> list[tuple[str, str, str, str]]:
             rows.append(("+", f.path, format_value(f.new), comment))
         elif f.kind == "removed":
             rows.append(("-", f.path, f"{format_value(f.old)} -> null", comment))
+        elif _multiline(f.old) or _multiline(f.new):
+            rows.append(("~", f.path, _line_diff(str(f.old or ""), str(f.new or "")), comment))
         else:
             rows.append(("~", f.path, f"{format_value(f.old)} -> {format_value(f.new)}", comment))
     return rows
+
+
+def _multiline(value: Any) -> bool:
+    return isinstance(value, str) and "\n" in value
+
+
+def _line_diff(old: str, new: str) -> str:
+    """A changed multi-line string as a block of kept (two spaces), removed (-) and added (+) lines."""
+    import difflib
+
+    lines = [line for line in difflib.ndiff(old.rstrip("\n").split("\n"), new.rstrip("\n").split("\n"))
+             if not line.startswith("?")]
+    return _heredoc(lines)
 
 
 def _block(paint: _Painter, symbol: str, kind: str, label: str, rows: list[tuple[str, str, str, str]],
@@ -144,8 +166,10 @@ def _block(paint: _Painter, symbol: str, kind: str, label: str, rows: list[tuple
     lines.append(f"{' ' * (3 - len(symbol))}{paint.symbol(symbol)} {kind} \"{label}\" {{")
     width = min(MAX_PATH_WIDTH, max((len(r[1]) for r in rows), default=0))
     for row_symbol, path, value, comment in rows:
-        text = f"      {paint.symbol(row_symbol)} {path:<{width}} = {value}"
+        first, *rest = value.split("\n")
+        text = f"      {paint.symbol(row_symbol)} {path:<{width}} = {first}"
         lines.append(f"{text} {paint(comment, 'dim')}" if comment else text)
+        lines.extend(f"          {line}".rstrip() for line in rest)
     lines.append("    }")
     return lines
 
