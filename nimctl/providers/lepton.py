@@ -384,8 +384,14 @@ class LeptonProvider:
             return self._client_obj
 
     def _make_client(self) -> APIClient:
-        from leptonai.api.v2.client import APIClient
-        from leptonai.api.v2.utils import WorkspaceConfigurationError
+        try:
+            # Importing reads the `lep login` record; a damaged one fails here.
+            from leptonai.api.v2.client import APIClient
+            from leptonai.api.v2.utils import WorkspaceConfigurationError
+        except Exception as exc:
+            raise Unauthorized(f"could not read the Lepton login record ({type(exc).__name__})",
+                               hint="run `lep login` again, or point LEPTON_CACHE_DIR at a clean "
+                                    f"directory and {LOGIN_HINT}") from None
 
         url = self._url or os.environ.get("LEPTON_WORKSPACE_URL") or None
         try:
@@ -400,6 +406,9 @@ class LeptonProvider:
             raise Unauthorized(f"no Lepton token found for workspace {self.workspace} (no token given, "
                                "no LEPTON_WORKSPACE_TOKEN, no `lep login` record for it)",
                                hint=LOGIN_HINT) from None
+        except Exception as exc:  # e.g. a malformed LEPTON_DEBUG_HEADERS
+            raise Unauthorized(f"could not set up the Lepton client for workspace {self.workspace}: "
+                               f"{_short(str(exc), 200)}", hint=LOGIN_HINT) from None
 
     # -- call plumbing --------------------------------------------------------------------------
 

@@ -371,3 +371,43 @@ def test_listing_costs_do_not_grow_with_the_number_of_objects(provider, emulator
 
     assert one == fifty == (1, 2)  # one GET /deployments; one page of jobs plus the empty page that ends paging
     assert listing_requests(emulator, lambda: provider.find_jobs("eval-count-7")) == 2
+
+
+def test_pods_in_the_deployment_listing_are_not_endpoints(provider, emulator):
+    provider.create_endpoint("ep-real", endpoint_spec())
+    emulator.world.create_deployment({"metadata": {"name": "my-pod"},
+                                      "spec": {"is_pod": True, "container": {"image": "ubuntu"}}})
+    assert [e.name for e in provider.list_endpoints()] == ["ep-real"]
+
+
+# -- job adoption never takes a job that belongs to another submit -------------------------------------------
+
+def test_lost_submit_adopts_the_new_job_not_an_earlier_one_of_the_same_name(provider, emulator):
+    earlier = provider.submit_job("eval-rerun", job_spec())
+    emulator.configure(lost_response_rate=1.0)  # every create happens, every answer is lost
+    again = provider.submit_job("eval-rerun", job_spec())
+    emulator.configure(lost_response_rate=0.0)
+    assert again.id != earlier.id
+    assert sorted(j["metadata"]["id"] for j in emulator.world.jobs("eval-rerun")) == sorted([earlier.id, again.id])
+
+
+def test_lost_submit_does_not_adopt_a_job_with_another_spec(provider, emulator):
+    other = provider.submit_job("eval-spec", job_spec("echo other"))
+    fresh = make_provider(emulator)  # knows nothing of `other`
+    emulator.configure(lost_response_rate=1.0)
+    mine = fresh.submit_job("eval-spec", job_spec("echo mine"))
+    emulator.configure(lost_response_rate=0.0)
+    assert mine.id != other.id and mine.spec["container"]["command"][-1] == "echo mine"
+
+
+def test_parallel_submits_under_lost_responses_never_duplicate(provider, emulator):
+    from concurrent.futures import ThreadPoolExecutor
+
+    emulator.configure(lost_response_rate=0.4, fault_rate=0.2, retry_after=0, seed=7)
+    names = [f"eval-par-{i}" for i in range(8)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        infos = list(pool.map(lambda n: provider.submit_job(n, job_spec()), names))
+    assert [i.name for i in infos] == names
+    assert len({i.id for i in infos}) == len(names)
+    for name in names:
+        assert emulator.world.creates("job", name) == 1, f"{name} submitted twice"

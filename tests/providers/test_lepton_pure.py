@@ -211,3 +211,27 @@ def test_update_patch_sends_min_and_max_together():
                          {"resource_requirement": {"min_replicas": 2, "max_replicas": 3}})
     assert patch["resource_requirement"] == {"min_replicas": 2, "max_replicas": 4}
 
+
+
+def test_damaged_login_record_is_a_clear_error(tmp_path):
+    cache = tmp_path / "lepton-cache"
+    cache.mkdir()
+    (cache / "workspace_info.yaml").write_text("workspaces: [this is: not a mapping\n")
+    out = run_isolated(CREDENTIAL_PROBE, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "could not read the Lepton login record" in out.stdout
+    assert "lep login" in out.stdout
+
+
+def test_login_record_is_used_when_nothing_else_is_given(tmp_path):
+    cache = tmp_path / "lepton-cache"
+    cache.mkdir()
+    (cache / "workspace_info.yaml").write_text(
+        "current_workspace: wsrec\nworkspaces:\n  wsrec:\n    id: wsrec\n    auth_token: rec-token\n"
+        "    url: http://127.0.0.1:9/api/v2/workspaces/wsrec\n")
+    out = run_isolated("""
+        from nimctl.providers.lepton import LeptonProvider
+        c = LeptonProvider().client
+        print(c.workspace_id, c.url, c.auth_token == "rec-token")
+    """, tmp_path)
+    assert out.stdout.split() == ["wsrec", "http://127.0.0.1:9/api/v2/workspaces/wsrec", "True"], out.stderr
