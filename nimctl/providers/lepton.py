@@ -329,7 +329,9 @@ def _job_info(job: LeptonJob) -> JobInfo:
 def _event_line(event: Any) -> str:
     when = event.last_observed_time.strftime("%Y-%m-%d %H:%M:%S")
     times = f" (x{event.count})" if event.count and event.count > 1 else ""
-    return f"{when} {event.type_} {event.reason}{times}"
+    regarding = (event.regarding or {}).get("name") if isinstance(event.regarding, dict) else None
+    about = f" [{regarding}]" if regarding else ""
+    return f"{when} {event.type_} {event.reason}{times}{about}"
 
 
 def _log_lines(payload: Any) -> list[tuple[int, str]]:
@@ -608,10 +610,33 @@ class LeptonProvider:
             raise self._error(failure, action="delete", resource=resource, budget=budget)
 
     def endpoint_events(self, name: str, limit: int = 10) -> list[str]:
+        """Platform events, then the current readiness issues: Lepton's events carry only a
+        reason, the readiness report says why (e.g. which secret or image is missing)."""
+        if limit <= 0:
+            return []
+        budget = self._budget()
         events = self._call(lambda: self.client.deployment.get_events(name), action="read the events of",
-                            resource=f"endpoint {name}", budget=self._budget())
-        events = sorted(events, key=lambda e: e.last_observed_time)
-        return [_event_line(e) for e in events[-limit:]] if limit > 0 else []
+                            resource=f"endpoint {name}", budget=budget)
+        lines = [_event_line(e) for e in sorted(events, key=lambda e: e.last_observed_time)]
+        issues = self._readiness_issues(name, budget)[:limit]
+        keep = limit - len(issues)
+        return (lines[-keep:] if keep > 0 else []) + issues
+
+    def _readiness_issues(self, name: str, budget: Budget) -> list[str]:
+        try:
+            readiness = self._call(lambda: self.client.deployment.get_readiness(name),
+                                   action="read the readiness of", resource=f"endpoint {name}", budget=budget)
+        except ProviderError:
+            return []  # events alone still help; a readiness report is a bonus
+        replicas_by_issue: dict[tuple[str, str], int] = {}
+        for issues in (readiness.root or {}).values():
+            for issue in issues:
+                reason = _state_word(issue.reason) or ""
+                if reason != "Ready" and (reason or issue.message):
+                    key = (reason, issue.message)
+                    replicas_by_issue[key] = replicas_by_issue.get(key, 0) + 1
+        return [f"readiness ({count} replica{'s' if count > 1 else ''}): {reason}: {message}".rstrip(": ")
+                for (reason, message), count in replicas_by_issue.items()]
 
     # -- jobs -----------------------------------------------------------------------------------
 

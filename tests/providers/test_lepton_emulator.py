@@ -118,7 +118,12 @@ def test_failed_endpoint_maps_to_failed_with_events(provider, emulator):
     provider.create_endpoint("ep-bad", endpoint_spec(image="registry/broken:1"))
     wait_for(lambda: provider.get_endpoint("ep-bad").state is ResourceState.FAILED)
     assert provider.get_endpoint("ep-bad").platform_state == "Error"
-    assert any("ErrImagePull" in line for line in provider.endpoint_events("ep-bad"))
+    events = provider.endpoint_events("ep-bad", limit=4)
+    assert len(events) == 4
+    assert any("ErrImagePull" in line for line in events[:-1])
+    # The readiness report (last) says why: the SDK's event model carries no message.
+    assert events[-1].startswith("readiness (1 replica): ConfigError: ErrImagePull")
+    assert "registry/broken:1" in events[-1]
 
 
 def test_job_lifecycle(provider, emulator):
