@@ -90,6 +90,12 @@ def _group_doc(group: str, option: str) -> SourceDoc:
     return parse_yaml(read_file_text(str(path)), str(path))
 
 
+@lru_cache(maxsize=32)
+def _group_layer(group: str, option: str) -> DictConfig:
+    """A bundled group as an OmegaConf layer, built once: merging deep-copies what it takes from it."""
+    return OmegaConf.create({group: _group_doc(group, option).data})
+
+
 # -- the defaults list ----------------------------------------------------------------------------
 
 @dataclass
@@ -235,14 +241,29 @@ def compose(doc: SourceDoc, overrides: list[str] | tuple[str, ...] = ()) -> Comp
 
     merged = _merge_layers(layers, report)
     sources = [source for source, _data in layers]
+    plain: dict[str, Any] = OmegaConf.to_container(merged, resolve=False)  # type: ignore[assignment]
     for text in overrides:
-        source = _apply_override(merged, text, report)
+        source = _apply_override(plain, text, report)
         if source is not None:
             sources.append(source)
+    if len(sources) > len(layers):
+        merged = None  # the overrides changed the plain copy: build the OmegaConf tree again from it
 
     interpolated: set[str] = set()
-    config = _resolve(merged, sources, report, interpolated)
+    _interpolated_paths(plain, (), interpolated)
+    config = _resolve(plain, merged, sources, report)
     return Composition(config, sources, report.problems, report.reported, interpolated, chosen)
+
+
+def _interpolated_paths(data: Any, path: tuple[str | int, ...], found: set[str]) -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _interpolated_paths(value, (*path, key), found)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            _interpolated_paths(value, (*path, index), found)
+    elif isinstance(data, str) and "${" in data:
+        found.add(path_str(path))
 
 
 def _bad_interpolations(data: Any, path: tuple[str | int, ...], found: list[tuple[str, str]]) -> None:
@@ -310,15 +331,20 @@ def _container_conflicts(base: Any, over: Any, path: tuple[str, ...], found: lis
             _container_conflicts(old, value, (*path, key), found)
 
 
-def _merge_layers(layers: list[tuple[Source, dict[str, Any]]], report: _Reporter) -> dict[str, Any]:
-    """Merge the layers in order with OmegaConf; the plain, unresolved result."""
+def _merge_layers(layers: list[tuple[Source, dict[str, Any]]], report: _Reporter) -> DictConfig:
+    """Merge the layers in order with OmegaConf (unresolved)."""
+    created = [_group_layer(*source.group.split("/", 1)) if source.group else _to_omegaconf(data, source, report)
+               for source, data in layers]
+    try:
+        return OmegaConf.unsafe_merge(OmegaConf.create({}), *created)  # the layers are fresh copies
+    except Exception:  # a list over a mapping or the reverse: drop the offending keys, say so
+        pass
     merged = OmegaConf.create({})
-    for source, data in layers:
-        layer = _to_omegaconf(data, source, report)
+    for (source, data), layer in zip(layers, created, strict=True):
         try:
             merged = OmegaConf.merge(merged, layer)
             continue
-        except Exception:  # a list over a mapping or the reverse: drop the offending keys, say so
+        except Exception:
             pass
         conflicts: list[str] = []
         _container_conflicts(OmegaConf.to_container(merged, resolve=False), data, (), conflicts)
@@ -334,7 +360,7 @@ def _merge_layers(layers: list[tuple[Source, dict[str, Any]]], report: _Reporter
             merged = OmegaConf.merge(merged, _to_omegaconf(trimmed, source, report))
         except Exception as err:
             report.add("", f"cannot merge this file over its defaults ({type(err).__name__})")
-    return OmegaConf.to_container(merged, resolve=False)  # type: ignore[return-value]
+    return merged
 
 
 def _get_path(data: Any, key_path: str) -> Any:
@@ -439,25 +465,52 @@ def _expansion_size(config: dict[str, Any]) -> int:
     return size_of(config, "")
 
 
-def _resolve(merged: dict[str, Any], sources: list[Source], report: _Reporter,
-             interpolated: set[str]) -> dict[str, Any] | None:
-    if _expansion_size(merged) > MAX_RESOLVED_CHARS:
+def _resolve(plain: dict[str, Any], merged: DictConfig | None, sources: list[Source],
+             report: _Reporter) -> dict[str, Any] | None:
+    if _expansion_size(plain) > MAX_RESOLVED_CHARS:
         report.add("", f"interpolations expand this config to more than {MAX_RESOLVED_CHARS // (1024 * 1024)} MiB; "
                    "refusing to resolve them", "remove the ${...} references that repeat each other")
         return None
     try:
-        cfg = OmegaConf.create(merged)
+        cfg = merged if merged is not None else OmegaConf.create(plain)
     except Exception as err:
         report.add("", f"cannot compose the config ({type(err).__name__}: {str(err).splitlines()[0]})")
         return None
-    budget = [MAX_NODES * 5]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # OmegaConf warns about `${oc.env:X,}`; the value is still right
-        return _resolve_node(cfg, (), sources, report, interpolated, budget)  # type: ignore[return-value]
+        try:  # the common case: everything resolves; only "???" values are left to report
+            resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+        except Exception:  # some interpolation fails: walk node by node to say which, and why
+            resolved = None
+        if resolved is not None:
+            return _drop_missing(resolved, (), sources, report)  # type: ignore[arg-type]
+        budget = [MAX_NODES * 5]
+        return _resolve_node(cfg, (), sources, report, budget)  # type: ignore[return-value]
+
+
+def _drop_missing(node: Any, path: tuple[str | int, ...], sources: list[Source], report: _Reporter) -> Any:
+    """``node`` without its unset ("???") values, each reported."""
+    if isinstance(node, dict):
+        result = {}
+        for key, value in node.items():
+            if value == "???":
+                _report_missing(path_str((*path, key)), sources, report)
+            else:
+                result[key] = _drop_missing(value, (*path, key), sources, report)
+        return result
+    if isinstance(node, list):
+        items = []
+        for index, value in enumerate(node):
+            if value == "???":
+                _report_missing(path_str((*path, index)), sources, report)
+                value = None
+            items.append(_drop_missing(value, (*path, index), sources, report))
+        return items
+    return node
 
 
 def _resolve_node(node: Any, path: tuple[str | int, ...], sources: list[Source], report: _Reporter,
-                  interpolated: set[str], budget: list[int]) -> Any:
+                  budget: list[int]) -> Any:
     if len(path) > _MAX_RESOLVE_DEPTH or budget[0] <= 0:
         if budget[0] > -1:
             report.add(path_str(path), "interpolations refer to each other in a loop or expand too far",
@@ -469,14 +522,14 @@ def _resolve_node(node: Any, path: tuple[str | int, ...], sources: list[Source],
         keys: list[Any] = list(node.keys())
         result: dict[str, Any] = {}
         for key in keys:
-            value = _resolve_child(node, key, (*path, str(key)), sources, report, interpolated, budget)
+            value = _resolve_child(node, key, (*path, str(key)), sources, report, budget)
             if value is not _SKIP:
                 result[str(key)] = value
         return result
     if isinstance(node, ListConfig):
         items: list[Any] = []
         for index in range(len(node)):
-            value = _resolve_child(node, index, (*path, index), sources, report, interpolated, budget)
+            value = _resolve_child(node, index, (*path, index), sources, report, budget)
             items.append(None if value is _SKIP else value)
         return items
     return node
@@ -486,13 +539,11 @@ _SKIP = object()
 
 
 def _resolve_child(parent: Any, key: Any, path: tuple[str | int, ...], sources: list[Source], report: _Reporter,
-                   interpolated: set[str], budget: list[int]) -> Any:
+                   budget: list[int]) -> Any:
     key_path = path_str(path)
     if OmegaConf.is_missing(parent, key):
         _report_missing(key_path, sources, report)
         return _SKIP
-    if OmegaConf.is_interpolation(parent, key):
-        interpolated.add(key_path)
     try:
         value = parent[key]
     except RecursionError:
@@ -504,7 +555,7 @@ def _resolve_child(parent: Any, key: Any, path: tuple[str | int, ...], sources: 
         else:
             _report_interpolation_error(key_path, err, sources, report)
         return _SKIP
-    return _resolve_node(value, path, sources, report, interpolated, budget)
+    return _resolve_node(value, path, sources, report, budget)
 
 
 def _source_of(key_path: str, sources: list[Source]) -> Source | None:

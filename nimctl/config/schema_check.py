@@ -1,5 +1,14 @@
-"""Check a composed config against nimctl-config.schema.json; each violation becomes a ConfigProblem
-with the key path and a message written for people (not jsonschema's default text).
+"""Check a composed config against nimctl-config.schema.json; each violation becomes a finding
+with the key path and a message written for people (not a validator's default text).
+
+The schema is JSON Schema draft 2020-12 and is the contract. At run time it is evaluated by the
+small evaluator below, which implements exactly the keywords the schema uses (type, enum,
+const, properties, additionalProperties, required, items, minimum/maximum, minLength/maxLength,
+minItems, minProperties, pattern, if/then/else, local $ref) with draft 2020-12 semantics:
+importing the ``jsonschema`` package costs more than the whole rest of ``nimctl validate``.
+The tests hold the two together: the schema must pass ``jsonschema``'s meta-schema check, may
+use no other keyword, and both evaluators must report the same errors on every test config and
+on generated variants.
 
 Values are shown in messages only where they cannot be secrets (never under envs, env_vars or
 api_tokens, never for secret-looking key names) and only when short.
@@ -9,13 +18,12 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 
 from nimctl.config.rules import SECRET_NAME_PATTERN
 
@@ -25,9 +33,132 @@ _TYPE_WORDS = {
     "object": "a mapping (key: value lines)", "array": "a list", "string": "a string", "integer": "a whole number",
     "number": "a number", "boolean": "true or false", "null": "empty",
 }
+# Keywords the evaluator implements, and those it may ignore (annotations).
+SUPPORTED_KEYWORDS = frozenset({
+    "type", "enum", "const", "properties", "additionalProperties", "required", "items", "minimum", "maximum",
+    "minLength", "maxLength", "minItems", "minProperties", "pattern", "if", "then", "else", "$ref",
+})
+ANNOTATION_KEYWORDS = frozenset({"$schema", "$id", "$defs", "title", "description", "default", "examples",
+                                 "x-error"})
 
 # (key path, message, hint)
 Finding = tuple[str, str, "str | None"]
+
+
+@dataclass
+class SchemaError:
+    """One violation, shaped like jsonschema's ValidationError where the messages need it."""
+
+    validator: str
+    validator_value: Any
+    instance: Any
+    schema: dict[str, Any]
+    absolute_path: list[str | int] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        return f"fails {self.validator}: {self.validator_value!r}"
+
+
+def _is_type(value: Any, kind: str) -> bool:
+    if kind == "object":
+        return isinstance(value, dict)
+    if kind == "array":
+        return isinstance(value, list)
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "null":
+        return value is None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if kind == "integer":
+        return isinstance(value, int) or value.is_integer()
+    return kind == "number"
+
+
+def _equal(one: Any, two: Any) -> bool:
+    if isinstance(one, bool) != isinstance(two, bool):
+        return False
+    return bool(one == two)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class _Evaluator:
+    def __init__(self, root: dict[str, Any]) -> None:
+        self.root = root
+
+    def _ref(self, ref: str) -> dict[str, Any]:
+        if not ref.startswith("#/"):
+            raise ValueError(f"only local $ref is supported, not {ref}")
+        node: Any = self.root
+        for part in ref[2:].split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        return node
+
+    def errors(self, instance: Any, schema: dict[str, Any], path: list[str | int]) -> Iterator[SchemaError]:
+        def error(keyword: str) -> SchemaError:
+            return SchemaError(keyword, schema[keyword], instance, schema, list(path))
+
+        if "$ref" in schema:
+            yield from self.errors(instance, self._ref(schema["$ref"]), path)
+        if "type" in schema:
+            kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+            if not any(_is_type(instance, k) for k in kinds):
+                yield error("type")
+        if "enum" in schema and not any(_equal(instance, c) for c in schema["enum"]):
+            yield error("enum")
+        if "const" in schema and not _equal(instance, schema["const"]):
+            yield error("const")
+        if _is_number(instance):
+            if "minimum" in schema and instance < schema["minimum"]:
+                yield error("minimum")
+            if "maximum" in schema and instance > schema["maximum"]:
+                yield error("maximum")
+        if isinstance(instance, str):
+            if "minLength" in schema and len(instance) < schema["minLength"]:
+                yield error("minLength")
+            if "maxLength" in schema and len(instance) > schema["maxLength"]:
+                yield error("maxLength")
+            if "pattern" in schema and not re.search(schema["pattern"], instance):
+                yield error("pattern")
+        if isinstance(instance, list):
+            if "minItems" in schema and len(instance) < schema["minItems"]:
+                yield error("minItems")
+            if "items" in schema:
+                for index, item in enumerate(instance):
+                    yield from self.errors(item, schema["items"], [*path, index])
+        if isinstance(instance, dict):
+            yield from self._object_errors(instance, schema, path, error)
+        if "if" in schema:
+            passed = next(iter(self.errors(instance, schema["if"], path)), None) is None
+            branch = schema.get("then" if passed else "else")
+            if branch is not None:
+                yield from self.errors(instance, branch, path)
+
+    def _object_errors(self, instance: dict[str, Any], schema: dict[str, Any], path: list[str | int],
+                       error: Callable[[str], SchemaError]) -> Iterator[SchemaError]:
+        if "minProperties" in schema and len(instance) < schema["minProperties"]:
+            yield error("minProperties")
+        for key in schema.get("required", ()):
+            if key not in instance:
+                yield SchemaError("required", schema["required"], instance, schema, list(path))
+        properties = schema.get("properties", {})
+        for key, value in instance.items():
+            if key in properties:
+                yield from self.errors(value, properties[key], [*path, key])
+        extra = schema.get("additionalProperties")
+        if extra is False:
+            if any(key not in properties for key in instance):
+                yield error("additionalProperties")
+        elif isinstance(extra, dict):
+            for key, value in instance.items():
+                if key not in properties:
+                    yield from self.errors(value, extra, [*path, key])
 
 
 @lru_cache(maxsize=1)
@@ -36,30 +167,25 @@ def load_schema() -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(load_schema())
+def _evaluator() -> _Evaluator:
+    return _Evaluator(load_schema())
+
+
+def iter_schema_errors(config: Any) -> Iterator[SchemaError]:
+    """Every schema violation in ``config``, unformatted (for tests comparing with jsonschema)."""
+    schema = load_schema()
+    return _evaluator().errors(config, schema, [])
 
 
 def schema_findings(config: dict[str, Any], *, interpolated: set[str] = frozenset(),  # type: ignore[assignment]
                     skip: Callable[[str], bool] = lambda _path: False) -> list[Finding]:
     """Every schema violation in ``config``; ``skip(path)`` drops those under already-reported paths."""
     findings: list[Finding] = []
-    for error in _validator().iter_errors(config):
-        for leaf in _leaves(error):
-            for key_path, message, hint in _describe(leaf, interpolated):
-                if not skip(key_path):
-                    findings.append((key_path, message, hint))
+    for error in iter_schema_errors(config):
+        for key_path, message, hint in _describe(error, interpolated):
+            if not skip(key_path):
+                findings.append((key_path, message, hint))
     return _dedupe(findings)
-
-
-def _leaves(error: ValidationError) -> list[ValidationError]:
-    """For anyOf/oneOf, the sub-errors of the closest alternative instead of 'not valid under any'."""
-    if error.context:
-        from jsonschema.exceptions import best_match
-
-        best = best_match(error.context)
-        return _leaves(best) if best is not None else [error]
-    return [error]
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
@@ -106,7 +232,7 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _describe(error: ValidationError, interpolated: set[str]) -> list[Finding]:
+def _describe(error: SchemaError, interpolated: set[str]) -> list[Finding]:
     parts = list(error.absolute_path)
     key_path = _path(parts)
     value = error.instance
