@@ -80,6 +80,7 @@ class Composition:
     reported: set[str]  # key paths already reported (schema errors at or under them are noise)
     interpolated: set[str]  # key paths whose value came from an interpolation
     groups: dict[str, str]  # group name -> option composed, e.g. {"deployment": "nim"}
+    group_entries: dict[str, str] = field(default_factory=dict)  # "deployment/nim" -> "defaults.1.deployment"
 
 
 # -- bundled groups -------------------------------------------------------------------------------
@@ -103,6 +104,7 @@ class _Entry:
     kind: str  # "self" | "group"
     group: str = ""
     option: str = ""
+    at: str = ""  # key path in the user's file that chose it, e.g. "defaults.1.deployment"
 
 
 def _did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -135,17 +137,16 @@ class _Reporter:
             self.reported.add(key_path)
 
 
-def _read_defaults(doc: SourceDoc, report: _Reporter) -> tuple[list[_Entry], bool]:
-    """The defaults list's entries; the bool says whether the file has a defaults list at all."""
+def _read_defaults(doc: SourceDoc, report: _Reporter) -> tuple[list[_Entry], set[str]]:
+    """The defaults list's valid entries, and every group the list mentions (valid or not)."""
     raw = doc.data.get("defaults")
-    if "defaults" not in doc.data:
-        return [], False
+    mentioned: set[str] = set()
     if raw is None:
-        return [], True
+        return [], mentioned
     if not isinstance(raw, list):
         report.add("defaults", "must be a list, e.g. [execution: local, deployment: mock, _self_]",
                    hint="write one `- group: option` entry per line")
-        return [], True
+        return [], set(GROUP_NAMES)
     groups = available_groups()
     entries: list[_Entry] = []
     seen: set[str] = set()
@@ -163,11 +164,14 @@ def _read_defaults(doc: SourceDoc, report: _Reporter) -> tuple[list[_Entry], boo
             continue
         (key, option), = item.items()
         group = key.split()[-1] if key.startswith(("override ", "optional ")) else key
+        mentioned.add(group)
         if group not in GROUP_NAMES:
+            mentioned.update(difflib.get_close_matches(group, GROUP_NAMES, n=1, cutoff=0.6))
             report.add(f"{path}.{key}", f"unknown config group {group!r}{_did_you_mean(group, GROUP_NAMES)}",
                        hint=f"config groups: {', '.join(GROUP_NAMES)}")
             continue
-        if option is None:  # Hydra's "no option for this group"
+        if option is None:  # Hydra's "no option for this group": its type must then be set in the file
+            mentioned.discard(group)
             seen.add(group)
             continue
         if not isinstance(option, str):
@@ -181,29 +185,24 @@ def _read_defaults(doc: SourceDoc, report: _Reporter) -> tuple[list[_Entry], boo
             report.add(f"{path}.{key}", f"the {group} group is chosen twice", hint="keep one entry per group")
             continue
         seen.add(group)
-        entries.append(_Entry("group", group, option))
-    return entries, True
+        entries.append(_Entry("group", group, option, f"{path}.{key}"))
+    return entries, mentioned
 
 
-def _implied_groups(doc: SourceDoc, entries: list[_Entry], report: _Reporter) -> list[_Entry]:
+def _implied_groups(doc: SourceDoc, mentioned: set[str], report: _Reporter) -> list[_Entry]:
     """Groups the defaults list does not name, taken from the file's own ``<group>.type``."""
-    chosen = {e.group for e in entries if e.kind == "group"}
-    explicit_none = {k for item in (doc.data.get("defaults") or []) if isinstance(item, dict)
-                     for k, v in item.items() if v is None}
     implied: list[_Entry] = []
     groups = available_groups()
     for group in GROUP_NAMES:
-        if group in chosen:
+        if group in mentioned:  # chosen, or already reported as a bad entry
             continue
         section = doc.data.get(group)
         declared = section.get("type") if isinstance(section, dict) else None
         if isinstance(declared, str):
             option = _TYPE_TO_OPTION[group].get(declared, declared)
             if option in groups[group]:
-                implied.append(_Entry("group", group, option))
+                implied.append(_Entry("group", group, option, f"{group}.type"))
             continue  # an unknown type is reported by the schema (enum with close matches)
-        if group in explicit_none:
-            continue
         examples = "local, or lepton/default" if group == "execution" else "nim, vllm, sglang, none or mock"
         report.add(group, f"no {group} chosen: the defaults list has no `{group}:` entry and {group}.type is not set",
                    hint=f"add `- {group}: <option>` to defaults ({examples}), or set {group}.type",
@@ -216,14 +215,15 @@ def _implied_groups(doc: SourceDoc, entries: list[_Entry], report: _Reporter) ->
 def compose(doc: SourceDoc, overrides: list[str] | tuple[str, ...] = ()) -> Composition:
     """Compose and interpolate one parsed user file. Problems are returned, not raised."""
     report = _Reporter(doc)
-    entries, _has_list = _read_defaults(doc, report)
-    entries = _implied_groups(doc, entries, report) + entries
+    entries, mentioned = _read_defaults(doc, report)
+    entries = _implied_groups(doc, mentioned, report) + entries
     if not any(e.kind == "self" for e in entries):
         entries.append(_Entry("self"))
 
     user_data = {k: v for k, v in doc.data.items() if k != "defaults"}
     layers: list[tuple[Source, dict[str, Any]]] = []
     chosen: dict[str, str] = {}
+    entry_paths: dict[str, str] = {}
     for entry in entries:
         if entry.kind == "self":
             layers.append((Source(doc.file, dict(doc.marks), "user"), user_data))
@@ -238,6 +238,7 @@ def compose(doc: SourceDoc, overrides: list[str] | tuple[str, ...] = ()) -> Comp
         layers.append((Source(group_doc.file, marks, "group", group=f"{entry.group}/{entry.option}"),
                        {entry.group: group_doc.data}))
         chosen[entry.group] = entry.option
+        entry_paths[f"{entry.group}/{entry.option}"] = entry.at
 
     merged = _merge_layers(layers, report)
     sources = [source for source, _data in layers]
@@ -252,7 +253,7 @@ def compose(doc: SourceDoc, overrides: list[str] | tuple[str, ...] = ()) -> Comp
     interpolated: set[str] = set()
     _interpolated_paths(plain, (), interpolated)
     config = _resolve(plain, merged, sources, report)
-    return Composition(config, sources, report.problems, report.reported, interpolated, chosen)
+    return Composition(config, sources, report.problems, report.reported, interpolated, chosen, entry_paths)
 
 
 def _interpolated_paths(data: Any, path: tuple[str | int, ...], found: set[str]) -> None:
@@ -336,7 +337,8 @@ def _merge_layers(layers: list[tuple[Source, dict[str, Any]]], report: _Reporter
     created = [_group_layer(*source.group.split("/", 1)) if source.group else _to_omegaconf(data, source, report)
                for source, data in layers]
     try:
-        return OmegaConf.unsafe_merge(OmegaConf.create({}), *created)  # the layers are fresh copies
+        # merge() copies what it takes from each layer: the cached group layers stay untouched
+        return OmegaConf.merge(OmegaConf.create({}), *created)  # type: ignore[return-value]
     except Exception:  # a list over a mapping or the reverse: drop the offending keys, say so
         pass
     merged = OmegaConf.create({})
@@ -484,8 +486,10 @@ def _resolve(plain: dict[str, Any], merged: DictConfig | None, sources: list[Sou
             resolved = None
         if resolved is not None:
             return _drop_missing(resolved, (), sources, report)  # type: ignore[arg-type]
-        budget = [MAX_NODES * 5]
-        return _resolve_node(cfg, (), sources, report, budget)  # type: ignore[return-value]
+        walk = _Walk(plain, sources, report)
+        result = walk.node(cfg, ())
+        walk.report_failures()
+        return result  # type: ignore[no-any-return]
 
 
 def _drop_missing(node: Any, path: tuple[str | int, ...], sources: list[Source], report: _Reporter) -> Any:
@@ -509,53 +513,85 @@ def _drop_missing(node: Any, path: tuple[str | int, ...], sources: list[Source],
     return node
 
 
-def _resolve_node(node: Any, path: tuple[str | int, ...], sources: list[Source], report: _Reporter,
-                  budget: list[int]) -> Any:
-    if len(path) > _MAX_RESOLVE_DEPTH or budget[0] <= 0:
-        if budget[0] > -1:
-            report.add(path_str(path), "interpolations refer to each other in a loop or expand too far",
-                       "check the ${...} references in this value")
-        budget[0] = -1
-        return None
-    budget[0] -= 1
-    if isinstance(node, DictConfig):
-        keys: list[Any] = list(node.keys())
-        result: dict[str, Any] = {}
-        for key in keys:
-            value = _resolve_child(node, key, (*path, str(key)), sources, report, budget)
-            if value is not _SKIP:
-                result[str(key)] = value
-        return result
-    if isinstance(node, ListConfig):
-        items: list[Any] = []
-        for index in range(len(node)):
-            value = _resolve_child(node, index, (*path, index), sources, report, budget)
-            items.append(None if value is _SKIP else value)
-        return items
-    return node
-
-
 _SKIP = object()
 
 
-def _resolve_child(parent: Any, key: Any, path: tuple[str | int, ...], sources: list[Source], report: _Reporter,
-                   budget: list[int]) -> Any:
-    key_path = path_str(path)
-    if OmegaConf.is_missing(parent, key):
-        _report_missing(key_path, sources, report)
-        return _SKIP
-    try:
-        value = parent[key]
-    except RecursionError:
-        report.add(key_path, "interpolations refer to each other in a loop")
-        return _SKIP
-    except Exception as err:
-        if type(err).__name__ == "InterpolationToMissingValueError":
-            report.reported.add(key_path)  # the unset value it refers to is reported where it is
-        else:
-            _report_interpolation_error(key_path, err, sources, report)
-        return _SKIP
-    return _resolve_node(value, path, sources, report, budget)
+class _Walk:
+    """Resolves node by node, to say which interpolations fail and why.
+
+    A value whose interpolation fails only because what it refers to failed (or is unset) is
+    not reported again: the user sees the root cause once.
+    """
+
+    def __init__(self, plain: dict[str, Any], sources: list[Source], report: _Reporter) -> None:
+        self.plain = plain
+        self.sources = sources
+        self.report = report
+        self.budget = MAX_NODES * 5
+        self.failures: list[tuple[str, Exception]] = []
+        self.broken: set[str] = set()  # failed or unset key paths
+
+    def node(self, node: Any, path: tuple[str | int, ...]) -> Any:
+        if len(path) > _MAX_RESOLVE_DEPTH or self.budget <= 0:
+            if self.budget > -1:
+                self.report.add(path_str(path), "interpolations refer to each other in a loop or expand too far",
+                                "check the ${...} references in this value")
+            self.budget = -1
+            return None
+        self.budget -= 1
+        if isinstance(node, DictConfig):
+            result: dict[str, Any] = {}
+            for key in list(node.keys()):
+                value = self.child(node, key, (*path, str(key)))
+                if value is not _SKIP:
+                    result[str(key)] = value
+            return result
+        if isinstance(node, ListConfig):
+            items: list[Any] = []
+            for index in range(len(node)):
+                value = self.child(node, index, (*path, index))
+                items.append(None if value is _SKIP else value)
+            return items
+        return node
+
+    def child(self, parent: Any, key: Any, path: tuple[str | int, ...]) -> Any:
+        key_path = path_str(path)
+        if OmegaConf.is_missing(parent, key):
+            _report_missing(key_path, self.sources, self.report)
+            self.broken.add(key_path)
+            return _SKIP
+        try:
+            value = parent[key]
+        except RecursionError:
+            self.report.add(key_path, "interpolations refer to each other in a loop")
+            self.broken.add(key_path)
+            return _SKIP
+        except Exception as err:
+            self.failures.append((key_path, err))
+            self.broken.add(key_path)
+            return _SKIP
+        return self.node(value, path)
+
+    def _refers_to_broken(self, key_path: str) -> bool:
+        try:
+            raw = _get_path(self.plain, key_path)
+        except (KeyError, IndexError, ValueError, TypeError):
+            return False
+        if not isinstance(raw, str):
+            return False
+        for reference in _REFERENCE.findall(raw):
+            target = reference.replace("[", ".").replace("]", "")
+            if any(target == b or target.startswith(b + ".") or b.startswith(target + ".") for b in self.broken
+                   if b != key_path):
+                return True
+        return False
+
+    def report_failures(self) -> None:
+        for key_path, err in self.failures:
+            if type(err).__name__ == "InterpolationToMissingValueError" or self._refers_to_broken(key_path):
+                self.report.reported.add(key_path)  # its root cause is reported where it is
+            else:
+                _report_interpolation_error(key_path, err, self.sources, self.report)
 
 
 def _source_of(key_path: str, sources: list[Source]) -> Source | None:

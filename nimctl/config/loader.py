@@ -108,9 +108,11 @@ def _check(doc: SourceDoc, overrides: list[str]) -> tuple[LoadedConfig | None, l
 
     def place(key_path: str, message: str, hint: str | None, severity: str = "error") -> ConfigProblem:
         file, line, column = cfg.locate(key_path)
-        if file != doc.file:  # a bundled default or an -o override: say where, keep the user's file
+        if file != doc.file:  # a bundled default or an -o override: say so, point at what chose it
             message += f" (from {_describe_origin(file)})"
-            line = column = None
+            source = _origin(key_path, cfg._sources)
+            entry = composition.group_entries.get(source.group or "") if source else None
+            line, column = doc.marks.get(entry or "", (None, None))
         return ConfigProblem(doc.file, key_path, message, line, column, hint, severity)
 
     for key_path, message, hint in schema_findings(config, interpolated=composition.interpolated,
@@ -132,6 +134,17 @@ def _check(doc: SourceDoc, overrides: list[str]) -> tuple[LoadedConfig | None, l
         return None, problems
     _normalize(config)
     return cfg, problems
+
+
+def _origin(key_path: str, sources: list[Source]) -> Source | None:
+    """The source that gave ``key_path`` (or its nearest parent) its value."""
+    parts = key_path.split(".") if key_path else []
+    while parts:
+        source = _source_of(".".join(parts), sources)
+        if source is not None:
+            return source
+        parts.pop()
+    return None
 
 
 def _source_of(key_path: str, sources: list[Source]) -> Source | None:

@@ -211,7 +211,10 @@ def _may_show(parts: list[Any], value: Any) -> bool:
 
 
 def _got(parts: list[Any], value: Any) -> str:
-    return f" (got {value!r})" if _may_show(parts, value) else ""
+    if not _may_show(parts, value):
+        return ""
+    shown = ("true" if value else "false") if isinstance(value, bool) else repr(value)
+    return f" (got {shown})"
 
 
 def _type_name(value: Any) -> str:

@@ -202,7 +202,7 @@ def _platform_fit(config: dict[str, Any]) -> Iterator[Finding]:
             yield Finding("deployment.port", "port auto needs {port} in deployment.command, where nimctl puts the "
                           "port it picks", "add {port} to the command (e.g. --port {port}) or set a fixed port")
     elif platform == "lepton":
-        if port == "auto":
+        if port == "auto" and kind != "mock":
             yield Finding("deployment.port", "port auto is for local execution; a Lepton endpoint needs a fixed port",
                           "set deployment.port, e.g. 8000")
         if kind == "mock":

@@ -156,12 +156,13 @@ def _short(value: Any) -> str:
 
 
 _SYNTAX_HINTS = (
-    ("cannot start any token", "'\\t'", "indent with spaces; YAML does not allow tabs for indentation"),
-    ("mapping values are not allowed", "", "quote a value that contains ': ', or check the indentation"),
-    ("could not find expected ':'", "", "check the indentation, or quote a value that spans lines"),
-    ("expected <block end>", "", "check the indentation of this line against the lines above"),
-    ("found unexpected end of stream", "", "close the quote or bracket opened earlier"),
-    ("found undefined alias", "", "define the anchor (&name) before using the alias (*name)"),
+    ("tab", "indent with spaces; YAML does not allow tabs for indentation"),
+    ("mapping values are not allowed", "quote a value that contains ': ', or check the indentation"),
+    ("could not find expected ':'", "check the indentation, or quote a value that spans lines"),
+    ("did not find expected key", "check the indentation of this line, and close any quote opened above it"),
+    ("expected <block end>", "check the indentation of this line against the lines above"),
+    ("unexpected end of stream", "close the quote or bracket opened earlier"),
+    ("undefined alias", "define the anchor (&name) before using the alias (*name)"),
 )
 
 
@@ -171,7 +172,8 @@ def _syntax_problem(file: str, err: yaml.MarkedYAMLError) -> ConfigProblem:
     message = f"YAML syntax error: {problem}"
     if err.context:
         message += f" ({err.context.strip()})"
-    hint = next((h for needle, extra, h in _SYNTAX_HINTS if needle in problem and extra in problem), None)
+    hint = next((h for needle, h in _SYNTAX_HINTS if needle in problem or (needle == "tab" and "'\\t'" in problem)),
+                None)
     line = mark.line + 1 if mark is not None else None
     column = mark.column + 1 if mark is not None else None
     return ConfigProblem(file, "", message, line, column, hint=hint)
@@ -239,16 +241,16 @@ class _Builder:
                        "refusing to read it", mark, hint="remove the repeated aliases")
 
     def _start(self, event: Any) -> None:
-        if event.tag not in _CONTAINER_TAGS:
-            self._fail(f"the YAML tag {event.tag} is not supported", event.start_mark,
-                       hint="remove the tag; configs hold plain mappings, lists and values")
-        if len(self.stack) >= MAX_DEPTH:
-            self._fail(f"the YAML is nested more than {MAX_DEPTH} levels deep", event.start_mark)
-        is_mapping = isinstance(event, yaml.MappingStartEvent)
         if self.stack and self._expecting_key():
             self._fail("a key must be a plain value, not a mapping or a list", event.start_mark)
         path = self._child_path(event.start_mark)
+        if event.tag not in _CONTAINER_TAGS:
+            self._fail(f"the YAML tag {event.tag.replace(_TAG, '!!')} is not supported", event.start_mark,
+                       hint="remove the tag; configs hold plain mappings, lists and values", key_path=path_str(path))
+        if len(self.stack) >= MAX_DEPTH:
+            self._fail(f"the YAML is nested more than {MAX_DEPTH} levels deep", event.start_mark)
         self._count(1, event.start_mark)
+        is_mapping = isinstance(event, yaml.MappingStartEvent)
         self.stack.append(_Frame({} if is_mapping else [], path, event.anchor, self.nodes))
 
     def _end(self) -> None:
@@ -267,8 +269,8 @@ class _Builder:
         if self.stack and self._expecting_key():
             self._key(event)
             return
-        value = self._construct_scalar(event)
-        self._child_path(mark)
+        path = self._child_path(mark)
+        value = self._construct_scalar(event, path_str(path))
         self._count(1, mark)
         if event.anchor is not None:
             self.anchors[event.anchor] = (value, 1)
@@ -286,7 +288,7 @@ class _Builder:
         self._count(size, mark)
         self._attach(value)
 
-    def _construct_scalar(self, event: Any) -> Any:
+    def _construct_scalar(self, event: Any, key_path: str) -> Any:
         tag = event.tag
         if tag is None or tag == "!":
             tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
@@ -294,12 +296,13 @@ class _Builder:
             return event.value
         if tag not in _PLAIN_SCALAR_TAGS:
             self._fail(f"the YAML tag {tag.replace(_TAG, '!!')} is not supported", event.start_mark,
-                       hint="remove the tag; configs hold plain strings, numbers and booleans")
+                       hint="remove the tag; configs hold plain strings, numbers and booleans", key_path=key_path)
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
             return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
         except (ValueError, yaml.YAMLError):
-            self._fail(f"{_short(event.value)} is not a valid {tag.replace(_TAG, '')}", event.start_mark)
+            self._fail(f"{_short(event.value)} is not a valid {tag.replace(_TAG, '')}", event.start_mark,
+                       key_path=key_path)
 
     # -- placing values -----------------------------------------------------------------------------
 
