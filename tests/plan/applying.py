@@ -3,7 +3,7 @@ nimctl.state.records), with the platform answering as a MemoryPlatform."""
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 
 from nimctl.plan import Plan
 from nimctl.providers.base import JobState
@@ -12,8 +12,6 @@ from nimctl.state.model import State
 from nimctl.state.records import forget, record_endpoint, record_job
 from tests.plan.factories import endpoint_info, job_info
 from tests.plan.fakes import MemoryPlatform
-
-_ids = itertools.count(1)
 
 
 def apply_outcomes(plan: Plan, state: State, platform: MemoryPlatform | None = None, *,
@@ -39,8 +37,11 @@ def apply_outcomes(plan: Plan, state: State, platform: MemoryPlatform | None = N
     for change in plan.changes:
         desired = plan.desired.get(change.address)
         if isinstance(desired, DesiredJob) and change.actions[-1] == "create":
-            n = next(_ids)
-            info = job_info(desired, job_id=f"job-{n}", state=job_state, name=f"eval-{n:06d}-{desired.task}")
+            # deterministic ids (golden files depend on them), new for every run of an address
+            runs = state.resources.get(change.address)
+            seed = f"{change.address}|{desired.inputs_hash}|{runs.platform_id if runs else ''}"
+            job_id = "job-" + hashlib.sha256(seed.encode()).hexdigest()[:10]
+            info = job_info(desired, job_id=job_id, state=job_state, name=f"eval-{invocation_id[:6]}-{desired.task}")
             record_job(state, desired, info, invocation_id=invocation_id, salt=salt)
             if platform is not None:
                 platform.add_job(info)

@@ -1,0 +1,63 @@
+"""Fixed plans used by the golden, schema and secret tests."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from nimctl.plan import Plan, make_plan, refresh
+from nimctl.providers.base import JobState
+from nimctl.secrets import redact_spec
+from nimctl.state.model import PendingEntry, State
+from nimctl.state.records import endpoint_spec_hash
+from tests.plan.applying import apply_outcomes
+from tests.plan.factories import endpoint_info, stack
+from tests.plan.fakes import MemoryPlatform
+
+LINEAGE = "0123456789abcdef0123456789abcdef"
+PLANTED = "PLANTED-SECRET-7f3a9c41d2"  # a literal token that must never be printed or stored
+
+
+def _applied(*stacks, job_state=JobState.SUCCEEDED):
+    state, platform = State(lineage=LINEAGE), MemoryPlatform()
+    apply_outcomes(make_plan(list(stacks), state, None, salt=LINEAGE), state, platform, job_state=job_state)
+    return state, platform
+
+
+def create() -> Plan:
+    return make_plan([stack("llama", ("ifeval", "gsm8k"), token=PLANTED)], State(lineage=LINEAGE), None, salt=LINEAGE)
+
+
+def update_replace_delete() -> Plan:
+    state, platform = _applied(stack("llama", ("ifeval",), token=PLANTED), stack("qwen", ("mmlu",)),
+                               stack("old", ("ifeval",)))
+    desired = [stack("llama", ("ifeval",), token=PLANTED + "-rotated", max_replicas=5),
+               stack("qwen", ("mmlu",), image="nvcr.io/nim/qwen/qwen2.5-7b-instruct:1.0.0")]
+    return make_plan(desired, state, refresh(state, {"lepton": platform}), salt=LINEAGE)
+
+
+def drift_and_pending() -> Plan:
+    llama = stack("llama", ("ifeval", "gsm8k"), token=PLANTED)
+    qwen = stack("qwen", ("mmlu",))
+    state, platform = _applied(llama, qwen, job_state=JobState.FAILED)
+    live = platform.endpoints["llama-ep"]
+    spec = {**live.spec, "resource_requirement": {**live.spec["resource_requirement"], "min_replicas": 0}}
+    platform.endpoints["llama-ep"] = dataclasses.replace(live, spec=spec)
+    del platform.endpoints["qwen-ep"]
+    new = stack("mistral", ("ifeval",))
+    redacted = redact_spec(new.endpoint.spec, LINEAGE)
+    state.pending.append(PendingEntry(id="entry-1", op="create", address=new.endpoint.address, type="endpoint",
+                                      provider="lepton", name=new.endpoint.name, invocation_id="feedfacefeedface",
+                                      stack="mistral", spec=redacted, inputs_hash=endpoint_spec_hash(redacted),
+                                      started_at=1.0))
+    platform.add_endpoint(endpoint_info(new.endpoint))
+    return make_plan([llama, qwen, new], state, refresh(state, {"lepton": platform}), salt=LINEAGE)
+
+
+def no_changes() -> Plan:
+    s = stack("llama", ("ifeval",))
+    state, platform = _applied(s)
+    return make_plan([s], state, refresh(state, {"lepton": platform}), salt=LINEAGE)
+
+
+SCENARIOS = {"create": create, "update_replace_delete": update_replace_delete,
+             "drift_and_pending": drift_and_pending, "no_changes": no_changes}
