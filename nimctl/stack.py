@@ -12,7 +12,7 @@ import copy
 import os
 import re
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from nimctl.errors import ConfigError, ConfigProblem
 from nimctl.resources import PLATFORMS, DesiredEndpoint, DesiredJob, ProbeToken, Stack
@@ -62,14 +62,17 @@ _RESERVED_MOUNTS = frozenset({
 })
 
 
-class LoadedConfigLike(Protocol):
-    """What ``nimctl.config.load_configs`` returns for each file."""
+if TYPE_CHECKING:  # defined for type checkers only: creating a Protocol class costs start-up time
+    from typing import Protocol
 
-    path: Any
-    stack_name: str
-    config: dict[str, Any]
+    class LoadedConfigLike(Protocol):
+        """What ``nimctl.config.load_configs`` returns for each file."""
 
-    def locate(self, key_path: str) -> tuple[str, int | None, int | None]: ...
+        path: Any
+        stack_name: str
+        config: dict[str, Any]
+
+        def locate(self, key_path: str) -> tuple[str, int | None, int | None]: ...
 
 
 # -- names ------------------------------------------------------------------------------------
@@ -136,8 +139,7 @@ def _build_stack(cfg: LoadedConfigLike, problems: Problems) -> Stack | None:
                        f"use one of: {', '.join(PLATFORMS)}")
         return None
     stack_name = str(cfg.stack_name)
-    deployment = read_deployment(config, platform, problems)
-    _check_deployment_fits_platform(deployment, platform, problems)
+    deployment = _fit_to_platform(read_deployment(config, platform, problems), platform, problems)
     endpoint = _endpoint(cfg, deployment, platform, problems) if deployment.managed else None
     tasks = read_tasks(config, problems)
     _check_unique_tasks(tasks, problems)
@@ -152,14 +154,14 @@ def _build_stack(cfg: LoadedConfigLike, problems: Problems) -> Stack | None:
     )
 
 
-def _check_deployment_fits_platform(deployment: Deployment, platform: str, problems: Problems) -> None:
+def _fit_to_platform(deployment: Deployment, platform: str, problems: Problems) -> Deployment:
     if deployment.type == "mock" and platform != "local":
         problems.error("deployment.type", "the mock server runs only as a local process",
                        "use execution: local with deployment: mock, or a real server image on Lepton")
     if platform == "local" and deployment.api_tokens:
         problems.warn("deployment.lepton_config.api_tokens", "endpoint tokens apply to Lepton endpoints only; "
                       "the local server is started without one")
-        deployment.api_tokens, deployment.token = [], None
+        deployment = deployment._replace(api_tokens=[], token=None)
     token = deployment.token
     if token is not None and token.literal is not None and not looks_secret(deployment.api_key_name):
         # The literal reaches the job as this variable; only secret-looking names are redacted.
@@ -167,6 +169,7 @@ def _check_deployment_fits_platform(deployment: Deployment, platform: str, probl
                        f"{deployment.api_key_name!r} would carry the endpoint's literal token, but the name "
                        "does not mark it as a secret, so it could be shown or stored",
                        "use a name containing KEY or TOKEN (e.g. API_KEY), or a token_name_ref token")
+    return deployment
 
 
 def _endpoint(cfg: LoadedConfigLike, deployment: Deployment, platform: str, problems: Problems
@@ -266,7 +269,8 @@ def _cross_stack_problems(loaded: Sequence[LoadedConfigLike]) -> list[ConfigProb
             problems.append(_located(cfg, Problem(key, f"stack name {stack!r} is also used by "
                                                   f"{stack_owner[stack].path}",
                                                   "give each file its own top-level `stack:` name")))
-        stack_owner.setdefault(stack, cfg)
+            continue  # its endpoint and job names would repeat the same conflict
+        stack_owner[stack] = cfg
         if get(cfg.config, "deployment.type", "none") != "none":
             explicit = get(cfg.config, "deployment.lepton_config.endpoint_name")
             endpoint = str(explicit) if explicit else derived_endpoint_name(stack)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from nimctl.errors import NimctlError
 
@@ -24,8 +24,7 @@ BUILTIN_TASKS = ("smoke", "perf")
 ENDPOINT_TYPES = ("chat", "completions", "embedding", "ranking", "vlm")
 
 
-@dataclass(frozen=True)
-class Harness:
+class Harness(NamedTuple):
     container: str  # image repository under EVAL_FACTORY_REGISTRY
     tag: str
     tasks: dict[str, tuple[str, ...]]  # endpoint type → task names
@@ -159,8 +158,7 @@ class AmbiguousTask(NimctlError):
         self.candidates = candidates
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
     harness: str
     task: str
     image: str | None
@@ -275,11 +273,3 @@ def known_task_names() -> tuple[str, ...]:
             names.add(bare)
     return tuple(sorted(names))
 
-
-def harness_for_image(image: str) -> str | None:
-    """The harness whose bundled image repository ``image`` belongs to (any tag), if any."""
-    repository = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
-    for name, harness in HARNESSES.items():
-        if repository == f"{EVAL_FACTORY_REGISTRY}/{harness.container}":
-            return name
-    return None

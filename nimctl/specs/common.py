@@ -14,8 +14,7 @@ import json
 import re
 import shlex
 import sys
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from nimctl.secrets import SECRET_ENV_NAME
 from nimctl.tasks import AmbiguousTask, ResolvedTask, UnknownTask, resolve_task
@@ -76,19 +75,21 @@ MAX_NAME_LENGTH = 36
 
 # -- problems ---------------------------------------------------------------------------------
 
-@dataclass
-class Problem:
+# Light types (NamedTuple / plain classes): this module is imported by `nimctl validate`,
+# where every millisecond of start-up counts, and a dataclass costs about one to create.
+
+class Problem(NamedTuple):
     key_path: str
     message: str
     hint: str | None = None
     severity: str = "error"
 
 
-@dataclass
 class Problems:
     """Problems found while building one stack; all of them are reported together."""
 
-    items: list[Problem] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
 
     def error(self, key_path: str, message: str, hint: str | None = None) -> None:
         self.items.append(Problem(key_path, message, hint))
@@ -259,16 +260,17 @@ def hashable_env(entries: list[dict[str, Any]]) -> list[Any]:
 
 # -- the deployment (model server) ------------------------------------------------------------
 
-@dataclass(frozen=True)
-class EndpointToken:
+class EndpointToken(NamedTuple):
     """The endpoint's (first) API token: a reference to a Lepton secret, or a literal."""
 
     ref: str | None = None
-    literal: str | None = field(default=None, repr=False)
+    literal: str | None = None
+
+    def __repr__(self) -> str:  # never show the literal
+        return f"EndpointToken(ref={self.ref!r}, literal={'***' if self.literal else None})"
 
 
-@dataclass
-class Deployment:
+class Deployment(NamedTuple):
     type: str
     image: str | None
     served_model_name: str
@@ -420,8 +422,7 @@ def read_api_tokens(config: dict[str, Any], problems: Problems
 
 # -- tasks ------------------------------------------------------------------------------------
 
-@dataclass
-class TaskPlan:
+class TaskPlan(NamedTuple):
     """One evaluation task, platform-independent: what runs and with which inputs."""
 
     index: int
