@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from nimctl.errors import NimctlError
-from nimctl.plan.actions import Plan
+from nimctl.plan.actions import Plan, ResourceChange
 from nimctl.plan.canonical import digest
 from nimctl.plan.refresh import Observed
 from nimctl.resources import Stack
@@ -299,6 +299,12 @@ def _check_live(saved: SavedPlan, observed: Observed | None) -> None:
                                  "made", resource=address)
 
 
+def _verb(change: ResourceChange | None) -> str:
+    if change is None or change.action == "no-op":
+        return "leave"
+    return "run" if change.type == "job" and change.actions[-1] == "create" else change.action
+
+
 def _check_actions(saved: SavedPlan, fresh: Plan) -> None:
     fresh_by_address = {c.address: c for c in fresh.resource_changes}
     saved_by_address = {c.address: c for c in saved.plan.resource_changes}
@@ -307,8 +313,8 @@ def _check_actions(saved: SavedPlan, fresh: Plan) -> None:
         old_actions = old.actions if old else ["no-op"]
         new_actions = new.actions if new else ["no-op"]
         if old_actions != new_actions:
-            raise StalePlanError(f"saved plan is stale: it would {old.action if old else 'leave'} {address}, "
-                                 f"but now nimctl would {new.action if new else 'leave'} it", resource=address)
+            raise StalePlanError(f"saved plan is stale: it would {_verb(old)} {address}, "
+                                 f"but now nimctl would {_verb(new)} it", resource=address)
         if old and new and [f.to_dict() for f in old.changed_fields] != [f.to_dict() for f in new.changed_fields]:
             raise StalePlanError(f"saved plan is stale: the changes to {address} differ from the saved plan",
                                  resource=address)
