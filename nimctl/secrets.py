@@ -12,7 +12,9 @@ from typing import Any
 
 SENSITIVE_PREFIX = "(sensitive"
 # Env vars whose names say they carry a credential are treated as secrets when given literally.
-SECRET_ENV_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL|PRIVATE_KEY)", re.I)
+# NIMCTL_API_KEY_ENV is not one: its value is the *name* of the variable holding the key (API_KEY).
+SECRET_ENV_NAME = re.compile(
+    r"^(?!NIMCTL_API_KEY_ENV$).*(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL|PRIVATE_KEY)", re.I)
 
 
 def fingerprint(value: str, salt: str) -> str:

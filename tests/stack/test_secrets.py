@@ -103,3 +103,13 @@ def test_local_runs_ignore_endpoint_tokens_with_a_warning() -> None:
     assert stack.endpoint.probe_token is None
     assert any("api_tokens" in w for w in stack.warnings)
     assert TOKEN not in json.dumps(stack.to_dict())
+
+
+def test_the_key_variable_name_is_not_mistaken_for_a_secret() -> None:
+    # NIMCTL_API_KEY_ENV holds a variable *name*; redacting it would hide nothing and would make
+    # every plan file look like it leaks a secret ("API_KEY" appears in the run config).
+    stack = build(literal_config())
+    _, spec = render_job_spec(stack.jobs[0], invocation_id="0" * 16, endpoint_url="https://e.example")
+    envs = {e["name"]: e.get("value") for e in redact_spec(spec, SALT)["envs"]}
+    assert envs["NIMCTL_API_KEY_ENV"] == "API_KEY"
+    assert is_redacted(envs["API_KEY"])
