@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields
@@ -238,6 +239,8 @@ class StateStore:
         self._seen: _Seen | None = None
         self._migrated_from: int | None = None
         self._swept = False
+        # One write at a time from this process (the applier records job outcomes from threads).
+        self._write_guard = threading.Lock()
 
     def __repr__(self) -> str:
         return f"StateStore({str(self.path)!r})"
@@ -321,6 +324,10 @@ class StateStore:
     # -- writing ---------------------------------------------------------------------------
     def write(self, state: State) -> None:
         """Persist ``state`` atomically with ``serial`` + 1 (``state.serial`` is updated)."""
+        with self._write_guard:
+            self._write(state)
+
+    def _write(self, state: State) -> None:
         if state.version != STATE_VERSION:
             raise StateError(f"cannot write state format version {state.version}; this nimctl "
                              f"writes version {STATE_VERSION}")
@@ -516,8 +523,12 @@ def state_rm(store: StateStore, address: str, *, lock_timeout: float = 0.0) -> R
         if record is None and not pending:
             known = sorted(set(state.resources) | {p.address for p in state.pending})
             suggestions = difflib.get_close_matches(address, known, n=3, cutoff=0.5)
-            hint = (f"did you mean {' or '.join(suggestions)}?" if suggestions
-                    else "list the addresses with: nimctl state list")
+            if len(suggestions) == 1:
+                hint = f"did you mean {suggestions[0]}?"
+            elif suggestions:
+                hint = f"did you mean one of: {', '.join(suggestions)}?"
+            else:
+                hint = "list the addresses with: nimctl state list"
             raise AddressNotInState(f"{address} is not in the state {store.path}", hint=hint,
                                     suggestions=suggestions)
         if record is None:

@@ -54,6 +54,9 @@ def test_state_rm_of_an_unknown_address_suggests_close_ones(store: StateStore) -
     assert caught.value.suggestions == ["endpoint.llama-demo"]
     assert caught.value.hint == "did you mean endpoint.llama-demo?"
     with pytest.raises(AddressNotInState) as caught:
+        state_rm(store, "job.demo.task000")
+    assert caught.value.hint == "did you mean one of: job.demo.task0001, job.demo.task0000, job.demo.extra?"
+    with pytest.raises(AddressNotInState) as caught:
         state_rm(store, "zzz")
     assert caught.value.hint == "list the addresses with: nimctl state list"
     assert store.path.read_bytes() == before

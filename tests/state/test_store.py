@@ -243,3 +243,26 @@ def test_inlined_schema_finds_the_same_problems_as_the_schema_file() -> None:
         found = validate_state_dict(doc)
         assert len(found) == len(expected), (found, expected)
     assert validate_state_dict(docs[0]) == []
+
+
+def test_temp_files_of_dead_writers_are_swept(store: StateStore) -> None:
+    import subprocess
+    import sys
+
+    store.write(State())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead_pid = int(dead.stdout)
+    stale = store.path.with_name(f".nimctl.state.json.{dead_pid}.0a0b0c0d.tmp")
+    recent = store.path.with_name(f".nimctl.state.json.{dead_pid}.1a1b1c1d.tmp")
+    live = store.path.with_name(f".nimctl.state.json.{os.getpid()}.2a2b2c2d.tmp")
+    for path in (stale, recent, live):
+        path.write_text("{")
+    for path in (stale, live):
+        os.utime(path, (1_000_000, 1_000_000))  # long ago
+    fresh_store = StateStore(store.path)
+    state = fresh_store.read()
+    fresh_store.write(state)
+    assert not stale.exists()
+    assert recent.exists() and live.exists()  # maybe still being written
+    assert fresh_store.read() == state
