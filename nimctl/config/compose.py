@@ -572,23 +572,28 @@ class _Walk:
             return _SKIP
         return self.node(value, path)
 
-    def _refers_to_broken(self, key_path: str) -> bool:
+    def _targets(self, key_path: str) -> list[str]:
         try:
             raw = _get_path(self.plain, key_path)
         except (KeyError, IndexError, ValueError, TypeError):
-            return False
+            return []
         if not isinstance(raw, str):
-            return False
-        for reference in _REFERENCE.findall(raw):
-            target = reference.replace("[", ".").replace("]", "")
-            if any(target == b or target.startswith(b + ".") or b.startswith(target + ".") for b in self.broken
-                   if b != key_path):
-                return True
-        return False
+            return []
+        return [r.replace("[", ".").replace("]", "") for r in _REFERENCE.findall(raw)]
+
+    def _refers_to(self, key_path: str, paths: set[str]) -> bool:
+        return any(t == p or t.startswith(p + ".") or p.startswith(t + ".")
+                   for t in self._targets(key_path) for p in paths if p != key_path)
 
     def report_failures(self) -> None:
+        """Report root causes; a failure caused by another reported one (or an unset value) is not
+        repeated. Failures that only refer to each other (a cycle) are all reported."""
+        failed = {key_path for key_path, _err in self.failures}
+        unset = self.broken - failed
+        roots = {k for k in failed if not self._refers_to(k, self.broken)}
         for key_path, err in self.failures:
-            if type(err).__name__ == "InterpolationToMissingValueError" or self._refers_to_broken(key_path):
+            consequence = key_path not in roots and self._refers_to(key_path, roots | unset)
+            if type(err).__name__ == "InterpolationToMissingValueError" or consequence:
                 self.report.reported.add(key_path)  # its root cause is reported where it is
             else:
                 _report_interpolation_error(key_path, err, self.sources, self.report)

@@ -262,17 +262,18 @@ def _describe(error: SchemaError, interpolated: set[str]) -> list[Finding]:
     if kind == "required" and isinstance(value, dict):
         return [(_path([*parts, key]), "is required but missing", f"add {key}: under {key_path or 'the top level'}")
                 for key in error.validator_value if key not in value]
+    decode_hint = None
+    if key_path in interpolated and isinstance(value, str) and _looks_typed(value):
+        decode_hint = "an interpolation such as ${oc.env:NAME} gives a string; wrap it: ${oc.decode:${oc.env:NAME}}"
     if custom and kind in ("const", "pattern", "enum"):
-        return [(key_path, f"{custom}{_got(parts, value)}", None)]
+        return [(key_path, f"{custom}{_got(parts, value)}", decode_hint)]
     if kind == "type":
         expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         words = " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
-        hint = None
-        if key_path in interpolated and isinstance(value, str) and {"integer", "number", "boolean"} & set(expected):
-            hint = "an interpolation such as ${oc.env:NAME} gives a string; wrap it: ${oc.decode:${oc.env:NAME}}"
-        elif value is None:
+        hint = decode_hint
+        if hint is None and value is None:
             hint = "give it a value, or remove the key to use the default"
-        elif "string" in expected and isinstance(value, (int, float, bool)):
+        elif hint is None and "string" in expected and isinstance(value, (int, float, bool)):
             hint = "quote the value"
         return [(key_path, f"must be {words}, not {_type_name(value)}{_got(parts, value)}", hint)]
     if kind == "enum":
@@ -298,6 +299,17 @@ def _describe(error: SchemaError, interpolated: set[str]) -> list[Finding]:
     if kind == "pattern":
         return [(key_path, f"does not have the expected form ({error.validator_value}){_got(parts, value)}", None)]
     return [(key_path, error.message if _may_show(parts, value) else f"is invalid ({kind})", None)]
+
+
+def _looks_typed(text: str) -> bool:
+    """Whether a string would be a number or boolean had it been written in YAML directly."""
+    if text.lower() in ("true", "false", "yes", "no", "on", "off"):
+        return True
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _bounds(schema: dict[str, Any]) -> str | None:

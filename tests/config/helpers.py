@@ -1,0 +1,63 @@
+"""Helpers for the config tests: write a config file, load it, get its problems as text."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from nimctl.config import LoadedConfig, load_configs
+from nimctl.errors import ConfigError, ConfigProblem
+
+HERE = Path(__file__).resolve().parent
+FIXTURES = HERE / "fixtures"
+BROKEN = HERE / "broken"
+SEED = FIXTURES / "seed_complete_example.yaml"
+REPO = HERE.parent.parent
+
+
+def write(tmp_path: Path, *parts: str, name: str = "stack.yaml") -> str:
+    """Write the parts (each dedented on its own) as one config file; its path."""
+    path = tmp_path / name
+    path.write_text("".join(textwrap.dedent(part).lstrip("\n") for part in parts), encoding="utf-8")
+    return str(path)
+
+
+def load_one(path: str, overrides: list[str] | tuple[str, ...] = ()) -> LoadedConfig:
+    [loaded] = load_configs([path], list(overrides))
+    return loaded
+
+
+def problems_of(path: str, overrides: list[str] | tuple[str, ...] = ()) -> list[ConfigProblem]:
+    """The problems of a config that must fail (the test fails if it loads)."""
+    with pytest.raises(ConfigError) as caught:
+        load_configs([path], list(overrides))
+    return caught.value.problems
+
+
+def errors_of(path: str, overrides: list[str] | tuple[str, ...] = ()) -> list[ConfigProblem]:
+    return [p for p in problems_of(path, overrides) if p.severity == "error"]
+
+
+def error_text(path: str, overrides: list[str] | tuple[str, ...] = ()) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_configs([path], list(overrides))
+    return str(caught.value)
+
+
+def seed_with(tmp_path: Path, old: str, new: str, name: str = "stack.yaml") -> str:
+    """The seed's Complete Example with one text replacement (which must apply)."""
+    text = SEED.read_text(encoding="utf-8")
+    assert old in text, old
+    path = tmp_path / name
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return str(path)
+
+
+LOCAL_MOCK = """
+defaults:
+  - execution: local
+  - deployment: mock
+  - _self_
+"""
