@@ -259,8 +259,14 @@ def check_desired(saved: SavedPlan, stacks: list[Stack]) -> None:
 
 # -- staleness -----------------------------------------------------------------------------------
 
+def _empty(state: State) -> bool:
+    return state.serial == 0 and not state.resources and not state.pending and not state.invocations
+
+
 def _check_state(saved: SavedPlan, state: State) -> None:
     if state.lineage != saved.lineage:
+        if _empty(state) and saved.serial == 0 and not saved.state_digests and not saved.pending_ids:
+            return  # planned before any state file existed, applied to the first one: nothing to be stale
         raise StalePlanError(f"saved plan is for another state file (lineage {saved.lineage}); this state's "
                              f"lineage is {state.lineage}")
     if state.serial == saved.serial:

@@ -167,6 +167,13 @@ def _job_needs_refresh(record: ResourceRecord) -> bool:
     return record.observed.get("state") not in ENDED_JOB_STATES
 
 
+def _going(info: EndpointInfo) -> bool:
+    """Gone, or being deleted (Lepton lists a deleted endpoint as "Deleting" for a while): either way
+    it will not serve again and its name is about to be free."""
+    return info.state == ResourceState.GONE or (
+        info.state == ResourceState.STOPPED and info.platform_state.strip().lower() == "deleting")
+
+
 class _Listings:
     """Lists each (provider, kind) at most once, on first need."""
 
@@ -189,7 +196,7 @@ class _Listings:
     def endpoints(self, platform: str) -> dict[str, EndpointInfo]:
         if platform not in self._endpoints:
             listed = self._call(platform, "list_endpoints", lambda p: p.list_endpoints())
-            self._endpoints[platform] = {e.name: e for e in listed if e.state != ResourceState.GONE}
+            self._endpoints[platform] = {e.name: e for e in listed if not _going(e)}
         return self._endpoints[platform]
 
     def jobs(self, platform: str) -> list[JobInfo]:

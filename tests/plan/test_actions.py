@@ -271,3 +271,14 @@ def test_masked_or_missing_tokens_are_not_drift():
         platform.endpoints["llama-ep"] = EndpointInfo(**{**live.__dict__, "spec": spec})
         plan = plan_of([s], state, platform)
         assert plan.drift == [] and not plan.has_changes
+
+
+def test_endpoint_being_deleted_outside_counts_as_deleted():
+    s = stack("llama", ())
+    state, platform = applied(s)
+    platform.endpoints["llama-ep"] = dataclasses.replace(platform.endpoints["llama-ep"], state=ResourceState.STOPPED,
+                                                         platform_state="Deleting")
+    plan = plan_of([s], state, platform)
+    assert plan.change("endpoint.llama-ep").actions == ["create"]
+    platform.endpoints["llama-ep"] = dataclasses.replace(platform.endpoints["llama-ep"], platform_state="Stopped")
+    assert plan_of([s], state, platform).change("endpoint.llama-ep").actions == ["no-op"]  # stopped, still there

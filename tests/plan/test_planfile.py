@@ -194,3 +194,15 @@ def test_planning_writes_nothing(tmp_path):
     assert (path.read_bytes(), os.stat(path).st_mtime_ns, sorted(os.listdir(path.parent))) == before
     assert read.to_dict() == store.read().to_dict()  # the in-memory state is untouched too
     assert all(call.startswith("list_") for call in platform.calls)  # reads only
+
+
+def test_plan_made_before_any_state_file_applies_to_a_new_one(tmp_path):
+    desired = [stack("llama", ("ifeval",), token=PLANTED)]
+    first = State()  # what reading a missing state file gives: a new lineage every time
+    plan = make_plan(desired, first, None, salt=first.lineage)
+    save_plan(tmp_path / "p", plan, desired, first, None)
+    loaded = load_plan(tmp_path / "p", State(), None, stacks=desired)
+    assert [c.actions for c in loaded.changes] == [["create"], ["create"]]
+    with pytest.raises(StalePlanError, match="another state file"):
+        state, _ = applied(stack("other", ()))
+        load_plan(tmp_path / "p", state, None, stacks=desired)
