@@ -126,24 +126,29 @@ def _literal(value: Any) -> bool:
 
 
 def _unredacted_in_spec(spec: Any, where: str) -> list[str]:
-    """Where ``spec`` holds a literal in a field that ``nimctl.secrets.redact_spec`` redacts."""
-    from nimctl.secrets import SECRET_ENV_NAME
+    """Where ``spec`` holds a literal that ``nimctl.secrets.redact_spec`` would have redacted.
+    Comparing with its output keeps this guard in step with the redaction rules."""
+    from nimctl.secrets import redact_spec
 
-    found: list[str] = []
     if not isinstance(spec, dict):
-        return found
-    found += _api_token_literals(spec, where)
-    for i, env in enumerate(spec.get("envs") or []):
-        if isinstance(env, dict) and SECRET_ENV_NAME.search(str(env.get("name", ""))) and _literal(
-                env.get("value")):
-            found.append(f"{where}.envs[{i}].value ({env.get('name')})")
-    local_env = spec.get("env")
-    if isinstance(local_env, dict):
-        found += [f"{where}.env.{name}" for name, value in local_env.items()
-                  if SECRET_ENV_NAME.search(str(name)) and _literal(value)]
-    if _literal(spec.get("api_key")):
-        found.append(f"{where}.api_key")
+        return []
+    found = _differences(spec, redact_spec(spec, salt="state-guard"), where)
+    found += [path for path in _api_token_literals(spec, where) if path not in found]
     return found
+
+
+def _differences(original: Any, redacted: Any, where: str) -> list[str]:
+    if isinstance(original, dict) and isinstance(redacted, dict):
+        found: list[str] = []
+        for key, value in original.items():
+            found += _differences(value, redacted.get(key), f"{where}.{key}")
+        return found
+    if isinstance(original, list) and isinstance(redacted, list) and len(original) == len(redacted):
+        found = []
+        for i, (a, b) in enumerate(zip(original, redacted, strict=True)):
+            found += _differences(a, b, f"{where}[{i}]")
+        return found
+    return [where] if original != redacted and _literal(original) else []
 
 
 def _api_token_literals(node: Any, where: str) -> list[str]:

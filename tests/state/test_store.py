@@ -211,6 +211,8 @@ def test_references_fingerprints_and_harmless_env_values_are_accepted(store: Sta
     spec = state.resources["endpoint.llama-demo"].spec
     spec["envs"].append({"name": "SECRET_PATH", "value": ""})  # empty: nothing secret to leak
     spec["envs"].append({"name": "NIM_CACHE_PATH", "value": "/cache"})
+    # Names a variable rather than holding a key: redact_spec keeps it, so the guard does too.
+    state.resources["job.demo.task0000"].spec["env"]["NIMCTL_API_KEY_ENV"] = "API_KEY"
     store.write(state)
     assert store.read() == state
 
