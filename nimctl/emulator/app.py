@@ -334,12 +334,14 @@ class FaultsAndLog:
                                                    fault=fault, applied_status=applied, time=started,
                                                    duration=time.time() - started))
 
+        # Each request is logged before its last byte leaves, so a client that has its answer
+        # always finds the request in the log.
         if rate > 0 and self.runtime.roll(rate):
             status = self.runtime.choose(FAULT_STATUSES)
             headers = {"Retry-After": str(options.retry_after)} if status == 429 else None
             code, message = _FAULT_MESSAGES[status]
-            await _error(status, message, code, headers)(scope, receive, send)
             record(status, str(status))
+            await _error(status, message, code, headers)(scope, receive, send)
             return
 
         lost = (not on_endpoint and method in MUTATING and options.lost_response_rate > 0
@@ -349,14 +351,15 @@ class FaultsAndLog:
         async def send_or_swallow(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 seen["status"] = message["status"]
-            if not lost:
-                await send(message)
+            if lost:
+                return
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                record(seen.get("status", 0))
+            await send(message)
 
         await self.app(scope, receive, send_or_swallow)
         if lost:
             # The operation has been applied; the answer is lost on the way back.
+            record(502, "lost_response", seen.get("status"))
             await _error(502, "bad gateway: upstream connection reset (response lost, injected by the "
                               "emulator)", "BadGateway")(scope, receive, send)
-            record(502, "lost_response", seen.get("status"))
-            return
-        record(seen.get("status", 0))

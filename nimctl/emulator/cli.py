@@ -49,16 +49,17 @@ def serve(host: str = "127.0.0.1", port: int = 0, workspace_id: str = "ws1", tok
     except OSError as error:
         raise NimctlError(f"cannot listen on {host}:{port}: {error.strerror or error}",
                           hint="pick another --port, or 0 for a free one") from None
-    for line in export_lines(server.env()):
-        print(line, file=out)
-    print(f"# Lepton emulator for workspace {workspace_id} at {server.base_url}; "
-          "admin routes under /_emulator/ (same token). Ctrl-C stops it.", file=out, flush=True)
 
     def stop(signum: int, frame: object) -> None:
         server.stop()
 
+    # Installed before the exports are printed: whoever reads them may stop us right away.
     previous = signal.signal(signal.SIGTERM, stop)
     try:
+        for line in export_lines(server.env()):
+            print(line, file=out)
+        print(f"# Lepton emulator for workspace {workspace_id} at {server.base_url}; "
+              "admin routes under /_emulator/ (same token). Ctrl-C stops it.", file=out, flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
