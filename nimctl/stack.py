@@ -396,6 +396,35 @@ def redact_stack_dict(stack: Stack, salt: str) -> dict[str, Any]:
     return data
 
 
+# -- platform secrets the specs rely on -------------------------------------------------------
+
+def referenced_secrets(stacks: Sequence[Stack]) -> dict[str, list[str]]:
+    """Lepton workspace secrets the stacks' specs reference (env ``secret_name_ref``, token
+    ``token_name_ref``) → the addresses that need them. Lepton starts nothing whose secret is
+    missing, so a plan can check these against the workspace's secret list (one request)."""
+    needed: dict[str, list[str]] = {}
+
+    def note(name: str, address: str) -> None:
+        if address not in needed.setdefault(name, []):
+            needed[name].append(address)
+
+    for stack in stacks:
+        specs = [(stack.endpoint.address, stack.endpoint.spec)] if stack.endpoint else []
+        specs += [(job.address, job.spec_template) for job in stack.jobs]
+        for address, spec in specs:
+            if stack.platform != "lepton":
+                continue
+            for env in spec.get("envs") or []:
+                ref = (env.get("value_from") or {}).get("secret_name_ref")
+                if ref:
+                    note(ref, address)
+            for token in spec.get("api_tokens") or []:
+                ref = (token.get("value_from") or {}).get("token_name_ref")
+                if ref:
+                    note(ref, address)
+    return dict(sorted(needed.items()))
+
+
 # -- the SDK's own check (plan time) ----------------------------------------------------------
 
 PLACEHOLDER_INVOCATION = "0" * 16
