@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 
@@ -135,3 +136,28 @@ def test_launcher_mapping_is_optional() -> None:
     assert importlib.util.find_spec("nemo_evaluator_launcher") is None  # not installed here
     with pytest.raises(UnknownTask):
         resolve_task("some_launcher_only_task")
+
+
+def test_installed_launcher_mapping_answers_unknown_names(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stand-in for the external nemo_evaluator_launcher package, with its mapping's shape:
+    # {(harness, task): {"container": ..., "endpoint_type": ..., ...}}.
+    package = tmp_path / "nemo_evaluator_launcher" / "common"
+    package.mkdir(parents=True)
+    (package.parent / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "mapping.py").write_text(
+        "def load_tasks_mapping():\n"
+        "    image = 'nvcr.io/nvidia/eval-factory/newharness:26.02'\n"
+        "    return {('newharness', 'fresh_task'): {'container': image, 'endpoint_type': 'completions'},\n"
+        "            ('a', 'twin'): {'container': image}, ('b', 'twin'): {'container': image}}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in [m for m in sys.modules if m.startswith("nemo_evaluator_launcher")]:
+        monkeypatch.delitem(sys.modules, name)
+    task = resolve_task("fresh_task")
+    assert (task.qualified, task.endpoint_type) == ("newharness.fresh_task", "completions")
+    assert task.image == "nvcr.io/nvidia/eval-factory/newharness:26.02"
+    assert "nemo_evaluator_launcher" in (task.note or "")
+    assert resolve_task("newharness.fresh_task").task == "fresh_task"
+    with pytest.raises(AmbiguousTask):
+        resolve_task("twin")
+    assert resolve_task("ifeval").harness == "lm-evaluation-harness"  # the bundled mapping still decides
