@@ -361,35 +361,22 @@ def _job_before(cur: _Current) -> dict[str, Any]:
             "invocation_id": record.invocation_id, "state": cur.job_state, "spec": record.spec}
 
 
-def _plan_job(job: DesiredJob, cur: _Current | None, endpoint_change: ResourceChange | None,
-              salt: str) -> ResourceChange:
-    change = ResourceChange(address=job.address, type="job", name=None, stack=job.stack, provider=job.platform,
-                            actions=NOOP)
-    endpoint_address = f"endpoint.{job.endpoint}" if job.endpoint else None
-    if endpoint_address and endpoint_change is not None:
-        change.depends_on = [endpoint_address]
-    url = (endpoint_change.after or {}).get("url") if endpoint_change else None
-    after = {"name": None, "name_known_after_apply": True, "task": job.task, "resolved_task": job.resolved_task,
-             "inputs_hash": job.inputs_hash, "model_id": job.model_id, "endpoint": endpoint_address,
-             "spec": job_preview_spec(job, url, salt)}
+def _job_after(job: DesiredJob, endpoint_address: str | None, *, name: str | None,
+               spec: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "name_known_after_apply": name is None, "task": job.task,
+            "resolved_task": job.resolved_task, "inputs_hash": job.inputs_hash, "model_id": job.model_id,
+            "endpoint": endpoint_address, "spec": spec}
 
-    if cur is None:
-        change.actions, change.after = CREATE, after
-        change.reasons.append("not run yet")
-        return change
-    change.before = _job_before(cur)
-    if cur.adopted:
-        change.reasons.append("an interrupted run submitted it: it is adopted, not submitted again")
+
+def _job_decision(job: DesiredJob, cur: _Current, endpoint_change: ResourceChange | None) -> tuple[list[str], str]:
+    """(actions, reason) for a job that has run before."""
     state = JobState.GONE.value if cur.gone else cur.job_state
     active = state in ACTIVE_JOB_STATES
     endpoint_goes = endpoint_change is not None and endpoint_change.actions in (REPLACE, DELETE)
-
     if cur.record.inputs_hash != job.inputs_hash:
         reason = "inputs changed since the last run (task config, container/command or the endpoint's model)"
     elif state == JobState.SUCCEEDED.value:
-        change.reasons.append("completed with the same inputs")
-        change.after = after
-        return change
+        return NOOP, "completed with the same inputs"
     elif state == JobState.FAILED.value:
         reason = "the last run failed"
     elif state == JobState.STOPPED.value:
@@ -399,13 +386,35 @@ def _plan_job(job: DesiredJob, cur: _Current | None, endpoint_change: ResourceCh
     elif endpoint_goes:
         reason = "its endpoint is being replaced: the run in progress would lose its target"
     else:
-        change.reasons.append(f"the last run is still {state}: apply waits for it to finish")
-        change.after = after
-        return change
+        return NOOP, f"the last run is still {state}: apply waits for it to finish"
+    if active:
+        return REPLACE, reason + "; the run in progress is stopped first"
+    return CREATE, reason
 
-    change.actions = REPLACE if active else CREATE
-    change.after = after
-    change.reasons.append(reason + ("; the run in progress is stopped first" if active else ""))
+
+def _plan_job(job: DesiredJob, cur: _Current | None, endpoint_change: ResourceChange | None,
+              salt: str) -> ResourceChange:
+    change = ResourceChange(address=job.address, type="job", name=None, stack=job.stack, provider=job.platform,
+                            actions=NOOP)
+    endpoint_address = f"endpoint.{job.endpoint}" if job.endpoint else None
+    if endpoint_address and endpoint_change is not None:
+        change.depends_on = [endpoint_address]
+    if cur is None:
+        change.actions, reason = CREATE, "not run yet"
+    else:
+        change.before = _job_before(cur)
+        if cur.adopted:
+            change.reasons.append("an interrupted run submitted it: it is adopted, not submitted again")
+        change.actions, reason = _job_decision(job, cur, endpoint_change)
+    change.reasons.append(reason)
+
+    if change.actions == NOOP and cur is not None:
+        # the run that stays: after = before (its name is known, its spec is what was sent)
+        change.name = cur.record.name
+        change.after = _job_after(job, endpoint_address, name=cur.record.name, spec=cur.record.spec)
+    else:
+        url = (endpoint_change.after or {}).get("url") if endpoint_change else None
+        change.after = _job_after(job, endpoint_address, name=None, spec=job_preview_spec(job, url, salt))
     return change
 
 

@@ -54,10 +54,13 @@ def diff_specs(old: dict[str, Any], new: dict[str, Any], *,
     With ``updatable`` given (an endpoint), a change to a field outside it is marked
     ``forces_replacement``; without it (``None``) nothing is.
     """
+    allowed = frozenset(updatable) if updatable is not None else None
+    old_n, new_n = normalise(old), normalise(new)
+    if old_n == new_n:  # the common case (nothing changed): no deepdiff import, no walk
+        return []
     from deepdiff import DeepDiff  # imported here: deepdiff costs ~0.15 s at start-up
 
-    allowed = frozenset(updatable) if updatable is not None else None
-    tree = DeepDiff(normalise(old), normalise(new), view="tree", verbose_level=2)
+    tree = DeepDiff(old_n, new_n, view="tree", verbose_level=2)
     changes: list[FieldChange] = []
     for report_type, levels in tree.items():
         for level in levels:
