@@ -101,10 +101,10 @@ def _check(doc: SourceDoc, overrides: list[str]) -> tuple[LoadedConfig | None, l
         return None, problems
     cfg = LoadedConfig(doc.file, _stack_name(doc.file, config), config, [], _sources=composition.sources)
 
-    reported = composition.reported
+    reported = set(composition.reported)
 
     def already_reported(key_path: str) -> bool:
-        return any(key_path == r or key_path.startswith(r + ".") or not r for r in reported)
+        return any(key_path == r or key_path.startswith(r + ".") for r in reported if r)
 
     def place(key_path: str, message: str, hint: str | None, severity: str = "error") -> ConfigProblem:
         file, line, column = cfg.locate(key_path)
@@ -118,6 +118,7 @@ def _check(doc: SourceDoc, overrides: list[str]) -> tuple[LoadedConfig | None, l
     for key_path, message, hint in schema_findings(config, interpolated=composition.interpolated,
                                                    skip=already_reported):
         problems.append(place(key_path, message, hint))
+        reported.add(key_path)
 
     def written(key_path: str) -> bool:
         source = _source_of(key_path, cfg._sources)

@@ -58,7 +58,7 @@ def check(config: dict[str, Any], written: Callable[[str], bool]) -> list[Findin
 def _replicas(config: dict[str, Any]) -> Iterator[Finding]:
     lepton = _dict(_get(config, "deployment", "lepton_config"))
     low, high = lepton.get("min_replicas"), lepton.get("max_replicas")
-    if _is_int(low) and _is_int(high) and low > high:
+    if _is_int(low) and _is_int(high) and 0 <= high < low:  # negatives: the schema has reported them
         yield Finding("deployment.lepton_config.min_replicas",
                       f"min_replicas ({low}) is greater than max_replicas ({high})",
                       "raise max_replicas or lower min_replicas")

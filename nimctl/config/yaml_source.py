@@ -114,7 +114,7 @@ def parse_yaml(text: str, file: str) -> SourceDoc:
     except YamlProblems:
         raise
     except yaml.MarkedYAMLError as err:
-        raise YamlProblems([_syntax_problem(file, err)]) from None
+        raise YamlProblems([_syntax_problem(file, err, text)]) from None
     except yaml.YAMLError as err:  # ReaderError: a character YAML does not allow
         raise YamlProblems([_reader_problem(file, text, err)]) from None
     except RecursionError:
@@ -166,14 +166,15 @@ _SYNTAX_HINTS = (
 )
 
 
-def _syntax_problem(file: str, err: yaml.MarkedYAMLError) -> ConfigProblem:
+def _syntax_problem(file: str, err: yaml.MarkedYAMLError, text: str = "") -> ConfigProblem:
     mark = err.problem_mark or err.context_mark
     problem = (err.problem or "invalid YAML").strip()
     message = f"YAML syntax error: {problem}"
     if err.context:
         message += f" ({err.context.strip()})"
-    hint = next((h for needle, h in _SYNTAX_HINTS if needle in problem or (needle == "tab" and "'\\t'" in problem)),
-                None)
+    index = getattr(mark, "index", None)
+    at_tab = isinstance(index, int) and 0 <= index < len(text) and text[index] == "\t"
+    hint = next((h for needle, h in _SYNTAX_HINTS if needle in problem or (needle == "tab" and at_tab)), None)
     line = mark.line + 1 if mark is not None else None
     column = mark.column + 1 if mark is not None else None
     return ConfigProblem(file, "", message, line, column, hint=hint)
@@ -186,7 +187,9 @@ def _reader_problem(file: str, text: str, err: yaml.YAMLError) -> ConfigProblem:
         line = text.count("\n", 0, position) + 1
         column = position - (text.rfind("\n", 0, position) + 1) + 1
     character = getattr(err, "character", None)
-    shown = f" (U+{ord(character):04X})" if isinstance(character, str) and len(character) == 1 else ""
+    if isinstance(character, str) and len(character) == 1:
+        character = ord(character)
+    shown = f" (U+{character:04X})" if isinstance(character, int) else ""
     return ConfigProblem(file, "", f"the file holds a character YAML does not allow{shown}", line, column,
                          hint="remove control characters; the file should be plain UTF-8 text")
 

@@ -1,0 +1,188 @@
+"""Hostile or accidental input never crashes, hangs or prints a traceback: every failure is a
+ConfigError naming the file, within a bounded time."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nimctl.config import load_configs
+from nimctl.config.yaml_source import MAX_FILE_BYTES, MAX_NODES
+from nimctl.errors import ConfigError
+from tests.config.helpers import LOCAL_MOCK, SEED, load_one
+
+LIMIT_S = 5.0  # generous for a loaded CI machine; these all take milliseconds
+
+
+def fails_quickly(path, expected: str, overrides=()) -> ConfigError:
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as caught:
+        load_configs([str(path)], list(overrides))
+    assert time.monotonic() - started < LIMIT_S
+    text = str(caught.value)
+    assert expected in text, text
+    assert "Traceback" not in text
+    assert all(p.file == str(path) for p in caught.value.problems)
+    return caught.value
+
+
+def write_bytes(tmp_path, data: bytes, name: str = "hostile.yaml"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("data, expected", [
+    (b"", "the file is empty"),
+    (b"   \n\n  \n", "the file is empty"),
+    (b"a: 1\n\t\n", "fix: indent with spaces; YAML does not allow tabs for indentation"),
+    (b"---\n...\n", "the file is empty"),
+    (b"just a string\n", "the top level must be a mapping (key: value lines), found the single value 'just a string'"),
+    (b"42\n", "found the single value 42"),
+    (b"- a\n- b\n", "found a list"),
+    (b"null\n", "the file is empty"),
+])
+def test_empty_and_non_mapping_files(tmp_path, data, expected):
+    fails_quickly(write_bytes(tmp_path, data), expected)
+
+
+def test_binary_garbage(tmp_path):
+    rng = random.Random(7)
+    path = write_bytes(tmp_path, bytes(rng.randrange(256) for _ in range(4096)) + b"\x00")
+    error = fails_quickly(path, "the file is binary")
+    assert error.problems[0].line is not None
+
+
+def test_non_utf8_text_names_the_line(tmp_path):
+    path = write_bytes(tmp_path, "stack: ok\nexecution:\n  output_dir: caf\xe9\n".encode("latin-1"))
+    error = fails_quickly(path, "the file is not UTF-8 text (byte 0xe9 cannot be decoded)")
+    assert (error.problems[0].line, error.problems[0].column) == (3, 18)
+
+
+def test_utf8_with_bom_and_utf16_are_read(tmp_path):
+    text = LOCAL_MOCK.lstrip("\n")
+    assert load_one(str(write_bytes(tmp_path, b"\xef\xbb\xbf" + text.encode(), "bom.yaml"))).config
+    assert load_one(str(write_bytes(tmp_path, text.encode("utf-16"), "utf16.yaml"))).config
+
+
+def test_control_characters(tmp_path):
+    fails_quickly(write_bytes(tmp_path, b"stack: a\x07b\n"), "the file holds a character YAML does not allow (U+0007)")
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path):
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 12)]
+    fails_quickly(write_bytes(tmp_path, "\n".join(lines).encode()), f"the file expands to more than {MAX_NODES}")
+
+
+def test_small_aliases_are_fine(tmp_path):
+    path = write_bytes(tmp_path, (LOCAL_MOCK.lstrip("\n") + """
+evaluation:
+  tasks:
+    - &smoke {name: nimctl.smoke, params: &p {max_tokens: 4}}
+    - {name: nimctl.perf, params: *p}
+    - <<: *smoke
+      name: custom
+      command: [echo, hi]
+""").encode())
+    tasks = load_one(str(path)).config["evaluation"]["tasks"]
+    assert tasks[1]["params"] == {"max_tokens": 4}
+    assert tasks[2] == {"name": "custom", "params": {"max_tokens": 4}, "command": ["echo", "hi"]}
+
+
+@pytest.mark.parametrize("depth", [65, 5000, 200_000])
+def test_deep_flow_nesting(tmp_path, depth):
+    path = write_bytes(tmp_path, b"x: " + b"[" * depth + b"]" * depth + b"\n")
+    fails_quickly(path, "nest")  # nimctl's cap, or libyaml's own at 1000 levels
+
+
+def test_deep_block_nesting(tmp_path):
+    lines = [" " * i + f"k{i}:" for i in range(300)]
+    fails_quickly(write_bytes(tmp_path, ("\n".join(lines) + " 1\n").encode()), "nested more than 64 levels deep")
+
+
+def test_huge_string_within_the_size_cap(tmp_path):
+    big = "x" * (MAX_FILE_BYTES - 200)
+    path = write_bytes(tmp_path, (LOCAL_MOCK.lstrip("\n") + f"execution:\n  output_dir: {big}\n").encode())
+    assert len(load_one(str(path)).config["execution"]["output_dir"]) == len(big)
+
+
+def test_file_over_the_size_cap(tmp_path):
+    path = write_bytes(tmp_path, b"a: " + b"x" * (MAX_FILE_BYTES + 10))
+    fails_quickly(path, "the file is larger than 2 MiB")
+
+
+def test_too_many_keys(tmp_path):
+    body = "".join(f"k{i}: {i}\n" for i in range(MAX_NODES + 10))
+    fails_quickly(write_bytes(tmp_path, body.encode()), "the file expands to more than")
+
+
+def test_a_directory_named_like_a_config_and_unreadable_files(tmp_path):
+    (tmp_path / "dir.yaml").mkdir()
+    assert load_configs  # a directory is expanded, not read: dir.yaml holds no yaml files
+    fails_quickly(tmp_path / "dir.yaml", "the directory holds no .yaml or .yml files")
+    if os.geteuid() != 0:  # root reads anything
+        locked = write_bytes(tmp_path, b"a: 1\n", "locked.yaml")
+        locked.chmod(0)
+        fails_quickly(locked, "cannot read the file")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("a: [1, 2\n", "YAML syntax error"),
+    ("a: 'open\n", "YAML syntax error"),
+    ("a: *nothing\n", "the alias *nothing refers to an anchor that is not defined"),
+    ("? [complex, key]\n: value\n", "a key must be a plain value"),
+    ("a: !!binary aGVsbG8=\n", "the YAML tag !!binary is not supported"),
+    ("a: !custom x\n", "the YAML tag !custom is not supported"),
+    ("a: !!set {x, y}\n", "the YAML tag !!set is not supported"),
+    ("a: &x [*x]\n", "the alias *x refers to an anchor that is not defined before it"),
+    ("a: {b: 1, b: 2}\n", "duplicate key (first at line 1)"),
+    (": value\n", "YAML syntax error"),
+    ("a: 1\n---\nb: 2\n", "more than one YAML document"),
+])
+def test_malformed_yaml(tmp_path, text, expected):
+    fails_quickly(write_bytes(tmp_path, text.encode()), expected)
+
+
+def test_dates_stay_strings(tmp_path):
+    path = write_bytes(tmp_path, (LOCAL_MOCK.lstrip("\n") + "execution:\n  output_dir: 2024-01-01\n").encode())
+    assert load_one(str(path)).config["execution"]["output_dir"] == "2024-01-01"
+
+
+def test_huge_override_and_many_overrides(tmp_path):
+    fails_quickly(SEED, "must be >= 0", ["deployment.lepton_config.min_replicas=-1"] * 200)
+    fails_quickly(SEED, "the value is not valid YAML", ["deployment.port=" + "[" * 10_000])
+
+
+printable = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(junk=st.one_of(printable, st.binary(max_size=300).map(lambda b: b.decode("latin-1"))),
+       position=st.integers(0, 2000))
+def test_random_edits_of_the_seed_never_crash(tmp_path, junk, position):
+    text = SEED.read_text()
+    position %= len(text)
+    path = tmp_path / "fuzz.yaml"
+    path.write_bytes((text[:position] + junk + text[position:]).encode("utf-8", "surrogatepass"))
+    started = time.monotonic()
+    try:
+        load_configs([str(path)])
+    except ConfigError as err:
+        assert err.problems and "Traceback" not in str(err)
+    assert time.monotonic() - started < LIMIT_S
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(override=st.text(max_size=80))
+def test_random_overrides_never_crash(override):
+    try:
+        load_configs([str(SEED)], [override])
+    except ConfigError as err:
+        assert err.problems
