@@ -26,6 +26,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nimctl.config.bundled import GROUP_NAMES, available_groups, group_file
+from nimctl.config.rules import SECRET_NAME_PATTERN
 from nimctl.config.yaml_source import (
     MAX_NODES,
     SourceDoc,
@@ -282,6 +283,12 @@ def _bad_interpolations(data: Any, path: tuple[str | int, ...], found: list[tupl
             found.append((path_str(path), str(err).splitlines()[0]))
 
 
+def _may_hold_secret(key_path: str) -> bool:
+    """Whether a value at this path may be a credential (its text must not appear in messages)."""
+    parts = key_path.split(".")
+    return any(p in ("envs", "env_vars", "api_tokens") for p in parts) or bool(SECRET_NAME_PATTERN.search(parts[-1]))
+
+
 def _set_path(data: Any, key_path: str, value: Any) -> None:
     parts = key_path.split(".")
     node = data
@@ -299,7 +306,8 @@ def _to_omegaconf(data: dict[str, Any], source: Source, report: _Reporter) -> Di
     if bad:
         data = copy.deepcopy(data)
         for key_path, error in bad:
-            _report_at_source(report, source, key_path, f"invalid interpolation: {error}",
+            detail = "" if _may_hold_secret(key_path) else f": {error}"
+            _report_at_source(report, source, key_path, f"invalid interpolation{detail}",
                               "write ${key.path}, ${oc.env:NAME} or ${oc.env:NAME,default}; "
                               "escape a literal as \\${...}")
             _set_path(data, key_path, None)
@@ -376,16 +384,17 @@ def _get_path(data: Any, key_path: str) -> Any:
 
 def _apply_override(config: dict[str, Any], text: str, report: _Reporter) -> Source | None:
     """Apply one ``key.path=value`` to the plain merged config; a Source for locating it, or None."""
-    shown = text if len(text) <= 80 else text[:77] + "..."
     hint = "write -o key.path=value, e.g. -o deployment.port=9000"
     if "=" not in text:
+        shown = text if len(text) <= 80 else text[:77] + "..."
         report.add("", f"override {shown!r} has no '='", hint)
         return None
-    key, _, raw = text.partition("=")
+    key, _, raw = text.partition("=")  # the value may be a secret: messages show only the key
     key = key.strip().lstrip("+")
     parts = key.split(".")
     if not key or not all(_OVERRIDE_SEGMENT.match(p) for p in parts):
-        report.add("", f"override {shown!r}: {key!r} is not a key path", hint)
+        shown = key if len(key) <= 80 else key[:77] + "..."
+        report.add("", f"override -o {shown}=...: {shown!r} is not a key path", hint)
         return None
     label = f"<override -o {key}>"
     try:

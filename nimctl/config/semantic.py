@@ -245,8 +245,6 @@ def _tasks(config: dict[str, Any]) -> Iterator[Finding]:
 _IGNORED_KEYS = {
     "deployment.lepton_config.auto_scaler.scale_down.scale_from_zero":
         "ignored: the Lepton API has no scale_from_zero; min_replicas: 0 is how to scale to zero",
-    "execution.lepton_platform.deployment.platform_defaults.enable_rdma":
-        "ignored: the Lepton deployment API has no enable_rdma field",
     "execution.env_var_names":
         "ignored: nimctl passes env vars to eval jobs from execution.lepton_platform.tasks.env_vars "
         "and evaluation.tasks[].env_vars",

@@ -127,7 +127,7 @@ def parse_yaml(text: str, file: str) -> SourceDoc:
         raise YamlProblems([ConfigProblem(file, "", "the file is empty",
                                           hint="a config needs at least `deployment:` and `execution:` settings")])
     if not isinstance(builder.root, dict):
-        kind = "a list" if isinstance(builder.root, list) else f"the single value {_short(builder.root)}"
+        kind = "a list" if isinstance(builder.root, list) else f"a single {type(builder.root).__name__} value"
         raise YamlProblems([ConfigProblem(file, "", f"the top level must be a mapping (key: value lines), found {kind}",
                                           1, 1, hint="start the file with keys such as `defaults:` and `deployment:`")])
     return SourceDoc(file, builder.root, builder.marks)

@@ -42,8 +42,8 @@ def write_bytes(tmp_path, data: bytes, name: str = "hostile.yaml"):
     (b"   \n\n  \n", "the file is empty"),
     (b"a: 1\n\t\n", "fix: indent with spaces; YAML does not allow tabs for indentation"),
     (b"---\n...\n", "the file is empty"),
-    (b"just a string\n", "the top level must be a mapping (key: value lines), found the single value 'just a string'"),
-    (b"42\n", "found the single value 42"),
+    (b"just a string\n", "the top level must be a mapping (key: value lines), found a single str value"),
+    (b"42\n", "found a single int value"),
     (b"- a\n- b\n", "found a list"),
     (b"null\n", "the file is empty"),
 ])

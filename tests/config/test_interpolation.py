@@ -111,3 +111,10 @@ def test_exponential_interpolation_is_refused_before_resolving(tmp_path):
     errors = errors_of(path)
     assert time.monotonic() - started < 5
     assert any("interpolations expand this config to more than" in e.message for e in errors)
+
+
+def test_a_broken_interpolation_in_a_secret_value_is_reported_without_its_text(tmp_path):
+    path = write(tmp_path, LOCAL_MOCK, "deployment:\n  lepton_config:\n    envs:\n      HF_TOKEN: hf_s3cr3t${oops\n")
+    [error] = errors_of(path)
+    assert error.key_path == "deployment.lepton_config.envs.HF_TOKEN" and error.message == "invalid interpolation"
+    assert "s3cr3t" not in error.render()

@@ -71,7 +71,7 @@ def test_an_override_error_names_the_override(mock_config):
 
 @pytest.mark.parametrize("override, message", [
     ("deployment.port", "override 'deployment.port' has no '='"),
-    ("deployment..port=1", "'deployment..port' is not a key path"),
+    ("deployment..port=1", "override -o deployment..port=...: 'deployment..port' is not a key path"),
     ("=1", "'' is not a key path"),
     ("deployment.port.number=1", "deployment.port is a single value, not a mapping"),
     ("evaluation.tasks.5.name=x", "is not an item of the list"),
@@ -83,3 +83,10 @@ def test_bad_overrides_are_clear_errors(tmp_path, override, message):
     path = write(tmp_path, LOCAL_MOCK, "evaluation:\n  tasks:\n    - name: nimctl.smoke\n")
     errors = errors_of(path, [override])
     assert any(message in e.message for e in errors), [e.message for e in errors]
+
+
+def test_override_values_never_appear_in_messages(tmp_path):
+    path = write(tmp_path, LOCAL_MOCK)
+    text = "\n".join(p.render() for p in errors_of(path, ["bad..key=s3cr3t-value",
+                                                       "deployment.lepton_config.envs.HF_TOKEN=[s3cr3t]"]))
+    assert "s3cr3t" not in text and "deployment.lepton_config.envs.HF_TOKEN: must be a string" in text

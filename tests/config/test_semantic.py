@@ -203,10 +203,6 @@ def test_literal_api_token_warns(tmp_path):
     ("  output_dir: lepton_nim_llama_3_1_8b_results\n",
      "  output_dir: lepton_nim_llama_3_1_8b_results\n  env_var_names: [HF_TOKEN]\n",
      "execution.env_var_names", "execution.lepton_platform.tasks.env_vars"),
-    ("  output_dir: lepton_nim_llama_3_1_8b_results\n",
-     "  output_dir: lepton_nim_llama_3_1_8b_results\n  lepton_platform:\n    deployment:\n      platform_defaults:\n"
-     "        enable_rdma: false\n",
-     "execution.lepton_platform.deployment.platform_defaults.enable_rdma", "has no enable_rdma"),
     ("  served_model_name: meta/llama-3.1-8b-instruct\n",
      "  served_model_name: meta/llama-3.1-8b-instruct\n  checkpoint_path: /models/llama\n",
      "deployment.checkpoint_path", "ignored for deployment type nim"),
