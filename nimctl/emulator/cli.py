@@ -20,7 +20,8 @@ def serve(host: str = "127.0.0.1", port: int = 0, workspace_id: str = "ws1", tok
           lost_response_rate: float = 0.0, allow_remote: bool = False, *, queue_time: float = 0.5,
           delete_after: float = 1.0, latency: float = 0.0, seed: int | None = None,
           error_image_pattern: str | None = None, error_name_pattern: str | None = None,
-          fail_job_pattern: str | None = None, out: TextIO | None = None) -> None:
+          fail_job_pattern: str | None = None, require_secrets: bool = False,
+          out: TextIO | None = None) -> None:
     """Print the ``export LEPTON_WORKSPACE_*`` lines, then serve until interrupted (Ctrl-C/SIGTERM).
 
     Refuses a non-loopback ``host`` unless ``allow_remote``: the emulator accepts any spec and
@@ -40,7 +41,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, workspace_id: str = "ws1", tok
                               queue_time=queue_time, delete_after=delete_after, fault_rate=fault_rate,
                               lost_response_rate=lost_response_rate, latency=latency, seed=seed,
                               error_image_pattern=error_image_pattern, error_name_pattern=error_name_pattern,
-                              fail_job_pattern=fail_job_pattern)
+                              fail_job_pattern=fail_job_pattern, require_secrets=require_secrets)
     if token:
         options.token = token
     server = EmulatorServer(options, host=host, port=port)

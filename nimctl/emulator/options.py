@@ -34,6 +34,9 @@ class EmulatorOptions:
     seed: int | None = None  # makes fault injection reproducible
     endpoint_fault_rate: float = 0.0  # like fault_rate, for the OpenAI mock behind endpoints
     retry_after: int = 1  # the Retry-After header value sent with injected 429s
+    # Real Lepton fails a replica whose env/token secret reference does not exist
+    # (CreateContainerConfigError). Off by default so configs can be rehearsed without secrets.
+    require_secrets: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

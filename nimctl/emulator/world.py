@@ -185,6 +185,8 @@ class World:
         return bool(pattern) and any(re.search(pattern, text) for text in texts if text)
 
     def _missing_secret_refs(self, spec: dict[str, Any]) -> list[str]:
+        if not self._options().require_secrets:
+            return []
         names = [(env.get("value_from") or {}).get("secret_name_ref") for env in spec.get("envs") or []]
         names += [(tok.get("value_from") or {}).get("token_name_ref") for tok in spec.get("api_tokens") or []]
         return [name for name in names if name and name not in self._secrets]

@@ -216,6 +216,7 @@ def test_error_name_pattern_crashes_with_terminations(emulator):
 def test_missing_secret_reference_is_an_error_until_the_secret_exists(emulator):
     from leptonai.api.v2.types.secret import SecretItem
 
+    emulator.configure(require_secrets=True)
     client = client_for(emulator)
     envs = [{"name": "NGC_API_KEY", "value_from": {"secret_name_ref": "ngc-key"}}]
     client.deployment.create(endpoint_model("needs-secret", envs=envs))
@@ -264,3 +265,10 @@ def test_labels_are_kept(emulator):
     model.metadata.labels = {"nimctl.invocation": "abc123"}
     client.deployment.create(model)
     assert client.deployment.get("lbl").metadata.labels == {"nimctl.invocation": "abc123"}
+
+
+def test_missing_secret_reference_is_tolerated_by_default(emulator):
+    client = client_for(emulator)
+    envs = [{"name": "HF_TOKEN", "value_from": {"secret_name_ref": "absent"}}]
+    client.deployment.create(endpoint_model("lenient", envs=envs))
+    wait_until(lambda: _state(client, "lenient") == State.Ready)
