@@ -265,10 +265,16 @@ def _empty(state: State) -> bool:
 
 def _check_state(saved: SavedPlan, state: State) -> None:
     if state.lineage != saved.lineage:
-        if _empty(state) and saved.serial == 0 and not saved.state_digests and not saved.pending_ids:
+        planned_on_nothing = saved.serial == 0 and not saved.state_digests and not saved.pending_ids
+        if planned_on_nothing and _empty(state):
             return  # planned before any state file existed, applied to the first one: nothing to be stale
-        raise StalePlanError(f"saved plan is for another state file (lineage {saved.lineage}); this state's "
-                             f"lineage is {state.lineage}")
+        if planned_on_nothing:
+            culprit = min(state.resources, default=None)
+            raise StalePlanError("saved plan is stale: it was made when there was no state yet, and the state has "
+                                 f"been written since (serial {state.serial})"
+                                 + (f"; {culprit} is recorded now" if culprit else ""), resource=culprit)
+        raise StalePlanError(f"saved plan is stale: it is for another state file (lineage {saved.lineage}); "
+                             f"this state's lineage is {state.lineage}")
     if state.serial == saved.serial:
         return
     now = state_digests(state)
