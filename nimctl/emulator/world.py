@@ -572,11 +572,14 @@ class World:
             jobs = [j for j in self._jobs.values() if self._visible(j, mode)]
             if q:
                 jobs = [j for j in jobs if q.lower() in j.name.lower() or q.lower() in j.id.lower()]
+            # State and user filters are case-insensitive prefixes, as `lep job list -s run -u alice` expects.
             if status:
-                wanted = {s.lower() for s in status}
-                jobs = [j for j in jobs if j.state.lower() in wanted]
+                wanted = [s.lower() for s in status]
+                jobs = [j for j in jobs if any(j.state.lower().startswith(w) for w in wanted)]
             if created_by:
-                jobs = [j for j in jobs if j.metadata.get("created_by") in created_by]
+                users = [u.lower() for u in created_by]
+                jobs = [j for j in jobs if any(str(j.metadata.get("created_by", "")).lower().startswith(u)
+                                               for u in users)]
             if query:
                 jobs = [j for j in jobs if self._label_match(j.metadata.get("labels") or {}, query)]
             if page is not None or page_size is not None:

@@ -90,6 +90,9 @@ def test_status_filter(emulator):
     wait_until(lambda: _state(client, bad.metadata.id_) == State.Failed and
                _state(client, ok.metadata.id_) == State.Completed)
     assert [j.metadata.id_ for j in client.job.list_all(status=["Failed"])] == [bad.metadata.id_]
+    assert [j.metadata.id_ for j in client.job.list_all(status=["comp", "queue"])] == [ok.metadata.id_]
+    assert len(client.job.list_all(created_by="EMULATOR-user")) == 2
+    assert client.job.list_all(created_by="alice") == []
 
 
 def test_stop_and_start_again_with_patch(emulator):

@@ -54,3 +54,14 @@ def test_serves_in_the_foreground_until_sigterm():
             proc.kill()
             raise
     assert returncode == 0, proc.stderr.read()
+
+
+def test_port_in_use_is_a_clear_error():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        with pytest.raises(NimctlError) as busy:
+            serve(port=taken.getsockname()[1])
+    assert "cannot listen" in str(busy.value) and "--port" in str(busy.value)
