@@ -254,6 +254,9 @@ _IGNORED_KEYS = {
         "ignored: the endpoint's env vars come from deployment.lepton_config.envs",
     "deployment.hf_model_handle":
         "ignored: nimctl serves deployment.checkpoint_path",
+    "evaluation.overrides":
+        "ignored: the launcher's dotted overrides are not applied; put these settings in "
+        "evaluation.nemo_evaluator_config (e.g. config: {params: {temperature: 0.6}})",
 }
 _VLLM_KEYS = ("checkpoint_path", "tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "extra_args")
 _SERVER_KEYS = ("image", "command", "port", "served_model_name", "lepton_config", *_VLLM_KEYS)
@@ -263,6 +266,12 @@ def _ignored_keys(config: dict[str, Any], written: Callable[[str], bool]) -> Ite
     for key_path, message in _IGNORED_KEYS.items():
         if written(key_path) and _has_path(config, key_path):
             yield Finding(key_path, message, "remove it to silence this warning", "warning")
+    tasks = _get(config, "evaluation", "tasks")
+    for index, task in enumerate(tasks if isinstance(tasks, list) else []):
+        if isinstance(task, dict) and "overrides" in task and written(f"evaluation.tasks.{index}.overrides"):
+            yield Finding(f"evaluation.tasks.{index}.overrides", "ignored: the launcher's dotted overrides are not "
+                          "applied; put these settings in this task's nemo_evaluator_config",
+                          "remove it to silence this warning", "warning")
     deployment = _dict(config.get("deployment"))
     kind = deployment.get("type")
     if kind == "nim":
