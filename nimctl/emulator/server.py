@@ -11,7 +11,6 @@ imported by :meth:`EmulatorServer.start`.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import random
 import socket
@@ -164,6 +163,8 @@ class EmulatorServer:
         return self
 
     def _serve(self) -> None:
+        import asyncio
+
         asyncio.run(self._server.serve(sockets=[self._socket]))
 
     def stop(self, wait: bool = True) -> None:

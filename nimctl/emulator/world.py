@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 from nimctl.emulator.options import EmulatorOptions
 from nimctl.emulator.validation import (
@@ -83,6 +83,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 class _Object:
     """What deployments and jobs share: events, logs, replicas and scheduled transitions."""
 
+    kind: ClassVar[str] = "Object"  # the k8s-style kind events of the object itself name
     name: str
     spec: dict[str, Any]
     metadata: dict[str, Any]
@@ -91,7 +92,6 @@ class _Object:
     logs: list[tuple[float, str, str]] = field(default_factory=list)  # (time, replica, line)
     replicas: list[str] = field(default_factory=list)
     pending: list[tuple[float, int, Callable[[float], None]]] = field(default_factory=list)
-    epoch: int = 0  # bumped to cancel transitions scheduled before a state change
 
     def event(self, at: float, type_: str, reason: str, message: str, replica: str | None = None) -> None:
         regarding = {"kind": "Pod" if replica else self.kind, "name": replica or self.name}
@@ -107,12 +107,10 @@ class _Object:
         self.logs.append((at, replica or (self.replicas[0] if self.replicas else ""), line))
         del self.logs[:-LOG_LINES_PER_OBJECT]
 
-    kind = "Object"
-
 
 @dataclass
 class DeploymentRecord(_Object):
-    kind = "LeptonDeployment"
+    kind: ClassVar[str] = "LeptonDeployment"
     phase: str | None = None
     readiness: tuple[str, str] = ("InProgress", "")  # (reason, message) for every replica
     terminations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -121,7 +119,7 @@ class DeploymentRecord(_Object):
 
 @dataclass
 class JobRecord(_Object):
-    kind = "LeptonJob"
+    kind: ClassVar[str] = "LeptonJob"
     id: str = ""
     creation_time: float = 0.0
     completion_time: float | None = None
