@@ -37,8 +37,8 @@ class DesiredEndpoint:
     # The exact spec the platform takes. For Lepton: LeptonDeploymentUserSpec JSON. For local:
     # {"command": [argv], "port": int|None, "env": {..}, "health_path": str, "host": "127.0.0.1"}.
     # May hold literal secret values: store/show only ``nimctl.secrets.redact_spec(...)``.
-    spec: dict[str, Any]
-    served_model_name: str
+    spec: dict[str, Any] = field(repr=False)  # may hold literal tokens: never in a repr
+    served_model_name: str = ""
     health_path: str = "/v1/health/ready"
     models_path: str = "/v1/models"
     readiness_timeout_s: float = 1200.0
@@ -68,9 +68,9 @@ class DesiredJob:
     endpoint: str | None  # name of the stack's endpoint it targets; None when the target is external
     # The job spec without the per-invocation values (job name, endpoint URL), which
     # ``nimctl.stack.render_job_spec`` fills in at apply time.
-    spec_template: dict[str, Any]
-    inputs_hash: str  # task config + image/command + the endpoint's model-affecting fields
-    model_id: str
+    spec_template: dict[str, Any] = field(repr=False)
+    inputs_hash: str = ""  # task config + image/command + the endpoint's model-affecting fields
+    model_id: str = ""
     api_key_env: str = "API_KEY"
     target_url: str | None = None  # fixed URL when the deployment is "none"
     name_slug: str = ""  # readable, hashed middle part of the job name (see job_name)
