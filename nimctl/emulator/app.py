@@ -26,8 +26,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from nimctl import mock_openai
+from nimctl.emulator.errors import ApiError
 from nimctl.emulator.options import RequestRecord
-from nimctl.emulator.world import ALIVE_AND_ARCHIVE, ALIVE_ONLY, ApiError
+from nimctl.emulator.world import ALIVE_AND_ARCHIVE, ALIVE_ONLY
 
 if TYPE_CHECKING:
     from nimctl.emulator.server import Runtime

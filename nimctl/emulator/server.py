@@ -41,6 +41,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _warm_validation() -> None:
+    import nimctl.emulator.validation  # noqa: F401
+
+
 def _coerce(name: str, value: Any, current: Any) -> Any:
     """Options posted as JSON or typed on a command line, converted to the option's type."""
     if value is None or current is None:
@@ -160,6 +164,8 @@ class EmulatorServer:
                 self.stop()
                 raise RuntimeError(f"the Lepton emulator did not start on {self.host}:{self.port}")
             time.sleep(0.005)
+        # Warm the SDK models the first create needs, off the request path.
+        threading.Thread(target=_warm_validation, name="lepton-emulator-warmup", daemon=True).start()
         return self
 
     def _serve(self) -> None:

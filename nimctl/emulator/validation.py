@@ -17,14 +17,12 @@ from leptonai.api.v2.types.job import LeptonJob, LeptonJobUserSpec
 from leptonai.api.v2.types.secret import SecretItem
 from pydantic import ValidationError
 
+from nimctl.emulator.errors import Invalid
+
 # Endpoint names follow the job rules (the SDK has none of its own for endpoints).
 ENDPOINT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
 MAX_ENDPOINT_NAME_LENGTH = 36
 SECRET_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]*$")
-
-
-class Invalid(ValueError):
-    """A spec the emulated server rejects with 400."""
 
 
 def _describe(error: Exception) -> str:

@@ -21,18 +21,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from nimctl.emulator.errors import ApiError, Invalid
 from nimctl.emulator.options import EmulatorOptions
-from nimctl.emulator.validation import (
-    Invalid,
-    endpoint_name_problem,
-    validate_deployment_spec,
-    validate_job,
-    validate_job_spec,
-    validate_secrets,
-    with_server_defaults,
-)
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 USER = "emulator-user@example.com"
 NODE = {"name": "emulated-node-1", "id": "emulated-node-1"}
@@ -44,18 +39,11 @@ JOB_QUERY_MODES = (ALIVE_ONLY, ARCHIVE_ONLY, ALIVE_AND_ARCHIVE)
 JOB_FINISHED = ("Completed", "Failed", "Stopped")
 
 
-class ApiError(Exception):
-    """A refusal with the HTTP status and message the emulated server sends."""
+def _validation() -> ModuleType:
+    """The SDK-model validators, imported on first use: the SDK's models take ~0.5 s to import."""
+    from nimctl.emulator import validation
 
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code or {400: "InvalidArgument", 401: "Unauthorized", 404: "NotFound",
-                             409: "AlreadyExists"}.get(status, "Error")
-
-    def body(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
+    return validation
 
 
 def _ms(at: float) -> int:
@@ -325,7 +313,7 @@ class World:
                 raise ApiError(400, "the deployment must be a JSON object")
             metadata = body.get("metadata") or {}
             name = metadata.get("name") or metadata.get("id")
-            problem = endpoint_name_problem(name)
+            problem = _validation().endpoint_name_problem(name)
             if problem:
                 raise ApiError(400, problem)
             existing = self._deployments.get(name)
@@ -335,7 +323,8 @@ class World:
                                         "has finished")
                 raise ApiError(409, f"deployment {name!r} already exists")
             try:
-                spec = with_server_defaults(validate_deployment_spec(body.get("spec") or {}))
+                check = _validation()
+                spec = check.with_server_defaults(check.validate_deployment_spec(body.get("spec") or {}))
             except Invalid as error:
                 raise ApiError(400, str(error)) from None
             now = self._now()
@@ -360,7 +349,7 @@ class World:
             if not isinstance(body, dict):
                 raise ApiError(400, "the patch must be a JSON object")
             try:
-                merged = validate_deployment_spec(merge_patch(d.spec, body.get("spec") or {}))
+                merged = _validation().validate_deployment_spec(merge_patch(d.spec, body.get("spec") or {}))
             except Invalid as error:
                 raise ApiError(400, str(error)) from None
             metadata = d.metadata
@@ -498,7 +487,7 @@ class World:
         with self._lock:
             self._advance()
             try:
-                name, metadata, spec = validate_job(body)
+                name, metadata, spec = _validation().validate_job(body)
             except Invalid as error:
                 raise ApiError(400, str(error)) from None
             now = self._now()
@@ -610,7 +599,7 @@ class World:
             if not isinstance(body, dict):
                 raise ApiError(400, "the patch must be a JSON object")
             try:
-                merged = validate_job_spec(merge_patch(job.spec, body.get("spec") or {}))
+                merged = _validation().validate_job_spec(merge_patch(job.spec, body.get("spec") or {}))
             except Invalid as error:
                 raise ApiError(400, str(error)) from None
             was_stopped, job.spec = bool(job.spec.get("stopped")), merged
@@ -671,7 +660,7 @@ class World:
     def create_secrets(self, body: Any) -> None:
         with self._lock:
             try:
-                items = validate_secrets(body)
+                items = _validation().validate_secrets(body)
             except Invalid as error:
                 raise ApiError(400, str(error)) from None
             names = [item["name"] for item in items]
