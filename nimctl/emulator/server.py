@@ -42,7 +42,12 @@ def is_loopback(host: str) -> bool:
 
 
 def _warm_validation() -> None:
-    import nimctl.emulator.validation  # noqa: F401
+    # Best effort: if another thread is importing the SDK at the same moment, Python may report a
+    # module-lock deadlock here; the first request then simply imports it itself.
+    try:
+        import nimctl.emulator.validation  # noqa: F401
+    except RuntimeError:
+        pass
 
 
 def _coerce(name: str, value: Any, current: Any) -> Any:
@@ -149,6 +154,8 @@ class EmulatorServer:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Without TCP_NODELAY every keep-alive answer waits ~40 ms for the delayed ACK (Nagle).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((self.host, self._requested_port))
         sock.listen(128)
         self._socket, self.port = sock, sock.getsockname()[1]
