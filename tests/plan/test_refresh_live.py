@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import leptonai.api.v2.client  # noqa: F401  (imported at collection, before any emulator thread imports it too)
 import pytest
 
 from nimctl.context import load_stacks
