@@ -71,6 +71,14 @@ class MockServer(ThreadingHTTPServer):
         self.quiet = quiet
         super().__init__(address, MockHandler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client dropping its connection (closing a kept-alive one, a cancelled stream) is
+        routine under load: no traceback in the log for it."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionResetError, BrokenPipeError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
