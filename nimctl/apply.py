@@ -30,10 +30,11 @@ from nimctl.providers.base import (
     ProviderError,
     Transient,
 )
-from nimctl.recovery import observed_endpoint, observed_job, settle_pending
+from nimctl.recovery import settle_pending
 from nimctl.resources import DesiredEndpoint, DesiredJob, Stack
 from nimctl.secrets import redact_spec
 from nimctl.state.model import Invocation, State, now
+from nimctl.state.records import endpoint_spec_hash, forget, observed_endpoint, observed_job
 from nimctl.ui import UI, elapsed
 from nimctl.waiting import Poller, poll_jobs, wait_endpoints_ready
 
@@ -227,7 +228,7 @@ class Applier:
         self.journal.step(lambda: provider.create_endpoint(desired.name, desired.spec), record=record,
                           keep_on=(Transient,), op="create", address=desired.address, type="endpoint",
                           provider=desired.platform, name=desired.name, invocation_id=self.invocation.id,
-                          stack=desired.stack, spec=redacted, inputs_hash=_spec_hash(redacted))
+                          stack=desired.stack, spec=redacted, inputs_hash=endpoint_spec_hash(redacted))
 
     def _update_endpoint(self, desired: DesiredEndpoint) -> None:
         provider = self.providers[desired.platform]
@@ -240,7 +241,7 @@ class Applier:
         self.journal.step(lambda: provider.update_endpoint(desired.name, desired.spec), record=record,
                           op="update", address=desired.address, type="endpoint", provider=desired.platform,
                           name=desired.name, invocation_id=self.invocation.id, stack=desired.stack,
-                          platform_id=desired.name, spec=redacted, inputs_hash=_spec_hash(redacted))
+                          platform_id=desired.name, spec=redacted, inputs_hash=endpoint_spec_hash(redacted))
 
     def _record_endpoint(self, state: State, desired: DesiredEndpoint, info: EndpointInfo,
                          *, created: bool) -> None:
@@ -306,10 +307,8 @@ class Applier:
             def record(state: State, info: JobInfo) -> None:
                 from nimctl.state.records import record_job
 
-                record_job(state, job, info, invocation_id=self.invocation.id, salt=self.salt)
-                record_obj = state.resources[job.address]
-                record_obj.spec = redacted
-                record_obj.extra["results_dir"] = results_dir(spec)
+                record_job(state, job, info, invocation_id=self.invocation.id, salt=self.salt, spec=spec)
+                state.resources[job.address].extra["results_dir"] = results_dir(spec)
                 self._note_created(state, job.address)
 
             try:
@@ -481,7 +480,7 @@ def remove_endpoint(journal: Journal, provider: Provider, address: str, name: st
     with contextlib.suppress(NotFound):
         provider.delete_endpoint(name)
     wait_gone(provider, name, timeout)
-    journal.resolve(entry, lambda s: _forget_named(s, address, name))
+    journal.resolve(entry, lambda s: forget(s, address, name=name))
 
 
 def remove_job(journal: Journal, provider: Provider, address: str, name: str, job_id: str | None,
@@ -492,7 +491,7 @@ def remove_job(journal: Journal, provider: Provider, address: str, name: str, jo
     for jid in ids:
         with contextlib.suppress(NotFound):
             provider.delete_job(jid)
-    journal.resolve(entry, lambda s: _forget_named(s, address, name))
+    journal.resolve(entry, lambda s: forget(s, address, name=name))
 
 
 def wait_gone(provider: Provider, name: str, timeout: float) -> None:
@@ -507,19 +506,6 @@ def wait_gone(provider: Provider, name: str, timeout: float) -> None:
                               "its deletion was requested",
                               hint="it may still be deleting; run `nimctl destroy` again later")
         poller.sleep()
-
-
-def _forget_named(state: State, address: str, name: str) -> None:
-    record = state.resources.get(address)
-    if record is not None and record.name == name:
-        del state.resources[address]
-
-
-def _spec_hash(spec: dict[str, Any]) -> str:
-    import hashlib
-    import json
-
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
 def results_dir(spec: dict[str, Any]) -> str | None:

@@ -25,7 +25,8 @@ from nimctl.providers.base import (
     Provider,
     ResourceState,
 )
-from nimctl.state.model import PendingEntry, ResourceRecord, State, now
+from nimctl.state.model import PendingEntry, State
+from nimctl.state.records import adopt_pending, forget
 
 
 @dataclass(frozen=True)
@@ -66,14 +67,14 @@ def _settle_one(journal: Journal, provider: Provider, entry: PendingEntry,
         if live is None or live.state == ResourceState.GONE:
             journal.resolve(entry)
             return "not created"
-        journal.resolve(entry, lambda s: _adopt_endpoint(s, entry, live))
+        journal.resolve(entry, lambda s: _adopt(s, entry, live))
         return "adopted"
     if entry.op == "submit":
         found = [j for j in jobs.get(entry.name, []) if j.state != JobState.GONE]
         if not found:
             journal.resolve(entry)
             return "not created"
-        journal.resolve(entry, lambda s: _adopt_job(s, entry, found[-1]))
+        journal.resolve(entry, lambda s: _adopt(s, entry, found[-1]))
         return "adopted"
     if entry.op == "delete":
         _delete_again(provider, entry, endpoints, jobs)
@@ -105,39 +106,11 @@ def _delete_again(provider: Provider, entry: PendingEntry, endpoints: dict[str, 
 
 
 def _forget(state: State, entry: PendingEntry) -> None:
-    record = state.resources.get(entry.address)
-    if record is not None and record.name == entry.name:
-        del state.resources[entry.address]
+    forget(state, entry.address, name=entry.name)
 
 
-def _adopt_endpoint(state: State, entry: PendingEntry, live: EndpointInfo) -> None:
-    state.resources[entry.address] = ResourceRecord(
-        address=entry.address, type="endpoint", provider=entry.provider, stack=entry.stack,
-        name=entry.name, platform_id=entry.name, spec=entry.spec, inputs_hash=entry.inputs_hash,
-        observed=observed_endpoint(live), invocation_id=entry.invocation_id,
-        extra=dict(live.extra))
-    _note_created(state, entry)
-
-
-def _adopt_job(state: State, entry: PendingEntry, live: JobInfo) -> None:
-    state.resources[entry.address] = ResourceRecord(
-        address=entry.address, type="job", provider=entry.provider, stack=entry.stack,
-        name=entry.name, platform_id=live.id, spec=entry.spec, inputs_hash=entry.inputs_hash,
-        observed=observed_job(live), invocation_id=entry.invocation_id, extra=dict(live.extra))
-    _note_created(state, entry)
-
-
-def _note_created(state: State, entry: PendingEntry) -> None:
+def _adopt(state: State, entry: PendingEntry, live: EndpointInfo | JobInfo) -> None:
+    adopt_pending(state, entry, live)
     inv = state.invocations.get(entry.invocation_id)
     if inv is not None and entry.address not in inv.created:
         inv.created.append(entry.address)
-
-
-def observed_endpoint(info: EndpointInfo) -> dict:
-    return {"state": info.state.value, "platform_state": info.platform_state, "url": info.url,
-            "ready_replicas": info.ready_replicas, "at": now()}
-
-
-def observed_job(info: JobInfo) -> dict:
-    return {"state": info.state.value, "platform_state": info.platform_state,
-            "created_at": info.created_at, "finished_at": info.finished_at, "at": now()}

@@ -265,6 +265,20 @@ def _check_env(kind: str, name: str, env: Any) -> dict[str, str]:
     return out
 
 
+def _env_from(kind: str, name: str, spec: dict[str, Any]) -> dict[str, str]:
+    """``env_from: {NAME: VARIABLE}``: a secret reference resolved from nimctl's own environment at
+    start time, so the value is never written into a spec, a record or the state."""
+    mapping = spec.get("env_from") or {}
+    if not isinstance(mapping, dict):
+        raise Rejected(f"local {kind} {name}: 'env_from' must be a mapping of NAME: VARIABLE", resource=name)
+    missing = sorted(str(var) for var in mapping.values() if str(var) not in os.environ)
+    if missing:
+        raise Rejected(f"local {kind} {name}: the secret(s) {', '.join(missing)} it references are not set",
+                       resource=name, hint="on the local platform a secret_name_ref is read from nimctl's "
+                       f"environment: export {missing[0]}=... and run the command again")
+    return {str(key): os.environ[str(var)] for key, var in mapping.items()}
+
+
 def _check_host(name: str, host: Any) -> str:
     host = host or "127.0.0.1"
     if host == "localhost":
@@ -474,7 +488,7 @@ class LocalProvider:
         if not isinstance(spec, dict):
             raise Rejected(f"local endpoint {name}: the spec must be a mapping", resource=name)
         command = _check_command("endpoint", name, spec.get("command"))
-        env = _check_env("endpoint", name, spec.get("env"))
+        env = {**_check_env("endpoint", name, spec.get("env")), **_env_from("endpoint", name, spec)}
         host = _check_host(name, spec.get("host"))
         wanted_port = _check_port(name, spec.get("port"))
         health_path = spec.get("health_path") or DEFAULT_HEALTH_PATH
@@ -615,7 +629,7 @@ class LocalProvider:
         if cwd is not None and not Path(cwd).is_dir():
             raise Rejected(f"local job {name}: working directory {cwd} does not exist", resource=name)
         command = _check_command("job", name, spec.get("command"), cwd)
-        env = _check_env("job", name, spec.get("env"))
+        env = {**_check_env("job", name, spec.get("env")), **_env_from("job", name, spec)}
         output_dir = spec.get("output_dir")
         if not isinstance(output_dir, str) or not output_dir:
             raise Rejected(f"local job {name}: 'output_dir' is required", resource=name)
