@@ -72,6 +72,7 @@ def run_apply(ctx: RunContext, files: list[str], overrides: list[str], options: 
 
             saved = load_plan_file(plan_file)
             stacks = saved.stacks
+            options.targets = list(saved.targets)  # the fresh plan must cover what the saved one did
         assert stacks is not None
         providers = ctx.providers_for(_platforms(stacks, state))
         for settled in settle_pending(journal, providers):
@@ -547,6 +548,8 @@ def read_results_summary(directory: str | None) -> str:
         return ""
     if not isinstance(data, dict):
         return ""
+    if isinstance(data.get("summary"), str):
+        return data["summary"]
     if "checks" in data:
         checks = data.get("checks") or []
         passed = sum(1 for c in checks if c.get("passed"))

@@ -316,10 +316,16 @@ def _plan_endpoint(desired: DesiredEndpoint, cur: _Current | None, salt: str) ->
     elif fields:
         change.actions = UPDATE
         change.reasons.append("updated in place: " + ", ".join(f.path for f in fields))
+    if isinstance(cur.live, EndpointInfo) and cur.live.state == ResourceState.FAILED:
+        # A failed endpoint (Lepton Error, a local server that exited) serves nothing: like a
+        # tainted resource in Terraform it is replaced, not kept or patched.
+        change.actions = REPLACE
+        change.reasons.append(f"the platform reports it as {cur.live.platform_state or 'failed'}: "
+                              "it will be replaced")
+    elif isinstance(cur.live, EndpointInfo) and cur.live.state == ResourceState.STOPPED:
+        change.reasons.append(f"the platform reports it as {cur.live.platform_state or cur.live.state.value}")
     url = None if change.actions == REPLACE else change.before.get("url")
     change.after = _endpoint_after(desired, salt, url)
-    if isinstance(cur.live, EndpointInfo) and cur.live.state in (ResourceState.FAILED, ResourceState.STOPPED):
-        change.reasons.append(f"the platform reports it as {cur.live.platform_state or cur.live.state.value}")
     return change
 
 

@@ -248,14 +248,14 @@ def test_interrupted_delete_already_done():
     assert any("only forgotten" in r for r in plan.change("endpoint.llama-ep").reasons)
 
 
-def test_failed_endpoint_state_is_reported():
+def test_failed_endpoint_is_replaced():
     s = stack("llama", ())
     state, platform = applied(s)
     platform.endpoints["llama-ep"] = dataclasses.replace(platform.endpoints["llama-ep"], state=ResourceState.FAILED,
                                                          platform_state="Error")
     change = plan_of([s], state, platform).change("endpoint.llama-ep")
-    assert change.actions == ["no-op"]
-    assert "the platform reports it as Error" in change.reasons
+    assert change.actions == ["delete", "create"]
+    assert "the platform reports it as Error: it will be replaced" in change.reasons
 
 
 def test_masked_or_missing_tokens_are_not_drift():

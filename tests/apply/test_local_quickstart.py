@@ -1,0 +1,124 @@
+"""The README's quick start, end to end, as a user runs it: real processes on the local platform."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.apply.helpers import REPO, invocation_id, read_state, run_cli
+
+pytestmark = pytest.mark.timeout(180)
+QUICKSTART = REPO / "examples" / "local-quickstart.yaml"
+
+
+def local_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEPTON_", "NIMCTL_"))}
+    env.update({"NIMCTL_STATE": str(tmp_path / "state" / "nimctl.state.json"), "NIMCTL_POLL_INTERVAL": "0.05",
+                "NIMCTL_LOCAL_GRACE_S": "3", "NO_COLOR": "1"})
+    return env
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line or environment mention ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            blob = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        if "State:\tZ" in status:
+            continue
+        if text.encode() in blob:
+            found.append(int(entry.name))
+    return found
+
+
+def endpoint_pid(tmp_path: Path) -> int:
+    [record] = (tmp_path / "state" / "local" / "endpoints").glob("*.json")
+    return int(json.loads(record.read_text())["pid"])
+
+
+def test_quickstart_apply_results_destroy(tmp_path):
+    env = local_env(tmp_path)
+    started = time.monotonic()
+    applied = run_cli(["apply", "-f", str(QUICKSTART), "--auto-approve"], env, cwd=tmp_path)
+    wall = time.monotonic() - started
+    assert applied.code == 0, applied.text
+    assert wall < 60
+    inv = invocation_id(applied.out)
+    assert "5/5 checks passed" in applied.out
+    assert f"nimctl destroy {inv}" in applied.out
+
+    results = run_cli(["results", inv, "--json"], env, cwd=tmp_path)
+    assert results.code == 0, results.text
+    doc = json.loads(results.out)
+    by_task = {r["address"]: r for r in doc["results"]}
+    smoke = by_task["job.local-quickstart.nimctl.smoke"]["results"]
+    perf = by_task["job.local-quickstart.nimctl.perf"]["results"]
+    assert smoke["passed"] is True and all(c["passed"] for c in smoke["checks"])
+    assert [level["concurrency"] for level in perf["levels"]] == [1, 4, 16]
+    assert Path(by_task["job.local-quickstart.nimctl.smoke"]["results_dir"]).is_relative_to(tmp_path)
+
+    again = run_cli(["apply", "-f", str(QUICKSTART), "--auto-approve"], env, cwd=tmp_path)
+    assert again.code == 0 and "No changes." in again.out, again.text
+
+    state_dir = str(tmp_path / "state")
+    assert processes_mentioning(state_dir)  # the endpoint outlives apply
+    gone = run_cli(["destroy", inv, "--auto-approve"], env, cwd=tmp_path)
+    assert gone.code == 0, gone.text
+    assert processes_mentioning(state_dir) == []
+    assert read_state(tmp_path)["resources"] == {}
+
+
+def test_dead_endpoint_is_noticed_and_restarted(tmp_path):
+    env = local_env(tmp_path)
+    assert run_cli(["apply", "-f", str(QUICKSTART), "--auto-approve"], env, cwd=tmp_path).code == 0
+    os.killpg(endpoint_pid(tmp_path), signal.SIGKILL)
+    time.sleep(0.3)
+    plan = run_cli(["plan", "-f", str(QUICKSTART)], env, cwd=tmp_path)
+    assert plan.code == 0, plan.text
+    assert "endpoint.local-quickstart" in plan.out and "No changes." not in plan.out
+    reapplied = run_cli(["apply", "-f", str(QUICKSTART), "--auto-approve"], env, cwd=tmp_path)
+    assert reapplied.code == 0, reapplied.text
+    status = json.loads(run_cli(["status", "--json"], env, cwd=tmp_path).out)
+    live = [r for inv in status["invocations"] for r in inv["resources"] if r["type"] == "endpoint"]
+    assert live and live[0]["state"] == "ready"
+    assert run_cli(["destroy", "--all", "--auto-approve"], env, cwd=tmp_path).code == 0
+    assert processes_mentioning(str(tmp_path / "state")) == []
+
+
+def test_failing_task_command_fails_the_apply_and_keeps_the_endpoint(tmp_path):
+    config = tmp_path / "failing.yaml"
+    config.write_text(QUICKSTART.read_text().replace(
+        "    - name: nimctl.smoke", "    - name: broken\n      command: [python3, -c, 'raise SystemExit(3)']\n"
+        "    - name: nimctl.smoke"))
+    env = local_env(tmp_path)
+    result = run_cli(["apply", "-f", str(config), "--auto-approve"], env, cwd=tmp_path)
+    assert result.code == 1, result.text
+    assert "job.failing.broken" in result.err  # the stack is named after the file
+    assert processes_mentioning(str(tmp_path / "state"))  # an eval failure keeps the endpoint
+    assert run_cli(["destroy", "--all", "--auto-approve"], env, cwd=tmp_path).code == 0
+    assert processes_mentioning(str(tmp_path / "state")) == []
+
+
+def test_busy_port_is_a_clear_error(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = local_env(tmp_path)
+        result = run_cli(["apply", "-f", str(QUICKSTART), "--auto-approve", "-o", f"deployment.port={port}"],
+                         env, cwd=tmp_path)
+    assert result.code == 1
+    assert str(port) in result.err and "Traceback" not in result.text
+    assert processes_mentioning(str(tmp_path / "state")) == []
