@@ -291,13 +291,16 @@ def state_list() -> None:
 
 
 @state_app.command("rm")
-def state_rm(address: str = typer.Argument(..., help="Address to forget (the object keeps running).")) -> None:
+def state_rm(
+    address: str = typer.Argument(..., help="Address to forget (the object keeps running)."),
+    lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="Seconds to wait for the state lock."),
+) -> None:
     """Forget a resource without destroying it (a backup of the state is kept)."""
     from nimctl.state.store import state_rm as remove
 
     ctx = _context()
     try:
-        record = remove(ctx.store, address)
+        record = remove(ctx.store, address, lock_timeout=lock_timeout)
     except NimctlError as err:
         _fail(err, ctx.ui)
     ctx.ui.print(f"Removed {address} from the state; {record.type} {record.name} still exists on "
@@ -330,6 +333,12 @@ def emulator_serve(
     lost_response_rate: float = typer.Option(0.0, "--lost-response-rate", min=0.0, max=1.0,
                                              help="Share of writes applied but answered 502."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --host."),
+    error_image_pattern: str = typer.Option(None, "--error-image-pattern",
+                                            help="Endpoints whose image matches this regex go to Error."),
+    fail_job_pattern: str = typer.Option(None, "--fail-job-pattern",
+                                         help="Jobs whose name matches this regex fail."),
+    require_secrets: bool = typer.Option(False, "--require-secrets",
+                                         help="Fail replicas that reference a missing secret, as Lepton does."),
 ) -> None:
     """Serve an emulated Lepton workspace on loopback, to rehearse a Lepton config offline."""
     from nimctl.emulator.cli import serve
@@ -337,7 +346,8 @@ def emulator_serve(
     try:
         serve(host=host, port=port, workspace_id=workspace_id, token=token, ready_after=ready_after,
               job_duration=job_duration, fault_rate=fault_rate, lost_response_rate=lost_response_rate,
-              allow_remote=allow_remote)
+              allow_remote=allow_remote, error_image_pattern=error_image_pattern,
+              fail_job_pattern=fail_job_pattern, require_secrets=require_secrets)
     except NimctlError as err:
         _fail(err)
 
