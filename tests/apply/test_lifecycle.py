@@ -211,3 +211,44 @@ def test_saved_plan_applies_and_stale_plan_is_refused(emulator, world, tmp_path)
     assert refused.code == 1, refused.text
     assert "stale" in refused.err.lower()
     assert world.deployment_names() == ["llama-3-1-8b"]
+
+
+def test_status_results_logs_show_and_state_commands(emulator, world, tmp_path):
+    config = copy_config(tmp_path)
+    env = cli_env(emulator, tmp_path)
+    applied = run_cli(["apply", "-f", str(config), "--auto-approve"], env)
+    assert applied.code == 0, applied.text
+    inv = invocation_id(applied.out)
+
+    status = run_cli(["status", inv[:8], "--json"], env)
+    assert status.code == 0, status.text
+    [item] = json.loads(status.out)["invocations"]
+    kinds = {r["address"]: r for r in item["resources"]}
+    assert kinds["endpoint.llama-3-1-8b"]["state"] == "ready"
+    assert kinds["job.llama-3-1-8b.ifeval"]["state"] == "succeeded"
+
+    results = run_cli(["results", inv], env)
+    assert results.code == 0 and "job.llama-3-1-8b.ifeval" in results.out, results.text
+    logs = run_cli(["logs", inv, "--task", "ifeval"], env)
+    assert logs.code == 0 and "==> job.llama-3-1-8b.ifeval" in logs.out, logs.text
+    endpoint_logs = run_cli(["logs", inv, "--endpoint"], env)
+    assert endpoint_logs.code == 0 and "==> endpoint.llama-3-1-8b" in endpoint_logs.out, endpoint_logs.text
+    missing = run_cli(["logs", inv, "--task", "nosuchtask"], env)
+    assert missing.code == 1 and "no task nosuchtask" in missing.err
+
+    listing = run_cli(["state", "list"], env)
+    assert listing.out.split() == ["endpoint.llama-3-1-8b", "job.llama-3-1-8b.ifeval"]
+    shown = run_cli(["show"], env)
+    assert shown.code == 0 and inv in shown.out
+    assert json.loads(run_cli(["show", "--json"], env).out)["resources"].keys() == set(listing.out.split())
+
+    removed = run_cli(["state", "rm", "job.llama-3-1-8b.ifeval"], env)
+    assert removed.code == 0 and "still exists" in removed.out
+    assert (tmp_path / "state" / "nimctl.state.json.backup").exists()
+    assert run_cli(["state", "list"], env).out.split() == ["endpoint.llama-3-1-8b"]
+    typo = run_cli(["state", "rm", "endpoint.llama-3-1-9b"], env)
+    assert typo.code == 1 and "endpoint.llama-3-1-8b" in typo.err  # suggests the close match
+
+    unknown = run_cli(["status", "ffff"], env)
+    assert unknown.code == 1 and "no invocation" in unknown.err
+    assert ENDPOINT_TOKEN not in "".join(r.text for r in (status, results, logs, endpoint_logs, shown))
