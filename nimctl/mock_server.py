@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import ipaddress
 import json
 import os
 import signal
@@ -34,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from nimctl import mock_openai
+from nimctl.net import is_loopback_host
 
 DEFAULT_PORT = 8000
 DEFAULT_MODEL = "nimctl/mock-model"
@@ -246,13 +246,7 @@ def _has_token(chunk: dict[str, Any]) -> bool:
 
 def check_host(host: str, allow_remote: bool) -> None:
     """Refuse a non-loopback listening address unless remote access was asked for."""
-    if allow_remote or host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not allow_remote and not is_loopback_host(host):
         raise MockServerError(f"refusing to listen on {host}: the mock server listens on loopback only "
                               "(127.0.0.1); pass --allow-remote to expose it")
 

@@ -38,7 +38,6 @@ signal. Every run writes ``results.json`` (schema ``nimctl.task-results/1``)::
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import os
@@ -51,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from nimctl.net import is_loopback_url
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
@@ -128,16 +129,6 @@ def number_param(params: dict[str, Any], key: str, *, minimum: float, integer: b
         kind = "an integer" if integer else "a number"
         raise TaskConfigError(f"param {key} must be {kind} >= {minimum:g}, got {value!r}")
     return int(value) if integer else float(value)
-
-
-def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def make_client(env: TaskEnv, timeout: float) -> httpx.Client:

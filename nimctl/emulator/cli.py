@@ -28,7 +28,8 @@ def serve(host: str = "127.0.0.1", port: int = 0, workspace_id: str = "ws1", tok
     serves a fixed token, which is not something to expose on a network by accident.
     """
     from nimctl.emulator.options import EmulatorOptions
-    from nimctl.emulator.server import EmulatorServer, is_loopback
+    from nimctl.emulator.server import EmulatorServer
+    from nimctl.net import is_loopback_host as is_loopback
 
     out = out or sys.stdout
     if not is_loopback(host) and not allow_remote:

@@ -11,7 +11,6 @@ imported by :meth:`EmulatorServer.start`.
 
 from __future__ import annotations
 
-import ipaddress
 import random
 import socket
 import threading
@@ -30,15 +29,6 @@ __all__ = ["EmulatorOptions", "EmulatorServer", "RequestRecord", "Runtime"]
 T = TypeVar("T")
 START_TIMEOUT = 10.0
 MAX_LOGGED_REQUESTS = 20000
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _warm_validation() -> None:

@@ -71,7 +71,7 @@ def _current_user() -> str:
         return os.environ.get("USER") or str(os.getuid())
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -220,7 +220,7 @@ class StateLock:
                        f"(no lock metadata in {self.info_path})")
         else:
             message = f"the state {self.state_path} is locked{waited} by {holder.describe()}"
-            if self.mode == "file" and holder.on_this_host() and not _process_alive(holder.pid):
+            if self.mode == "file" and holder.on_this_host() and not process_alive(holder.pid):
                 message += f"; process {holder.pid} is no longer running, so this lock is stale"
         hint = "wait for it to finish, or pass --lock-timeout SECONDS to wait for the lock"
         if holder is not None:

@@ -31,6 +31,7 @@ from nimctl.state.errors import (
     UnredactedSecretError,
 )
 from nimctl.state.lock import LockInfo, StateLock, read_lock_info
+from nimctl.state.lock import process_alive
 from nimctl.state.model import STATE_VERSION, ResourceRecord, State
 
 __all__ = [
@@ -483,7 +484,7 @@ class StateStore:
                 continue
             pid_text = entry.name[:-len(".tmp")].split(".")[-2]
             try:
-                stale = (not _process_alive(int(pid_text))
+                stale = (not process_alive(int(pid_text))
                          and time.time() - entry.stat().st_mtime > _STALE_TEMP_AGE_S)
             except (ValueError, OSError):
                 continue
