@@ -1,0 +1,197 @@
+"""The Lepton SDK's own check of built specs (``nimctl.stack.check_specs_with_sdk``), run only
+where it is worth its cost.
+
+Parsing a spec in the SDK's models needs ``leptonai`` imported: 0.6-0.9 s, three times all the
+rest of a no-refresh ``plan``. The check is a second line of defence (validation should already
+reject whatever the SDK would), and its verdict is a pure function of the spec and the SDK
+version, so:
+
+- a spec that passed once is remembered by digest in ``<cache dir>/sdk-checked.json`` (per SDK
+  version) and never checked again; local-only configs never import the SDK at all;
+- ``plan`` (refreshing) and ``apply`` check every spec the cache does not vouch for, importing the
+  SDK — they talk to Lepton anyway, and apply does so before any side effect;
+- ``plan --refresh=false`` (the offline, instant preview) only consults the cache and says how many
+  specs it left unchecked.
+
+The digest covers the spec with its literal secrets replaced by salted fingerprints (the salt is
+random, kept in the cache file), never a secret itself. The cache directory is
+``$NIMCTL_CACHE_DIR``, else ``$XDG_CACHE_HOME/nimctl``, else ``~/.cache/nimctl``; a cache that
+cannot be read or written is simply not used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import secrets as pysecrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nimctl.resources import Stack
+from nimctl.secrets import redact_spec
+from nimctl.stack import PLACEHOLDER_INVOCATION, job_name
+
+CACHE_FILE = "sdk-checked.json"
+# Bump when check_specs_with_sdk learns a new rule: every spec is then checked again.
+CHECK_VERSION = 1
+MAX_REMEMBERED = 20000  # digests kept (newest last); ~1.3 MB at most
+
+
+@dataclass
+class CheckOutcome:
+    problems: list[str] = field(default_factory=list)
+    checked: int = 0  # specs parsed by the SDK in this call
+    remembered: int = 0  # specs the cache vouched for
+    unchecked: int = 0  # specs left unchecked (cache only, not vouched for)
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("NIMCTL_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "nimctl"
+
+
+def sdk_version() -> str | None:
+    """The installed leptonai version, read without importing leptonai (None when not installed).
+
+    Its ``_version.py`` is read directly: ``importlib.metadata`` alone costs ~15 ms to import."""
+    import importlib.util
+    import re
+
+    try:
+        spec = importlib.util.find_spec("leptonai")
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.origin:
+        try:
+            text = Path(spec.origin).with_name("_version.py").read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        match = re.search(r"__version__\s*=\s*(?:version\s*=\s*)?['\"]([^'\"]+)['\"]", text)
+        if match:
+            return match.group(1)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("leptonai")
+    except PackageNotFoundError:
+        return None
+
+
+class _Cache:
+    def __init__(self, path: Path, sdk: str) -> None:
+        self.path = path
+        self.sdk = sdk
+        self.salt = ""
+        self.digests: dict[str, None] = {}  # insertion-ordered set
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        if (isinstance(data, dict) and data.get("sdk") == self.sdk and data.get("check") == CHECK_VERSION
+                and isinstance(data.get("salt"), str) and isinstance(data.get("digests"), list)):
+            self.salt = data["salt"]
+            self.digests = dict.fromkeys(d for d in data["digests"] if isinstance(d, str))
+        else:
+            self.salt = pysecrets.token_hex(16)
+
+    def save(self) -> None:
+        kept = list(self.digests)[-MAX_REMEMBERED:]
+        payload = json.dumps({"sdk": self.sdk, "check": CHECK_VERSION, "salt": self.salt, "digests": kept})
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(payload)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a cache that cannot be written is not used; the check itself already ran
+
+
+def _items(stacks: Sequence[Stack]) -> list[tuple[str, Stack, Any]]:
+    """(kind, stack, endpoint or job) for every Lepton spec the SDK check covers."""
+    items: list[tuple[str, Stack, Any]] = []
+    for stack in stacks:
+        if stack.endpoint is not None and stack.endpoint.platform == "lepton":
+            items.append(("endpoint", stack, stack.endpoint))
+        items += [("job", stack, job) for job in stack.jobs if job.platform == "lepton"]
+    return items
+
+
+def _digest(kind: str, item: Any, salt: str) -> str:
+    if kind == "endpoint":
+        body: dict[str, Any] = {"spec": redact_spec(item.spec, salt)}
+    else:
+        body = {"name": job_name(item, PLACEHOLDER_INVOCATION), "spec": redact_spec(item.spec_template, salt)}
+    text = json.dumps({"kind": kind, **body}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _single(kind: str, stack: Stack, item: Any) -> Stack:
+    if kind == "endpoint":
+        return dataclasses.replace(stack, endpoint=item, jobs=())
+    return dataclasses.replace(stack, endpoint=None, jobs=(item,))
+
+
+def check_lepton_specs(stacks: Sequence[Stack], *, may_import_sdk: bool) -> CheckOutcome:
+    """Problems the SDK finds in the stacks' Lepton specs, checking only what is not known good.
+
+    With ``may_import_sdk=False`` nothing is imported: specs the cache does not vouch for are
+    counted in ``unchecked``.
+    """
+    outcome = CheckOutcome()
+    items = _items(stacks)
+    if not items:
+        return outcome
+    sdk = sdk_version()
+    if sdk is None:
+        outcome.unchecked = len(items)
+        return outcome
+    cache = _Cache(cache_dir() / CACHE_FILE, sdk)
+    todo = []
+    for kind, stack, item in items:
+        digest = _digest(kind, item, cache.salt)
+        if digest in cache.digests:
+            outcome.remembered += 1
+        else:
+            todo.append((digest, kind, stack, item))
+    if not todo:
+        return outcome
+    if not may_import_sdk:
+        outcome.unchecked = len(todo)
+        return outcome
+    from nimctl.stack import check_specs_with_sdk
+
+    passed = 0
+    for digest, kind, stack, item in todo:
+        found = check_specs_with_sdk([_single(kind, stack, item)])
+        outcome.checked += 1
+        if found:
+            outcome.problems += found
+        else:
+            cache.digests[digest] = None
+            passed += 1
+    if passed:
+        cache.save()
+    return outcome
+
+
+def raise_on_problems(outcome: CheckOutcome) -> None:
+    if outcome.problems:
+        from nimctl.errors import NimctlError
+
+        raise NimctlError("a built spec does not parse in the Lepton SDK's models:\n  "
+                          + "\n  ".join(outcome.problems),
+                          hint="this is a gap in validation; please report it with your config")
