@@ -21,9 +21,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
-
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from typing import TYPE_CHECKING, Any
 
 from nimctl.config.bundled import GROUP_NAMES, available_groups, group_file
 from nimctl.config.rules import SECRET_NAME_PATTERN
@@ -38,6 +36,9 @@ from nimctl.config.yaml_source import (
 )
 from nimctl.errors import ConfigProblem
 
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
 # execution.type → the group that holds its defaults (when the file names only the type)
 _TYPE_TO_OPTION = {"execution": {"lepton": "lepton/default"}, "deployment": {}}
 MAX_RESOLVED_CHARS = 4 * 1024 * 1024  # what interpolation may expand a config to
@@ -45,13 +46,22 @@ _MAX_RESOLVE_DEPTH = 200
 _OVERRIDE_SEGMENT = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-def _register_resolvers() -> None:
-    register = getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver
-    if not OmegaConf.has_resolver("nimctl.python"):
-        register("nimctl.python", lambda: sys.executable)
+_omegaconf: Any = None
 
 
-_register_resolvers()
+def _oc() -> Any:
+    """The OmegaConf class, imported on first need with nimctl's resolvers registered. A config
+    without any ``${...}`` is composed without it (see ``_plain_merge``): importing OmegaConf
+    costs ~50 ms of every start-up and its merge ~7 ms per file."""
+    global _omegaconf
+    if _omegaconf is None:
+        from omegaconf import OmegaConf
+
+        register = getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver
+        if not OmegaConf.has_resolver("nimctl.python"):
+            register("nimctl.python", lambda: sys.executable)
+        _omegaconf = OmegaConf
+    return _omegaconf
 
 
 @dataclass
@@ -95,7 +105,7 @@ def _group_doc(group: str, option: str) -> SourceDoc:
 @lru_cache(maxsize=32)
 def _group_layer(group: str, option: str) -> DictConfig:
     """A bundled group as an OmegaConf layer, built once: merging deep-copies what it takes from it."""
-    return OmegaConf.create({group: _group_doc(group, option).data})
+    return _oc().create({group: _group_doc(group, option).data})
 
 
 # -- the defaults list ----------------------------------------------------------------------------
@@ -241,9 +251,12 @@ def compose(doc: SourceDoc, overrides: list[str] | tuple[str, ...] = ()) -> Comp
         chosen[entry.group] = entry.option
         entry_paths[f"{entry.group}/{entry.option}"] = entry.at
 
-    merged = _merge_layers(layers, report)
     sources = [source for source, _data in layers]
-    plain: dict[str, Any] = OmegaConf.to_container(merged, resolve=False)  # type: ignore[assignment]
+    merged: DictConfig | None = None
+    plain = _plain_merge([data for _source, data in layers])
+    if plain is None:  # interpolations, or a list over a mapping: OmegaConf merges (and reports)
+        merged = _merge_layers(layers, report)
+        plain = _oc().to_container(merged, resolve=False)
     for text in overrides:
         source = _apply_override(plain, text, report)
         if source is not None:
@@ -278,7 +291,7 @@ def _bad_interpolations(data: Any, path: tuple[str | int, ...], found: list[tupl
             _bad_interpolations(value, (*path, index), found)
     elif isinstance(data, str) and "${" in data:
         try:
-            OmegaConf.create({"v": data})
+            _oc().create({"v": data})
         except Exception as err:
             found.append((path_str(path), str(err).splitlines()[0]))
 
@@ -311,7 +324,7 @@ def _to_omegaconf(data: dict[str, Any], source: Source, report: _Reporter) -> Di
                               "write ${key.path}, ${oc.env:NAME} or ${oc.env:NAME,default}; "
                               "escape a literal as \\${...}")
             _set_path(data, key_path, None)
-    return OmegaConf.create(data)
+    return _oc().create(data)
 
 
 def _report_at_source(report: _Reporter, source: Source, key_path: str, message: str,
@@ -340,24 +353,80 @@ def _container_conflicts(base: Any, over: Any, path: tuple[str, ...], found: lis
             _container_conflicts(old, value, (*path, key), found)
 
 
+MISSING = "???"
+
+
+def _has_interpolation(node: Any) -> bool:
+    if isinstance(node, dict):
+        return any(_has_interpolation(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_interpolation(v) for v in node)
+    return isinstance(node, str) and "${" in node
+
+
+def _plain_tree(node: Any) -> bool:
+    """Only str-keyed mappings, lists and YAML scalars, with no ``${...}`` anywhere."""
+    if isinstance(node, dict):
+        return all(isinstance(k, str) and _plain_tree(v) for k, v in node.items())
+    if isinstance(node, list):
+        return all(_plain_tree(v) for v in node)
+    if isinstance(node, str):
+        return "${" not in node
+    return node is None or isinstance(node, (bool, int, float))
+
+
+def _plain_merge(layers: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The layers merged with OmegaConf's rules, in plain Python, or None when OmegaConf must do it
+    (an interpolation anywhere, a key that is not a string, or a list over a mapping or the reverse,
+    which OmegaConf refuses and ``_merge_layers`` reports). Rules, as ``OmegaConf.merge`` applies
+    them: mappings merge key by key (existing keys keep their place, new ones are appended), lists
+    and scalars replace, ``???`` over a set value keeps the value. The result shares no containers
+    with the layers (the bundled group layers are cached)."""
+    if not all(_plain_tree(layer) for layer in layers):
+        return None
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        if not _merge_into(merged, layer):
+            return None
+    return merged
+
+
+def _merge_into(base: dict[str, Any], over: dict[str, Any]) -> bool:
+    for key, value in over.items():
+        if key not in base:
+            base[key] = copy.deepcopy(value)
+            continue
+        old = base[key]
+        if isinstance(old, dict) and isinstance(value, dict):
+            if not _merge_into(old, value):
+                return False
+        elif (isinstance(old, dict) and isinstance(value, list)) or (isinstance(old, list) and isinstance(value, dict)):
+            return False
+        elif isinstance(value, str) and value == MISSING:
+            continue
+        else:
+            base[key] = copy.deepcopy(value)
+    return True
+
+
 def _merge_layers(layers: list[tuple[Source, dict[str, Any]]], report: _Reporter) -> DictConfig:
     """Merge the layers in order with OmegaConf (unresolved)."""
     created = [_group_layer(*source.group.split("/", 1)) if source.group else _to_omegaconf(data, source, report)
                for source, data in layers]
     try:
         # merge() copies what it takes from each layer: the cached group layers stay untouched
-        return OmegaConf.merge(OmegaConf.create({}), *created)  # type: ignore[return-value]
+        return _oc().merge(_oc().create({}), *created)  # type: ignore[no-any-return]
     except Exception:  # a list over a mapping or the reverse: drop the offending keys, say so
         pass
-    merged = OmegaConf.create({})
+    merged = _oc().create({})
     for (source, data), layer in zip(layers, created, strict=True):
         try:
-            merged = OmegaConf.merge(merged, layer)
+            merged = _oc().merge(merged, layer)
             continue
         except Exception:
             pass
         conflicts: list[str] = []
-        _container_conflicts(OmegaConf.to_container(merged, resolve=False), data, (), conflicts)
+        _container_conflicts(_oc().to_container(merged, resolve=False), data, (), conflicts)
         trimmed = copy.deepcopy(data)
         for key_path in conflicts:
             kind = "a list" if isinstance(_get_path(data, key_path), list) else "a mapping"
@@ -367,7 +436,7 @@ def _merge_layers(layers: list[tuple[Source, dict[str, Any]]], report: _Reporter
             holder = _get_path(trimmed, parent) if parent else trimmed
             holder.pop(last, None)
         try:
-            merged = OmegaConf.merge(merged, _to_omegaconf(trimmed, source, report))
+            merged = _oc().merge(merged, _to_omegaconf(trimmed, source, report))
         except Exception as err:
             report.add("", f"cannot merge this file over its defaults ({type(err).__name__})")
     return merged
@@ -482,15 +551,18 @@ def _resolve(plain: dict[str, Any], merged: DictConfig | None, sources: list[Sou
         report.add("", f"interpolations expand this config to more than {MAX_RESOLVED_CHARS // (1024 * 1024)} MiB; "
                    "refusing to resolve them", "remove the ${...} references that repeat each other")
         return None
+    if merged is None and not _has_interpolation(plain):
+        # Nothing to interpolate: what OmegaConf would return is the plain tree itself.
+        return _drop_missing(plain, (), sources, report)  # type: ignore[no-any-return]
     try:
-        cfg = merged if merged is not None else OmegaConf.create(plain)
+        cfg = merged if merged is not None else _oc().create(plain)
     except Exception as err:
         report.add("", f"cannot compose the config ({type(err).__name__}: {str(err).splitlines()[0]})")
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # OmegaConf warns about `${oc.env:X,}`; the value is still right
         try:  # the common case: everything resolves; only "???" values are left to report
-            resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+            resolved = _oc().to_container(cfg, resolve=True, throw_on_missing=False)
         except Exception:  # some interpolation fails: walk node by node to say which, and why
             resolved = None
         if resolved is not None:
@@ -548,6 +620,8 @@ class _Walk:
             self.budget = -1
             return None
         self.budget -= 1
+        from omegaconf import DictConfig, ListConfig
+
         if isinstance(node, DictConfig):
             result: dict[str, Any] = {}
             for key in list(node.keys()):
@@ -565,7 +639,7 @@ class _Walk:
 
     def child(self, parent: Any, key: Any, path: tuple[str | int, ...]) -> Any:
         key_path = path_str(path)
-        if OmegaConf.is_missing(parent, key):
+        if _oc().is_missing(parent, key):
             _report_missing(key_path, self.sources, self.report)
             self.broken.add(key_path)
             return _SKIP
