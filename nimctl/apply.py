@@ -155,9 +155,11 @@ class Applier:
     # -- the run ---------------------------------------------------------------------------
     def run(self, plan: Any, waits: list[str]) -> int:
         self.ui.print(f"Invocation: {self.invocation.id}")
-        self.journal.start_invocation(self.invocation)
+        # Handlers first: a Ctrl-C or SIGTERM right after the invocation is recorded must still
+        # end as an interrupted invocation (exit 130), not as one left 'running' forever.
         previous = self._install_signal_handlers()
         try:
+            self.journal.start_invocation(self.invocation)
             outcome = self._execute(plan, waits)
         except (KeyboardInterrupt, Interrupted):
             return self._fail("interrupted", "interrupted by the user", EXIT_INTERRUPTED)
@@ -188,6 +190,10 @@ class Applier:
             touched.append(change.address)
 
         to_run = [self.jobs[c.address] for c in changes("job", create, replace)]
+        # A re-run of a job whose previous run is still active (``replace``): the plan promises to stop
+        # that run first. Removing it also keeps the state from forgetting a running object.
+        for change in changes("job", replace):
+            self._delete_job_record(change.address)
         needed = set(touched) | {f"endpoint.{j.endpoint}" for j in to_run if j.endpoint}
         urls = self._wait_ready(sorted(needed)) if needed else {}
         submitted = self._submit_jobs(to_run, urls)
@@ -438,6 +444,8 @@ class Applier:
         """Stop what this invocation started; remove the endpoints it created (the seed's cleanup)."""
         self._cancel.set()
         inv_id = self.invocation.id
+        if inv_id not in self.state.invocations:
+            return code  # interrupted before the invocation was recorded: nothing was started
         try:
             if self.options.keep_on_failure:
                 self.ui.warn("--keep-on-failure: leaving what this run created. "
