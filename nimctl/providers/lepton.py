@@ -91,6 +91,9 @@ RETRY_HINT = ("Lepton is unavailable or rate-limiting; re-run later (nimctl pick
 # How far apart the local clock and Lepton's may be when deciding whether a job of our name
 # found after an ambiguous submit was created by this submit (and not by an earlier run).
 JOB_ADOPTION_WINDOW_S = 300.0
+# Seconds to wait for each Lepton answer. The SDK waits 120 s and has no public setting for it;
+# a shorter wait lets a hung gateway count as one transient failure of the retry budget.
+ENV_REQUEST_TIMEOUT = "NIMCTL_LEPTON_TIMEOUT"
 DELETING = "Deleting"
 
 
@@ -352,6 +355,20 @@ def _log_lines(payload: Any) -> list[tuple[int, str]]:
     return lines
 
 
+def _request_timeout() -> float | None:
+    raw = os.environ.get(ENV_REQUEST_TIMEOUT, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise NimctlError(f"{ENV_REQUEST_TIMEOUT}={raw!r} is not a positive number of seconds",
+                          hint=f"unset {ENV_REQUEST_TIMEOUT} (the SDK then waits 120 s) or give e.g. 30")
+    return value
+
+
 # -- the provider --------------------------------------------------------------------------------
 
 class LeptonProvider:
@@ -396,10 +413,14 @@ class LeptonProvider:
                                     f"directory and {LOGIN_HINT}") from None
 
         url = self._url or os.environ.get("LEPTON_WORKSPACE_URL") or None
+        timeout = _request_timeout()
         try:
             # The SDK joins url + path: a trailing slash would double up.
-            return APIClient(workspace_id=self._workspace_id, auth_token=self._token,
-                             url=url.rstrip("/") if url else None)
+            client = APIClient(workspace_id=self._workspace_id, auth_token=self._token,
+                               url=url.rstrip("/") if url else None)
+            if timeout is not None:
+                client._timeout = timeout  # what the SDK passes to requests on every call
+            return client
         except WorkspaceConfigurationError:
             raise Unauthorized("no Lepton credentials found (no workspace id given, no "
                                "LEPTON_WORKSPACE_ID, no `lep login` record)", hint=LOGIN_HINT) from None
