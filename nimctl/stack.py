@@ -32,6 +32,7 @@ from nimctl.specs.common import (
     dump_run_config,
     env_entries,
     get,
+    load_run_config,
     looks_secret,
     read_deployment,
     read_tasks,
@@ -356,9 +357,7 @@ def _render_env_value(name: str, value: str, url: str, invocation_id: str,
 
 
 def _render_run_config(text: str, url: str, invocation_id: str, output_dirs: tuple[str, str] | None) -> str:
-    import yaml
-
-    document = yaml.safe_load(text)
+    document = load_run_config(text)
     endpoint = document.get("target", {}).get("api_endpoint", {})
     nimctl_meta = document.setdefault("metadata", {}).setdefault("nimctl", {})
     if endpoint.get("url") == PENDING_URL:

@@ -609,9 +609,21 @@ def _harness_env(config: dict[str, Any], task: TaskPlan, run_config: dict[str, A
 
 
 def dump_run_config(document: dict[str, Any]) -> str:
+    """The run config as YAML text. libyaml's emitter when PyYAML has it: the pure-Python one took
+    2 ms a job (6 s of planning 1,000 stacks). Both give the same text for the documents nimctl
+    writes (identifier keys, printable values), and libyaml's text always loads back to the same
+    document (tests/perf/test_yaml_emitters.py); the inputs hash never depends on this text."""
     import yaml
 
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1_000_000)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(document, Dumper=dumper, sort_keys=False, allow_unicode=True, width=1_000_000)
+
+
+def load_run_config(text: str) -> Any:
+    """Parse a run config written by ``dump_run_config`` (with libyaml's parser when available)."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (a safe loader)
 
 
 def api_key_env(deployment: Deployment) -> dict[str, Any] | None:
