@@ -650,3 +650,122 @@ def wait_matrix(make: SandboxFactory, marks: list[str], waits: Iterable[tuple[st
 
 def failures(reports: Iterable[CaseReport]) -> str:
     return "\n".join(r.describe() for r in reports if not r.survived)
+
+
+# -- faults ---------------------------------------------------------------------------------------
+
+@dataclass
+class FaultReport:
+    rate: float
+    problems: list[str]
+    apply_runs: int = 0
+    destroy_runs: int = 0
+    faults: Counter = field(default_factory=Counter)  # what the emulator injected, by kind
+    job_creates: int = 0
+    endpoint_creates: int = 0
+    seconds: float = 0.0
+
+    @property
+    def survived(self) -> bool:
+        return not self.problems
+
+    def describe(self) -> str:
+        head = (f"faults {self.rate:.0%}: apply runs {self.apply_runs}, destroy runs {self.destroy_runs}, "
+                f"injected {dict(self.faults)}, job creates {self.job_creates}, endpoint creates "
+                f"{self.endpoint_creates}")
+        return head + ("" if self.survived else ":\n  - " + "\n  - ".join(self.problems))
+
+
+def _clear_failure_problems(result: Result, what: str, bound_s: float) -> list[str]:
+    """A failed run under faults: exit 1, an error line with a hint, within its time bound."""
+    problems = traceback_problems(result)
+    if result.code not in (0, 1):
+        problems.append(f"{what} neither succeeded nor failed cleanly: {result.describe()}")
+    if result.code == 1 and ("Error" not in result.err or "hint:" not in result.err):
+        problems.append(f"{what} failed without an error and a hint: {result.describe()}")
+    if result.seconds > bound_s:
+        problems.append(f"{what} took {result.seconds:.0f}s (bound {bound_s:.0f}s)")
+    return problems
+
+
+def fault_case(sandbox: LeptonSandbox, rate: float, *, attempts: int = 6, bound_s: float = 120.0) -> FaultReport:
+    """apply until it converges, then destroy until nothing is left, with ``rate`` of all workspace
+    requests failing (429/5xx, not applied) and ``rate`` of all writes applied but answered 502."""
+    started = time.monotonic()
+    report = FaultReport(rate, [])
+    sandbox.emulator.configure(fault_rate=rate, lost_response_rate=rate)
+    applied = None
+    for _ in range(attempts):
+        applied = sandbox.apply()
+        report.apply_runs += 1
+        report.problems += _clear_failure_problems(applied, "apply", bound_s)
+        report.problems += [f"leaked after apply run {report.apply_runs}: {u}" for u in sandbox.untracked()]
+        if applied.code == 0:
+            break
+    if applied is None or applied.code != 0:
+        report.problems.append(f"apply did not converge in {attempts} runs at {rate:.0%} faults")
+    else:
+        report.problems += sandbox.converged_problems()
+    report.problems += sandbox.duplicates(max_endpoint_creates=report.apply_runs)
+    for _ in range(attempts):
+        gone = sandbox.destroy_all()
+        report.destroy_runs += 1
+        report.problems += _clear_failure_problems(gone, "destroy", bound_s)
+        if gone.code == 1 and "still present" not in gone.err and "Error" not in gone.err:
+            report.problems.append(f"a failed destroy does not say what is left: {gone.describe()}")
+        report.problems += [f"leaked after destroy run {report.destroy_runs}: {u}" for u in sandbox.untracked()]
+        if gone.code == 0:
+            break
+    else:
+        report.problems.append(f"destroy did not finish in {attempts} runs at {rate:.0%} faults")
+    report.faults = Counter(r.fault for r in sandbox.emulator.requests if r.fault)
+    sandbox.emulator.configure(fault_rate=0.0, lost_response_rate=0.0)
+    left = sandbox.wait_no_leftovers()
+    if left:
+        report.problems.append(f"left on the platform: {left}")
+    state = sandbox.state() or {}
+    if state.get("resources") or state.get("pending"):
+        report.problems.append(f"state not empty at the end: {sorted(state.get('resources', {}))}")
+    report.job_creates = sandbox.job_creates()
+    report.endpoint_creates = sum(c for (kind, _), c in sandbox.creates().items() if kind == "deployment")
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def slow_gateway_case(sandbox: LeptonSandbox, mark: str, *, latency: float = 1.0, client_timeout: float = 0.3,
+                      slow_for: float = 2.0) -> list[str]:
+    """Every answer of the workspace takes ``latency`` s, longer than nimctl waits for it
+    (NIMCTL_LEPTON_TIMEOUT), for ``slow_for`` s from ``mark`` on: the calls time out and are retried
+    (creates look up their name first); the apply must converge with nothing created twice.
+
+    The process stops itself at ``mark`` (SIGSTOP) so the slow spell starts exactly there."""
+    problems: list[str] = []
+    args = ["apply", "-f", str(sandbox.config), "--auto-approve"]
+    env = {**sandbox.env, "NIMCTL_LEPTON_TIMEOUT": str(client_timeout), "NIMCTL_CRASH_AT": mark,
+           "NIMCTL_CRASH_SIGNAL": "STOP", "NIMCTL_RETRY_MAX_ATTEMPTS": "30", "NIMCTL_RETRY_MAX_SECONDS": "60"}
+    started = time.monotonic()
+    proc = start_nimctl(args, env, cwd=sandbox.root)
+    try:
+        if wait_until(lambda: not process_stopped(proc.pid) and proc.poll() is None, 60):
+            problems.append(f"apply never stopped at {mark}")
+        sandbox.emulator.clear_requests()
+        sandbox.emulator.configure(latency=latency)
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(slow_for)
+    finally:
+        sandbox.emulator.configure(latency=0.0)
+        proc.send_signal(signal.SIGCONT)
+    result = finish(proc, args, started)
+    timed_out = [r for r in sandbox.emulator.requests if r.duration >= latency * 0.9]
+    if not timed_out:
+        problems.append("no request outlasted the client timeout: the test exercised nothing")
+    problems += traceback_problems(result)
+    if result.code != 0:
+        problems.append(f"apply did not ride out the slow spell: {result.describe()}")
+    else:
+        problems += sandbox.converged_problems()
+    problems += sandbox.duplicates(max_endpoint_creates=1)
+    if sandbox.job_creates() != sandbox.tasks:
+        problems.append(f"{sandbox.job_creates()} jobs submitted for {sandbox.tasks} tasks")
+    problems += _destroy_clean(sandbox)
+    return problems
