@@ -27,13 +27,26 @@ def is_redacted(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(SENSITIVE_PREFIX)
 
 
+def copy_tree(value: Any) -> Any:
+    """A deep copy of a JSON-like tree (dicts, lists, scalars), several times faster than
+    ``copy.deepcopy`` (which redacting every spec of a 1,000-stack plan spent a second in); any
+    other object is deep-copied as usual."""
+    if isinstance(value, dict):
+        return {key: copy_tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_tree(item) for item in value]
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    return copy.deepcopy(value)
+
+
 def redact_spec(spec: dict[str, Any], salt: str) -> dict[str, Any]:
     """A deep copy of a Lepton or local spec with every literal secret replaced by its fingerprint.
 
     Covers ``api_tokens[].value``, literal values of secret-looking env vars (Lepton ``envs`` list
     and local ``env`` mapping), and ``api_key`` fields of local specs.
     """
-    out = copy.deepcopy(spec)
+    out = copy_tree(spec)
     for token in out.get("api_tokens") or []:
         if isinstance(token, dict) and isinstance(token.get("value"), str) and not is_redacted(token["value"]):
             token["value"] = fingerprint(token["value"], salt)

@@ -13,8 +13,9 @@ version, so:
 - ``plan --refresh=false`` (the offline, instant preview) only consults the cache and says how many
   specs it left unchecked.
 
-The digest covers the spec with its literal secrets replaced by salted fingerprints (the salt is
-random, kept in the cache file), never a secret itself. The cache directory is
+Digests are HMACs keyed with a random salt kept in the cache file (mode 0600), as the state's
+secret fingerprints are salted: the cache holds no secret, and no digest a guessed secret can be
+checked against without that file. The cache directory is
 ``$NIMCTL_CACHE_DIR``, else ``$XDG_CACHE_HOME/nimctl``, else ``~/.cache/nimctl``; a cache that
 cannot be read or written is simply not used.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import json
 import os
 import secrets as pysecrets
@@ -32,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from nimctl.resources import Stack
-from nimctl.secrets import redact_spec
 from nimctl.stack import PLACEHOLDER_INVOCATION, job_name
 
 CACHE_FILE = "sdk-checked.json"
@@ -131,12 +132,14 @@ def _items(stacks: Sequence[Stack]) -> list[tuple[str, Stack, Any]]:
 
 
 def _digest(kind: str, item: Any, salt: str) -> str:
+    """HMAC-SHA256 keyed with the cache's random salt: like the state's secret fingerprints, a
+    digest cannot be matched against guessed secrets without the salt."""
     if kind == "endpoint":
-        body: dict[str, Any] = {"spec": redact_spec(item.spec, salt)}
+        body: dict[str, Any] = {"spec": item.spec}
     else:
-        body = {"name": job_name(item, PLACEHOLDER_INVOCATION), "spec": redact_spec(item.spec_template, salt)}
+        body = {"name": job_name(item, PLACEHOLDER_INVOCATION), "spec": item.spec_template}
     text = json.dumps({"kind": kind, **body}, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hmac.new(salt.encode("utf-8"), text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _single(kind: str, stack: Stack, item: Any) -> Stack:

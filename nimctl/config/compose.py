@@ -35,6 +35,7 @@ from nimctl.config.yaml_source import (
     read_file_text,
 )
 from nimctl.errors import ConfigProblem
+from nimctl.secrets import copy_tree
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -394,7 +395,7 @@ def _plain_merge(layers: list[dict[str, Any]]) -> dict[str, Any] | None:
 def _merge_into(base: dict[str, Any], over: dict[str, Any]) -> bool:
     for key, value in over.items():
         if key not in base:
-            base[key] = copy.deepcopy(value)
+            base[key] = copy_tree(value)
             continue
         old = base[key]
         if isinstance(old, dict) and isinstance(value, dict):
@@ -405,7 +406,7 @@ def _merge_into(base: dict[str, Any], over: dict[str, Any]) -> bool:
         elif isinstance(value, str) and value == MISSING:
             continue
         else:
-            base[key] = copy.deepcopy(value)
+            base[key] = copy_tree(value)
     return True
 
 
@@ -547,13 +548,13 @@ def _expansion_size(config: dict[str, Any]) -> int:
 
 def _resolve(plain: dict[str, Any], merged: DictConfig | None, sources: list[Source],
              report: _Reporter) -> dict[str, Any] | None:
+    if merged is None and not _has_interpolation(plain):
+        # Nothing to interpolate (nothing can expand either): OmegaConf would return the tree as is.
+        return _drop_missing(plain, (), sources, report)  # type: ignore[no-any-return]
     if _expansion_size(plain) > MAX_RESOLVED_CHARS:
         report.add("", f"interpolations expand this config to more than {MAX_RESOLVED_CHARS // (1024 * 1024)} MiB; "
                    "refusing to resolve them", "remove the ${...} references that repeat each other")
         return None
-    if merged is None and not _has_interpolation(plain):
-        # Nothing to interpolate: what OmegaConf would return is the plain tree itself.
-        return _drop_missing(plain, (), sources, report)  # type: ignore[no-any-return]
     try:
         cfg = merged if merged is not None else _oc().create(plain)
     except Exception as err:

@@ -20,7 +20,7 @@ from typing import Any
 
 from nimctl.errors import NimctlError
 from nimctl.plan.canonical import digest
-from nimctl.plan.diff import FieldChange, drift_fields, live_view
+from nimctl.plan.diff import FieldChange, diff_specs, live_view
 from nimctl.providers.base import (
     EndpointInfo,
     JobInfo,
@@ -293,7 +293,8 @@ def _observe_endpoint(record: ResourceRecord, live: EndpointInfo | None, salt: s
                                 fingerprint=endpoint_fingerprint(None, False))
     live_redacted = redacted_live_spec(live.spec, salt)
     managed = live_view(record.spec, live_redacted)
-    drift = tuple(drift_fields(record.spec, live_redacted))
+    # = drift_fields(record.spec, live_redacted), without projecting the live spec a second time
+    drift = tuple(diff_specs(record.spec, managed))
     return ObservedResource(record.address, "endpoint", record.provider, record.name,
                             DRIFTED if drift else UNCHANGED, live=live, drift=drift, live_spec=managed,
                             fingerprint=endpoint_fingerprint(managed, True))
