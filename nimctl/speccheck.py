@@ -15,9 +15,7 @@ version, so:
 
 Digests are HMACs keyed with a random salt kept in the cache file (mode 0600), as the state's
 secret fingerprints are salted: the cache holds no secret, and no digest a guessed secret can be
-checked against without that file. The cache directory is
-``$NIMCTL_CACHE_DIR``, else ``$XDG_CACHE_HOME/nimctl``, else ``~/.cache/nimctl``; a cache that
-cannot be read or written is simply not used.
+checked against without that file. See ``nimctl.usercache`` for where the file lives.
 """
 
 from __future__ import annotations
@@ -26,8 +24,6 @@ import dataclasses
 import hashlib
 import hmac
 import json
-import os
-import secrets as pysecrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,11 +31,11 @@ from typing import Any
 
 from nimctl.resources import Stack
 from nimctl.stack import PLACEHOLDER_INVOCATION, job_name
+from nimctl.usercache import DigestSet
 
 CACHE_FILE = "sdk-checked.json"
 # Bump when check_specs_with_sdk learns a new rule: every spec is then checked again.
 CHECK_VERSION = 1
-MAX_REMEMBERED = 20000  # digests kept (newest last); ~1.3 MB at most
 
 
 @dataclass
@@ -48,14 +44,6 @@ class CheckOutcome:
     checked: int = 0  # specs parsed by the SDK in this call
     remembered: int = 0  # specs the cache vouched for
     unchecked: int = 0  # specs left unchecked (cache only, not vouched for)
-
-
-def cache_dir() -> Path:
-    explicit = os.environ.get("NIMCTL_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "nimctl"
 
 
 def sdk_version() -> str | None:
@@ -85,40 +73,6 @@ def sdk_version() -> str | None:
         return version("leptonai")
     except PackageNotFoundError:
         return None
-
-
-class _Cache:
-    def __init__(self, path: Path, sdk: str) -> None:
-        self.path = path
-        self.sdk = sdk
-        self.salt = ""
-        self.digests: dict[str, None] = {}  # insertion-ordered set
-        self._load()
-
-    def _load(self) -> None:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = None
-        if (isinstance(data, dict) and data.get("sdk") == self.sdk and data.get("check") == CHECK_VERSION
-                and isinstance(data.get("salt"), str) and isinstance(data.get("digests"), list)):
-            self.salt = data["salt"]
-            self.digests = dict.fromkeys(d for d in data["digests"] if isinstance(d, str))
-        else:
-            self.salt = pysecrets.token_hex(16)
-
-    def save(self) -> None:
-        kept = list(self.digests)[-MAX_REMEMBERED:]
-        payload = json.dumps({"sdk": self.sdk, "check": CHECK_VERSION, "salt": self.salt, "digests": kept})
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(payload)
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # a cache that cannot be written is not used; the check itself already ran
 
 
 def _items(stacks: Sequence[Stack]) -> list[tuple[str, Stack, Any]]:
@@ -162,11 +116,11 @@ def check_lepton_specs(stacks: Sequence[Stack], *, may_import_sdk: bool) -> Chec
     if sdk is None:
         outcome.unchecked = len(items)
         return outcome
-    cache = _Cache(cache_dir() / CACHE_FILE, sdk)
+    cache = DigestSet(CACHE_FILE, scope=f"leptonai {sdk}; check {CHECK_VERSION}")
     todo = []
     for kind, stack, item in items:
         digest = _digest(kind, item, cache.salt)
-        if digest in cache.digests:
+        if digest in cache:
             outcome.remembered += 1
         else:
             todo.append((digest, kind, stack, item))
@@ -184,7 +138,7 @@ def check_lepton_specs(stacks: Sequence[Stack], *, may_import_sdk: bool) -> Chec
         if found:
             outcome.problems += found
         else:
-            cache.digests[digest] = None
+            cache.add(digest)
             passed += 1
     if passed:
         cache.save()

@@ -30,8 +30,7 @@ from nimctl.state.errors import (
     StateError,
     UnredactedSecretError,
 )
-from nimctl.state.lock import LockInfo, StateLock, read_lock_info
-from nimctl.state.lock import process_alive
+from nimctl.state.lock import LockInfo, StateLock, process_alive, read_lock_info
 from nimctl.state.model import STATE_VERSION, ResourceRecord, State
 
 __all__ = [
@@ -114,6 +113,43 @@ def validate_state_dict(data: Any) -> list[str]:
         if inv["id"] != inv_id:
             problems.append(f"invocations.{inv_id}.id: {inv['id']!r} differs from its key")
     return problems
+
+
+VALIDATED_STATES = "valid-states.json"
+
+
+def _validate_once(raw: bytes, data: Any) -> list[str]:
+    """``validate_state_dict(data)``, skipped for file contents that passed before with this schema
+    and this nimctl (their digests are kept in the user cache, see ``nimctl.usercache``). Validating
+    a 1,000-stack state costs ~0.45 s and importing jsonschema ~70 ms; hashing it ~20 ms. The
+    verdict is a pure function of the bytes, so any edit of the file means a full check again."""
+    import hashlib
+
+    from nimctl import __version__
+    from nimctl.usercache import DigestSet
+
+    scope = f"nimctl {__version__}; state v{STATE_VERSION}; schema {_schema_digest()}"
+    remembered = DigestSet(VALIDATED_STATES, scope, limit=64)
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest in remembered:
+        return []
+    problems = validate_state_dict(data)
+    if not problems:
+        remembered.add(digest)
+        remembered.save()
+    return problems
+
+
+_schema_sha: str | None = None
+
+
+def _schema_digest() -> str:
+    global _schema_sha
+    if _schema_sha is None:
+        import hashlib
+
+        _schema_sha = hashlib.sha256(SCHEMA_PATH.read_bytes()).hexdigest()[:16]
+    return _schema_sha
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,7 +317,7 @@ class StateStore:
         if isinstance(version, int) and not isinstance(version, bool) and version < STATE_VERSION:
             data = self._migrate(data, version)
             migrated_from = version
-        problems = validate_state_dict(data)
+        problems = _validate_once(raw, data)
         if problems:
             raise self._damaged("does not match the state format (schemas/nimctl-state.schema.json):\n  "
                                 + "\n  ".join(problems[:_MAX_PROBLEMS_SHOWN])

@@ -94,5 +94,5 @@ def test_a_damaged_or_foreign_cache_is_ignored(cache: Path) -> None:
     cache.write_text("{not json")
     assert check_lepton_specs(stacks(SEED), may_import_sdk=True).checked == 2
     data = json.loads(cache.read_text())
-    cache.write_text(json.dumps({**data, "sdk": "0.0.1"}))  # another SDK version: its verdicts do not count
+    cache.write_text(json.dumps({**data, "scope": "leptonai 0.0.1; check 1"}))  # another SDK: its verdicts do not count
     assert check_lepton_specs(stacks(SEED), may_import_sdk=False).unchecked == 2
