@@ -24,6 +24,15 @@ class NimctlError(Exception):
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
 
 
+MAX_SHOWN = 600  # characters of a message or key path shown; a 1 MB value echoed back helps nobody
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_SHOWN:
+        return text
+    return f"{text[:400]}... [{len(text) - 500} characters left out] ...{text[-100:]}"
+
+
 @dataclass(frozen=True)
 class ConfigProblem:
     """One problem found in a config file: where it is, what is wrong, how to fix it."""
@@ -42,8 +51,8 @@ class ConfigProblem:
             where += f":{self.line}"
             if self.column is not None:
                 where += f":{self.column}"
-        key = f" {self.key_path}:" if self.key_path else ""
-        text = f"{where}: {self.severity}:{key} {self.message}"
+        key = f" {_clip(self.key_path)}:" if self.key_path else ""
+        text = f"{where}: {self.severity}:{key} {_clip(self.message)}"
         if self.hint:
             text += f"\n    fix: {self.hint}"
         return text

@@ -36,6 +36,9 @@ def expand_paths(paths: list[str]) -> list[str]:
             files.extend(found)
         elif os.path.isfile(given):
             files.append(given)
+        elif os.path.exists(given):  # a pipe, socket or device: reading it could block or never end
+            problems.append(ConfigProblem(given, "", "not a regular file (a pipe, socket or device)",
+                                          hint="point -f at a YAML config file or a directory of them"))
         else:
             problems.append(ConfigProblem(given, "", "no such file or directory", hint="check the path given to -f"))
     if problems:
