@@ -74,6 +74,10 @@ def run_apply(ctx: RunContext, files: list[str], overrides: list[str], options: 
             stacks = saved.stacks
             options.targets = list(saved.targets)  # the fresh plan must cover what the saved one did
         assert stacks is not None
+        from nimctl.speccheck import check_lepton_specs, raise_on_problems
+
+        # Before any side effect; specs checked by an earlier plan/apply are not parsed again.
+        raise_on_problems(check_lepton_specs(stacks, may_import_sdk=True))
         providers = ctx.providers_for(_platforms(stacks, state))
         for settled in settle_pending(journal, providers):
             ui.warn(f"settled an interrupted run's step: {settled.describe()}")
