@@ -193,7 +193,7 @@ def read_plan_file(path: str | os.PathLike[str]) -> SavedPlan:
         raise NimctlError(f"cannot read plan file {path}: {err.strerror}") from None
     try:
         doc = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         doc = None
     if not isinstance(doc, dict) or doc.get("kind") != PLAN_FILE_KIND:
         raise NimctlError(f"{path} is not a nimctl plan file",
@@ -201,13 +201,19 @@ def read_plan_file(path: str | os.PathLike[str]) -> SavedPlan:
     if doc.get("version") != PLAN_FILE_VERSION:
         raise NimctlError(f"plan file {path} has format version {doc.get('version')}, this nimctl reads "
                           f"version {PLAN_FILE_VERSION}", hint=STALE_HINT)
-    plan = Plan.from_dict(doc["plan"])
-    return SavedPlan(path=str(path), plan=plan, lineage=doc["lineage"], serial=int(doc["serial"]),
-                     refreshed=bool(doc["refreshed"]), targets=list(doc.get("targets", ())),
-                     config_files=list(doc["config"]["files"]), overrides=list(doc["config"]["overrides"]),
-                     needs_config=bool(doc["config"]["needs_config"]), stacks_redacted=doc["desired"]["stacks"],
-                     desired_digests=dict(doc["desired"]["digests"]), state_digests=dict(doc["state"]["digests"]),
-                     pending_ids=list(doc["state"]["pending"]), fingerprints=dict(doc["fingerprints"]))
+    try:
+        plan = Plan.from_dict(doc["plan"])
+        return SavedPlan(path=str(path), plan=plan, lineage=doc["lineage"], serial=int(doc["serial"]),
+                         refreshed=bool(doc["refreshed"]), targets=list(doc.get("targets", ())),
+                         config_files=list(doc["config"]["files"]), overrides=list(doc["config"]["overrides"]),
+                         needs_config=bool(doc["config"]["needs_config"]), stacks_redacted=doc["desired"]["stacks"],
+                         desired_digests=dict(doc["desired"]["digests"]),
+                         state_digests=dict(doc["state"]["digests"]),
+                         pending_ids=list(doc["state"]["pending"]), fingerprints=dict(doc["fingerprints"]))
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        # Edited by hand or cut short: a plan file is only ever applied as nimctl wrote it.
+        missing = f"missing {err}" if isinstance(err, KeyError) else "a field of the wrong type"
+        raise NimctlError(f"plan file {path} is damaged ({missing})", hint=STALE_HINT) from None
 
 
 def _default_loader(files: list[str], overrides: list[str]) -> list[Stack]:

@@ -335,6 +335,8 @@ class StateStore:
             data = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError as err:
             raise self._damaged(f"is not UTF-8 text (byte {err.start})") from err
+        except RecursionError as err:
+            raise self._damaged("is nested too deeply to be a state file") from err
         except json.JSONDecodeError as err:
             text = err.doc.rstrip()
             looks_truncated = err.pos >= len(text) or (err.msg.startswith("Unterminated string")
