@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -279,6 +280,8 @@ class StateStore:
         self.lock_info_path = self.path.with_name(self.path.name + ".lock.info")
         self._lock = StateLock(self.lock_path, self.lock_info_path, self.path, mode=lock_mode)
         self._seen: _Seen | None = None
+        # (lineage, serial, sha256) of the write in progress, until its bookkeeping is done.
+        self._attempt: tuple[str, int, str] | None = None
         self._migrated_from: int | None = None
         self._swept = False
         # One write at a time from this process (the applier records job outcomes from threads).
@@ -375,6 +378,7 @@ class StateStore:
         if state.version != STATE_VERSION:
             raise StateError(f"cannot write state format version {state.version}; this nimctl "
                              f"writes version {STATE_VERSION}")
+        self._adopt_interrupted_write(state)
         doc = state_document(state)
         doc["serial"] = state.serial + 1
         leaks = find_unredacted_secrets(doc)
@@ -388,6 +392,7 @@ class StateStore:
         self._refuse_if_locked_by_another()
         self._refuse_if_changed_on_disk(state)
         tmp = self._write_temp(payload)
+        self._attempt = (state.lineage, doc["serial"], hashlib.sha256(payload).hexdigest())
         try:
             self._keep_backups()
             os.replace(tmp, self.path)
@@ -398,9 +403,24 @@ class StateStore:
         state.serial += 1
         self._seen = _Seen(_identity(os.stat(self.path)), state.lineage, state.serial)
         self._migrated_from = None
+        self._attempt = None
         if not self._swept:
             self._swept = True
             self._sweep_stale_temps()
+
+    def _adopt_interrupted_write(self, state: State) -> None:
+        """A signal handled between the rename of a write and its bookkeeping (Ctrl-C during apply
+        raises anywhere) leaves the file one serial ahead of ``state``. The file then holds exactly
+        the bytes this store last wrote: it is our own write, not another writer's."""
+        attempt, self._attempt = self._attempt, None
+        if attempt is None or attempt[0] != state.lineage or attempt[1] != state.serial + 1:
+            return
+        try:
+            raw = self.path.read_bytes()
+        except OSError:
+            return
+        if hashlib.sha256(raw).hexdigest() == attempt[2]:
+            state.serial = attempt[1]
 
     def _ensure_directory(self) -> None:
         directory = self.path.parent
