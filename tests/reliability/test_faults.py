@@ -39,7 +39,7 @@ def test_parallel_submission_under_faults_and_lost_responses(lepton, tmp_path, r
         assert report.faults["500"] + report.faults["502"] + report.faults["503"], report.faults
 
 
-@pytest.mark.parametrize("mark", ["invocation:started", "endpoints:ready"])
+@pytest.mark.parametrize("mark", [pytest.param("invocation:started", marks=pytest.mark.slow), "endpoints:ready"])
 def test_answers_slower_than_the_client_timeout(lepton, tmp_path, mark):
     """The endpoint create (after invocation:started) or the five parallel job submissions (after
     endpoints:ready) time out on the client side; retries converge without a duplicate."""
