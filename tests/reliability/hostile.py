@@ -233,3 +233,89 @@ def describe(verdicts: list[Verdict]) -> str:
 
 def wait_quiet(seconds: float = 0.2) -> None:
     time.sleep(seconds)  # let the emulator log any request still in flight
+
+
+# -- whole batches (shared by the tests and bench/reliability.py) ---------------------------------
+
+def untouched_problems(sandbox: Any, before: dict[str, bytes | None], emulator: Any) -> list[str]:
+    wait_quiet()
+    problems = []
+    if snapshot(sandbox.state_dir) != before:
+        problems.append("the state directory changed")
+    if (sandbox.state_dir / "nimctl.state.json.lock.info").exists():
+        problems.append("a lock metadata file was left behind")
+    if emulator.requests:
+        problems.append(f"platform calls: {[f'{r.method} {r.route}' for r in emulator.requests]}")
+        emulator.clear_requests()
+    return problems
+
+
+def run_state_cases(sandbox: Any, emulator: Any, commands: tuple[list[str], ...]) -> tuple[list[Verdict], list[str]]:
+    """Every damaged state file under every command: (verdicts, directory/platform problems)."""
+    import shutil
+
+    verdicts: list[Verdict] = []
+    problems: list[str] = []
+    for name, data in damaged_states():
+        shutil.rmtree(sandbox.state_dir)
+        sandbox.state_dir.mkdir(mode=0o700)
+        if data is None:
+            sandbox.state_path.mkdir()
+        else:
+            sandbox.state_path.write_bytes(data)
+        before = snapshot(sandbox.state_dir)
+        runs = [BadInput(f"{' '.join(args[:2])} with a {name} state", list(args), ["nimctl.state.json"])
+                for args in commands]
+        verdicts += run_cases(runs, sandbox.env, sandbox.root, workers=1)  # writers take the state lock
+        problems += [f"{name}: {p}" for p in untouched_problems(sandbox, before, emulator)]
+    return verdicts, problems
+
+
+def run_plan_file_cases(sandbox: Any, emulator: Any, folder: Path) -> tuple[list[Verdict], list[str]]:
+    """Bad plan files given to ``apply``, and a good plan applied to another state (lineage)."""
+    from nimctl.state.model import State
+    from nimctl.state.store import StateStore
+
+    folder.mkdir(parents=True, exist_ok=True)
+    good_path = folder / "good.plan"
+    made = sandbox.plan("--out", str(good_path))
+    if made.code != 0:
+        return [], [f"could not save a plan: {made.describe()}"]
+    good = json.loads(good_path.read_text())
+    text = good_path.read_text()
+    files = {
+        "empty": "",
+        "not_json": "plan: yes\n",
+        "json_array": "[]",
+        "wrong_kind": json.dumps({**good, "kind": "terraform-plan"}),
+        "newer_version": json.dumps({**good, "version": 99}),
+        "missing_sections": json.dumps({"kind": good["kind"], "version": good["version"]}),
+        "wrong_types": json.dumps({**good, "plan": "everything", "serial": "many"}),
+        "truncated": text[: len(text) // 2],
+        "binary": "\x00\x01\x02\x7f",
+        "a_state_file": sandbox.state_path.read_text(),
+        "deeply_nested": "[" * 100_000 + "]" * 100_000,
+    }
+    cases = []
+    for name, content in files.items():
+        path = folder / f"{name}.plan"
+        path.write_text(content)
+        cases.append(BadInput(f"apply a {name} plan", ["apply", str(path), "--auto-approve"], [path.name]))
+    (folder / "a_directory.plan").mkdir(exist_ok=True)
+    cases.append(BadInput("apply a directory as a plan", ["apply", str(folder / "a_directory.plan")],
+                          ["a_directory.plan"]))
+    cases.append(BadInput("apply a missing plan", ["apply", str(folder / "gone.plan")], ["gone.plan"]))
+    emulator.clear_requests()
+    before = snapshot(sandbox.state_dir)
+    verdicts = run_cases(cases, sandbox.env, sandbox.root, workers=1)  # each apply takes the state lock
+    problems = untouched_problems(sandbox, before, emulator)
+    other_state = folder / "other" / "nimctl.state.json"
+    StateStore(other_state).write(State())
+    other_before = other_state.read_bytes()
+    lineage = BadInput("apply the plan of another state file", ["apply", str(good_path), "--auto-approve"],
+                       ["stale", "lineage"])
+    verdicts += run_cases([lineage], {**sandbox.env, "NIMCTL_STATE": str(other_state)}, sandbox.root)
+    if other_state.read_bytes() != other_before:
+        problems.append("the other state file changed")
+    problems += untouched_problems(sandbox, before, emulator)
+    return verdicts, problems
