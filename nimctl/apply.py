@@ -30,7 +30,7 @@ from nimctl.providers.base import (
     ProviderError,
     Transient,
 )
-from nimctl.recovery import settle_pending
+from nimctl.recovery import close_abandoned_invocations, settle_pending
 from nimctl.resources import DesiredEndpoint, DesiredJob, Stack
 from nimctl.secrets import redact_spec
 from nimctl.state.model import Invocation, State, now
@@ -82,6 +82,9 @@ def run_apply(ctx: RunContext, files: list[str], overrides: list[str], options: 
         for settled in settle_pending(journal, providers):
             ui.warn(f"settled an interrupted run's step: {settled.describe()}")
         plan, observed = _plan(stacks, state, providers, options, plan_file, ui)
+        # After the saved plan's staleness check: this write is not a change the plan missed.
+        for inv_id in close_abandoned_invocations(journal):
+            ui.warn(f"invocation {inv_id} was interrupted: its nimctl process ended before finishing")
         from nimctl.plan.render import render_text
 
         waits = _running_jobs_to_wait(stacks, state, plan)

@@ -14,7 +14,7 @@ from nimctl.context import RunContext, load_stacks
 from nimctl.errors import NimctlError
 from nimctl.journal import Journal
 from nimctl.providers.base import EndpointInfo, JobInfo, JobState, NotFound, Provider
-from nimctl.recovery import settle_pending
+from nimctl.recovery import close_abandoned_invocations, settle_pending
 from nimctl.state.model import State
 from nimctl.ui import UI
 
@@ -56,6 +56,8 @@ def run_destroy(ctx: RunContext, options: DestroyOptions) -> int:
         invocation_id = resolve_invocation(state, options.invocation) if options.invocation else None
         for settled in settle_pending(journal, providers):
             ui.warn(f"settled an interrupted run's step: {settled.describe()}")
+        for inv_id in close_abandoned_invocations(journal):
+            ui.warn(f"invocation {inv_id} was interrupted: its nimctl process ended before finishing")
         addresses = _select(state, invocation_id, stack_names)
         if not addresses:
             ui.print("Nothing to destroy.")

@@ -25,7 +25,7 @@ from nimctl.providers.base import (
     Provider,
     ResourceState,
 )
-from nimctl.state.model import PendingEntry, State
+from nimctl.state.model import PendingEntry, State, now
 from nimctl.state.records import adopt_pending, forget
 
 
@@ -58,6 +58,24 @@ def settle_pending(journal: Journal, providers: dict[str, Provider]) -> list[Set
                               live_jobs.get(entry.provider, {}))
         settled.append(Settled(entry, outcome))
     return settled
+
+
+def close_abandoned_invocations(journal: Journal) -> list[str]:
+    """Invocations still marked running, seen by a process that holds the state lock: an apply
+    holds it from start to finish, so their nimctl process ended without finishing (kill -9, a
+    crash, a lost machine). They are marked interrupted; what they left is settled from the journal."""
+    stale = sorted(i for i, inv in journal.state.invocations.items() if inv.status == "running")
+
+    def change(state: State) -> None:
+        for inv_id in stale:
+            inv = state.invocations[inv_id]
+            inv.status = "interrupted"
+            inv.finished_at = inv.finished_at or now()
+            inv.error = inv.error or "its nimctl process ended before finishing (killed or crashed)"
+
+    if stale:
+        journal.mutate(change)
+    return stale
 
 
 def _settle_one(journal: Journal, provider: Provider, entry: PendingEntry,

@@ -247,6 +247,9 @@ class Sandbox:
         if not_done:
             problems.append(f"jobs not succeeded after a successful apply: {not_done}")
         problems += [f"untracked (leaked) object: {u}" for u in self.untracked()]
+        running = [i for i, inv in state.get("invocations", {}).items() if inv.get("status") == "running"]
+        if running:
+            problems.append(f"invocations still recorded as running after a finished apply: {running}")
         return problems
 
 
