@@ -503,7 +503,9 @@ def remove_job(journal: Journal, provider: Provider, address: str, name: str, jo
                invocation_id: str) -> None:
     entry = journal.intent(op="delete", address=address, type="job", provider=provider.name, name=name,
                            invocation_id=invocation_id, platform_id=job_id)
-    ids = {job_id} if job_id else {j.id for j in provider.find_jobs(name)}
+    # Every job of this name: names are unique to an invocation and task, so all are ours, and a
+    # submit whose answer timed out may have landed after nimctl's look-up and run twice.
+    ids = {j.id for j in provider.find_jobs(name)} | ({job_id} if job_id else set())
     for jid in ids:
         with contextlib.suppress(NotFound):
             provider.delete_job(jid)

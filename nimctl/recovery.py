@@ -115,7 +115,7 @@ def _delete_again(provider: Provider, entry: PendingEntry, endpoints: dict[str, 
             if entry.name in endpoints:
                 provider.delete_endpoint(entry.name)
         else:
-            ids = {entry.platform_id} if entry.platform_id else {j.id for j in jobs.get(entry.name, [])}
+            ids = {j.id for j in jobs.get(entry.name, [])} | ({entry.platform_id} if entry.platform_id else set())
             for job_id in ids:
                 with contextlib.suppress(NotFound):
                     provider.delete_job(job_id)

@@ -309,6 +309,22 @@ def _openai_answer(model_id: str, path: str, body: Any) -> Response:
     return JSONResponse(payload, status_code=mock_openai.http_status(payload))
 
 
+async def _buffered(receive: Callable) -> Callable:
+    """Read a request body now; the returned ``receive`` replays it, then defers to the original."""
+    messages = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+    replay = iter(messages)
+
+    async def receive_again() -> dict[str, Any]:
+        return next(replay, None) or await receive()
+
+    return receive_again
+
+
 class FaultsAndLog:
     """ASGI layer: latency, injected faults, lost responses, and the request log."""
 
@@ -325,6 +341,9 @@ class FaultsAndLog:
         options = self.runtime.options
         method = scope["method"]
         if options.latency > 0:
+            # A slow server has the request before it is slow to answer: read it whole first, so a
+            # client that stops waiting (its timeout) does not take the request back with it.
+            receive = await _buffered(receive)
             await asyncio.sleep(options.latency)
         on_endpoint = path.startswith(ENDPOINT_PREFIX)
         rate = options.endpoint_fault_rate if on_endpoint else options.fault_rate

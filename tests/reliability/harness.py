@@ -772,3 +772,38 @@ def slow_gateway_case(sandbox: LeptonSandbox, mark: str, *, latency: float = 1.0
         problems.append(f"{sandbox.job_creates()} jobs submitted for {sandbox.tasks} tasks")
     problems += _destroy_clean(sandbox)
     return problems
+
+
+def late_landing_case(sandbox: LeptonSandbox) -> tuple[int, list[str]]:
+    """The worst timing for a timed-out submit: the workspace turns slow (2 s answers, nimctl waits
+    0.3 s) just as the jobs are submitted and fast again 0.5 s later, so each submit's look-up by
+    name is answered before the submit itself lands. Lepton job names are not unique and the API
+    takes no idempotency key: a second run of the same job can result. Measured, not promised
+    away: returns (jobs run twice, problems); the promise kept is that destroy removes them all."""
+    problems: list[str] = []
+    args = ["apply", "-f", str(sandbox.config), "--auto-approve", "--no-wait"]
+    env = {**sandbox.env, "NIMCTL_LEPTON_TIMEOUT": "0.3", "NIMCTL_CRASH_AT": "endpoints:ready",
+           "NIMCTL_CRASH_SIGNAL": "STOP"}
+    started = time.monotonic()
+    proc = start_nimctl(args, env, cwd=sandbox.root)
+    try:
+        if wait_until(lambda: not process_stopped(proc.pid) and proc.poll() is None, 60):
+            problems.append("apply never stopped at endpoints:ready")
+        sandbox.emulator.configure(latency=2.0)
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(0.5)
+    finally:
+        sandbox.emulator.configure(latency=0.0)
+        proc.send_signal(signal.SIGCONT)
+    result = finish(proc, args, started)
+    problems += traceback_problems(result)
+    if result.code != 0:
+        problems.append(f"apply failed: {result.describe()}")
+    time.sleep(2.5)  # every submit still in flight has landed
+    twice = sum(1 for (kind, _), count in sandbox.creates().items() if kind == "job" and count > 1)
+    problems += [f"untracked (leaked) object: {u}" for u in sandbox.untracked()]
+    problems += _destroy_clean(sandbox)
+    left = [j["metadata"]["name"] for j in sandbox.world.jobs()]
+    if left:
+        problems.append(f"jobs left after destroy --all: {left}")
+    return twice, problems

@@ -17,6 +17,7 @@ from tests.reliability.harness import (
     LEPTON_FIVE_TASKS,
     LeptonSandbox,
     fault_case,
+    late_landing_case,
     slow_gateway_case,
 )
 
@@ -45,6 +46,12 @@ def test_answers_slower_than_the_client_timeout(lepton, tmp_path, mark):
     endpoints:ready) time out on the client side; retries converge without a duplicate."""
     problems = slow_gateway_case(five_tasks(tmp_path, lepton), mark)
     assert problems == [], "\n".join(problems)
+
+
+def test_a_submit_that_lands_after_its_lookup_may_run_twice_but_destroy_removes_every_run(lepton, tmp_path):
+    twice, problems = late_landing_case(five_tasks(tmp_path, lepton, job_duration=30.0))
+    assert problems == [], "\n".join(problems)
+    assert twice <= 5
 
 
 def test_a_platform_that_keeps_failing_fails_apply_and_destroy_clearly_within_bounds(lepton, tmp_path):
