@@ -42,6 +42,7 @@ __all__ = [
     "StateError",
     "StateStore",
     "UnredactedSecretError",
+    "encode_state",
     "find_unredacted_secrets",
     "state_document",
     "state_rm",
@@ -236,6 +237,35 @@ def state_document(state: State) -> dict[str, Any]:
     }
 
 
+def _record_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def encode_state(doc: dict[str, Any], record_texts: dict[str, str] | None = None) -> bytes:
+    """The state file's text: the document with one resource, invocation or pending entry per line.
+
+    Still one JSON document (``json.load`` reads it; ``nimctl show --json`` pretty-prints it), but
+    written by the C encoder: ``json.dumps(indent=2)`` runs the pure-Python encoder, which took
+    0.35 s at 4,000 resources, on every one of the state writes an apply makes. ``record_texts``
+    holds resources already encoded (address -> JSON text)."""
+    texts = record_texts or {}
+
+    def block(items: list[str], opening: str, closing: str) -> str:
+        if not items:
+            return opening + closing
+        return opening + "\n" + ",\n".join(items) + "\n  " + closing
+
+    resources = [f"    {_record_json(a)}: {texts.get(a) or _record_json(r)}" for a, r in doc["resources"].items()]
+    invocations = [f"    {_record_json(i)}: {_record_json(v)}" for i, v in doc["invocations"].items()]
+    pending = [f"    {_record_json(p)}" for p in doc["pending"]]
+    head = {k: v for k, v in doc.items() if k not in ("resources", "invocations", "pending")}
+    lines = [f"  {_record_json(k)}: {_record_json(v)}," for k, v in head.items()]
+    lines.append(f"  \"resources\": {block(resources, '{', '}')},")
+    lines.append(f"  \"invocations\": {block(invocations, '{', '}')},")
+    lines.append(f"  \"pending\": {block(pending, '[', ']')}")
+    return ("{\n" + "\n".join(lines) + "\n}\n").encode("utf-8")
+
+
 @dataclass(frozen=True)
 class _Seen:
     """What this store last read or wrote: lets ``write`` tell whether someone else wrote since."""
@@ -284,6 +314,9 @@ class StateStore:
         self._attempt: tuple[str, int, str] | None = None
         self._migrated_from: int | None = None
         self._swept = False
+        # JSON texts of the resource records last written: known free of literal secrets, so the
+        # guard only looks at records that changed (apply rewrites the state after every step).
+        self._clean_records: set[str] = set()
         # One write at a time from this process (the applier records job outcomes from threads).
         self._write_guard = threading.Lock()
 
@@ -381,12 +414,14 @@ class StateStore:
         self._adopt_interrupted_write(state)
         doc = state_document(state)
         doc["serial"] = state.serial + 1
-        leaks = find_unredacted_secrets(doc)
+        texts = {address: _record_json(record) for address, record in doc["resources"].items()}
+        leaks, clean = self._guard(doc, texts)
         if leaks:
             raise UnredactedSecretError(
                 "refusing to write a literal secret to the state file (a bug in nimctl: specs must "
                 "be redacted with nimctl.secrets.redact_spec first) at: " + ", ".join(leaks))
-        payload = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        payload = encode_state(doc, texts)
+        self._clean_records = clean
 
         self._ensure_directory()
         self._refuse_if_locked_by_another()
@@ -407,6 +442,25 @@ class StateStore:
         if not self._swept:
             self._swept = True
             self._sweep_stale_temps()
+
+    def _guard(self, doc: dict[str, Any], texts: dict[str, str]) -> tuple[list[str], set[str]]:
+        """``find_unredacted_secrets(doc)``, skipping resource records written unchanged before.
+        Returns (leaks, the texts of the records found clean)."""
+        leaks: list[str] = []
+        clean: set[str] = set()
+        for address, record in doc["resources"].items():
+            text = texts[address]
+            if text in self._clean_records:
+                clean.add(text)
+                continue
+            found = _unredacted_in_spec(record.get("spec"), f"resources.{address}.spec")
+            if found:
+                leaks += found
+            else:
+                clean.add(text)
+        for i, entry in enumerate(doc.get("pending", [])):
+            leaks += _unredacted_in_spec(entry.get("spec"), f"pending[{i}].spec")
+        return leaks, clean
 
     def _adopt_interrupted_write(self, state: State) -> None:
         """A signal handled between the rename of a write and its bookkeeping (Ctrl-C during apply
