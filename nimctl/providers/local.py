@@ -75,6 +75,14 @@ _WILDCARD_HOSTS = ("0.0.0.0", "::")
 _PROC = Path("/proc")
 
 
+def checkpoint(mark: str) -> None:
+    """nimctl.journal.checkpoint (NIMCTL_TRACE_FILE / NIMCTL_CRASH_AT) at the two moments of a start
+    a crash can split: recorded but not started, started but its pid not recorded."""
+    from nimctl.journal import checkpoint as journal_checkpoint
+
+    journal_checkpoint(mark)
+
+
 # ---------------------------------------------------------------- processes
 
 
@@ -120,6 +128,31 @@ def is_running(pid: int | None, start_time: int | None, boot: str | None) -> boo
         return False
     stat = proc_stat(pid)  # type: ignore[arg-type]
     return stat is not None and stat.state not in ("Z", "X")
+
+
+def find_runner(run_id: str) -> tuple[int, int] | None:
+    """(pid, start time) of the live runner started with ``--run-id run_id``: finds the process of a
+    start that was interrupted after the process began but before its pid was recorded."""
+    needle = f"--run-id\0{run_id}\0".encode()
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in cmdline and _RUNNER.encode() in cmdline:
+            stat = proc_stat(int(entry.name))
+            if stat is not None and stat.state not in ("Z", "X"):
+                return int(entry.name), stat.start_time
+    return None
+
+
+def _starter() -> dict[str, Any]:
+    """This process, recorded as the one starting a process: if it is gone and no process was
+    started, the start never happened (no need to wait NEVER_STARTED_S to know it)."""
+    stat = proc_stat(os.getpid())
+    return {"pid": os.getpid(), "start_time": stat.start_time if stat else None}
 
 
 def group_members(pgid: int) -> list[int]:
@@ -429,6 +462,8 @@ class LocalProvider:
         it is never signalled. When the recorded leader is gone but members of its group are
         left, the group id cannot have been reused (the kernel keeps a pid while a group uses it).
         """
+        if record.get("pid") is None:
+            self._recover_pid(record)
         pid = record.get("pid")
         if pid is None or record.get("boot_id") != boot_id():
             return
@@ -514,10 +549,11 @@ class LocalProvider:
                 "start_time": None, "boot_id": boot_id(), "host": host, "port": port,
                 "url": f"http://{_url_host(host)}:{port}", "health_path": health_path,
                 "argv": argv, "spec": mask_secrets(spec), "spec_digest": digest, "created_at": time.time(),
-                "log": str(self.endpoint_log_path(name)),
+                "log": str(self.endpoint_log_path(name)), "starter": _starter(),
             }
             # Recorded before the start, so a crash in between leaves a trace rather than nothing.
             _write_json(self._endpoint_path(name), record)
+            checkpoint("local:recorded-before-start:endpoint")
             header = (f"---- nimctl: starting endpoint {name} on port {port} at "
                       f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(argv)}\n")
             try:
@@ -527,6 +563,7 @@ class LocalProvider:
             except Rejected as err:
                 _unlink(self._endpoint_path(name))
                 raise Rejected(f"local endpoint {name}: {err.message}", resource=name) from err
+            checkpoint("local:started-before-recorded:endpoint")
             record.update(pid=pid, pgid=pid, start_time=start)
             _write_json(self._endpoint_path(name), record)
             return self._endpoint_info(record)
@@ -562,8 +599,26 @@ class LocalProvider:
 
     def _process_running(self, record: dict[str, Any]) -> bool:
         if record.get("pid") is None:  # being started right now, or a start that crashed
+            if self._recover_pid(record):
+                return True
+            starter = record.get("starter") or {}
+            if starter and not is_running(starter.get("pid"), starter.get("start_time"), record.get("boot_id")):
+                return False  # the starter died before starting anything
             return time.time() - float(record.get("created_at") or 0) < NEVER_STARTED_S
         return is_running(record.get("pid"), record.get("start_time"), record.get("boot_id"))
+
+    def _recover_pid(self, record: dict[str, Any]) -> bool:
+        """A record without a pid whose runner is alive: the start was cut short (kill -9) after
+        the process began but before its pid was recorded. Record it now, so it can be stopped."""
+        found = find_runner(str(record.get("run_id")))
+        if found is None:
+            return False
+        record.update(pid=found[0], pgid=found[0], start_time=found[1])
+        path = (self._endpoint_path(str(record["name"])) if record.get("kind") == "endpoint"
+                else self._job_path(str(record["id"])))
+        if path.exists():
+            _write_json(path, record)
+        return True
 
     def _exit_info(self, path: Path, run_id: str | None) -> dict[str, Any] | None:
         try:
@@ -574,8 +629,8 @@ class LocalProvider:
 
     def _endpoint_info(self, record: dict[str, Any]) -> EndpointInfo:
         name = str(record["name"])
+        running = self._process_running(record)  # first: it may recover the pid of a cut-short start
         extra = {key: record.get(key) for key in ("pid", "start_time", "port", "host", "log", "run_id")}
-        running = self._process_running(record)
         if record.get("pid") is None:
             state, word = ((ResourceState.PENDING, "Starting") if running
                            else (ResourceState.FAILED, "Never started"))
@@ -643,9 +698,10 @@ class LocalProvider:
         record: dict[str, Any] = {
             "kind": "job", "id": job_id, "name": name, "run_id": job_id, "pid": None, "pgid": None,
             "start_time": None, "boot_id": boot_id(), "spec": mask_secrets(spec), "created_at": time.time(),
-            "log": str(out / "job.log"), "output_dir": str(out),
+            "log": str(out / "job.log"), "output_dir": str(out), "starter": _starter(),
         }
         _write_json(self._job_path(job_id), record)
+        checkpoint("local:recorded-before-start:job")
         header = f"---- nimctl: job {name} ({job_id}) started at {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
         try:
             pid, start = self._start(command, env=env, log_path=out / "job.log", exit_path=self._job_exit_path(job_id),
@@ -653,6 +709,7 @@ class LocalProvider:
         except Rejected as err:
             _unlink(self._job_path(job_id))
             raise Rejected(f"local job {name}: {err.message}", resource=name) from err
+        checkpoint("local:started-before-recorded:job")
         record.update(pid=pid, pgid=pid, start_time=start)
         _write_json(self._job_path(job_id), record)
         return self._job_info(record)

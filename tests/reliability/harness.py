@@ -368,7 +368,7 @@ class LocalSandbox(Sandbox):
 
     def duplicates(self, *, max_endpoint_creates: int) -> list[str]:
         problems = []
-        names = Counter(r.get("name") for r in self._records("jobs"))
+        names = Counter(r.get("name") for r in self._started_jobs())
         problems += [f"job {n} was started {c} times" for n, c in names.items() if c > 1]
         servers = [cmd for cmd in self._processes().values()
                    if "nimctl.mock_server" in cmd and "local_runner" not in cmd]
@@ -376,8 +376,15 @@ class LocalSandbox(Sandbox):
             problems.append(f"{len(servers)} endpoint servers run at once: {servers}")
         return problems
 
+    def _started_jobs(self) -> list[dict[str, Any]]:
+        """Job records whose process really started: it left an exit file, or it still runs. A record
+        of a start that a kill -9 cut short ran nothing (the provider reports it 'Never started')."""
+        running = "\n".join(self._processes().values())
+        return [r for r in self._records("jobs")
+                if (self.registry / "jobs" / f"{r.get('id')}.exit").exists() or f"--run-id {r.get('id')} " in running]
+
     def job_creates(self) -> int:
-        return len(self._records("jobs"))
+        return len(self._started_jobs())
 
     def close(self) -> None:
         if self._processes():

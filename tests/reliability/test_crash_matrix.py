@@ -91,10 +91,10 @@ def test_lepton_apply_stopped_at_a_mark(lepton_box, lepton_marks, signame, prefi
 
 
 @pytest.mark.parametrize(("signame", "prefix", "index"), [
-    ("KILL", "pending:create:", 0),  # the process may not have been started
+    ("KILL", "local:started-before-recorded:endpoint", 0),  # a process whose pid was never recorded
     ("KILL", "recorded:create:", 0),  # a detached endpoint process nobody waits for
     ("KILL", "pending:submit:", 1),
-    ("TERM", "recorded:submit:", 0),  # the cleanup stops job processes and the endpoint's
+    ("TERM", "local:started-before-recorded:job", 0),
     ("INT", "endpoints:ready", 0),
 ])
 def test_local_apply_stopped_at_a_mark(local_box, local_marks, signame, prefix, index):
