@@ -121,6 +121,12 @@ def faults_part(bench: Bench) -> dict[str, Any]:
                                              "seconds": round(time.monotonic() - started, 1)}
         say(f"[faults] answers slower than the client timeout after {mark}: "
             f"{problems or 'survived'} ({timed_out} requests outlasted it)")
+    sandbox = bench.lepton("late-landing", config=h.LEPTON_FIVE_TASKS, tasks=5, job_duration=30.0)
+    twice, problems = h.late_landing_case(sandbox)
+    figures["submit landing after its look-up"] = {"jobs_run_twice": twice, "left_after_destroy": problems,
+                                                    "survived": not problems}
+    say(f"[faults] submits landing after their look-up (worst timing): {twice}/5 jobs ran twice; "
+        f"after destroy --all: {problems or 'nothing left'}")
     return figures
 
 
@@ -174,8 +180,9 @@ def suites_part() -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for name in ("test_concurrency.py", "test_secrets.py", "test_exposure.py"):
         started = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:warnings", "-m", "slow or not slow",
-                               f"tests/reliability/{name}"], cwd=REPO, capture_output=True, text=True)
+        argv = [sys.executable, "-m", "pytest", "-o", "addopts=", "-q", "-p", "no:warnings", "-m", "slow or not slow",
+                f"tests/reliability/{name}"]
+        proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
         last = (proc.stdout.strip().splitlines() or ["?"])[-1]
         figures[name] = {"exit": proc.returncode, "summary": last, "seconds": round(time.monotonic() - started, 1)}
         say(f"[suites] {name}: {last}")
