@@ -373,11 +373,24 @@ class Applier:
                     if info is None or info.state.terminal:
                         finished[address] = info or _gone_job(record)
                         del pending[address]
-                self.journal.mutate(lambda s, u=updates: self._record_job_observations(s, u))
+                # A round where no job changed state writes nothing: during an hours-long
+                # evaluation the whole state would otherwise be rewritten at every poll.
+                changed = {a: i for a, i in updates.items() if self._observation_changed(a, i)}
+                if changed:
+                    self.journal.mutate(lambda s, u=changed: self._record_job_observations(s, u))
                 if pending:
                     poller.sleep()
         checkpoint("jobs:finished")
         return finished
+
+    def _observation_changed(self, address: str, info: JobInfo | None) -> bool:
+        record = self.state.resources.get(address)
+        if record is None:
+            return False
+        if info is None or info.state.terminal:
+            return True  # recorded with its result, always
+        seen = record.observed
+        return (seen.get("state"), seen.get("platform_state")) != (info.state.value, info.platform_state)
 
     def _record_job_observations(self, state: State, updates: dict[str, JobInfo | None]) -> None:
         inv = state.invocations[self.invocation.id]
