@@ -181,6 +181,7 @@ class _Listings:
         self._providers = providers
         self._endpoints: dict[str, dict[str, EndpointInfo]] = {}
         self._jobs: dict[str, list[JobInfo]] = {}
+        self._job_index: dict[str, JobIndex] = {}
         self.requests = requests
 
     def _provider(self, platform: str) -> Provider:
@@ -204,6 +205,11 @@ class _Listings:
             self._jobs[platform] = self._call(platform, "list_jobs", lambda p: p.list_jobs())
         return self._jobs[platform]
 
+    def job_index(self, platform: str) -> JobIndex:
+        if platform not in self._job_index:
+            self._job_index[platform] = JobIndex(self.jobs(platform))
+        return self._job_index[platform]
+
     def _call(self, platform: str, what: str, call: Callable[[Provider], list[Any]]) -> list[Any]:
         provider = self._provider(platform)
         key = f"{platform}.{what}"
@@ -225,6 +231,30 @@ class _Listings:
     @property
     def platforms(self) -> tuple[str, ...]:
         return tuple(sorted(set(self._endpoints) | set(self._jobs)))
+
+
+class JobIndex:
+    """A job listing indexed by id and name: ``find_job`` for every job of a large state would
+    scan the listing once per job (9 million comparisons for 3,000 jobs)."""
+
+    def __init__(self, jobs: list[JobInfo]) -> None:
+        self._by_id: dict[str, JobInfo] = {}
+        self._by_name: dict[str, list[JobInfo]] = {}
+        for job in jobs:
+            self._by_id.setdefault(job.id, job)
+            if job.state != JobState.GONE:
+                self._by_name.setdefault(job.name, []).append(job)
+
+    def find(self, *, name: str, job_id: str | None) -> JobInfo | None:
+        """Exactly ``find_job(jobs, name=name, job_id=job_id)``."""
+        if job_id:
+            match = self._by_id.get(job_id)
+            if match is not None:
+                return match if match.state != JobState.GONE else None
+        named = self._by_name.get(name)
+        if not named:
+            return None
+        return max(named, key=lambda j: (j.created_at or 0.0, j.id))
 
 
 def find_job(jobs: list[JobInfo], *, name: str, job_id: str | None) -> JobInfo | None:
@@ -258,7 +288,7 @@ def refresh(state: State, providers: ProviderSource) -> Observed:
             observed.resources[address] = ObservedResource(
                 address, "job", record.provider, record.name, NOT_REFRESHED)
         else:
-            live_job = find_job(listings.jobs(record.provider), name=record.name, job_id=record.platform_id)
+            live_job = listings.job_index(record.provider).find(name=record.name, job_id=record.platform_id)
             status = DELETED if live_job is None else UNCHANGED
             observed.resources[address] = ObservedResource(
                 address, "job", record.provider, record.name, status, live=live_job,
@@ -310,7 +340,7 @@ def _observe_pending(entry: PendingEntry, listings: _Listings, salt: str) -> Obs
             "delete": "delete again" if live_ep else "already deleted",
         }.get(entry.op, "drop")
         return ObservedPending(entry, resolution, live_ep, managed, fingerprint)
-    live_job = find_job(listings.jobs(entry.provider), name=entry.name, job_id=entry.platform_id)
+    live_job = listings.job_index(entry.provider).find(name=entry.name, job_id=entry.platform_id)
     fingerprint = job_fingerprint(live_job)
     if entry.op in ("submit", "create"):
         resolution = "adopt" if live_job else "not created"
