@@ -1,0 +1,182 @@
+"""State I/O: bytes and time of one state write (and read) at 1,000 stacks, and how many writes
+and bytes a whole apply of K jobs on one endpoint costs (it must not turn quadratic in practice).
+
+    .venv/bin/python bench/state_io.py [--stacks 1000] [--k 1,10,50,200] [--runs 5]
+
+Part 1 builds the state of N applied stacks (1 endpoint + 3 jobs each) from real configs with the
+real code: `build_stacks`, `render_job_spec`, `nimctl.state.records` (the platform's answers are
+made up here: no emulator needed to time the store), then times `StateStore.write` (split into
+its steps) and `StateStore.read` (first read, and a read of bytes already validated).
+
+Part 2 runs `nimctl apply --auto-approve` of one stack with K evaluation tasks against the Lepton
+emulator and counts the state writes (the state's serial) and the bytes the nimctl process wrote
+(/proc/self/io wchar at exit, minus its stdout/stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import (  # noqa: E402
+    emulator,
+    emulator_env,
+    k_tasks_config,
+    load_average,
+    median,
+    save,
+    write_stacks,
+)
+
+EMULATOR = {"ready_after": 0.2, "job_duration": 0.5, "queue_time": 0.0, "delete_after": 0.05}
+
+# Runs nimctl and reports, at exit, the bytes this process wrote (Linux /proc/self/io).
+IO_WRAPPER = """\
+import atexit, json, os, sys
+def _report():
+    try:
+        fields = dict(line.split(": ") for line in open("/proc/self/io").read().splitlines())
+    except OSError:
+        return
+    with open(os.environ["BENCH_IO_FILE"], "w") as fh:
+        json.dump({k: int(v) for k, v in fields.items()}, fh)
+atexit.register(_report)
+sys.argv = ["nimctl", *sys.argv[1:]]
+from nimctl.cli import main
+main()
+"""
+
+
+# -- part 1: one write at N stacks ----------------------------------------------------------------
+
+def applied_state(stacks_dir: Path) -> Any:
+    from nimctl.apply import new_invocation_id, results_dir
+    from nimctl.config import load_configs
+    from nimctl.providers.base import EndpointInfo, JobInfo, JobState, ResourceState
+    from nimctl.stack import build_stacks, render_job_spec
+    from nimctl.state.model import Invocation, State
+    from nimctl.state.records import record_endpoint, record_job
+
+    state = State()
+    inv = Invocation(id=new_invocation_id(), command="apply", config_files=[str(stacks_dir)], status="succeeded")
+    state.invocations[inv.id] = inv
+    now = time.time()
+    for stack in build_stacks(load_configs([str(stacks_dir)])):
+        ep = stack.endpoint
+        url = f"https://ws1-{ep.name}.example.invalid"
+        record_endpoint(state, ep, EndpointInfo(ep.name, ResourceState.READY, "Ready", url, dict(ep.spec), 1, now),
+                        invocation_id=inv.id, salt=state.lineage)
+        inv.created.append(ep.address)
+        for job in stack.jobs:
+            name, spec = render_job_spec(job, invocation_id=inv.id, endpoint_url=url)
+            info = JobInfo(f"{name}-abcd", name, JobState.SUCCEEDED, "Completed", spec, now, now + 60)
+            record_job(state, job, info, invocation_id=inv.id, salt=state.lineage, spec=spec)
+            state.resources[job.address].extra["results_dir"] = results_dir(spec)
+            inv.created.append(job.address)
+    return state
+
+
+def time_write_steps(state: Any, path: Path, runs: int) -> dict[str, Any]:
+    from nimctl.state import store as store_module
+    from nimctl.state.store import StateStore, find_unredacted_secrets, state_document
+
+    store = StateStore(path)
+    store.write(state)  # the first write creates the directory and the file
+    steps: dict[str, list[float]] = {"document": [], "secret_guard": [], "encode": [], "write_total": [],
+                                     "read_first": [], "read_again": []}
+    encode = getattr(store_module, "encode_state", None)
+    for _ in range(runs):
+        t = time.perf_counter()
+        doc = state_document(state)
+        steps["document"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        find_unredacted_secrets(doc)
+        steps["secret_guard"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        payload = encode(doc) if encode else (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+        steps["encode"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        store.write(state)
+        steps["write_total"].append(time.perf_counter() - t)
+        cache = Path(os.environ["NIMCTL_CACHE_DIR"]) / "valid-states.json"
+        cache.unlink(missing_ok=True)  # a state nobody validated yet
+        t = time.perf_counter()
+        StateStore(path).read()
+        steps["read_first"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        StateStore(path).read()
+        steps["read_again"].append(time.perf_counter() - t)
+    return {"bytes": path.stat().st_size, "payload_bytes": len(payload), "resources": len(state.resources),
+            **{f"{k}_ms": round(median(v) * 1000, 1) for k, v in steps.items()}}
+
+
+# -- part 2: a whole apply of K jobs --------------------------------------------------------------
+
+def apply_k(server: Any, k: int, workdir: Path) -> dict[str, Any]:
+    config = k_tasks_config(workdir / f"k{k}.yaml", k, endpoint=f"bench-k{k}")
+    io_file = workdir / f"io-{k}.json"
+    env = emulator_env(server, workdir, NIMCTL_STATE=str(workdir / f"state-{k}" / "nimctl.state.json"),
+                       NIMCTL_CACHE_DIR=str(workdir / "cache"), NIMCTL_POLL_INTERVAL="0.2",
+                       BENCH_IO_FILE=str(io_file))
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", IO_WRAPPER, "apply", "--auto-approve", "--parallelism", "10",
+                           "-f", str(config)], env=env, capture_output=True, text=True, timeout=3600,
+                          stdin=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-2000:])
+    state_file = Path(env["NIMCTL_STATE"])
+    serial = json.loads(state_file.read_text())["serial"]
+    io = json.loads(io_file.read_text())
+    written = io["wchar"] - len(proc.stdout.encode()) - len(proc.stderr.encode())
+    return {"k": k, "wall_s": round(wall, 2), "state_writes": serial, "state_bytes_final": state_file.stat().st_size,
+            "bytes_written": written, "bytes_per_job": round(written / k)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stacks", type=int, default=1000)
+    parser.add_argument("--k", default="1,10,50,200")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--save", default="state_io", help="results name under bench/results/ ('' = none)")
+    args = parser.parse_args()
+
+    load_before = load_average()
+    workdir = Path(tempfile.mkdtemp(prefix="nimctl-bench-state-"))
+    os.environ["NIMCTL_CACHE_DIR"] = str(workdir / "cache")
+    try:
+        state = applied_state(write_stacks(workdir / "stacks", args.stacks))
+        one = time_write_steps(state, workdir / "one" / "nimctl.state.json", args.runs)
+        print(f"state of {args.stacks} stacks: {one['resources']} resources, {one['bytes'] / 1e6:.2f} MB on disk")
+        print(f"  write: {one['write_total_ms']} ms (document {one['document_ms']}, secret guard "
+              f"{one['secret_guard_ms']}, encode {one['encode_ms']}; the rest is I/O and fsync)")
+        print(f"  read: {one['read_first_ms']} ms the first time, {one['read_again_ms']} ms for bytes validated before")
+        applies = []
+        with emulator(**EMULATOR) as server:
+            for k in [int(x) for x in args.k.split(",")]:
+                row = apply_k(server, k, workdir)
+                applies.append(row)
+                print(f"  apply K={k:4d}: {row['state_writes']:4d} state writes, {row['bytes_written'] / 1e6:8.2f} MB "
+                      f"written ({row['bytes_per_job'] / 1e3:.1f} kB per job), final state "
+                      f"{row['state_bytes_final'] / 1e3:.0f} kB, wall {row['wall_s']} s")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"load average before: {load_before}; after: {load_average()}")
+    if args.save:
+        print("saved", save(args.save, {"stacks": args.stacks, "one_write": one, "applies": applies,
+                                        "emulator": EMULATOR}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""Performance budgets that hold on a loaded 2-core CI machine (docs/performance.md has the real
+figures): what start-up imports (exact), platform requests of a refreshing plan (exact, and the same
+for 10 and 100 stacks), and wall times with generous margins."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.common import SEED, nimctl_argv, request_counts, user_env, write_stacks
+from bench.plan_scaling import apply_programmatically, mark_jobs_running
+
+pytestmark = pytest.mark.timeout(240)
+
+# Never imported by --help, validate or an offline plan of the seed (each is imported by the
+# command that needs it). omegaconf: the seed has no ${...} to interpolate.
+HEAVY = ("leptonai", "httpx", "requests", "fastapi", "uvicorn", "deepdiff", "rich", "jsonschema", "pydantic",
+         "omegaconf", "loguru")
+
+
+@pytest.fixture
+def env(tmp_path) -> dict[str, str]:
+    return user_env(NIMCTL_STATE=str(tmp_path / "state" / "nimctl.state.json"),
+                    NIMCTL_CACHE_DIR=str(tmp_path / "cache"), LEPTON_CACHE_DIR=str(tmp_path / "lepton"))
+
+
+def imported(args: list[str], env: dict[str, str], cwd: Path) -> set[str]:
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "nimctl", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert proc.returncode in (0, 2), proc.stderr[-2000:]
+    names = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
+             if line.startswith("import time:") and "|" in line}
+    return {name.split(".")[0] for name in names}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["validate", "-f", str(SEED)],
+                                  ["plan", "--refresh=false", "-f", str(SEED)]],
+                         ids=["help", "validate", "plan-no-refresh"])
+def test_start_up_imports_nothing_heavy(args: list[str], env, tmp_path) -> None:
+    heavy = imported(args, env, tmp_path) & set(HEAVY)
+    assert heavy == set(), f"nimctl {' '.join(args)} imports {sorted(heavy)}"
+
+
+def median_wall(argv: list[str], env: dict[str, str], runs: int = 3) -> float:
+    walls = []
+    for _ in range(runs + 1):
+        started = time.perf_counter()
+        proc = subprocess.run(argv, env=env, capture_output=True, stdin=subprocess.DEVNULL)
+        walls.append(time.perf_counter() - started)
+        assert proc.returncode in (0, 2), proc.stderr[-2000:]
+    return statistics.median(walls[1:])  # the first run writes the bytecode
+
+
+@pytest.mark.parametrize(("args", "limit"), [(["--help"], 0.6), (["validate", "-f", str(SEED)], 0.9),
+                                             (["plan", "--refresh=false", "-f", str(SEED)], 0.9)],
+                         ids=["help", "validate", "plan-no-refresh"])
+def test_start_up_wall_time(args: list[str], limit: float, env) -> None:
+    # The budget is 0.3 s (measured: 0.08 / 0.12 / 0.15 s); 3x leaves room for a busy CI machine.
+    assert median_wall([*nimctl_argv(), *args], env) < limit
+
+
+def plan(emulator, stacks_dir: Path, env: dict[str, str]) -> tuple[float, dict[str, int], str]:
+    emulator.clear_requests()
+    started = time.perf_counter()
+    proc = subprocess.run([*nimctl_argv(), "plan", "-f", str(stacks_dir)], env=env, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return wall, request_counts(emulator), proc.stdout.strip().splitlines()[-1]
+
+
+def test_refresh_requests_are_constant_in_the_number_of_stacks(emulator, tmp_path) -> None:
+    emulator.configure(ready_after=0.0, job_duration=0.05, queue_time=0.0)
+    seen = {}
+    for count in (10, 100):
+        workdir = tmp_path / f"n{count}"
+        stacks = write_stacks(workdir / "stacks", count)
+        env = user_env(**emulator.env(), NIMCTL_STATE=str(workdir / "state" / "nimctl.state.json"),
+                       NIMCTL_CACHE_DIR=str(tmp_path / "cache"), LEPTON_CACHE_DIR=str(tmp_path / "lepton"))
+        apply_programmatically(emulator, stacks, Path(env["NIMCTL_STATE"]))
+        plan(emulator, stacks, env)  # fills the spec-check and state-validation caches, as apply would
+        walls, requests = [], []
+        for _ in range(2):
+            wall, counts, summary = plan(emulator, stacks, env)
+            assert summary == "No changes. The platform matches the configuration."
+            walls.append(wall)
+            requests.append(counts)
+        mark_jobs_running(Path(env["NIMCTL_STATE"]))  # as after `apply --no-wait`
+        _, running, summary = plan(emulator, stacks, env)
+        assert summary == "No changes. The platform matches the configuration."
+        seen[count] = (requests, running, min(walls))
+    for count in (10, 100):
+        requests, running, _ = seen[count]
+        assert requests == [{"GET /deployments": 1, "GET /workspace": 1}] * 2
+        # jobs are paged 500 at a time until an empty page: 30 and 300 jobs are one page each
+        assert running == {"GET /deployments": 1, "GET /jobs": 2, "GET /workspace": 1}
+    # 100 stacks plan in ~1.2 s here (1,000 in ~2.7 s); 8 s leaves room for a busy CI machine
+    assert seen[100][2] < 8.0
