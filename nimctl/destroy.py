@@ -84,9 +84,9 @@ def run_destroy(ctx: RunContext, options: DestroyOptions) -> int:
 
 def _select(state: State, invocation_id: str | None, stack_names: set[str] | None) -> list[str]:
     if invocation_id:
-        inv = state.invocations[invocation_id]
-        chosen = {a for a in inv.created if a in state.resources}
-        chosen |= {a for a, r in state.resources.items() if r.invocation_id == invocation_id}
+        # Each record names the invocation that created what is live now; an address this invocation
+        # once created but a later one re-ran belongs to the later one.
+        chosen = {a for a, r in state.resources.items() if r.invocation_id == invocation_id}
     elif stack_names is not None:
         chosen = {a for a, r in state.resources.items() if r.stack in stack_names}
     else:

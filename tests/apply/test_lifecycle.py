@@ -128,6 +128,11 @@ def test_failed_job_is_rerun_alone(emulator, world, tmp_path):
     names = world.job_names()
     assert len(names) == 3 and sum("gsm8k" in n for n in names) == 2
 
+    # Destroying the first invocation removes what it created and is still its own, not the re-run.
+    assert run_cli(["destroy", invocation_id(first.out), "--auto-approve"], env).code == 0
+    assert sorted(read_state(tmp_path)["resources"]) == ["job.llama-3-1-8b.gsm8k"]
+    assert read_state(tmp_path)["resources"]["job.llama-3-1-8b.gsm8k"]["invocation_id"] == invocation_id(second.out)
+
 
 def test_readiness_timeout_cleans_up(emulator, world, tmp_path):
     config = copy_config(tmp_path)
