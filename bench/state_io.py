@@ -90,24 +90,29 @@ def time_write_steps(state: Any, path: Path, runs: int) -> dict[str, Any]:
     from nimctl.state import store as store_module
     from nimctl.state.store import StateStore, find_unredacted_secrets, state_document
 
-    store = StateStore(path)
-    store.write(state)  # the first write creates the directory and the file
-    steps: dict[str, list[float]] = {"document": [], "secret_guard": [], "encode": [], "write_total": [],
-                                     "read_first": [], "read_again": []}
+    StateStore(path).write(state)  # creates the directory and the file
+    steps: dict[str, list[float]] = {"document": [], "secret_guard_all": [], "encode": [], "write_first": [],
+                                     "write_next": [], "read_first": [], "read_again": []}
     encode = getattr(store_module, "encode_state", None)
+    payload = b""
     for _ in range(runs):
         t = time.perf_counter()
         doc = state_document(state)
         steps["document"].append(time.perf_counter() - t)
         t = time.perf_counter()
         find_unredacted_secrets(doc)
-        steps["secret_guard"].append(time.perf_counter() - t)
+        steps["secret_guard_all"].append(time.perf_counter() - t)
         t = time.perf_counter()
         payload = encode(doc) if encode else (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
         steps["encode"].append(time.perf_counter() - t)
+        store = StateStore(path)
+        store.read()
         t = time.perf_counter()
-        store.write(state)
-        steps["write_total"].append(time.perf_counter() - t)
+        store.write(state)  # a process's first write: every record is checked for secrets
+        steps["write_first"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        store.write(state)  # what each further journaled step of an apply pays
+        steps["write_next"].append(time.perf_counter() - t)
         cache = Path(os.environ["NIMCTL_CACHE_DIR"]) / "valid-states.json"
         cache.unlink(missing_ok=True)  # a state nobody validated yet
         t = time.perf_counter()
@@ -158,8 +163,9 @@ def main() -> int:
         state = applied_state(write_stacks(workdir / "stacks", args.stacks))
         one = time_write_steps(state, workdir / "one" / "nimctl.state.json", args.runs)
         print(f"state of {args.stacks} stacks: {one['resources']} resources, {one['bytes'] / 1e6:.2f} MB on disk")
-        print(f"  write: {one['write_total_ms']} ms (document {one['document_ms']}, secret guard "
-              f"{one['secret_guard_ms']}, encode {one['encode_ms']}; the rest is I/O and fsync)")
+        print(f"  write: {one['write_first_ms']} ms the first in a process, {one['write_next_ms']} ms each next one "
+              f"(steps: document {one['document_ms']}, secret guard of every record {one['secret_guard_all_ms']}, "
+              f"encode {one['encode_ms']}; the rest is I/O and fsync)")
         print(f"  read: {one['read_first_ms']} ms the first time, {one['read_again_ms']} ms for bytes validated before")
         applies = []
         with emulator(**EMULATOR) as server:

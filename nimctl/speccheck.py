@@ -129,8 +129,10 @@ def check_lepton_specs(stacks: Sequence[Stack], *, may_import_sdk: bool) -> Chec
     if not may_import_sdk:
         outcome.unchecked = len(todo)
         return outcome
+    from nimctl.providers.sdk import prepare as prepare_sdk
     from nimctl.stack import check_specs_with_sdk
 
+    prepare_sdk()  # the SDK's models without its photon client (fastapi, httpx): ~0.3 s less
     passed = 0
     for digest, kind, stack, item in todo:
         found = check_specs_with_sdk([_single(kind, stack, item)])
