@@ -7,9 +7,7 @@ import json
 import pytest
 
 from tests.apply.helpers import (
-    ENDPOINT_TOKEN,
     REPO,
-    Platform,
     cli_env,
     copy_config,
     invocation_id,
@@ -18,14 +16,6 @@ from tests.apply.helpers import (
 )
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture
-def world(emulator):
-    emulator.configure(ready_after=0.2, job_duration=0.2)
-    platform = Platform(emulator)
-    platform.add_secret("ENDPOINT_API_KEY", ENDPOINT_TOKEN)
-    return platform
 
 
 def test_version_and_help(tmp_path, emulator):

@@ -8,8 +8,6 @@ import signal
 import pytest
 
 from tests.apply.helpers import (
-    ENDPOINT_TOKEN,
-    Platform,
     cli_env,
     copy_config,
     read_state,
@@ -34,14 +32,6 @@ CRASH_POINTS = [
     "jobs:submitted",
     "jobs:finished",
 ]
-
-
-@pytest.fixture
-def world(emulator):
-    emulator.configure(ready_after=0.2, job_duration=0.3)
-    platform = Platform(emulator)
-    platform.add_secret("ENDPOINT_API_KEY", ENDPOINT_TOKEN)
-    return platform
 
 
 @pytest.mark.parametrize("point", CRASH_POINTS)

@@ -8,7 +8,6 @@ import pytest
 
 from tests.apply.helpers import (
     ENDPOINT_TOKEN,
-    Platform,
     cli_env,
     copy_config,
     invocation_id,
@@ -17,14 +16,6 @@ from tests.apply.helpers import (
 )
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture
-def world(emulator, tmp_path):
-    emulator.configure(ready_after=0.2, job_duration=0.2)
-    platform = Platform(emulator)
-    platform.add_secret("ENDPOINT_API_KEY", ENDPOINT_TOKEN)
-    return platform
 
 
 def test_seed_example_full_lifecycle(emulator, world, tmp_path):
