@@ -47,7 +47,7 @@ BUDGET_BASE_S = 1.0
 
 
 def auto_interval_at(elapsed: float, first: float = 0.2, growth: float = 1.5, cap: float = 5.0) -> float:
-    """The interval of nimctl's default back-off (nimctl.waiting.Poller) in effect at ``elapsed``."""
+    """The interval of nimctl's default back-off (nimctl.apply.waiting.Poller) in effect at ``elapsed``."""
     waited, interval = 0.0, first
     while waited + interval < elapsed:
         waited += interval
@@ -55,8 +55,7 @@ def auto_interval_at(elapsed: float, first: float = 0.2, growth: float = 1.5, ca
     return interval
 
 
-def one_apply(server: Any, workdir: Path, k: int, poll: str, ready: float, duration: float,
-              tag: str) -> dict[str, Any]:
+def one_apply(server: Any, workdir: Path, k: int, poll: str, ready: float, duration: float, tag: str) -> dict[str, Any]:
     endpoint = f"bench-{tag}"
     config = k_tasks_config(workdir / f"{tag}.yaml", k, endpoint=endpoint)
     extra = {"NIMCTL_STATE": str(workdir / tag / "nimctl.state.json"), "NIMCTL_CACHE_DIR": str(workdir / "cache")}
@@ -97,15 +96,16 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     workdir = Path(tempfile.mkdtemp(prefix="nimctl-bench-apply-"))
     try:
-        with emulator(ready_after=args.ready, job_duration=args.duration, queue_time=0.0,
-                      delete_after=0.05) as server:
+        with emulator(ready_after=args.ready, job_duration=args.duration, queue_time=0.0, delete_after=0.05) as server:
             # warm-up: bytecode, the SDK spec-check cache (what a user's second apply sees)
             one_apply(server, workdir, 1, "0.5", args.ready, args.duration, "warmup")
             for poll in args.poll.split(","):
                 for k in [int(x) for x in args.k.split(",")]:
                     tag = f"k{k}-p{poll.replace('.', '')}"
-                    runs = [one_apply(server, workdir, k, poll, args.ready, args.duration, f"{tag}-{i}")
-                            for i in range(args.runs)]
+                    runs = [
+                        one_apply(server, workdir, k, poll, args.ready, args.duration, f"{tag}-{i}")
+                        for i in range(args.runs)
+                    ]
                     row = {"k": k, "poll": poll, "runs": len(runs)}
                     for key in runs[0]:
                         row[key] = round(median([r[key] for r in runs]), 3)
@@ -115,14 +115,18 @@ def main() -> int:
                     row["poll_interval_s"] = round(interval, 3)
                     budget = BUDGET_BASE_S + interval
                     verdict = "ok" if row["overhead_s"] < budget else "OVER"
-                    print(f"K={k:3d} poll={poll:4}  wall {row['wall_s']:6.2f} s  overhead {row['overhead_s']:5.2f} s "
-                          f"[{verdict} < {budget:.2f}]  = start+plan {row['startup_and_plan_s']:.2f} + ready->submit "
-                          f"{row['ready_to_first_submit_s']:.2f} + submit span {row['submission_span_s']:.2f} "
-                          f"+ finish lag {row['finish_lag_s']:.2f}")
+                    print(
+                        f"K={k:3d} poll={poll:4}  wall {row['wall_s']:6.2f} s  overhead {row['overhead_s']:5.2f} s "
+                        f"[{verdict} < {budget:.2f}]  = start+plan {row['startup_and_plan_s']:.2f} + ready->submit "
+                        f"{row['ready_to_first_submit_s']:.2f} + submit span {row['submission_span_s']:.2f} "
+                        f"+ finish lag {row['finish_lag_s']:.2f}"
+                    )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"R = {args.ready} s, D = {args.duration} s; medians of {args.runs} runs; "
-          f"load average before: {load_before}; after: {load_average()}")
+    print(
+        f"R = {args.ready} s, D = {args.duration} s; medians of {args.runs} runs; "
+        f"load average before: {load_before}; after: {load_average()}"
+    )
     if args.save:
         print("saved", save(args.save, {"ready_s": args.ready, "duration_s": args.duration, "rows": rows}))
     return 0

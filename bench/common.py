@@ -72,7 +72,7 @@ evaluation:
 def k_tasks_config(path: Path, k: int, *, endpoint: str) -> Path:
     """One stack with K evaluation tasks on one endpoint: bundled harness tasks first (their specs
     carry the run config and the runner script, like real ones), then plain container tasks."""
-    from nimctl.tasks import _bundled
+    from nimctl.stack.tasks import _bundled
 
     harness = sorted(f"{h}.{t}" for h, t in _bundled() if h != "nimctl")
     lines = []
@@ -80,8 +80,11 @@ def k_tasks_config(path: Path, k: int, *, endpoint: str) -> Path:
         if i < len(harness):
             lines.append(f"    - name: {harness[i]}")
         else:
-            lines += [f"    - name: custom-{i:03d}", "      container: python:3.11-slim",
-                      "      command: [python, -c, \"print('ok')\"]"]
+            lines += [
+                f"    - name: custom-{i:03d}",
+                "      container: python:3.11-slim",
+                "      command: [python, -c, \"print('ok')\"]",
+            ]
     path.write_text(K_TEMPLATE.format(endpoint=endpoint, tasks="\n".join(lines)))
     return path
 
@@ -96,8 +99,11 @@ def user_env(**extra: str) -> dict[str, str]:
     """The environment a user's shell would have: bytecode caching on (a developer shell often sets
     PYTHONDONTWRITEBYTECODE, which makes every start-up recompile nimctl), no stray nimctl/Lepton
     settings, no colour."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("LEPTON_", "NIMCTL_")) and k != "PYTHONDONTWRITEBYTECODE"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LEPTON_", "NIMCTL_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env["NO_COLOR"] = "1"
     env.update(extra)
     return env
@@ -133,22 +139,31 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "system": f"{platform.system()} {platform.release()}", "load_average": load_average()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+        "load_average": load_average(),
+    }
 
 
 @contextmanager
 def emulator(**options: Any) -> Iterator[Any]:
     """The Lepton emulator on 127.0.0.1 in this process, with the ``ENDPOINT_API_KEY`` secret set."""
-    from nimctl.emulator.options import EmulatorOptions
-    from nimctl.emulator.server import EmulatorServer
+    from nimctl.offline.emulator.options import EmulatorOptions
+    from nimctl.offline.emulator.server import EmulatorServer
 
     server = EmulatorServer(EmulatorOptions(**options)).start()
     try:
         import requests
 
-        requests.post(f"{server.url}/usersecrets", headers={"Authorization": f"Bearer {server.token}"},
-                      json=[{"name": "ENDPOINT_API_KEY", "value": ENDPOINT_TOKEN}], timeout=10).raise_for_status()
+        requests.post(
+            f"{server.url}/usersecrets",
+            headers={"Authorization": f"Bearer {server.token}"},
+            json=[{"name": "ENDPOINT_API_KEY", "value": ENDPOINT_TOKEN}],
+            timeout=10,
+        ).raise_for_status()
         yield server
     finally:
         server.stop()
@@ -159,8 +174,13 @@ def emulator_env(server: Any, workdir: Path, **extra: str) -> dict[str, str]:
     cache.mkdir(parents=True, exist_ok=True)
     (cache / "latest_version_check").write_text(str(time.time()))  # `lep` never calls PyPI
     env = user_env(**server.env())
-    env.update({"LEPTON_CACHE_DIR": str(cache), "NIMCTL_STATE": str(workdir / "state" / "nimctl.state.json"),
-                "ENDPOINT_API_KEY": ENDPOINT_TOKEN})
+    env.update(
+        {
+            "LEPTON_CACHE_DIR": str(cache),
+            "NIMCTL_STATE": str(workdir / "state" / "nimctl.state.json"),
+            "ENDPOINT_API_KEY": ENDPOINT_TOKEN,
+        }
+    )
     env.update(extra)
     return env
 
@@ -179,12 +199,14 @@ def request_counts(server: Any) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def run(argv: Sequence[str], env: dict[str, str], *, cwd: Path | None = None, timeout: float = 3600,
-        check: bool = True) -> tuple[float, subprocess.CompletedProcess[str]]:
+def run(
+    argv: Sequence[str], env: dict[str, str], *, cwd: Path | None = None, timeout: float = 3600, check: bool = True
+) -> tuple[float, subprocess.CompletedProcess[str]]:
     """(wall seconds, completed process) for one command."""
     started = time.perf_counter()
-    proc = subprocess.run(list(argv), env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        list(argv), env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
     wall = time.perf_counter() - started
     if check and proc.returncode not in (0, 2):
         raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
@@ -195,6 +217,7 @@ def save(name: str, data: dict[str, Any]) -> Path:
     """Write ``bench/results/<name>.json`` (with the machine description) and return its path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                **data}, indent=2) + "\n")
+    path.write_text(
+        json.dumps({"machine": machine(), "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S"), **data}, indent=2) + "\n"
+    )
     return path

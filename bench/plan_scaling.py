@@ -8,7 +8,7 @@ How the stacks get applied (both through nimctl's real code):
 - N <= --cli-max: `nimctl apply --auto-approve -f DIR` against the emulator (the real command);
 - larger N: the same steps apply takes, driven from here — `LeptonProvider.create_endpoint` and
   `submit_job` (real SDK, real HTTP to the emulator, 8 threads), the job specs rendered by
-  `nimctl.stack.render_job_spec`, recorded with `nimctl.state.records` and written once with
+  `nimctl.stack.builder.render_job_spec`, recorded with `nimctl.state.records` and written once with
   `StateStore.write`. (Applying 1,000 stacks through `nimctl apply` is a benchmark of its own:
   see bench/state_io.py.) Either way the following `nimctl plan` must report "No changes".
 
@@ -49,8 +49,9 @@ EMULATOR = {"ready_after": 0.0, "job_duration": 0.05, "queue_time": 0.0, "delete
 
 def apply_with_cli(server: Any, stacks_dir: Path, env: dict[str, str]) -> dict[str, Any]:
     server.clear_requests()
-    wall, proc = run([*nimctl_argv(), "apply", "--auto-approve", "--parallelism", "20", "-f", str(stacks_dir)],
-                     env, timeout=7200)
+    wall, proc = run(
+        [*nimctl_argv(), "apply", "--auto-approve", "--parallelism", "20", "-f", str(stacks_dir)], env, timeout=7200
+    )
     if proc.returncode != 0:
         raise RuntimeError(proc.stdout[-3000:] + proc.stderr[-3000:])
     return {"how": "nimctl apply", "wall_s": round(wall, 2), "requests": sum(request_counts(server).values())}
@@ -58,11 +59,11 @@ def apply_with_cli(server: Any, stacks_dir: Path, env: dict[str, str]) -> dict[s
 
 def apply_programmatically(server: Any, stacks_dir: Path, state_path: Path) -> dict[str, Any]:
     """What apply records, done with the provider and state code directly (see the module doc)."""
-    from nimctl.apply import new_invocation_id, results_dir
+    from nimctl.apply.applier import new_invocation_id, results_dir
     from nimctl.config import load_configs
     from nimctl.providers.base import JobState, ResourceState
     from nimctl.providers.lepton import LeptonProvider
-    from nimctl.stack import build_stacks, render_job_spec
+    from nimctl.stack.builder import build_stacks, render_job_spec
     from nimctl.state.model import Invocation, now
     from nimctl.state.records import observed_job, record_endpoint, record_job
     from nimctl.state.store import StateStore
@@ -132,14 +133,26 @@ def plan_runs(server: Any, stacks_dir: Path, env: dict[str, str], runs: int, ref
         walls.append(wall)
         requests.append(request_counts(server))
         summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-500:]
-    return {"median_s": round(median(walls), 3), "min_s": round(min(walls), 3), "max_s": round(max(walls), 3),
-            "runs": runs, "requests": requests[-1], "requests_total": sum(requests[-1].values()),
-            "requests_same_every_run": all(r == requests[0] for r in requests), "summary": summary}
+    return {
+        "median_s": round(median(walls), 3),
+        "min_s": round(min(walls), 3),
+        "max_s": round(max(walls), 3),
+        "runs": runs,
+        "requests": requests[-1],
+        "requests_total": sum(requests[-1].values()),
+        "requests_same_every_run": all(r == requests[0] for r in requests),
+        "summary": summary,
+    }
 
 
 def profile_plan(stacks_dir: Path, env: dict[str, str], out: Path) -> None:
-    subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "nimctl", "plan", "-f", str(stacks_dir)],
-                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "nimctl", "plan", "-f", str(stacks_dir)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def main() -> int:
@@ -147,8 +160,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="10,100,1000")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cli-max", type=int, default=100, help="largest N applied with `nimctl apply`")
-    parser.add_argument("--profile", action="store_true",
-                        help="save a cProfile of one plan per size (to $TMPDIR/nimctl-plan-N.prof)")
+    parser.add_argument(
+        "--profile", action="store_true", help="save a cProfile of one plan per size (to $TMPDIR/nimctl-plan-N.prof)"
+    )
     parser.add_argument("--save", default="plan_scaling", help="results name under bench/results/ ('' = none)")
     args = parser.parse_args()
 
@@ -180,13 +194,17 @@ def main() -> int:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         r = results[str(size)]
-        print(f"N={size:5d} stacks ({3 * size} jobs), applied by {r['applied']['how']} in {r['applied']['wall_s']} s, "
-              f"state {r['state_bytes'] / 1e6:.2f} MB")
+        print(
+            f"N={size:5d} stacks ({3 * size} jobs), applied by {r['applied']['how']} in {r['applied']['wall_s']} s, "
+            f"state {r['state_bytes'] / 1e6:.2f} MB"
+        )
         for key in ("plan_after_apply", "plan_after_no_wait", "plan_no_refresh"):
             p = r[key]
             verdict = "ok" if p["median_s"] < BUDGET_S else "over 3 s"
-            print(f"   {key:20} median {p['median_s']:6.2f} s (min {p['min_s']:.2f}, max {p['max_s']:.2f})  "
-                  f"requests {p['requests_total']:3d} {p['requests']}  [{verdict}]  {p['summary'][:60]}")
+            print(
+                f"   {key:20} median {p['median_s']:6.2f} s (min {p['min_s']:.2f}, max {p['max_s']:.2f})  "
+                f"requests {p['requests_total']:3d} {p['requests']}  [{verdict}]  {p['summary'][:60]}"
+            )
     print(f"load average before: {load_before}; after: {load_average()}")
     if args.save:
         print("saved", save(args.save, {"budget_s": BUDGET_S, "emulator": EMULATOR, "sizes": results}))

@@ -33,8 +33,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from nimctl.emulator.options import EmulatorOptions  # noqa: E402
-from nimctl.emulator.server import EmulatorServer  # noqa: E402
+from nimctl.offline.emulator.options import EmulatorOptions  # noqa: E402
+from nimctl.offline.emulator.server import EmulatorServer  # noqa: E402
 from tests.reliability import harness as h  # noqa: E402
 from tests.reliability import hostile  # noqa: E402
 
@@ -66,9 +66,12 @@ def say(text: str) -> None:
 
 
 def tally(reports: list[h.CaseReport]) -> dict[str, Any]:
-    return {"tried": len(reports), "survived": sum(r.survived for r in reports),
-            "failed": [r.describe() for r in reports if not r.survived],
-            "seconds": round(sum(r.seconds for r in reports), 1)}
+    return {
+        "tried": len(reports),
+        "survived": sum(r.survived for r in reports),
+        "failed": [r.describe() for r in reports if not r.survived],
+        "seconds": round(sum(r.seconds for r in reports), 1),
+    }
 
 
 def crash_part(bench: Bench) -> dict[str, Any]:
@@ -78,8 +81,11 @@ def crash_part(bench: Bench) -> dict[str, Any]:
         apply_marks, destroy_marks = h.discover_marks(sandbox)
         sandbox.close()
         say(f"[crash] {platform}: {len(apply_marks)} apply checkpoints, {len(destroy_marks)} destroy checkpoints")
-        entry: dict[str, Any] = {"apply_marks": apply_marks, "destroy_marks": destroy_marks,
-                                 "trace_problems": h.mark_problems(apply_marks, destroy_marks, 2)}
+        entry: dict[str, Any] = {
+            "apply_marks": apply_marks,
+            "destroy_marks": destroy_marks,
+            "trace_problems": h.mark_problems(apply_marks, destroy_marks, 2),
+        }
         for signame in SIGNALS:
             entry[f"apply {signame}"] = tally(h.apply_matrix(make, apply_marks, [signame]))
             say(f"[crash] {platform} apply {signame}: {_line(entry[f'apply {signame}'])}")
@@ -105,28 +111,44 @@ def faults_part(bench: Bench) -> dict[str, Any]:
         sandbox.env["NIMCTL_RETRY_MAX_ATTEMPTS"] = "12"
         report = h.fault_case(sandbox, rate)
         duplicates = sandbox.duplicates(max_endpoint_creates=report.apply_runs)
-        figures[f"{rate:.0%}"] = {"survived": report.survived, "apply_runs": report.apply_runs,
-                                  "destroy_runs": report.destroy_runs, "faults_injected": dict(report.faults),
-                                  "job_creates": report.job_creates, "endpoint_creates": report.endpoint_creates,
-                                  "duplicates": len(duplicates), "problems": report.problems,
-                                  "seconds": round(report.seconds, 1)}
+        figures[f"{rate:.0%}"] = {
+            "survived": report.survived,
+            "apply_runs": report.apply_runs,
+            "destroy_runs": report.destroy_runs,
+            "faults_injected": dict(report.faults),
+            "job_creates": report.job_creates,
+            "endpoint_creates": report.endpoint_creates,
+            "duplicates": len(duplicates),
+            "problems": report.problems,
+            "seconds": round(report.seconds, 1),
+        }
         say(f"[faults] {report.describe()} ({report.seconds:.0f}s)")
     for mark in ("invocation:started", "endpoints:ready"):
         sandbox = bench.lepton("timeouts", config=h.LEPTON_FIVE_TASKS, tasks=5)
         started = time.monotonic()
         problems = h.slow_gateway_case(sandbox, mark)
         timed_out = sum(1 for r in bench.emulator.requests if r.duration >= 0.9)
-        figures[f"timeouts after {mark}"] = {"survived": not problems, "problems": problems,
-                                             "slow_requests": timed_out,
-                                             "seconds": round(time.monotonic() - started, 1)}
-        say(f"[faults] answers slower than the client timeout after {mark}: "
-            f"{problems or 'survived'} ({timed_out} requests outlasted it)")
+        figures[f"timeouts after {mark}"] = {
+            "survived": not problems,
+            "problems": problems,
+            "slow_requests": timed_out,
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        say(
+            f"[faults] answers slower than the client timeout after {mark}: "
+            f"{problems or 'survived'} ({timed_out} requests outlasted it)"
+        )
     sandbox = bench.lepton("late-landing", config=h.LEPTON_FIVE_TASKS, tasks=5, job_duration=30.0)
     twice, problems = h.late_landing_case(sandbox)
-    figures["submit landing after its look-up"] = {"jobs_run_twice": twice, "left_after_destroy": problems,
-                                                    "survived": not problems}
-    say(f"[faults] submits landing after their look-up (worst timing): {twice}/5 jobs ran twice; "
-        f"after destroy --all: {problems or 'nothing left'}")
+    figures["submit landing after its look-up"] = {
+        "jobs_run_twice": twice,
+        "left_after_destroy": problems,
+        "survived": not problems,
+    }
+    say(
+        f"[faults] submits landing after their look-up (worst timing): {twice}/5 jobs ran twice; "
+        f"after destroy --all: {problems or 'nothing left'}"
+    )
     return figures
 
 
@@ -164,24 +186,41 @@ def bad_part(bench: Bench) -> dict[str, Any]:
 
 def _verdicts(verdicts: list[hostile.Verdict], extra: list[str], *, inputs: int) -> dict[str, Any]:
     seconds = [v.result.seconds for v in verdicts]
-    return {"inputs": inputs, "runs": len(verdicts), "rejected_cleanly": sum(not v.problems for v in verdicts),
-            "problems": [f"{v.case.name}: {'; '.join(v.problems)}" for v in verdicts if v.problems] + extra,
-            "slowest_s": round(max(seconds), 2) if seconds else 0.0,
-            "exit_codes": dict(Counter(v.result.code for v in verdicts))}
+    return {
+        "inputs": inputs,
+        "runs": len(verdicts),
+        "rejected_cleanly": sum(not v.problems for v in verdicts),
+        "problems": [f"{v.case.name}: {'; '.join(v.problems)}" for v in verdicts if v.problems] + extra,
+        "slowest_s": round(max(seconds), 2) if seconds else 0.0,
+        "exit_codes": dict(Counter(v.result.code for v in verdicts)),
+    }
 
 
 def _bad_line(f: dict[str, Any]) -> str:
     problems = "" if not f["problems"] else "\n    " + "\n    ".join(f["problems"][:20])
-    return (f"{f['inputs']} inputs, {f['runs']} runs, {f['rejected_cleanly']} rejected cleanly "
-            f"(slowest {f['slowest_s']} s){problems}")
+    return (
+        f"{f['inputs']} inputs, {f['runs']} runs, {f['rejected_cleanly']} rejected cleanly "
+        f"(slowest {f['slowest_s']} s){problems}"
+    )
 
 
 def suites_part() -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for name in ("test_concurrency.py", "test_secrets.py", "test_exposure.py"):
         started = time.monotonic()
-        argv = [sys.executable, "-m", "pytest", "-o", "addopts=", "-q", "-p", "no:warnings", "-m", "slow or not slow",
-                f"tests/reliability/{name}"]
+        argv = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-o",
+            "addopts=",
+            "-q",
+            "-p",
+            "no:warnings",
+            "-m",
+            "slow or not slow",
+            f"tests/reliability/{name}",
+        ]
         proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
         last = (proc.stdout.strip().splitlines() or ["?"])[-1]
         figures[name] = {"exit": proc.returncode, "summary": last, "seconds": round(time.monotonic() - started, 1)}
@@ -191,8 +230,9 @@ def suites_part() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parts", default="crash,faults,bad,suites",
-                        help="comma-separated: crash, faults, bad, suites (default: all)")
+    parser.add_argument(
+        "--parts", default="crash,faults,bad,suites", help="comma-separated: crash, faults, bad, suites (default: all)"
+    )
     parser.add_argument("--json", dest="json_path", help="write the raw figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the sandboxes (state, traces) for inspection")
     args = parser.parse_args(argv)
@@ -222,8 +262,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _all_good(figures: dict[str, Any]) -> bool:
-    crash_ok = all(not e["failed"] for p in figures.get("crash", {}).values() for k, e in p.items()
-                   if isinstance(e, dict) and "failed" in e)
+    crash_ok = all(
+        not e["failed"]
+        for p in figures.get("crash", {}).values()
+        for k, e in p.items()
+        if isinstance(e, dict) and "failed" in e
+    )
     faults_ok = all(f["survived"] for f in figures.get("faults", {}).values())
     bad_ok = all(not f["problems"] for f in figures.get("bad", {}).values())
     suites_ok = all(s["exit"] == 0 for s in figures.get("suites", {}).values())

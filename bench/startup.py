@@ -42,8 +42,9 @@ def time_runs(argv: list[str], env: dict[str, str], runs: int, warmup: int = 2) 
     walls = []
     for i in range(warmup + runs):
         started = time.perf_counter()
-        proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+        )
         wall = time.perf_counter() - started
         if proc.returncode not in (0, 2):
             raise RuntimeError(f"{argv} exited {proc.returncode}")
@@ -97,9 +98,13 @@ def main() -> int:
         rows = {}
         for label, argv in cmds.items():
             walls = time_runs(argv, env, args.runs)
-            rows[label] = {"median_s": round(median(walls), 4), "min_s": round(min(walls), 4),
-                           "max_s": round(max(walls), 4), "runs": len(walls),
-                           "heavy_imports": heavy_imports(argv, env, workdir)}
+            rows[label] = {
+                "median_s": round(median(walls), 4),
+                "min_s": round(min(walls), 4),
+                "max_s": round(max(walls), 4),
+                "runs": len(walls),
+                "heavy_imports": heavy_imports(argv, env, workdir),
+            }
         hf = hyperfine(cmds, env, args.runs) if args.hyperfine else {}
         for label, value in hf.items():
             rows[label]["hyperfine_median_s"] = round(value, 4)
@@ -111,13 +116,14 @@ def main() -> int:
     for label, row in rows.items():
         hf_text = f"{row['hyperfine_median_s'] * 1000:7.0f}ms" if "hyperfine_median_s" in row else " " * 9
         verdict = "" if label.startswith("python") else ("  ok" if row["median_s"] < BUDGET_S else "  OVER BUDGET")
-        print(f"{label:40} {row['median_s'] * 1000:6.0f}ms {row['min_s'] * 1000:6.0f}ms "
-              f"{row['max_s'] * 1000:6.0f}ms  {hf_text}  {','.join(row['heavy_imports']) or '-'}{verdict}")
+        print(
+            f"{label:40} {row['median_s'] * 1000:6.0f}ms {row['min_s'] * 1000:6.0f}ms "
+            f"{row['max_s'] * 1000:6.0f}ms  {hf_text}  {','.join(row['heavy_imports']) or '-'}{verdict}"
+        )
     if wrote_state:
         print("note: a command wrote to the state directory")
     if args.save:
-        print("saved", save(args.save, {"budget_s": BUDGET_S, "load_average_before": load_before,
-                                        "commands": rows}))
+        print("saved", save(args.save, {"budget_s": BUDGET_S, "load_average_before": load_before, "commands": rows}))
     return 0
 
 

@@ -52,18 +52,19 @@ def _report():
         json.dump({k: int(v) for k, v in fields.items()}, fh)
 atexit.register(_report)
 sys.argv = ["nimctl", *sys.argv[1:]]
-from nimctl.cli import main
+from nimctl.cli.app import main
 main()
 """
 
 
 # -- part 1: one write at N stacks ----------------------------------------------------------------
 
+
 def applied_state(stacks_dir: Path) -> Any:
-    from nimctl.apply import new_invocation_id, results_dir
+    from nimctl.apply.applier import new_invocation_id, results_dir
     from nimctl.config import load_configs
     from nimctl.providers.base import EndpointInfo, JobInfo, JobState, ResourceState
-    from nimctl.stack import build_stacks, render_job_spec
+    from nimctl.stack.builder import build_stacks, render_job_spec
     from nimctl.state.model import Invocation, State
     from nimctl.state.records import record_endpoint, record_job
 
@@ -74,8 +75,13 @@ def applied_state(stacks_dir: Path) -> Any:
     for stack in build_stacks(load_configs([str(stacks_dir)])):
         ep = stack.endpoint
         url = f"https://ws1-{ep.name}.example.invalid"
-        record_endpoint(state, ep, EndpointInfo(ep.name, ResourceState.READY, "Ready", url, dict(ep.spec), 1, now),
-                        invocation_id=inv.id, salt=state.lineage)
+        record_endpoint(
+            state,
+            ep,
+            EndpointInfo(ep.name, ResourceState.READY, "Ready", url, dict(ep.spec), 1, now),
+            invocation_id=inv.id,
+            salt=state.lineage,
+        )
         inv.created.append(ep.address)
         for job in stack.jobs:
             name, spec = render_job_spec(job, invocation_id=inv.id, endpoint_url=url)
@@ -91,8 +97,15 @@ def time_write_steps(state: Any, path: Path, runs: int) -> dict[str, Any]:
     from nimctl.state.store import StateStore, find_unredacted_secrets, state_document
 
     StateStore(path).write(state)  # creates the directory and the file
-    steps: dict[str, list[float]] = {"document": [], "secret_guard_all": [], "encode": [], "write_first": [],
-                                     "write_next": [], "read_first": [], "read_again": []}
+    steps: dict[str, list[float]] = {
+        "document": [],
+        "secret_guard_all": [],
+        "encode": [],
+        "write_first": [],
+        "write_next": [],
+        "read_first": [],
+        "read_again": [],
+    }
     encode = getattr(store_module, "encode_state", None)
     payload = b""
     for _ in range(runs):
@@ -121,22 +134,37 @@ def time_write_steps(state: Any, path: Path, runs: int) -> dict[str, Any]:
         t = time.perf_counter()
         StateStore(path).read()
         steps["read_again"].append(time.perf_counter() - t)
-    return {"bytes": path.stat().st_size, "payload_bytes": len(payload), "resources": len(state.resources),
-            **{f"{k}_ms": round(median(v) * 1000, 1) for k, v in steps.items()}}
+    return {
+        "bytes": path.stat().st_size,
+        "payload_bytes": len(payload),
+        "resources": len(state.resources),
+        **{f"{k}_ms": round(median(v) * 1000, 1) for k, v in steps.items()},
+    }
 
 
 # -- part 2: a whole apply of K jobs --------------------------------------------------------------
 
+
 def apply_k(server: Any, k: int, workdir: Path) -> dict[str, Any]:
     config = k_tasks_config(workdir / f"k{k}.yaml", k, endpoint=f"bench-k{k}")
     io_file = workdir / f"io-{k}.json"
-    env = emulator_env(server, workdir, NIMCTL_STATE=str(workdir / f"state-{k}" / "nimctl.state.json"),
-                       NIMCTL_CACHE_DIR=str(workdir / "cache"), NIMCTL_POLL_INTERVAL="0.2",
-                       BENCH_IO_FILE=str(io_file))
+    env = emulator_env(
+        server,
+        workdir,
+        NIMCTL_STATE=str(workdir / f"state-{k}" / "nimctl.state.json"),
+        NIMCTL_CACHE_DIR=str(workdir / "cache"),
+        NIMCTL_POLL_INTERVAL="0.2",
+        BENCH_IO_FILE=str(io_file),
+    )
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", IO_WRAPPER, "apply", "--auto-approve", "--parallelism", "10",
-                           "-f", str(config)], env=env, capture_output=True, text=True, timeout=3600,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [sys.executable, "-c", IO_WRAPPER, "apply", "--auto-approve", "--parallelism", "10", "-f", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        stdin=subprocess.DEVNULL,
+    )
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-2000:])
@@ -144,8 +172,14 @@ def apply_k(server: Any, k: int, workdir: Path) -> dict[str, Any]:
     serial = json.loads(state_file.read_text())["serial"]
     io = json.loads(io_file.read_text())
     written = io["wchar"] - len(proc.stdout.encode()) - len(proc.stderr.encode())
-    return {"k": k, "wall_s": round(wall, 2), "state_writes": serial, "state_bytes_final": state_file.stat().st_size,
-            "bytes_written": written, "bytes_per_job": round(written / k)}
+    return {
+        "k": k,
+        "wall_s": round(wall, 2),
+        "state_writes": serial,
+        "state_bytes_final": state_file.stat().st_size,
+        "bytes_written": written,
+        "bytes_per_job": round(written / k),
+    }
 
 
 def main() -> int:
@@ -163,24 +197,30 @@ def main() -> int:
         state = applied_state(write_stacks(workdir / "stacks", args.stacks))
         one = time_write_steps(state, workdir / "one" / "nimctl.state.json", args.runs)
         print(f"state of {args.stacks} stacks: {one['resources']} resources, {one['bytes'] / 1e6:.2f} MB on disk")
-        print(f"  write: {one['write_first_ms']} ms the first in a process, {one['write_next_ms']} ms each next one "
-              f"(steps: document {one['document_ms']}, secret guard of every record {one['secret_guard_all_ms']}, "
-              f"encode {one['encode_ms']}; the rest is I/O and fsync)")
+        print(
+            f"  write: {one['write_first_ms']} ms the first in a process, {one['write_next_ms']} ms each next one "
+            f"(steps: document {one['document_ms']}, secret guard of every record {one['secret_guard_all_ms']}, "
+            f"encode {one['encode_ms']}; the rest is I/O and fsync)"
+        )
         print(f"  read: {one['read_first_ms']} ms the first time, {one['read_again_ms']} ms for bytes validated before")
         applies = []
         with emulator(**EMULATOR) as server:
             for k in [int(x) for x in args.k.split(",")]:
                 row = apply_k(server, k, workdir)
                 applies.append(row)
-                print(f"  apply K={k:4d}: {row['state_writes']:4d} state writes, {row['bytes_written'] / 1e6:8.2f} MB "
-                      f"written ({row['bytes_per_job'] / 1e3:.1f} kB per job), final state "
-                      f"{row['state_bytes_final'] / 1e3:.0f} kB, wall {row['wall_s']} s")
+                print(
+                    f"  apply K={k:4d}: {row['state_writes']:4d} state writes, {row['bytes_written'] / 1e6:8.2f} MB "
+                    f"written ({row['bytes_per_job'] / 1e3:.1f} kB per job), final state "
+                    f"{row['state_bytes_final'] / 1e3:.0f} kB, wall {row['wall_s']} s"
+                )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"load average before: {load_before}; after: {load_average()}")
     if args.save:
-        print("saved", save(args.save, {"stacks": args.stacks, "one_write": one, "applies": applies,
-                                        "emulator": EMULATOR}))
+        print(
+            "saved",
+            save(args.save, {"stacks": args.stacks, "one_write": one, "applies": applies, "emulator": EMULATOR}),
+        )
     return 0
 
 

@@ -1,3 +1,3 @@
-from nimctl.cli import main
+from nimctl.cli.app import main
 
 main()

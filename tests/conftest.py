@@ -7,12 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from nimctl.emulator.options import EmulatorOptions
-from nimctl.emulator.server import EmulatorServer
+from nimctl.offline.emulator.options import EmulatorOptions
+from nimctl.offline.emulator.server import EmulatorServer
 
 # Short but distinguishable lifecycle steps: Starting -> Ready in 50 ms, jobs done in ~100 ms.
-FAST_EMULATOR = {"ready_after": 0.05, "job_duration": 0.08, "queue_time": 0.02, "delete_after": 0.05,
-                 "seed": 1234}
+FAST_EMULATOR = {"ready_after": 0.05, "job_duration": 0.08, "queue_time": 0.02, "delete_after": 0.05, "seed": 1234}
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from nimctl.net import is_loopback_url
+from nimctl.common.net import is_loopback_url
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
@@ -103,22 +103,30 @@ def load_env(task: str, environ: dict[str, str] | None = None) -> TaskEnv:
     if not isinstance(params, dict):
         raise TaskConfigError("NIMCTL_TASK_PARAMS must be a JSON object of the task's params")
     key_env = env.get("NIMCTL_API_KEY_ENV", "").strip() or None
-    return TaskEnv(task=task, endpoint_url=base_url(url), model_id=model,
-                   output_dir=Path(env.get("NIMCTL_OUTPUT_DIR") or "."), params=params,
-                   api_key=env.get(key_env) if key_env else None, api_key_env=key_env)
+    return TaskEnv(
+        task=task,
+        endpoint_url=base_url(url),
+        model_id=model,
+        output_dir=Path(env.get("NIMCTL_OUTPUT_DIR") or "."),
+        params=params,
+        api_key=env.get(key_env) if key_env else None,
+        api_key_env=key_env,
+    )
 
 
 def merge_params(task: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     """``defaults`` updated with ``given``; an unknown key is an error (it is probably a typo)."""
     unknown = sorted(set(given) - set(defaults))
     if unknown:
-        raise TaskConfigError(f"unknown param(s) for {task}: {', '.join(unknown)}; "
-                              f"known: {', '.join(sorted(defaults))}")
+        raise TaskConfigError(
+            f"unknown param(s) for {task}: {', '.join(unknown)}; known: {', '.join(sorted(defaults))}"
+        )
     return {**defaults, **given}
 
 
-def number_param(params: dict[str, Any], key: str, *, minimum: float, integer: bool = False,
-                 optional: bool = False) -> Any:
+def number_param(
+    params: dict[str, Any], key: str, *, minimum: float, integer: bool = False, optional: bool = False
+) -> Any:
     value = params.get(key)
     if value is None and optional:
         return None
@@ -139,8 +147,12 @@ def make_client(env: TaskEnv, timeout: float) -> httpx.Client:
     headers = {"Accept": "application/json", "User-Agent": f"nimctl-task/{env.task}"}
     if env.api_key:
         headers["Authorization"] = f"Bearer {env.api_key}"
-    return httpx.Client(base_url=env.endpoint_url, headers=headers, timeout=httpx.Timeout(timeout),
-                        trust_env=not is_loopback_url(env.endpoint_url))
+    return httpx.Client(
+        base_url=env.endpoint_url,
+        headers=headers,
+        timeout=httpx.Timeout(timeout),
+        trust_env=not is_loopback_url(env.endpoint_url),
+    )
 
 
 def http_problem(response: httpx.Response, env: TaskEnv) -> str:
@@ -187,13 +199,17 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def distribution_ms(values_s: list[float]) -> dict[str, float | None]:
     """p50/p95/p99/mean/max of durations given in seconds, in milliseconds."""
+
     def ms(value: float | None) -> float | None:
         return None if value is None else round(value * 1000.0, 2)
 
-    return {"p50": ms(percentile(values_s, 50)), "p95": ms(percentile(values_s, 95)),
-            "p99": ms(percentile(values_s, 99)),
-            "mean": ms(sum(values_s) / len(values_s)) if values_s else None,
-            "max": ms(max(values_s)) if values_s else None}
+    return {
+        "p50": ms(percentile(values_s, 50)),
+        "p95": ms(percentile(values_s, 95)),
+        "p99": ms(percentile(values_s, 99)),
+        "mean": ms(sum(values_s) / len(values_s)) if values_s else None,
+        "max": ms(max(values_s)) if values_s else None,
+    }
 
 
 def iso_now() -> str:
@@ -215,6 +231,7 @@ def run_task(task: str, body: Callable[[TaskEnv], dict[str, Any]]) -> int:
 
     ``body`` returns the task-specific part of the results, including ``passed`` and ``summary``.
     """
+
     def stop(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 

@@ -43,9 +43,15 @@ from nimctl.builtin_tasks.common import (
 
 TASK = "nimctl.perf"
 DEFAULTS: dict[str, Any] = {
-    "concurrency": [1, 4, 16], "requests": None, "duration_s": None, "max_tokens": 32,
-    "endpoint_type": "chat", "prompt": "Write a short paragraph about the sea.", "timeout_s": 60.0,
-    "warmup": 1, "max_error_rate": 0.0,
+    "concurrency": [1, 4, 16],
+    "requests": None,
+    "duration_s": None,
+    "max_tokens": 32,
+    "endpoint_type": "chat",
+    "prompt": "Write a short paragraph about the sea.",
+    "timeout_s": 60.0,
+    "warmup": 1,
+    "max_error_rate": 0.0,
 }
 MAX_CONCURRENCY = 1024
 MAX_ERRORS_SHOWN = 5
@@ -63,8 +69,13 @@ class Sample:
 
 
 def request_body(env: TaskEnv, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    common = {"model": env.model_id, "max_tokens": params["max_tokens"], "temperature": 0, "stream": True,
-              "stream_options": {"include_usage": True}}
+    common = {
+        "model": env.model_id,
+        "max_tokens": params["max_tokens"],
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     if params["endpoint_type"] == "completions":
         return "/v1/completions", {**common, "prompt": params["prompt"]}
     return "/v1/chat/completions", {**common, "messages": [{"role": "user", "content": params["prompt"]}]}
@@ -172,10 +183,15 @@ def summarise(concurrency: int, samples: list[Sample], wall: float) -> dict[str,
             errors.append(sample.error)
     per_s = (lambda n: round(n / wall, 2)) if wall > 0 else (lambda n: None)
     return {
-        "concurrency": concurrency, "requests": len(samples), "succeeded": len(ok), "failed": failed,
+        "concurrency": concurrency,
+        "requests": len(samples),
+        "succeeded": len(ok),
+        "failed": failed,
         "error_rate": round(failed / len(samples), 4) if samples else 1.0,
-        "duration_s": round(wall, 3), "requests_per_s": per_s(len(ok)),
-        "output_tokens": tokens, "output_tokens_per_s": per_s(tokens),
+        "duration_s": round(wall, 3),
+        "requests_per_s": per_s(len(ok)),
+        "output_tokens": tokens,
+        "output_tokens_per_s": per_s(tokens),
         "latency_ms": distribution_ms([s.latency for s in ok]),
         "ttft_ms": distribution_ms([s.ttft for s in ok if s.ttft is not None]),
         "errors": errors,
@@ -187,8 +203,11 @@ def resolve_params(given: dict[str, Any]) -> dict[str, Any]:
     levels = params["concurrency"]
     if isinstance(levels, int) and not isinstance(levels, bool):
         levels = [levels]
-    if (not isinstance(levels, list) or not levels
-            or not all(isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= MAX_CONCURRENCY for c in levels)):
+    if (
+        not isinstance(levels, list)
+        or not levels
+        or not all(isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= MAX_CONCURRENCY for c in levels)
+    ):
         raise TaskConfigError(f"param concurrency must be a list of integers 1..{MAX_CONCURRENCY}, got {levels!r}")
     params["concurrency"] = levels
     params["requests"] = number_param(params, "requests", minimum=1, integer=True, optional=True)

@@ -36,8 +36,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 TASK = "nimctl.smoke"
 CHECKS = ("models", "chat", "completion", "chat_stream", "completion_stream")
-DEFAULTS: dict[str, Any] = {"checks": list(CHECKS), "max_tokens": 16, "timeout_s": 60.0,
-                            "prompt": "Say hello in one short sentence."}
+DEFAULTS: dict[str, Any] = {
+    "checks": list(CHECKS),
+    "max_tokens": 16,
+    "timeout_s": 60.0,
+    "prompt": "Say hello in one short sentence.",
+}
 FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "function_call", None)
 
 
@@ -59,8 +63,10 @@ def check_usage(usage: Any) -> None:
     _require(isinstance(usage, dict), "usage is not an object")
     for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
         _require(isinstance(usage.get(key), int) and usage[key] >= 0, f"usage.{key} is not a count")
-    _require(usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"],
-             "usage.total_tokens is not prompt_tokens + completion_tokens")
+    _require(
+        usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"],
+        "usage.total_tokens is not prompt_tokens + completion_tokens",
+    )
 
 
 def check_envelope(payload: Any, obj: str, model: str) -> list[dict[str, Any]]:
@@ -74,8 +80,9 @@ def check_envelope(payload: Any, obj: str, model: str) -> list[dict[str, Any]]:
     _require(isinstance(choices, list), "choices is not a list")
     for choice in choices:
         _require(isinstance(choice, dict) and isinstance(choice.get("index"), int), "a choice has no index")
-        _require(choice.get("finish_reason") in FINISH_REASONS,
-                 f"unknown finish_reason {choice.get('finish_reason')!r}")
+        _require(
+            choice.get("finish_reason") in FINISH_REASONS, f"unknown finish_reason {choice.get('finish_reason')!r}"
+        )
     return choices
 
 
@@ -83,8 +90,10 @@ def check_chat_completion(payload: Any, model: str) -> str:
     choices = check_envelope(payload, "chat.completion", model)
     _require(len(choices) >= 1, "no choices")
     message = choices[0].get("message")
-    _require(isinstance(message, dict) and message.get("role") == "assistant",
-             "choices[0].message is not an assistant message")
+    _require(
+        isinstance(message, dict) and message.get("role") == "assistant",
+        "choices[0].message is not an assistant message",
+    )
     content = message.get("content")
     _require(isinstance(content, str) and content.strip() != "", "choices[0].message.content is empty")
     _require(choices[0].get("finish_reason") is not None, "choices[0].finish_reason is missing")
@@ -166,24 +175,25 @@ def check_models(client: httpx.Client, env: TaskEnv, params: dict[str, Any]) -> 
 
 
 def _chat_body(env: TaskEnv, params: dict[str, Any]) -> dict[str, Any]:
-    return {"model": env.model_id, "messages": [{"role": "user", "content": params["prompt"]}],
-            "max_tokens": params["max_tokens"], "temperature": 0}
+    return {
+        "model": env.model_id,
+        "messages": [{"role": "user", "content": params["prompt"]}],
+        "max_tokens": params["max_tokens"],
+        "temperature": 0,
+    }
 
 
 def _completion_body(env: TaskEnv, params: dict[str, Any]) -> dict[str, Any]:
-    return {"model": env.model_id, "prompt": params["prompt"], "max_tokens": params["max_tokens"],
-            "temperature": 0}
+    return {"model": env.model_id, "prompt": params["prompt"], "max_tokens": params["max_tokens"], "temperature": 0}
 
 
 def check_chat(client: httpx.Client, env: TaskEnv, params: dict[str, Any]) -> str:
-    content = check_chat_completion(_post(client, env, "/v1/chat/completions", _chat_body(env, params)),
-                                    env.model_id)
+    content = check_chat_completion(_post(client, env, "/v1/chat/completions", _chat_body(env, params)), env.model_id)
     return f"answered {_excerpt(content)}"
 
 
 def check_completion(client: httpx.Client, env: TaskEnv, params: dict[str, Any]) -> str:
-    text = check_text_completion(_post(client, env, "/v1/completions", _completion_body(env, params)),
-                                 env.model_id)
+    text = check_text_completion(_post(client, env, "/v1/completions", _completion_body(env, params)), env.model_id)
     return f"answered {_excerpt(text)}"
 
 
@@ -200,8 +210,11 @@ def check_completion_stream(client: httpx.Client, env: TaskEnv, params: dict[str
 
 
 CHECK_FUNCTIONS: dict[str, Callable[[Any, TaskEnv, dict[str, Any]], str]] = {
-    "models": check_models, "chat": check_chat, "completion": check_completion,
-    "chat_stream": check_chat_stream, "completion_stream": check_completion_stream,
+    "models": check_models,
+    "chat": check_chat,
+    "completion": check_completion,
+    "chat_stream": check_chat_stream,
+    "completion_stream": check_completion_stream,
 }
 
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from nimctl.common.errors import ConfigProblem
     from nimctl.config.compose import Source
-    from nimctl.errors import ConfigProblem
 
 
 @dataclass
@@ -63,7 +63,7 @@ def expand_paths(paths: list[str]) -> list[str]:
 def load_configs(paths: list[str], overrides: list[str] | tuple[str, ...] = ()) -> list[LoadedConfig]:
     """Load, compose and validate every config file in ``paths`` (files or directories).
 
-    Raises ``nimctl.errors.ConfigError`` carrying all problems of all files (a file's errors
+    Raises ``nimctl.common.errors.ConfigError`` carrying all problems of all files (a file's errors
     together, with its warnings) when any file has an error. Warnings of valid files are returned
     in each ``LoadedConfig.warnings``.
     """

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from nimctl.common.errors import ConfigProblem
+from nimctl.common.secrets import copy_tree
 from nimctl.config.bundled import GROUP_NAMES, available_groups, group_file
 from nimctl.config.rules import SECRET_NAME_PATTERN
 from nimctl.config.yaml_source import (
@@ -34,8 +36,6 @@ from nimctl.config.yaml_source import (
     path_str,
     read_file_text,
 )
-from nimctl.errors import ConfigProblem
-from nimctl.secrets import copy_tree
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -97,6 +97,7 @@ class Composition:
 
 # -- bundled groups -------------------------------------------------------------------------------
 
+
 @lru_cache(maxsize=32)
 def _group_doc(group: str, option: str) -> SourceDoc:
     path = group_file(group, option)
@@ -110,6 +111,7 @@ def _group_layer(group: str, option: str) -> DictConfig:
 
 
 # -- the defaults list ----------------------------------------------------------------------------
+
 
 @dataclass
 class _Entry:
@@ -141,8 +143,9 @@ class _Reporter:
             parts.pop()
         return (None, None)
 
-    def add(self, key_path: str, message: str, hint: str | None = None, *, at: str | None = None,
-            severity: str = "error") -> None:
+    def add(
+        self, key_path: str, message: str, hint: str | None = None, *, at: str | None = None, severity: str = "error"
+    ) -> None:
         line, column = self.where(at if at is not None else key_path)
         self.problems.append(ConfigProblem(self.doc.file, key_path, message, line, column, hint, severity))
         if severity == "error":
@@ -156,8 +159,11 @@ def _read_defaults(doc: SourceDoc, report: _Reporter) -> tuple[list[_Entry], set
     if raw is None:
         return [], mentioned
     if not isinstance(raw, list):
-        report.add("defaults", "must be a list, e.g. [execution: local, deployment: mock, _self_]",
-                   hint="write one `- group: option` entry per line")
+        report.add(
+            "defaults",
+            "must be a list, e.g. [execution: local, deployment: mock, _self_]",
+            hint="write one `- group: option` entry per line",
+        )
         return [], set(GROUP_NAMES)
     groups = available_groups()
     entries: list[_Entry] = []
@@ -171,16 +177,22 @@ def _read_defaults(doc: SourceDoc, report: _Reporter) -> tuple[list[_Entry], set
             continue
         if not (isinstance(item, dict) and len(item) == 1):
             shown = item if isinstance(item, str) and len(item) < 60 else type(item).__name__
-            report.add(path, f"unsupported defaults entry {shown!r}",
-                       hint="entries are `- execution: <option>`, `- deployment: <option>` or `- _self_`")
+            report.add(
+                path,
+                f"unsupported defaults entry {shown!r}",
+                hint="entries are `- execution: <option>`, `- deployment: <option>` or `- _self_`",
+            )
             continue
-        (key, option), = item.items()
+        ((key, option),) = item.items()
         group = key.split()[-1] if key.startswith(("override ", "optional ")) else key
         mentioned.add(group)
         if group not in GROUP_NAMES:
             mentioned.update(difflib.get_close_matches(group, GROUP_NAMES, n=1, cutoff=0.6))
-            report.add(f"{path}.{key}", f"unknown config group {group!r}{_did_you_mean(group, GROUP_NAMES)}",
-                       hint=f"config groups: {', '.join(GROUP_NAMES)}")
+            report.add(
+                f"{path}.{key}",
+                f"unknown config group {group!r}{_did_you_mean(group, GROUP_NAMES)}",
+                hint=f"config groups: {', '.join(GROUP_NAMES)}",
+            )
             continue
         if option is None:  # Hydra's "no option for this group": its type must then be set in the file
             mentioned.discard(group)
@@ -190,8 +202,11 @@ def _read_defaults(doc: SourceDoc, report: _Reporter) -> tuple[list[_Entry], set
             report.add(f"{path}.{key}", f"the {group} option must be a name such as {groups[group][0]}")
             continue
         if option not in groups[group]:
-            report.add(f"{path}.{key}", f"unknown {group} group {option!r}{_did_you_mean(option, groups[group])}",
-                       hint=f"available {group} groups: {', '.join(groups[group])}")
+            report.add(
+                f"{path}.{key}",
+                f"unknown {group} group {option!r}{_did_you_mean(option, groups[group])}",
+                hint=f"available {group} groups: {', '.join(groups[group])}",
+            )
             continue
         if group in seen:
             report.add(f"{path}.{key}", f"the {group} group is chosen twice", hint="keep one entry per group")
@@ -216,13 +231,17 @@ def _implied_groups(doc: SourceDoc, mentioned: set[str], report: _Reporter) -> l
                 implied.append(_Entry("group", group, option, f"{group}.type"))
             continue  # an unknown type is reported by the schema (enum with close matches)
         examples = "local, or lepton/default" if group == "execution" else "nim, vllm, sglang, none or mock"
-        report.add(group, f"no {group} chosen: the defaults list has no `{group}:` entry and {group}.type is not set",
-                   hint=f"add `- {group}: <option>` to defaults ({examples}), or set {group}.type",
-                   at="defaults" if "defaults" in doc.data else group)
+        report.add(
+            group,
+            f"no {group} chosen: the defaults list has no `{group}:` entry and {group}.type is not set",
+            hint=f"add `- {group}: <option>` to defaults ({examples}), or set {group}.type",
+            at="defaults" if "defaults" in doc.data else group,
+        )
     return implied
 
 
 # -- composition ----------------------------------------------------------------------------------
+
 
 def compose(doc: SourceDoc, overrides: list[str] | tuple[str, ...] = ()) -> Composition:
     """Compose and interpolate one parsed user file. Problems are returned, not raised."""
@@ -247,8 +266,12 @@ def compose(doc: SourceDoc, overrides: list[str] | tuple[str, ...] = ()) -> Comp
             continue
         marks = {f"{entry.group}.{k}": v for k, v in group_doc.marks.items()}
         marks[entry.group] = (1, 1)
-        layers.append((Source(group_doc.file, marks, "group", group=f"{entry.group}/{entry.option}"),
-                       {entry.group: group_doc.data}))
+        layers.append(
+            (
+                Source(group_doc.file, marks, "group", group=f"{entry.group}/{entry.option}"),
+                {entry.group: group_doc.data},
+            )
+        )
         chosen[entry.group] = entry.option
         entry_paths[f"{entry.group}/{entry.option}"] = entry.at
 
@@ -321,15 +344,18 @@ def _to_omegaconf(data: dict[str, Any], source: Source, report: _Reporter) -> Di
         data = copy.deepcopy(data)
         for key_path, error in bad:
             detail = "" if _may_hold_secret(key_path) else f": {error}"
-            _report_at_source(report, source, key_path, f"invalid interpolation{detail}",
-                              "write ${key.path}, ${oc.env:NAME} or ${oc.env:NAME,default}; "
-                              "escape a literal as \\${...}")
+            _report_at_source(
+                report,
+                source,
+                key_path,
+                f"invalid interpolation{detail}",
+                "write ${key.path}, ${oc.env:NAME} or ${oc.env:NAME,default}; escape a literal as \\${...}",
+            )
             _set_path(data, key_path, None)
     return _oc().create(data)
 
 
-def _report_at_source(report: _Reporter, source: Source, key_path: str, message: str,
-                      hint: str | None = None) -> None:
+def _report_at_source(report: _Reporter, source: Source, key_path: str, message: str, hint: str | None = None) -> None:
     if source.kind == "user":
         report.add(key_path, message, hint)
     elif source.kind == "group":
@@ -412,8 +438,10 @@ def _merge_into(base: dict[str, Any], over: dict[str, Any]) -> bool:
 
 def _merge_layers(layers: list[tuple[Source, dict[str, Any]]], report: _Reporter) -> DictConfig:
     """Merge the layers in order with OmegaConf (unresolved)."""
-    created = [_group_layer(*source.group.split("/", 1)) if source.group else _to_omegaconf(data, source, report)
-               for source, data in layers]
+    created = [
+        _group_layer(*source.group.split("/", 1)) if source.group else _to_omegaconf(data, source, report)
+        for source, data in layers
+    ]
     try:
         # merge() copies what it takes from each layer: the cached group layers stay untouched
         return _oc().merge(_oc().create({}), *created)  # type: ignore[no-any-return]
@@ -431,8 +459,12 @@ def _merge_layers(layers: list[tuple[Source, dict[str, Any]]], report: _Reporter
         trimmed = copy.deepcopy(data)
         for key_path in conflicts:
             kind = "a list" if isinstance(_get_path(data, key_path), list) else "a mapping"
-            _report_at_source(report, source, key_path, f"must not be {kind} here (the defaults hold "
-                              f"{'a mapping' if kind == 'a list' else 'a list'})")
+            _report_at_source(
+                report,
+                source,
+                key_path,
+                f"must not be {kind} here (the defaults hold {'a mapping' if kind == 'a list' else 'a list'})",
+            )
             parent, _, last = key_path.rpartition(".")
             holder = _get_path(trimmed, parent) if parent else trimmed
             holder.pop(last, None)
@@ -452,6 +484,7 @@ def _get_path(data: Any, key_path: str) -> Any:
 
 # -- overrides ------------------------------------------------------------------------------------
 
+
 def _apply_override(config: dict[str, Any], text: str, report: _Reporter) -> Source | None:
     """Apply one ``key.path=value`` to the plain merged config; a Source for locating it, or None."""
     hint = "write -o key.path=value, e.g. -o deployment.port=9000"
@@ -470,8 +503,11 @@ def _apply_override(config: dict[str, Any], text: str, report: _Reporter) -> Sou
     try:
         value = parse_yaml_value(raw, label) if raw.strip() else ""
     except YamlProblems as err:
-        report.add(key, f"-o {key}: the value is not valid YAML ({err.problems[0].message})",
-                   "quote the value, e.g. -o 'key=\"text: with colon\"'")
+        report.add(
+            key,
+            f"-o {key}: the value is not valid YAML ({err.problems[0].message})",
+            "quote the value, e.g. -o 'key=\"text: with colon\"'",
+        )
         return None
     node: Any = config
     for depth, part in enumerate(parts[:-1]):
@@ -479,22 +515,27 @@ def _apply_override(config: dict[str, Any], text: str, report: _Reporter) -> Sou
         if isinstance(node, dict):
             if not isinstance(node.get(part), (dict, list)):
                 if part in node and node[part] is not None:
-                    report.add(key, f"-o {key}: {here} is a single value, not a mapping",
-                               f"override {here} itself")
+                    report.add(key, f"-o {key}: {here} is a single value, not a mapping", f"override {here} itself")
                     return None
                 node[part] = {}
             node = node[part]
         elif isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                report.add(key, f"-o {key}: {here} is not an item of the list (it has {len(node)})",
-                           "list items are addressed by index from 0, e.g. evaluation.tasks.0.name")
+                report.add(
+                    key,
+                    f"-o {key}: {here} is not an item of the list (it has {len(node)})",
+                    "list items are addressed by index from 0, e.g. evaluation.tasks.0.name",
+                )
                 return None
             node = node[int(part)]
     last = parts[-1]
     if isinstance(node, list):
         if not last.isdigit() or int(last) >= len(node):
-            report.add(key, f"-o {key}: {last} is not an item of the list (it has {len(node)})",
-                       "list items are addressed by index from 0; to replace the whole list, override its key")
+            report.add(
+                key,
+                f"-o {key}: {last} is not an item of the list (it has {len(node)})",
+                "list items are addressed by index from 0; to replace the whole list, override its key",
+            )
             return None
         node[int(last)] = value
     else:
@@ -546,14 +587,19 @@ def _expansion_size(config: dict[str, Any]) -> int:
     return size_of(config, "")
 
 
-def _resolve(plain: dict[str, Any], merged: DictConfig | None, sources: list[Source],
-             report: _Reporter) -> dict[str, Any] | None:
+def _resolve(
+    plain: dict[str, Any], merged: DictConfig | None, sources: list[Source], report: _Reporter
+) -> dict[str, Any] | None:
     if merged is None and not _has_interpolation(plain):
         # Nothing to interpolate (nothing can expand either): OmegaConf would return the tree as is.
         return _drop_missing(plain, (), sources, report)  # type: ignore[no-any-return]
     if _expansion_size(plain) > MAX_RESOLVED_CHARS:
-        report.add("", f"interpolations expand this config to more than {MAX_RESOLVED_CHARS // (1024 * 1024)} MiB; "
-                   "refusing to resolve them", "remove the ${...} references that repeat each other")
+        report.add(
+            "",
+            f"interpolations expand this config to more than {MAX_RESOLVED_CHARS // (1024 * 1024)} MiB; "
+            "refusing to resolve them",
+            "remove the ${...} references that repeat each other",
+        )
         return None
     try:
         cfg = merged if merged is not None else _oc().create(plain)
@@ -616,8 +662,11 @@ class _Walk:
     def node(self, node: Any, path: tuple[str | int, ...]) -> Any:
         if len(path) > _MAX_RESOLVE_DEPTH or self.budget <= 0:
             if self.budget > -1:
-                self.report.add(path_str(path), "interpolations refer to each other in a loop or expand too far",
-                                "check the ${...} references in this value")
+                self.report.add(
+                    path_str(path),
+                    "interpolations refer to each other in a loop or expand too far",
+                    "check the ${...} references in this value",
+                )
             self.budget = -1
             return None
         self.budget -= 1
@@ -666,8 +715,12 @@ class _Walk:
         return [r.replace("[", ".").replace("]", "") for r in _REFERENCE.findall(raw)]
 
     def _refers_to(self, key_path: str, paths: set[str]) -> bool:
-        return any(t == p or t.startswith(p + ".") or p.startswith(t + ".")
-                   for t in self._targets(key_path) for p in paths if p != key_path)
+        return any(
+            t == p or t.startswith(p + ".") or p.startswith(t + ".")
+            for t in self._targets(key_path)
+            for p in paths
+            if p != key_path
+        )
 
     def report_failures(self) -> None:
         """Report root causes; a failure caused by another reported one (or an unset value) is not
@@ -693,8 +746,9 @@ def _source_of(key_path: str, sources: list[Source]) -> Source | None:
 def _report_missing(key_path: str, sources: list[Source], report: _Reporter) -> None:
     source = _source_of(key_path, sources)
     origin = f" (the {source.group} group requires it)" if source and source.group else ""
-    report.add(key_path, f"is required but not set{origin}",
-               f"set {key_path} in this file, or pass -o {key_path}=VALUE")
+    report.add(
+        key_path, f"is required but not set{origin}", f"set {key_path} in this file, or pass -o {key_path}=VALUE"
+    )
 
 
 def _report_interpolation_error(key_path: str, err: Exception, sources: list[Source], report: _Reporter) -> None:

@@ -10,13 +10,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from nimctl.common.errors import ConfigError, ConfigProblem
 from nimctl.config import LoadedConfig
 from nimctl.config.compose import Source, compose
 from nimctl.config.rules import DEFAULT_MOUNT_FROM, sanitize_name
 from nimctl.config.schema_check import schema_findings
 from nimctl.config.semantic import check as semantic_findings
 from nimctl.config.yaml_source import SourceDoc, YamlProblems, parse_yaml, read_file_text
-from nimctl.errors import ConfigError, ConfigProblem
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
 
@@ -27,18 +27,34 @@ def expand_paths(paths: list[str]) -> list[str]:
     problems: list[ConfigProblem] = []
     for given in paths:
         if os.path.isdir(given):
-            found = sorted(os.path.join(given, name) for name in os.listdir(given)
-                           if name.endswith(CONFIG_SUFFIXES) and not name.startswith(".")
-                           and os.path.isfile(os.path.join(given, name)))
+            found = sorted(
+                os.path.join(given, name)
+                for name in os.listdir(given)
+                if name.endswith(CONFIG_SUFFIXES)
+                and not name.startswith(".")
+                and os.path.isfile(os.path.join(given, name))
+            )
             if not found:
-                problems.append(ConfigProblem(given, "", "the directory holds no .yaml or .yml files",
-                                              hint="pass a config file, or a directory of config files"))
+                problems.append(
+                    ConfigProblem(
+                        given,
+                        "",
+                        "the directory holds no .yaml or .yml files",
+                        hint="pass a config file, or a directory of config files",
+                    )
+                )
             files.extend(found)
         elif os.path.isfile(given):
             files.append(given)
         elif os.path.exists(given):  # a pipe, socket or device: reading it could block or never end
-            problems.append(ConfigProblem(given, "", "not a regular file (a pipe, socket or device)",
-                                          hint="point -f at a YAML config file or a directory of them"))
+            problems.append(
+                ConfigProblem(
+                    given,
+                    "",
+                    "not a regular file (a pipe, socket or device)",
+                    hint="point -f at a YAML config file or a directory of them",
+                )
+            )
         else:
             problems.append(ConfigProblem(given, "", "no such file or directory", hint="check the path given to -f"))
     if problems:
@@ -78,9 +94,16 @@ def _duplicate_stacks(loaded: list[LoadedConfig]) -> list[ConfigProblem]:
             continue
         key = "stack" if "stack" in cfg.config else ""
         file, line, column = cfg.locate(key) if key else (cfg.path, None, None)
-        problems.append(ConfigProblem(cfg.path, key, f"stack name {cfg.stack_name!r} is also used by {other.path}; "
-                                      "each stack needs its own name", line, column,
-                                      hint="set a distinct top-level `stack:` in one of the files"))
+        problems.append(
+            ConfigProblem(
+                cfg.path,
+                key,
+                f"stack name {cfg.stack_name!r} is also used by {other.path}; each stack needs its own name",
+                line,
+                column,
+                hint="set a distinct top-level `stack:` in one of the files",
+            )
+        )
     return problems
 
 
@@ -118,8 +141,9 @@ def _check(doc: SourceDoc, overrides: list[str]) -> tuple[LoadedConfig | None, l
             line, column = doc.marks.get(entry or "", (None, None))
         return ConfigProblem(doc.file, key_path, message, line, column, hint, severity)
 
-    for key_path, message, hint in schema_findings(config, interpolated=composition.interpolated,
-                                                   skip=already_reported):
+    for key_path, message, hint in schema_findings(
+        config, interpolated=composition.interpolated, skip=already_reported
+    ):
         problems.append(place(key_path, message, hint))
         reported.add(key_path)
 
@@ -172,8 +196,9 @@ def _stack_name(file: str, config: dict[str, Any]) -> str:
     stack = config.get("stack")
     if isinstance(stack, str) and stack:
         return stack
-    endpoint = config.get("deployment", {}).get("lepton_config", {}) if isinstance(config.get("deployment"), dict) \
-        else {}
+    endpoint = (
+        config.get("deployment", {}).get("lepton_config", {}) if isinstance(config.get("deployment"), dict) else {}
+    )
     name = endpoint.get("endpoint_name") if isinstance(endpoint, dict) else None
     if isinstance(name, str) and name:
         return name
@@ -182,14 +207,18 @@ def _stack_name(file: str, config: dict[str, Any]) -> str:
 
 # -- normalisation of a valid config ---------------------------------------------------------------
 
+
 def _normalize(config: dict[str, Any]) -> None:
     """Small canonical forms so spec building need not handle YAML's variety:
     env values and argv items become strings; a task mount without `from` gets the default."""
     deployment = config.get("deployment") or {}
     execution = config.get("execution") or {}
     tasks_platform = (execution.get("lepton_platform") or {}).get("tasks") or {}
-    env_maps = [(deployment.get("lepton_config") or {}).get("envs"), deployment.get("env_vars"),
-                tasks_platform.get("env_vars")]
+    env_maps = [
+        (deployment.get("lepton_config") or {}).get("envs"),
+        deployment.get("env_vars"),
+        tasks_platform.get("env_vars"),
+    ]
     tasks = (config.get("evaluation") or {}).get("tasks") or []
     env_maps += [task.get("env_vars") for task in tasks]
     for envs in env_maps:

@@ -13,20 +13,45 @@ import re
 MAX_NAME_LENGTH = 36
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
 ENV_NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
-RESERVED_ENV_NAMES = frozenset({
-    "LEPTON_WORKSPACE_ID",
-    "LEPTON_DEPLOYMENT_NAME",
-    "LEPTON_JOB_NAME",
-    "LEPTON_RESOURCE_ACCELERATOR_TYPE",
-    "LEPTON_WORKSPACE_ORIGIN_URL",
-})
+RESERVED_ENV_NAMES = frozenset(
+    {
+        "LEPTON_WORKSPACE_ID",
+        "LEPTON_DEPLOYMENT_NAME",
+        "LEPTON_JOB_NAME",
+        "LEPTON_RESOURCE_ACCELERATOR_TYPE",
+        "LEPTON_WORKSPACE_ORIGIN_URL",
+    }
+)
 # System directories a container cannot have a volume mounted over (exact paths only:
 # /var/data is fine, /var is not).
-RESERVED_MOUNT_PATHS = frozenset({
-    "/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/media", "/opt", "/proc", "/run",
-    "/sbin", "/srv", "/sys", "/usr", "/usr/bin", "/usr/lib", "/usr/local", "/usr/sbin", "/var",
-    "/sys/fs/cgroup", "/sys/kernel/security", "/proc/sys", "/proc/bus",
-})
+RESERVED_MOUNT_PATHS = frozenset(
+    {
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/lib",
+        "/lib64",
+        "/media",
+        "/opt",
+        "/proc",
+        "/run",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/usr",
+        "/usr/bin",
+        "/usr/lib",
+        "/usr/local",
+        "/usr/sbin",
+        "/var",
+        "/sys/fs/cgroup",
+        "/sys/kernel/security",
+        "/proc/sys",
+        "/proc/bus",
+    }
+)
 # Where a volume comes from when the config does not say: the workspace's shared filesystem.
 DEFAULT_MOUNT_FROM = "node-nfs:lepton-shared-fs"
 # Env var names that say their value is a credential.
@@ -97,6 +122,6 @@ def mount_from_problem(source: str) -> str | None:
     kind, sep, name = source.partition(":")
     if not sep or not name.strip() or ":" in name:
         return f"{source!r} must look like node-<type>:<storage name>, e.g. {DEFAULT_MOUNT_FROM}"
-    if not kind[len("node-"):].strip():
+    if not kind[len("node-") :].strip():
         return f"{source!r} is missing the storage type after 'node-'"
     return None

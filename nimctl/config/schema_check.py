@@ -30,16 +30,38 @@ from nimctl.config.rules import SECRET_NAME_PATTERN
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "nimctl-config.schema.json"
 _SECRET_CONTAINERS = {"envs", "env_vars", "api_tokens"}
 _TYPE_WORDS = {
-    "object": "a mapping (key: value lines)", "array": "a list", "string": "a string", "integer": "a whole number",
-    "number": "a number", "boolean": "true or false", "null": "empty",
+    "object": "a mapping (key: value lines)",
+    "array": "a list",
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "empty",
 }
 # Keywords the evaluator implements, and those it may ignore (annotations).
-SUPPORTED_KEYWORDS = frozenset({
-    "type", "enum", "const", "properties", "additionalProperties", "required", "items", "minimum", "maximum",
-    "minLength", "maxLength", "minItems", "minProperties", "pattern", "if", "then", "else", "$ref",
-})
-ANNOTATION_KEYWORDS = frozenset({"$schema", "$id", "$defs", "title", "description", "default", "examples",
-                                 "x-error"})
+SUPPORTED_KEYWORDS = frozenset(
+    {
+        "type",
+        "enum",
+        "const",
+        "properties",
+        "additionalProperties",
+        "required",
+        "items",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "minProperties",
+        "pattern",
+        "if",
+        "then",
+        "else",
+        "$ref",
+    }
+)
+ANNOTATION_KEYWORDS = frozenset({"$schema", "$id", "$defs", "title", "description", "default", "examples", "x-error"})
 
 # (key path, message, hint)
 Finding = tuple[str, str, "str | None"]
@@ -140,8 +162,13 @@ class _Evaluator:
             if branch is not None:
                 yield from self.errors(instance, branch, path)
 
-    def _object_errors(self, instance: dict[str, Any], schema: dict[str, Any], path: list[str | int],
-                       error: Callable[[str], SchemaError]) -> Iterator[SchemaError]:
+    def _object_errors(
+        self,
+        instance: dict[str, Any],
+        schema: dict[str, Any],
+        path: list[str | int],
+        error: Callable[[str], SchemaError],
+    ) -> Iterator[SchemaError]:
         if "minProperties" in schema and len(instance) < schema["minProperties"]:
             yield error("minProperties")
         for key in schema.get("required", ()):
@@ -177,8 +204,12 @@ def iter_schema_errors(config: Any) -> Iterator[SchemaError]:
     return _evaluator().errors(config, schema, [])
 
 
-def schema_findings(config: dict[str, Any], *, interpolated: set[str] = frozenset(),  # type: ignore[assignment]
-                    skip: Callable[[str], bool] = lambda _path: False) -> list[Finding]:
+def schema_findings(
+    config: dict[str, Any],
+    *,
+    interpolated: set[str] = frozenset(),  # type: ignore[assignment]
+    skip: Callable[[str], bool] = lambda _path: False,
+) -> list[Finding]:
     """Every schema violation in ``config``; ``skip(path)`` drops those under already-reported paths."""
     findings: list[Finding] = []
     for error in iter_schema_errors(config):
@@ -260,8 +291,11 @@ def _describe(error: SchemaError, interpolated: set[str]) -> list[Finding]:
             findings.append((_path([*parts, key]), message, hint))
         return findings
     if kind == "required" and isinstance(value, dict):
-        return [(_path([*parts, key]), "is required but missing", f"add {key}: under {key_path or 'the top level'}")
-                for key in error.validator_value if key not in value]
+        return [
+            (_path([*parts, key]), "is required but missing", f"add {key}: under {key_path or 'the top level'}")
+            for key in error.validator_value
+            if key not in value
+        ]
     decode_hint = None
     if key_path in interpolated and isinstance(value, str) and _looks_typed(value):
         decode_hint = "an interpolation such as ${oc.env:NAME} gives a string; wrap it: ${oc.decode:${oc.env:NAME}}"

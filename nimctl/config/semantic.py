@@ -55,13 +55,16 @@ def check(config: dict[str, Any], written: Callable[[str], bool]) -> list[Findin
 
 # -- cross-field and name rules -------------------------------------------------------------------
 
+
 def _replicas(config: dict[str, Any]) -> Iterator[Finding]:
     lepton = _dict(_get(config, "deployment", "lepton_config"))
     low, high = lepton.get("min_replicas"), lepton.get("max_replicas")
     if _is_int(low) and _is_int(high) and 0 <= high < low:  # negatives: the schema has reported them
-        yield Finding("deployment.lepton_config.min_replicas",
-                      f"min_replicas ({low}) is greater than max_replicas ({high})",
-                      "raise max_replicas or lower min_replicas")
+        yield Finding(
+            "deployment.lepton_config.min_replicas",
+            f"min_replicas ({low}) is greater than max_replicas ({high})",
+            "raise max_replicas or lower min_replicas",
+        )
 
 
 def _is_int(value: Any) -> bool:
@@ -84,11 +87,13 @@ def _names(config: dict[str, Any]) -> Iterator[Finding]:
 
 # -- env vars and secrets -------------------------------------------------------------------------
 
+
 def _env_maps(config: dict[str, Any]) -> Iterator[Finding]:
-    places = [("deployment.lepton_config.envs", _get(config, "deployment", "lepton_config", "envs")),
-              ("deployment.env_vars", _get(config, "deployment", "env_vars")),
-              ("execution.lepton_platform.tasks.env_vars", _get(config, "execution", "lepton_platform", "tasks",
-                                                                  "env_vars"))]
+    places = [
+        ("deployment.lepton_config.envs", _get(config, "deployment", "lepton_config", "envs")),
+        ("deployment.env_vars", _get(config, "deployment", "env_vars")),
+        ("execution.lepton_platform.tasks.env_vars", _get(config, "execution", "lepton_platform", "tasks", "env_vars")),
+    ]
     tasks = _get(config, "evaluation", "tasks")
     if isinstance(tasks, list):
         places += [(f"evaluation.tasks.{i}.env_vars", _get(t, "env_vars")) for i, t in enumerate(tasks)]
@@ -104,12 +109,20 @@ def _env_map(base: str, envs: dict[str, Any]) -> Iterator[Finding]:
         if problem:
             yield Finding(path, problem, "env var names: letters, digits, '.', '_', '-'; not starting with a digit")
         if isinstance(value, dict) and "value_from" in value:
-            yield from _secret_ref(f"{path}.value_from", value["value_from"], want="secret_name_ref",
-                                   other="token_name_ref", other_place="api_tokens")
+            yield from _secret_ref(
+                f"{path}.value_from",
+                value["value_from"],
+                want="secret_name_ref",
+                other="token_name_ref",
+                other_place="api_tokens",
+            )
         elif isinstance(value, str) and value and _SECRET_NAME.search(str(name)):
-            yield Finding(path, f"{name} looks like a credential but its value is written literally",
-                          f"keep it in a workspace secret: {name}: {{value_from: {{secret_name_ref: SECRET_NAME}}}}",
-                          "warning")
+            yield Finding(
+                path,
+                f"{name} looks like a credential but its value is written literally",
+                f"keep it in a workspace secret: {name}: {{value_from: {{secret_name_ref: SECRET_NAME}}}}",
+                "warning",
+            )
 
 
 def _secret_ref(path: str, ref: Any, *, want: str, other: str, other_place: str) -> Iterator[Finding]:
@@ -139,14 +152,21 @@ def _api_tokens(config: dict[str, Any]) -> Iterator[Finding]:
         if "value" in token and "value_from" in token:
             yield Finding(path, "give either value or value_from, not both", literal_hint)
         elif "value_from" in token:
-            yield from _secret_ref(f"{path}.value_from", token["value_from"], want="token_name_ref",
-                                   other="secret_name_ref", other_place="envs")
+            yield from _secret_ref(
+                f"{path}.value_from",
+                token["value_from"],
+                want="token_name_ref",
+                other="secret_name_ref",
+                other_place="envs",
+            )
         elif isinstance(token.get("value"), str) and token["value"]:
-            yield Finding(f"{path}.value", "the endpoint token is written literally in the config",
-                          literal_hint, "warning")
+            yield Finding(
+                f"{path}.value", "the endpoint token is written literally in the config", literal_hint, "warning"
+            )
 
 
 # -- mounts ---------------------------------------------------------------------------------------
+
 
 def _mounts(config: dict[str, Any]) -> Iterator[Finding]:
     cache = _get(config, "deployment", "lepton_config", "mounts")
@@ -155,13 +175,15 @@ def _mounts(config: dict[str, Any]) -> Iterator[Finding]:
         if cache.get("enabled") is True:
             for key in ("cache_path", "mount_path"):
                 if key not in cache:
-                    yield Finding(f"{base}.{key}", "is required when mounts.enabled is true",
-                                  f"add {key}: or set enabled: false")
+                    yield Finding(
+                        f"{base}.{key}", "is required when mounts.enabled is true", f"add {key}: or set enabled: false"
+                    )
         if isinstance(cache.get("mount_path"), str):
             problem = mount_path_problem(cache["mount_path"])
             if problem:
-                yield Finding(f"{base}.mount_path", problem,
-                              "mount under a directory of your own, e.g. /opt/nim/.cache")
+                yield Finding(
+                    f"{base}.mount_path", problem, "mount under a directory of your own, e.g. /opt/nim/.cache"
+                )
     mounts = _get(config, "execution", "lepton_platform", "tasks", "mounts")
     if isinstance(mounts, list):
         for index, mount in enumerate(mounts):
@@ -180,6 +202,7 @@ def _mounts(config: dict[str, Any]) -> Iterator[Finding]:
 
 # -- where it runs vs what it deploys -------------------------------------------------------------
 
+
 def _platform_fit(config: dict[str, Any]) -> Iterator[Finding]:
     platform = _get(config, "execution", "type")
     deployment = _dict(config.get("deployment"))
@@ -189,30 +212,46 @@ def _platform_fit(config: dict[str, Any]) -> Iterator[Finding]:
     if kind == "none":
         url = _get(config, "target", "api_endpoint", "url")
         if not (isinstance(url, str) and url):
-            yield Finding("target.api_endpoint.url", "is required with deployment type none (nothing is deployed, "
-                          "so the tasks need an endpoint to call)",
-                          "set target.api_endpoint.url (and model_id), or choose a deployment such as nim or mock")
+            yield Finding(
+                "target.api_endpoint.url",
+                "is required with deployment type none (nothing is deployed, so the tasks need an endpoint to call)",
+                "set target.api_endpoint.url (and model_id), or choose a deployment such as nim or mock",
+            )
         return
     if platform == "local":
         if command is None or command == "" or command == []:
-            yield Finding("deployment.command", f"is required to run deployment type {kind} locally: nimctl starts "
-                          "the endpoint as a local process from this command",
-                          "set deployment.command to start an OpenAI-compatible server, or use deployment: mock")
+            yield Finding(
+                "deployment.command",
+                f"is required to run deployment type {kind} locally: nimctl starts "
+                "the endpoint as a local process from this command",
+                "set deployment.command to start an OpenAI-compatible server, or use deployment: mock",
+            )
         elif port == "auto" and not _mentions_port_placeholder(command):
-            yield Finding("deployment.port", "port auto needs {port} in deployment.command, where nimctl puts the "
-                          "port it picks", "add {port} to the command (e.g. --port {port}) or set a fixed port")
+            yield Finding(
+                "deployment.port",
+                "port auto needs {port} in deployment.command, where nimctl puts the port it picks",
+                "add {port} to the command (e.g. --port {port}) or set a fixed port",
+            )
     elif platform == "lepton":
         if port == "auto" and kind != "mock":
-            yield Finding("deployment.port", "port auto is for local execution; a Lepton endpoint needs a fixed port",
-                          "set deployment.port, e.g. 8000")
+            yield Finding(
+                "deployment.port",
+                "port auto is for local execution; a Lepton endpoint needs a fixed port",
+                "set deployment.port, e.g. 8000",
+            )
         if kind == "mock":
-            yield Finding("deployment.type", "deployment type mock runs nimctl's mock server as a local process; "
-                          "it cannot run on Lepton",
-                          "use execution: local with deployment: mock, or deployment: nim on Lepton")
+            yield Finding(
+                "deployment.type",
+                "deployment type mock runs nimctl's mock server as a local process; it cannot run on Lepton",
+                "use execution: local with deployment: mock, or deployment: nim on Lepton",
+            )
         elif kind in ("nim", "vllm", "sglang") and not _get(config, "deployment", "lepton_config", "resource_shape"):
-            yield Finding("deployment.lepton_config.resource_shape", f"is required to deploy {kind} on Lepton "
-                          "(without it the model server would get the workspace's default CPU shape)",
-                          "set the GPU shape, e.g. resource_shape: gpu.1xh200")
+            yield Finding(
+                "deployment.lepton_config.resource_shape",
+                f"is required to deploy {kind} on Lepton "
+                "(without it the model server would get the workspace's default CPU shape)",
+                "set the GPU shape, e.g. resource_shape: gpu.1xh200",
+            )
 
 
 def _mentions_port_placeholder(command: Any) -> bool:
@@ -233,9 +272,12 @@ def _tasks(config: dict[str, Any]) -> Iterator[Finding]:
         if not isinstance(name, str):
             continue
         if name in first:
-            yield Finding(f"evaluation.tasks.{index}.name", f"task {name!r} is listed twice (first as "
-                          f"evaluation.tasks.{first[name]}); each task is one job, addressed by its name",
-                          "remove the duplicate, or merge their settings into one entry")
+            yield Finding(
+                f"evaluation.tasks.{index}.name",
+                f"task {name!r} is listed twice (first as "
+                f"evaluation.tasks.{first[name]}); each task is one job, addressed by its name",
+                "remove the duplicate, or merge their settings into one entry",
+            )
         else:
             first[name] = index
 
@@ -243,20 +285,14 @@ def _tasks(config: dict[str, Any]) -> Iterator[Finding]:
 # -- accepted but not acted on --------------------------------------------------------------------
 
 _IGNORED_KEYS = {
-    "deployment.lepton_config.auto_scaler.scale_down.scale_from_zero":
-        "ignored: the Lepton API has no scale_from_zero; min_replicas: 0 is how to scale to zero",
-    "execution.env_var_names":
-        "ignored: nimctl passes env vars to eval jobs from execution.lepton_platform.tasks.env_vars "
-        "and evaluation.tasks[].env_vars",
-    "execution.evaluation_tasks.use_shared_storage":
-        "ignored: nimctl writes each job's results to execution.output_dir",
-    "deployment.env_vars":
-        "ignored: the endpoint's env vars come from deployment.lepton_config.envs",
-    "deployment.hf_model_handle":
-        "ignored: nimctl serves deployment.checkpoint_path",
-    "evaluation.overrides":
-        "ignored: the launcher's dotted overrides are not applied; put these settings in "
-        "evaluation.nemo_evaluator_config (e.g. config: {params: {temperature: 0.6}})",
+    "deployment.lepton_config.auto_scaler.scale_down.scale_from_zero": "ignored: the Lepton API has no scale_from_zero; min_replicas: 0 is how to scale to zero",
+    "execution.env_var_names": "ignored: nimctl passes env vars to eval jobs from execution.lepton_platform.tasks.env_vars "
+    "and evaluation.tasks[].env_vars",
+    "execution.evaluation_tasks.use_shared_storage": "ignored: nimctl writes each job's results to execution.output_dir",
+    "deployment.env_vars": "ignored: the endpoint's env vars come from deployment.lepton_config.envs",
+    "deployment.hf_model_handle": "ignored: nimctl serves deployment.checkpoint_path",
+    "evaluation.overrides": "ignored: the launcher's dotted overrides are not applied; put these settings in "
+    "evaluation.nemo_evaluator_config (e.g. config: {params: {temperature: 0.6}})",
 }
 _VLLM_KEYS = ("checkpoint_path", "tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "extra_args")
 _SERVER_KEYS = ("image", "command", "port", "served_model_name", "lepton_config", *_VLLM_KEYS)
@@ -269,34 +305,53 @@ def _ignored_keys(config: dict[str, Any], written: Callable[[str], bool]) -> Ite
     tasks = _get(config, "evaluation", "tasks")
     for index, task in enumerate(tasks if isinstance(tasks, list) else []):
         if isinstance(task, dict) and "overrides" in task and written(f"evaluation.tasks.{index}.overrides"):
-            yield Finding(f"evaluation.tasks.{index}.overrides", "ignored: the launcher's dotted overrides are not "
-                          "applied; put these settings in this task's nemo_evaluator_config",
-                          "remove it to silence this warning", "warning")
+            yield Finding(
+                f"evaluation.tasks.{index}.overrides",
+                "ignored: the launcher's dotted overrides are not "
+                "applied; put these settings in this task's nemo_evaluator_config",
+                "remove it to silence this warning",
+                "warning",
+            )
     deployment = _dict(config.get("deployment"))
     kind = deployment.get("type")
     if kind == "nim":
         for key in _VLLM_KEYS:
             if written(f"deployment.{key}") and key in deployment:
-                yield Finding(f"deployment.{key}", "ignored for deployment type nim: the NIM image serves its own "
-                              "model and takes its settings from env vars", "remove it, or use deployment: vllm",
-                              "warning")
+                yield Finding(
+                    f"deployment.{key}",
+                    "ignored for deployment type nim: the NIM image serves its own "
+                    "model and takes its settings from env vars",
+                    "remove it, or use deployment: vllm",
+                    "warning",
+                )
     if kind == "none":
         for key in _SERVER_KEYS:
             if written(f"deployment.{key}") and key in deployment:
-                yield Finding(f"deployment.{key}", "ignored with deployment type none: nothing is deployed",
-                              "remove it, or choose a deployment type that starts a server", "warning")
+                yield Finding(
+                    f"deployment.{key}",
+                    "ignored with deployment type none: nothing is deployed",
+                    "remove it, or choose a deployment type that starts a server",
+                    "warning",
+                )
     elif kind in ("nim", "vllm", "sglang", "mock"):
         api = _dict(_get(config, "target", "api_endpoint"))
         for key, what in (("url", "the deployed endpoint's URL"), ("model_id", "deployment.served_model_name")):
             if written(f"target.api_endpoint.{key}") and key in api:
-                yield Finding(f"target.api_endpoint.{key}", f"ignored: the eval tasks use {what} "
-                              f"(target.api_endpoint.{key} is for deployment type none)",
-                              "remove it to silence this warning", "warning")
+                yield Finding(
+                    f"target.api_endpoint.{key}",
+                    f"ignored: the eval tasks use {what} (target.api_endpoint.{key} is for deployment type none)",
+                    "remove it to silence this warning",
+                    "warning",
+                )
     platform = _get(config, "execution", "type")
     other = {"local": "lepton_platform", "lepton": "local"}.get(platform) if isinstance(platform, str) else None
     if other and written(f"execution.{other}") and other in _dict(config.get("execution")):
-        yield Finding(f"execution.{other}", f"ignored with execution type {platform}",
-                      "remove it, or change execution.type", "warning")
+        yield Finding(
+            f"execution.{other}",
+            f"ignored with execution type {platform}",
+            "remove it, or change execution.type",
+            "warning",
+        )
 
 
 def _has_path(config: dict[str, Any], key_path: str) -> bool:

@@ -16,7 +16,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
-from nimctl.errors import ConfigProblem
+from nimctl.common.errors import ConfigProblem
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 64
@@ -72,16 +72,28 @@ def read_file_text(file: str) -> str:
         with open(file, "rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as err:
-        raise YamlProblems([ConfigProblem(file, "", f"cannot read the file: {err.strerror or err}",
-                                          hint="check the path and its permissions")]) from None
+        raise YamlProblems(
+            [
+                ConfigProblem(
+                    file, "", f"cannot read the file: {err.strerror or err}", hint="check the path and its permissions"
+                )
+            ]
+        ) from None
     return decode_text(raw, file)
 
 
 def decode_text(raw: bytes, file: str) -> str:
     if len(raw) > MAX_FILE_BYTES:
-        raise YamlProblems([ConfigProblem(
-            file, "", f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; this is not a config file",
-            hint="point -f at the YAML config file")])
+        raise YamlProblems(
+            [
+                ConfigProblem(
+                    file,
+                    "",
+                    f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; this is not a config file",
+                    hint="point -f at the YAML config file",
+                )
+            ]
+        )
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return raw.decode("utf-16")
@@ -90,15 +102,34 @@ def decode_text(raw: bytes, file: str) -> str:
     if b"\x00" in raw:
         offset = raw.index(b"\x00")
         line, column = _line_col(raw, offset)
-        raise YamlProblems([ConfigProblem(file, "", "the file is binary (it holds NUL bytes), not YAML text",
-                                          line, column, hint="point -f at the YAML config file")])
+        raise YamlProblems(
+            [
+                ConfigProblem(
+                    file,
+                    "",
+                    "the file is binary (it holds NUL bytes), not YAML text",
+                    line,
+                    column,
+                    hint="point -f at the YAML config file",
+                )
+            ]
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line, column = _line_col(raw, err.start)
-        raise YamlProblems([ConfigProblem(
-            file, "", f"the file is not UTF-8 text (byte 0x{raw[err.start]:02x} cannot be decoded)",
-            line, column, hint="save the file as UTF-8")]) from None
+        raise YamlProblems(
+            [
+                ConfigProblem(
+                    file,
+                    "",
+                    f"the file is not UTF-8 text (byte 0x{raw[err.start]:02x} cannot be decoded)",
+                    line,
+                    column,
+                    hint="save the file as UTF-8",
+                )
+            ]
+        ) from None
 
 
 def _line_col(raw: bytes, offset: int) -> tuple[int, int]:
@@ -124,12 +155,30 @@ def parse_yaml(text: str, file: str) -> SourceDoc:
     if builder.problems:
         raise YamlProblems(builder.problems)
     if builder.root is None:
-        raise YamlProblems([ConfigProblem(file, "", "the file is empty",
-                                          hint="a config needs at least `deployment:` and `execution:` settings")])
+        raise YamlProblems(
+            [
+                ConfigProblem(
+                    file,
+                    "",
+                    "the file is empty",
+                    hint="a config needs at least `deployment:` and `execution:` settings",
+                )
+            ]
+        )
     if not isinstance(builder.root, dict):
         kind = "a list" if isinstance(builder.root, list) else f"a single {type(builder.root).__name__} value"
-        raise YamlProblems([ConfigProblem(file, "", f"the top level must be a mapping (key: value lines), found {kind}",
-                                          1, 1, hint="start the file with keys such as `defaults:` and `deployment:`")])
+        raise YamlProblems(
+            [
+                ConfigProblem(
+                    file,
+                    "",
+                    f"the top level must be a mapping (key: value lines), found {kind}",
+                    1,
+                    1,
+                    hint="start the file with keys such as `defaults:` and `deployment:`",
+                )
+            ]
+        )
     return SourceDoc(file, builder.root, builder.marks)
 
 
@@ -190,8 +239,14 @@ def _reader_problem(file: str, text: str, err: yaml.YAMLError) -> ConfigProblem:
     if isinstance(character, str) and len(character) == 1:
         character = ord(character)
     shown = f" (U+{character:04X})" if isinstance(character, int) else ""
-    return ConfigProblem(file, "", f"the file holds a character YAML does not allow{shown}", line, column,
-                         hint="remove control characters; the file should be plain UTF-8 text")
+    return ConfigProblem(
+        file,
+        "",
+        f"the file holds a character YAML does not allow{shown}",
+        line,
+        column,
+        hint="remove control characters; the file should be plain UTF-8 text",
+    )
 
 
 class _Builder:
@@ -224,8 +279,11 @@ class _Builder:
         if isinstance(event, yaml.DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:
-                self._fail("the file holds more than one YAML document ('---'); nimctl reads one config per file",
-                           event.start_mark, hint="split the documents into separate files")
+                self._fail(
+                    "the file holds more than one YAML document ('---'); nimctl reads one config per file",
+                    event.start_mark,
+                    hint="split the documents into separate files",
+                )
         elif isinstance(event, yaml.ScalarEvent):
             self._scalar(event)
         elif isinstance(event, yaml.AliasEvent):
@@ -240,16 +298,24 @@ class _Builder:
     def _count(self, amount: int, mark: Any) -> None:
         self.nodes += amount
         if self.nodes > MAX_NODES:
-            self._fail(f"the file expands to more than {MAX_NODES} values (anchors and aliases multiply them); "
-                       "refusing to read it", mark, hint="remove the repeated aliases")
+            self._fail(
+                f"the file expands to more than {MAX_NODES} values (anchors and aliases multiply them); "
+                "refusing to read it",
+                mark,
+                hint="remove the repeated aliases",
+            )
 
     def _start(self, event: Any) -> None:
         if self.stack and self._expecting_key():
             self._fail("a key must be a plain value, not a mapping or a list", event.start_mark)
         path = self._child_path(event.start_mark)
         if event.tag not in _CONTAINER_TAGS:
-            self._fail(f"the YAML tag {event.tag.replace(_TAG, '!!')} is not supported", event.start_mark,
-                       hint="remove the tag; configs hold plain mappings, lists and values", key_path=path_str(path))
+            self._fail(
+                f"the YAML tag {event.tag.replace(_TAG, '!!')} is not supported",
+                event.start_mark,
+                hint="remove the tag; configs hold plain mappings, lists and values",
+                key_path=path_str(path),
+            )
         if len(self.stack) >= MAX_DEPTH:
             self._fail(f"the YAML is nested more than {MAX_DEPTH} levels deep", event.start_mark)
         self._count(1, event.start_mark)
@@ -282,8 +348,12 @@ class _Builder:
     def _alias(self, event: Any) -> None:
         mark = event.start_mark
         if event.anchor not in self.anchors:
-            self._fail(f"the alias *{event.anchor} refers to an anchor that is not defined before it "
-                       "(or to the node that contains it)", mark, hint="define &name before using *name")
+            self._fail(
+                f"the alias *{event.anchor} refers to an anchor that is not defined before it "
+                "(or to the node that contains it)",
+                mark,
+                hint="define &name before using *name",
+            )
         if self.stack and self._expecting_key():
             self._fail("an alias cannot be used as a key", mark)
         value, size = self.anchors[event.anchor]
@@ -298,14 +368,19 @@ class _Builder:
         if tag in _KEPT_AS_TEXT_TAGS:
             return event.value
         if tag not in _PLAIN_SCALAR_TAGS:
-            self._fail(f"the YAML tag {tag.replace(_TAG, '!!')} is not supported", event.start_mark,
-                       hint="remove the tag; configs hold plain strings, numbers and booleans", key_path=key_path)
+            self._fail(
+                f"the YAML tag {tag.replace(_TAG, '!!')} is not supported",
+                event.start_mark,
+                hint="remove the tag; configs hold plain strings, numbers and booleans",
+                key_path=key_path,
+            )
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
             return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
         except (ValueError, yaml.YAMLError):
-            self._fail(f"{_short(event.value)} is not a valid {tag.replace(_TAG, '')}", event.start_mark,
-                       key_path=key_path)
+            self._fail(
+                f"{_short(event.value)} is not a valid {tag.replace(_TAG, '')}", event.start_mark, key_path=key_path
+            )
 
     # -- placing values -----------------------------------------------------------------------------
 
@@ -329,9 +404,16 @@ class _Builder:
         if key in frame.explicit_keys:
             first = self.marks.get(path_str(path))
             where = f" (first at line {first[0]})" if first else ""
-            self.problems.append(ConfigProblem(
-                self.file, path_str(path), f"duplicate key{where}; YAML would silently keep only the last one",
-                mark.line + 1, mark.column + 1, hint="remove one of the two"))
+            self.problems.append(
+                ConfigProblem(
+                    self.file,
+                    path_str(path),
+                    f"duplicate key{where}; YAML would silently keep only the last one",
+                    mark.line + 1,
+                    mark.column + 1,
+                    hint="remove one of the two",
+                )
+            )
         else:
             self.marks[path_str(path)] = (mark.line + 1, mark.column + 1)
         frame.explicit_keys.add(key)
@@ -361,8 +443,14 @@ class _Builder:
             frame.key_is_merge = False
             sources = value if isinstance(value, list) else [value]
             if not all(isinstance(s, dict) for s in sources):
-                raise YamlProblems([*self.problems, ConfigProblem(
-                    self.file, path_str(frame.path), "a merge key (<<) needs a mapping or a list of mappings")])
+                raise YamlProblems(
+                    [
+                        *self.problems,
+                        ConfigProblem(
+                            self.file, path_str(frame.path), "a merge key (<<) needs a mapping or a list of mappings"
+                        ),
+                    ]
+                )
             frame.merges.extend(sources)
         else:
             frame.container[frame.key or ""] = value

@@ -35,12 +35,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nimctl.errors import NimctlError
+from nimctl.common.errors import NimctlError
+from nimctl.common.secrets import redact_spec
 from nimctl.plan.diff import FieldChange, diff_specs
 from nimctl.plan.refresh import DELETED, DRIFTED, NOT_REFRESHED, Observed, describe_pending
 from nimctl.providers.base import EndpointInfo, JobInfo, JobState, ResourceState
-from nimctl.resources import DesiredEndpoint, DesiredJob, Stack
-from nimctl.secrets import redact_spec
+from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
 from nimctl.state.model import PendingEntry, ResourceRecord, State
 
 CREATE, UPDATE, REPLACE, DELETE, NOOP = ["create"], ["update"], ["delete", "create"], ["delete"], ["no-op"]
@@ -65,6 +65,7 @@ def updatable_endpoint_fields(platform: str) -> frozenset[str]:
 
 
 # -- the plan's types ----------------------------------------------------------------------------
+
 
 @dataclass
 class ResourceChange:
@@ -92,19 +93,35 @@ class ResourceChange:
         return self.actions != NOOP
 
     def to_dict(self) -> dict[str, Any]:
-        return {"address": self.address, "type": self.type, "name": self.name, "stack": self.stack,
-                "provider": self.provider, "actions": list(self.actions), "before": self.before,
-                "after": self.after, "reasons": list(self.reasons),
-                "changed_fields": [c.to_dict() for c in self.changed_fields],
-                "depends_on": list(self.depends_on)}
+        return {
+            "address": self.address,
+            "type": self.type,
+            "name": self.name,
+            "stack": self.stack,
+            "provider": self.provider,
+            "actions": list(self.actions),
+            "before": self.before,
+            "after": self.after,
+            "reasons": list(self.reasons),
+            "changed_fields": [c.to_dict() for c in self.changed_fields],
+            "depends_on": list(self.depends_on),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ResourceChange:
-        return cls(address=data["address"], type=data["type"], name=data.get("name"), stack=data["stack"],
-                   provider=data["provider"], actions=list(data["actions"]), before=data.get("before"),
-                   after=data.get("after"), reasons=list(data.get("reasons", ())),
-                   changed_fields=[FieldChange.from_dict(c) for c in data.get("changed_fields", ())],
-                   depends_on=list(data.get("depends_on", ())))
+        return cls(
+            address=data["address"],
+            type=data["type"],
+            name=data.get("name"),
+            stack=data["stack"],
+            provider=data["provider"],
+            actions=list(data["actions"]),
+            before=data.get("before"),
+            after=data.get("after"),
+            reasons=list(data.get("reasons", ())),
+            changed_fields=[FieldChange.from_dict(c) for c in data.get("changed_fields", ())],
+            depends_on=list(data.get("depends_on", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -118,13 +135,23 @@ class DriftItem:
     fields: tuple[FieldChange, ...] = ()  # old = applied, new = live
 
     def to_dict(self) -> dict[str, Any]:
-        return {"address": self.address, "type": self.type, "name": self.name, "status": self.status,
-                "fields": [f.to_dict() for f in self.fields]}
+        return {
+            "address": self.address,
+            "type": self.type,
+            "name": self.name,
+            "status": self.status,
+            "fields": [f.to_dict() for f in self.fields],
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DriftItem:
-        return cls(data["address"], data["type"], data["name"], data["status"],
-                   tuple(FieldChange.from_dict(f) for f in data.get("fields", ())))
+        return cls(
+            data["address"],
+            data["type"],
+            data["name"],
+            data["status"],
+            tuple(FieldChange.from_dict(f) for f in data.get("fields", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -141,14 +168,25 @@ class PendingItem:
     description: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"entry_id": self.entry_id, "address": self.address, "type": self.type, "op": self.op,
-                "name": self.name, "invocation_id": self.invocation_id, "resolution": self.resolution,
-                "description": self.description}
+        return {
+            "entry_id": self.entry_id,
+            "address": self.address,
+            "type": self.type,
+            "op": self.op,
+            "name": self.name,
+            "invocation_id": self.invocation_id,
+            "resolution": self.resolution,
+            "description": self.description,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PendingItem:
-        return cls(**{k: data[k] for k in ("entry_id", "address", "type", "op", "name", "invocation_id",
-                                            "resolution", "description")})
+        return cls(
+            **{
+                k: data[k]
+                for k in ("entry_id", "address", "type", "op", "name", "invocation_id", "resolution", "description")
+            }
+        )
 
 
 @dataclass
@@ -196,21 +234,33 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         """The complete plan as plain data (redacted fingerprints kept; see render.py for output)."""
-        return {"refreshed": self.refreshed, "lineage": self.lineage, "serial": self.serial,
-                "targets": list(self.targets), "warnings": list(self.warnings),
-                "resource_changes": [c.to_dict() for c in self.resource_changes],
-                "drift": [d.to_dict() for d in self.drift], "pending": [p.to_dict() for p in self.pending]}
+        return {
+            "refreshed": self.refreshed,
+            "lineage": self.lineage,
+            "serial": self.serial,
+            "targets": list(self.targets),
+            "warnings": list(self.warnings),
+            "resource_changes": [c.to_dict() for c in self.resource_changes],
+            "drift": [d.to_dict() for d in self.drift],
+            "pending": [p.to_dict() for p in self.pending],
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
-        return cls(resource_changes=[ResourceChange.from_dict(c) for c in data["resource_changes"]],
-                   drift=[DriftItem.from_dict(d) for d in data.get("drift", ())],
-                   pending=[PendingItem.from_dict(p) for p in data.get("pending", ())],
-                   refreshed=bool(data["refreshed"]), lineage=data["lineage"], serial=int(data["serial"]),
-                   targets=list(data.get("targets", ())), warnings=list(data.get("warnings", ())))
+        return cls(
+            resource_changes=[ResourceChange.from_dict(c) for c in data["resource_changes"]],
+            drift=[DriftItem.from_dict(d) for d in data.get("drift", ())],
+            pending=[PendingItem.from_dict(p) for p in data.get("pending", ())],
+            refreshed=bool(data["refreshed"]),
+            lineage=data["lineage"],
+            serial=int(data["serial"]),
+            targets=list(data.get("targets", ())),
+            warnings=list(data.get("warnings", ())),
+        )
 
 
 # -- what exists now -------------------------------------------------------------------------------
+
 
 @dataclass
 class _Current:
@@ -232,11 +282,19 @@ class _Current:
 
 
 def _record_from_entry(entry: PendingEntry) -> ResourceRecord:
-    return ResourceRecord(address=entry.address, type=entry.type, provider=entry.provider, stack=entry.stack,
-                          name=entry.name, platform_id=entry.platform_id or (entry.name if entry.type == "endpoint"
-                                                                              else None),
-                          spec=dict(entry.spec), inputs_hash=entry.inputs_hash, invocation_id=entry.invocation_id,
-                          created_at=entry.started_at, updated_at=entry.started_at)
+    return ResourceRecord(
+        address=entry.address,
+        type=entry.type,
+        provider=entry.provider,
+        stack=entry.stack,
+        name=entry.name,
+        platform_id=entry.platform_id or (entry.name if entry.type == "endpoint" else None),
+        spec=dict(entry.spec),
+        inputs_hash=entry.inputs_hash,
+        invocation_id=entry.invocation_id,
+        created_at=entry.started_at,
+        updated_at=entry.started_at,
+    )
 
 
 def _current_view(state: State, observed: Observed | None) -> tuple[dict[str, _Current], list[PendingItem]]:
@@ -256,14 +314,27 @@ def _current_view(state: State, observed: Observed | None) -> tuple[dict[str, _C
     for entry in state.pending:
         seen_entry = observed.pending_for(entry.id) if observed else None
         resolution = seen_entry.resolution if seen_entry else "unresolved"
-        pending.append(PendingItem(entry.id, entry.address, entry.type, entry.op, entry.name,
-                                   entry.invocation_id, resolution, describe_pending(entry, resolution)))
+        pending.append(
+            PendingItem(
+                entry.id,
+                entry.address,
+                entry.type,
+                entry.op,
+                entry.name,
+                entry.invocation_id,
+                resolution,
+                describe_pending(entry, resolution),
+            )
+        )
         existing = current.get(entry.address)
         if resolution == "adopt" and seen_entry is not None:
             if existing is None or existing.gone or existing.record.name != entry.name:
-                current[entry.address] = _Current(record=_record_from_entry(entry),
-                                                  base_spec=seen_entry.live_spec or dict(entry.spec),
-                                                  live=seen_entry.live, adopted=True)
+                current[entry.address] = _Current(
+                    record=_record_from_entry(entry),
+                    base_spec=seen_entry.live_spec or dict(entry.spec),
+                    live=seen_entry.live,
+                    adopted=True,
+                )
         elif resolution == "already deleted" and existing is not None and existing.record.name == entry.name:
             existing.gone, existing.gone_reason = True, "an interrupted delete finished"
     return current, sorted(pending, key=lambda p: (p.address, p.entry_id))
@@ -271,23 +342,42 @@ def _current_view(state: State, observed: Observed | None) -> tuple[dict[str, _C
 
 # -- endpoints -----------------------------------------------------------------------------------
 
+
 def _endpoint_after(desired: DesiredEndpoint, salt: str, url: str | None) -> dict[str, Any]:
-    return {"name": desired.name, "provider": desired.platform, "spec": redact_spec(desired.spec, salt),
-            "served_model_name": desired.served_model_name, "url": url}
+    return {
+        "name": desired.name,
+        "provider": desired.platform,
+        "spec": redact_spec(desired.spec, salt),
+        "served_model_name": desired.served_model_name,
+        "url": url,
+    }
 
 
 def _endpoint_before(cur: _Current) -> dict[str, Any]:
     record = cur.record
-    live_state = cur.live.platform_state if isinstance(cur.live, EndpointInfo) else record.observed.get(
-        "platform_state")
+    live_state = (
+        cur.live.platform_state if isinstance(cur.live, EndpointInfo) else record.observed.get("platform_state")
+    )
     url = cur.live.url if isinstance(cur.live, EndpointInfo) else record.observed.get("url")
-    return {"name": record.name, "provider": record.provider, "spec": record.spec,
-            "invocation_id": record.invocation_id, "state": live_state, "url": url}
+    return {
+        "name": record.name,
+        "provider": record.provider,
+        "spec": record.spec,
+        "invocation_id": record.invocation_id,
+        "state": live_state,
+        "url": url,
+    }
 
 
 def _plan_endpoint(desired: DesiredEndpoint, cur: _Current | None, salt: str) -> ResourceChange:
-    change = ResourceChange(address=desired.address, type="endpoint", name=desired.name, stack=desired.stack,
-                            provider=desired.platform, actions=NOOP)
+    change = ResourceChange(
+        address=desired.address,
+        type="endpoint",
+        name=desired.name,
+        stack=desired.stack,
+        provider=desired.platform,
+        actions=NOOP,
+    )
     if cur is None or cur.gone:
         change.actions = CREATE
         change.after = _endpoint_after(desired, salt, None)
@@ -311,8 +401,10 @@ def _plan_endpoint(desired: DesiredEndpoint, cur: _Current | None, salt: str) ->
     forcing = [f.path for f in fields if f.forces_replacement]
     if forcing:
         change.actions = REPLACE
-        change.reasons.append(f"{', '.join(forcing)} cannot change in place; the name stays, so the old "
-                              "endpoint is deleted before the new one is created")
+        change.reasons.append(
+            f"{', '.join(forcing)} cannot change in place; the name stays, so the old "
+            "endpoint is deleted before the new one is created"
+        )
     elif fields:
         change.actions = UPDATE
         change.reasons.append("updated in place: " + ", ".join(f.path for f in fields))
@@ -320,8 +412,7 @@ def _plan_endpoint(desired: DesiredEndpoint, cur: _Current | None, salt: str) ->
         # A failed endpoint (Lepton Error, a local server that exited) serves nothing: like a
         # tainted resource in Terraform it is replaced, not kept or patched.
         change.actions = REPLACE
-        change.reasons.append(f"the platform reports it as {cur.live.platform_state or 'failed'}: "
-                              "it will be replaced")
+        change.reasons.append(f"the platform reports it as {cur.live.platform_state or 'failed'}: it will be replaced")
     elif isinstance(cur.live, EndpointInfo) and cur.live.state == ResourceState.STOPPED:
         change.reasons.append(f"the platform reports it as {cur.live.platform_state or cur.live.state.value}")
     url = None if change.actions == REPLACE else change.before.get("url")
@@ -351,27 +442,45 @@ def job_preview_spec(job: DesiredJob, endpoint_url: str | None, salt: str) -> di
     """The spec apply would submit for ``job``, redacted; values that depend on the invocation
     (job name, ids, paths) or on an endpoint not yet created read ``(known after apply)``."""
     try:
-        from nimctl.stack import render_job_spec
+        from nimctl.stack.builder import render_job_spec
     except ImportError:  # spec building not available: show the template
         return redact_spec(job.spec_template, salt)
     url = endpoint_url or job.target_url or PREVIEW_ENDPOINT_URL
     name, spec = render_job_spec(job, invocation_id=PREVIEW_INVOCATION_ID, endpoint_url=url)
-    replacements = [(name, KNOWN_AFTER_APPLY), (PREVIEW_ENDPOINT_URL, KNOWN_AFTER_APPLY),
-                    (PREVIEW_INVOCATION_ID, KNOWN_AFTER_APPLY), (PREVIEW_INVOCATION_ID[:6], KNOWN_AFTER_APPLY)]
+    replacements = [
+        (name, KNOWN_AFTER_APPLY),
+        (PREVIEW_ENDPOINT_URL, KNOWN_AFTER_APPLY),
+        (PREVIEW_INVOCATION_ID, KNOWN_AFTER_APPLY),
+        (PREVIEW_INVOCATION_ID[:6], KNOWN_AFTER_APPLY),
+    ]
     return _replace_strings(redact_spec(spec, salt), replacements)
 
 
 def _job_before(cur: _Current) -> dict[str, Any]:
     record = cur.record
-    return {"name": record.name, "platform_id": record.platform_id, "inputs_hash": record.inputs_hash,
-            "invocation_id": record.invocation_id, "state": cur.job_state, "spec": record.spec}
+    return {
+        "name": record.name,
+        "platform_id": record.platform_id,
+        "inputs_hash": record.inputs_hash,
+        "invocation_id": record.invocation_id,
+        "state": cur.job_state,
+        "spec": record.spec,
+    }
 
 
-def _job_after(job: DesiredJob, endpoint_address: str | None, *, name: str | None,
-               spec: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "name_known_after_apply": name is None, "task": job.task,
-            "resolved_task": job.resolved_task, "inputs_hash": job.inputs_hash, "model_id": job.model_id,
-            "endpoint": endpoint_address, "spec": spec}
+def _job_after(
+    job: DesiredJob, endpoint_address: str | None, *, name: str | None, spec: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "name_known_after_apply": name is None,
+        "task": job.task,
+        "resolved_task": job.resolved_task,
+        "inputs_hash": job.inputs_hash,
+        "model_id": job.model_id,
+        "endpoint": endpoint_address,
+        "spec": spec,
+    }
 
 
 def _job_decision(job: DesiredJob, cur: _Current, endpoint_change: ResourceChange | None) -> tuple[list[str], str]:
@@ -398,10 +507,12 @@ def _job_decision(job: DesiredJob, cur: _Current, endpoint_change: ResourceChang
     return CREATE, reason
 
 
-def _plan_job(job: DesiredJob, cur: _Current | None, endpoint_change: ResourceChange | None,
-              salt: str) -> ResourceChange:
-    change = ResourceChange(address=job.address, type="job", name=None, stack=job.stack, provider=job.platform,
-                            actions=NOOP)
+def _plan_job(
+    job: DesiredJob, cur: _Current | None, endpoint_change: ResourceChange | None, salt: str
+) -> ResourceChange:
+    change = ResourceChange(
+        address=job.address, type="job", name=None, stack=job.stack, provider=job.platform, actions=NOOP
+    )
     endpoint_address = f"endpoint.{job.endpoint}" if job.endpoint else None
     if endpoint_address and endpoint_change is not None:
         change.depends_on = [endpoint_address]
@@ -426,13 +537,24 @@ def _plan_job(job: DesiredJob, cur: _Current | None, endpoint_change: ResourceCh
 
 # -- deletes -------------------------------------------------------------------------------------
 
+
 def _plan_delete(cur: _Current, desired_stacks: set[str]) -> ResourceChange:
     record = cur.record
     before = _endpoint_before(cur) if record.type == "endpoint" else _job_before(cur)
-    change = ResourceChange(address=record.address, type=record.type, name=record.name, stack=record.stack,
-                            provider=record.provider, actions=DELETE, before=before)
-    where = (f"no longer in the config of stack {record.stack}" if record.stack in desired_stacks
-             else f"stack {record.stack} is in none of the given configs")
+    change = ResourceChange(
+        address=record.address,
+        type=record.type,
+        name=record.name,
+        stack=record.stack,
+        provider=record.provider,
+        actions=DELETE,
+        before=before,
+    )
+    where = (
+        f"no longer in the config of stack {record.stack}"
+        if record.stack in desired_stacks
+        else f"stack {record.stack} is in none of the given configs"
+    )
     change.reasons.append(where)
     if cur.gone:
         change.reasons.append(f"already {cur.gone_reason}: it is only forgotten")
@@ -443,6 +565,7 @@ def _plan_delete(cur: _Current, desired_stacks: set[str]) -> ResourceChange:
 
 # -- the plan ------------------------------------------------------------------------------------
 
+
 def _desired_index(stacks: Iterable[Stack]) -> dict[str, DesiredEndpoint | DesiredJob]:
     index: dict[str, DesiredEndpoint | DesiredJob] = {}
     where: dict[str, str] = {}
@@ -450,9 +573,11 @@ def _desired_index(stacks: Iterable[Stack]) -> dict[str, DesiredEndpoint | Desir
         items: list[DesiredEndpoint | DesiredJob] = [*([stack.endpoint] if stack.endpoint else []), *stack.jobs]
         for item in items:
             if item.address in index:
-                raise NimctlError(f"{item.address} is defined twice: in {where[item.address]} and in "
-                                  f"{stack.source_file or stack.name}",
-                                  hint="give each config its own stack name / endpoint_name")
+                raise NimctlError(
+                    f"{item.address} is defined twice: in {where[item.address]} and in "
+                    f"{stack.source_file or stack.name}",
+                    hint="give each config its own stack name / endpoint_name",
+                )
             index[item.address] = item
             where[item.address] = stack.source_file or stack.name
     return index
@@ -465,8 +590,10 @@ def _select_targets(changes: dict[str, ResourceChange], targets: Iterable[str]) 
         matches = {a for a in changes if a == target or a.startswith(target + ".")}
         if not matches:
             known = ", ".join(sorted(changes)) or "none"
-            raise NimctlError(f"--target {target}: no such resource in the config or the state",
-                              hint=f"addresses are endpoint.<name> and job.<stack>.<task>; known: {known}")
+            raise NimctlError(
+                f"--target {target}: no such resource in the config or the state",
+                hint=f"addresses are endpoint.<name> and job.<stack>.<task>; known: {known}",
+            )
         selected |= matches
     frontier = list(selected)
     while frontier:
@@ -477,8 +604,9 @@ def _select_targets(changes: dict[str, ResourceChange], targets: Iterable[str]) 
     return selected
 
 
-def make_plan(stacks: list[Stack], state: State, observed: Observed | None, *, targets: Iterable[str] = (),
-              salt: str) -> Plan:
+def make_plan(
+    stacks: list[Stack], state: State, observed: Observed | None, *, targets: Iterable[str] = (), salt: str
+) -> Plan:
     """Plan what apply would do. ``observed`` is a refresh's result, or None for ``--refresh=false``
     (the state is then taken as the truth). Reads nothing, writes nothing; deterministic."""
     desired = _desired_index(stacks)
@@ -505,9 +633,16 @@ def make_plan(stacks: list[Stack], state: State, observed: Observed | None, *, t
 
     drift = _drift_items(observed)
     warnings = sorted({w for s in stacks for w in s.warnings})
-    plan = Plan(resource_changes=[changes[a] for a in sorted(changes)], drift=drift, pending=pending,
-                refreshed=observed is not None, lineage=state.lineage, serial=state.serial,
-                targets=sorted(set(targets)), warnings=warnings)
+    plan = Plan(
+        resource_changes=[changes[a] for a in sorted(changes)],
+        drift=drift,
+        pending=pending,
+        refreshed=observed is not None,
+        lineage=state.lineage,
+        serial=state.serial,
+        targets=sorted(set(targets)),
+        warnings=warnings,
+    )
     plan.desired = {a: desired[a] for a in sorted(changes) if a in desired}
     return plan
 
@@ -518,8 +653,9 @@ def _order_deletes(changes: dict[str, ResourceChange]) -> None:
     for change in changes.values():
         if change.type != "endpoint" or change.actions[0] != "delete":
             continue
-        deps = sorted(c.address for c in changes.values()
-                      if c.type == "job" and c.stack == change.stack and c.actions == DELETE)
+        deps = sorted(
+            c.address for c in changes.values() if c.type == "job" and c.stack == change.stack and c.actions == DELETE
+        )
         change.depends_on = sorted(set(change.depends_on) | set(deps))
 
 

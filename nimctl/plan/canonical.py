@@ -43,8 +43,7 @@ def normalise(value: Any) -> Any:
         return {key: normalise(item) for key, item in value.items()}
     if isinstance(value, list):
         if _is_named_list(value):
-            return {ItemKey(item["name"]): normalise({k: v for k, v in item.items() if k != "name"})
-                    for item in value}
+            return {ItemKey(item["name"]): normalise({k: v for k, v in item.items() if k != "name"}) for item in value}
         return [normalise(item) for item in value]
     return value
 
@@ -75,8 +74,11 @@ def flatten(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, .
         for key in sorted(value, key=str):
             out.extend(flatten(value[key], (*prefix, key)))
         return out
-    if isinstance(value, list) and value and any(isinstance(v, (dict, list)) or (isinstance(v, str) and "\n" in v)
-                                                 for v in value):
+    if (
+        isinstance(value, list)
+        and value
+        and any(isinstance(v, (dict, list)) or (isinstance(v, str) and "\n" in v) for v in value)
+    ):
         out = []
         for index, item in enumerate(value):
             out.extend(flatten(item, (*prefix, index)))
@@ -88,8 +90,10 @@ def denormalise(value: Any) -> Any:
     """The inverse of :func:`normalise`: mappings keyed by :class:`ItemKey` become named lists."""
     if isinstance(value, dict):
         if value and all(isinstance(k, ItemKey) for k in value):
-            return [{"name": str(k), **denormalise(v)} if isinstance(v, dict) else {"name": str(k)}
-                    for k, v in value.items()]
+            return [
+                {"name": str(k), **denormalise(v)} if isinstance(v, dict) else {"name": str(k)}
+                for k, v in value.items()
+            ]
         return {str(k): denormalise(v) for k, v in value.items()}
     if isinstance(value, list):
         return [denormalise(v) for v in value]

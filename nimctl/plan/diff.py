@@ -8,7 +8,7 @@ Two comparisons live here:
   are compared; whatever the platform adds on its own (server-populated defaults, status-like
   fields, extra port attributes) is ignored.
 
-Specs are always compared *redacted* (see ``nimctl.secrets``): a changed literal token shows as a
+Specs are always compared *redacted* (see ``nimctl.common.secrets``): a changed literal token shows as a
 changed fingerprint, never as its value.
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from nimctl.common.secrets import is_redacted
 from nimctl.plan.canonical import denormalise, field_name, format_path, normalise
-from nimctl.secrets import is_redacted
 
 
 @dataclass(frozen=True)
@@ -33,13 +33,23 @@ class FieldChange:
     forces_replacement: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "old": self.old, "new": self.new, "kind": self.kind,
-                "forces_replacement": self.forces_replacement}
+        return {
+            "path": self.path,
+            "old": self.old,
+            "new": self.new,
+            "kind": self.kind,
+            "forces_replacement": self.forces_replacement,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FieldChange:
-        return cls(path=data["path"], old=data.get("old"), new=data.get("new"),
-                   kind=data.get("kind", "changed"), forces_replacement=bool(data.get("forces_replacement")))
+        return cls(
+            path=data["path"],
+            old=data.get("old"),
+            new=data.get("new"),
+            kind=data.get("kind", "changed"),
+            forces_replacement=bool(data.get("forces_replacement")),
+        )
 
 
 def is_updatable(field: str, updatable: Iterable[str]) -> bool:
@@ -47,8 +57,9 @@ def is_updatable(field: str, updatable: Iterable[str]) -> bool:
     return any(field == u or field.startswith(u + ".") for u in updatable)
 
 
-def diff_specs(old: dict[str, Any], new: dict[str, Any], *,
-               updatable: Iterable[str] | None = None) -> list[FieldChange]:
+def diff_specs(
+    old: dict[str, Any], new: dict[str, Any], *, updatable: Iterable[str] | None = None
+) -> list[FieldChange]:
     """Every field that differs between ``old`` and ``new``, sorted by path.
 
     With ``updatable`` given (an endpoint), a change to a field outside it is marked
@@ -65,8 +76,13 @@ def diff_specs(old: dict[str, Any], new: dict[str, Any], *,
     for report_type, levels in tree.items():
         for level in levels:
             segments = level.path(output_format="list")
-            kind = ("added" if report_type.endswith("_added")
-                    else "removed" if report_type.endswith("_removed") else "changed")
+            kind = (
+                "added"
+                if report_type.endswith("_added")
+                else "removed"
+                if report_type.endswith("_removed")
+                else "changed"
+            )
             old_value = None if kind == "added" else denormalise(level.t1)
             new_value = None if kind == "removed" else denormalise(level.t2)
             forces = allowed is not None and not is_updatable(field_name(segments), allowed)
@@ -113,7 +129,7 @@ def project_live(applied: Any, live: Any, *, top: bool = True) -> Any:
         return out
     if isinstance(applied, list) and isinstance(live, list):
         projected = [project_live(a, v, top=False) for a, v in zip(applied, live, strict=False)]
-        return projected + live[len(applied):]
+        return projected + live[len(applied) :]
     if _unobservable(applied, live):
         return applied
     return live

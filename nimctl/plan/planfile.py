@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nimctl.errors import NimctlError
+from nimctl.common.errors import NimctlError
+from nimctl.common.secrets import SECRET_ENV_NAME, is_redacted
 from nimctl.plan.actions import Plan, ResourceChange
 from nimctl.plan.canonical import digest
 from nimctl.plan.refresh import Observed
-from nimctl.resources import Stack
-from nimctl.secrets import SECRET_ENV_NAME, is_redacted
+from nimctl.stack.resources import Stack
 from nimctl.state.model import ResourceRecord, State
 
 PLAN_FILE_KIND = "nimctl-plan"
@@ -53,9 +53,10 @@ class StalePlanError(NimctlError):
 
 # -- redaction of desired resources ----------------------------------------------------------------
 
+
 def redact_stack(stack: Stack, salt: str) -> dict[str, Any]:
     """``Stack.to_dict`` with every literal secret replaced by its salted fingerprint."""
-    from nimctl.stack import redact_stack_dict
+    from nimctl.stack.builder import redact_stack_dict
 
     return redact_stack_dict(stack, salt)
 
@@ -65,11 +66,16 @@ def literal_secrets(stacks: Iterable[Stack]) -> list[str]:
     found: list[str] = []
 
     def from_spec(spec: dict[str, Any]) -> None:
-        found.extend(t["value"] for t in spec.get("api_tokens") or []
-                     if isinstance(t, dict) and isinstance(t.get("value"), str))
-        found.extend(e["value"] for e in spec.get("envs") or []
-                     if isinstance(e, dict) and isinstance(e.get("value"), str)
-                     and SECRET_ENV_NAME.search(str(e.get("name", ""))))
+        found.extend(
+            t["value"] for t in spec.get("api_tokens") or [] if isinstance(t, dict) and isinstance(t.get("value"), str)
+        )
+        found.extend(
+            e["value"]
+            for e in spec.get("envs") or []
+            if isinstance(e, dict)
+            and isinstance(e.get("value"), str)
+            and SECRET_ENV_NAME.search(str(e.get("name", "")))
+        )
         env = spec.get("env")
         if isinstance(env, dict):
             found.extend(v for k, v in env.items() if isinstance(v, str) and SECRET_ENV_NAME.search(k))
@@ -105,8 +111,16 @@ def desired_digests(stacks: list[Stack], salt: str) -> dict[str, str]:
 
 def record_digest(record: ResourceRecord) -> str:
     """What a state record says was applied (its live observation excluded)."""
-    return digest({"provider": record.provider, "name": record.name, "platform_id": record.platform_id,
-                   "spec": record.spec, "inputs_hash": record.inputs_hash, "invocation_id": record.invocation_id})
+    return digest(
+        {
+            "provider": record.provider,
+            "name": record.name,
+            "platform_id": record.platform_id,
+            "spec": record.spec,
+            "inputs_hash": record.inputs_hash,
+            "invocation_id": record.invocation_id,
+        }
+    )
 
 
 def state_digests(state: State) -> dict[str, str]:
@@ -114,6 +128,7 @@ def state_digests(state: State) -> dict[str, str]:
 
 
 # -- the saved plan ------------------------------------------------------------------------------
+
 
 @dataclass
 class SavedPlan:
@@ -134,8 +149,16 @@ class SavedPlan:
     stacks: list[Stack] = field(default_factory=list)  # usable desired resources (after load)
 
 
-def save_plan(path: str | os.PathLike[str], plan: Plan, stacks: list[Stack], state: State,
-              observed: Observed | None, *, config_files: Iterable[str] = (), overrides: Iterable[str] = ()) -> None:
+def save_plan(
+    path: str | os.PathLike[str],
+    plan: Plan,
+    stacks: list[Stack],
+    state: State,
+    observed: Observed | None,
+    *,
+    config_files: Iterable[str] = (),
+    overrides: Iterable[str] = (),
+) -> None:
     """Write ``plan`` to ``path`` (mode 0600, atomically). Never writes a literal secret."""
     if plan.lineage != state.lineage or plan.serial != state.serial:
         raise NimctlError("internal: the plan was made from a different state than the one given")
@@ -149,10 +172,12 @@ def save_plan(path: str | os.PathLike[str], plan: Plan, stacks: list[Stack], sta
         "serial": state.serial,
         "refreshed": observed is not None,
         "targets": list(plan.targets),
-        "config": {"files": [str(Path(f).resolve()) for f in config_files], "overrides": list(overrides),
-                   "needs_config": bool(secrets)},
-        "desired": {"stacks": redacted, "digests": {a: digest(d) for a, d in
-                                                    sorted(_desired_items(redacted).items())}},
+        "config": {
+            "files": [str(Path(f).resolve()) for f in config_files],
+            "overrides": list(overrides),
+            "needs_config": bool(secrets),
+        },
+        "desired": {"stacks": redacted, "digests": {a: digest(d) for a, d in sorted(_desired_items(redacted).items())}},
         "state": {"digests": state_digests(state), "pending": sorted(p.id for p in state.pending)},
         "fingerprints": observed.fingerprints() if observed else {},
         "plan": plan.to_dict(),
@@ -187,8 +212,7 @@ def read_plan_file(path: str | os.PathLike[str]) -> SavedPlan:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise NimctlError(f"plan file {path} does not exist",
-                          hint="save one with `nimctl plan --out FILE`") from None
+        raise NimctlError(f"plan file {path} does not exist", hint="save one with `nimctl plan --out FILE`") from None
     except OSError as err:
         raise NimctlError(f"cannot read plan file {path}: {err.strerror}") from None
     try:
@@ -196,20 +220,33 @@ def read_plan_file(path: str | os.PathLike[str]) -> SavedPlan:
     except (ValueError, RecursionError):
         doc = None
     if not isinstance(doc, dict) or doc.get("kind") != PLAN_FILE_KIND:
-        raise NimctlError(f"{path} is not a nimctl plan file",
-                          hint="give a file written by `nimctl plan --out FILE`, or configs with -f")
+        raise NimctlError(
+            f"{path} is not a nimctl plan file",
+            hint="give a file written by `nimctl plan --out FILE`, or configs with -f",
+        )
     if doc.get("version") != PLAN_FILE_VERSION:
-        raise NimctlError(f"plan file {path} has format version {doc.get('version')}, this nimctl reads "
-                          f"version {PLAN_FILE_VERSION}", hint=STALE_HINT)
+        raise NimctlError(
+            f"plan file {path} has format version {doc.get('version')}, this nimctl reads version {PLAN_FILE_VERSION}",
+            hint=STALE_HINT,
+        )
     try:
         plan = Plan.from_dict(doc["plan"])
-        return SavedPlan(path=str(path), plan=plan, lineage=doc["lineage"], serial=int(doc["serial"]),
-                         refreshed=bool(doc["refreshed"]), targets=list(doc.get("targets", ())),
-                         config_files=list(doc["config"]["files"]), overrides=list(doc["config"]["overrides"]),
-                         needs_config=bool(doc["config"]["needs_config"]), stacks_redacted=doc["desired"]["stacks"],
-                         desired_digests=dict(doc["desired"]["digests"]),
-                         state_digests=dict(doc["state"]["digests"]),
-                         pending_ids=list(doc["state"]["pending"]), fingerprints=dict(doc["fingerprints"]))
+        return SavedPlan(
+            path=str(path),
+            plan=plan,
+            lineage=doc["lineage"],
+            serial=int(doc["serial"]),
+            refreshed=bool(doc["refreshed"]),
+            targets=list(doc.get("targets", ())),
+            config_files=list(doc["config"]["files"]),
+            overrides=list(doc["config"]["overrides"]),
+            needs_config=bool(doc["config"]["needs_config"]),
+            stacks_redacted=doc["desired"]["stacks"],
+            desired_digests=dict(doc["desired"]["digests"]),
+            state_digests=dict(doc["state"]["digests"]),
+            pending_ids=list(doc["state"]["pending"]),
+            fingerprints=dict(doc["fingerprints"]),
+        )
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         # Edited by hand or cut short: a plan file is only ever applied as nimctl wrote it.
         missing = f"missing {err}" if isinstance(err, KeyError) else "a field of the wrong type"
@@ -217,14 +254,15 @@ def read_plan_file(path: str | os.PathLike[str]) -> SavedPlan:
 
 
 def _default_loader(files: list[str], overrides: list[str]) -> list[Stack]:
-    from nimctl.context import load_stacks
-    from nimctl.ui import UI
+    from nimctl.cli.context import load_stacks
+    from nimctl.cli.ui import UI
 
     return load_stacks(files, overrides, UI(quiet=True))
 
 
-def load_plan_file(path: str | os.PathLike[str], *, reload: StackLoader | None = None,
-                   stacks: list[Stack] | None = None) -> SavedPlan:
+def load_plan_file(
+    path: str | os.PathLike[str], *, reload: StackLoader | None = None, stacks: list[Stack] | None = None
+) -> SavedPlan:
     """Read a plan file and give it usable desired resources (``SavedPlan.stacks``).
 
     ``stacks`` (already rebuilt by the caller) or, when the plan ``needs_config``, the recorded
@@ -236,18 +274,24 @@ def load_plan_file(path: str | os.PathLike[str], *, reload: StackLoader | None =
     if stacks is None and saved.needs_config:
         missing = [f for f in saved.config_files if not Path(f).exists()]
         if missing:
-            raise StalePlanError(f"the plan's config holds literal secrets, which plan files never store, and "
-                                 f"its config file {missing[0]} is gone",
-                                 hint="restore the file, or move the secret into a secret reference "
-                                      "(value_from) and plan again")
+            raise StalePlanError(
+                f"the plan's config holds literal secrets, which plan files never store, and "
+                f"its config file {missing[0]} is gone",
+                hint="restore the file, or move the secret into a secret reference (value_from) and plan again",
+            )
         stacks = (reload or _default_loader)(saved.config_files, saved.overrides)
     if stacks is not None:
         check_desired(saved, stacks)
         saved.stacks = list(stacks)
     else:
         saved.stacks = [Stack.from_dict(s) for s in saved.stacks_redacted]
-    saved.plan.desired = {a: d for s in saved.stacks for d in ([s.endpoint] if s.endpoint else []) + list(s.jobs)
-                          for a in [d.address] if saved.plan.change(a) is not None}
+    saved.plan.desired = {
+        a: d
+        for s in saved.stacks
+        for d in ([s.endpoint] if s.endpoint else []) + list(s.jobs)
+        for a in [d.address]
+        if saved.plan.change(a) is not None
+    }
     return saved
 
 
@@ -258,12 +302,18 @@ def check_desired(saved: SavedPlan, stacks: list[Stack]) -> None:
         before, after = saved.desired_digests.get(address), now.get(address)
         if before == after:
             continue
-        what = ("is no longer in the config" if after is None else "was added to the config" if before is None
-                else "changed in the config")
+        what = (
+            "is no longer in the config"
+            if after is None
+            else "was added to the config"
+            if before is None
+            else "changed in the config"
+        )
         raise StalePlanError(f"saved plan is stale: {address} {what} since the plan was made", resource=address)
 
 
 # -- staleness -----------------------------------------------------------------------------------
+
 
 def _empty(state: State) -> bool:
     return state.serial == 0 and not state.resources and not state.pending and not state.invocations
@@ -276,11 +326,15 @@ def _check_state(saved: SavedPlan, state: State) -> None:
             return  # planned before any state file existed, applied to the first one: nothing to be stale
         if planned_on_nothing:
             culprit = min(state.resources, default=None)
-            raise StalePlanError("saved plan is stale: it was made when there was no state yet, and the state has "
-                                 f"been written since (serial {state.serial})"
-                                 + (f"; {culprit} is recorded now" if culprit else ""), resource=culprit)
-        raise StalePlanError(f"saved plan is stale: it is for another state file (lineage {saved.lineage}); "
-                             f"this state's lineage is {state.lineage}")
+            raise StalePlanError(
+                "saved plan is stale: it was made when there was no state yet, and the state has "
+                f"been written since (serial {state.serial})" + (f"; {culprit} is recorded now" if culprit else ""),
+                resource=culprit,
+            )
+        raise StalePlanError(
+            f"saved plan is stale: it is for another state file (lineage {saved.lineage}); "
+            f"this state's lineage is {state.lineage}"
+        )
     if state.serial == saved.serial:
         return
     now = state_digests(state)
@@ -290,12 +344,16 @@ def _check_state(saved: SavedPlan, state: State) -> None:
     new_pending = sorted(p.address for p in state.pending if p.id not in saved.pending_ids)
     if unexpected or new_pending:
         culprit = (unexpected or new_pending)[0]
-        raise StalePlanError(f"saved plan is stale: the state changed since the plan was made (serial "
-                             f"{saved.serial} -> {state.serial}); {culprit} is recorded differently now",
-                             resource=culprit)
+        raise StalePlanError(
+            f"saved plan is stale: the state changed since the plan was made (serial "
+            f"{saved.serial} -> {state.serial}); {culprit} is recorded differently now",
+            resource=culprit,
+        )
     if not settled:
-        raise StalePlanError(f"saved plan is stale: the state was written since the plan was made (serial "
-                             f"{saved.serial} -> {state.serial})")
+        raise StalePlanError(
+            f"saved plan is stale: the state was written since the plan was made (serial "
+            f"{saved.serial} -> {state.serial})"
+        )
 
 
 def _check_live(saved: SavedPlan, observed: Observed | None) -> None:
@@ -313,8 +371,9 @@ def _check_live(saved: SavedPlan, observed: Observed | None) -> None:
             continue  # no longer observed: the state check decides about it
         if after != before:
             address = pending_address.get(key, key)
-            raise StalePlanError(f"saved plan is stale: {address} changed on the platform since the plan was "
-                                 "made", resource=address)
+            raise StalePlanError(
+                f"saved plan is stale: {address} changed on the platform since the plan was made", resource=address
+            )
 
 
 def _verb(change: ResourceChange | None) -> str:
@@ -331,15 +390,19 @@ def _check_actions(saved: SavedPlan, fresh: Plan) -> None:
         old_actions = old.actions if old else ["no-op"]
         new_actions = new.actions if new else ["no-op"]
         if old_actions != new_actions:
-            raise StalePlanError(f"saved plan is stale: it would {_verb(old)} {address}, "
-                                 f"but now nimctl would {_verb(new)} it", resource=address)
+            raise StalePlanError(
+                f"saved plan is stale: it would {_verb(old)} {address}, but now nimctl would {_verb(new)} it",
+                resource=address,
+            )
         if old and new and [f.to_dict() for f in old.changed_fields] != [f.to_dict() for f in new.changed_fields]:
-            raise StalePlanError(f"saved plan is stale: the changes to {address} differ from the saved plan",
-                                 resource=address)
+            raise StalePlanError(
+                f"saved plan is stale: the changes to {address} differ from the saved plan", resource=address
+            )
 
 
-def check_plan_fresh(plan_file: str | os.PathLike[str] | SavedPlan, plan: Plan | None, state: State,
-                     observed: Observed | None) -> None:
+def check_plan_fresh(
+    plan_file: str | os.PathLike[str] | SavedPlan, plan: Plan | None, state: State, observed: Observed | None
+) -> None:
     """Refuse a stale saved plan: another state, a state written since, a live object changed since,
     or — given ``plan``, a fresh plan from the saved desired resources and the same targets — any
     resource whose actions or changed fields now differ."""
@@ -350,8 +413,14 @@ def check_plan_fresh(plan_file: str | os.PathLike[str] | SavedPlan, plan: Plan |
         _check_actions(saved, plan)
 
 
-def load_plan(path: str | os.PathLike[str], state: State, observed: Observed | None, *,
-              stacks: list[Stack] | None = None, reload: StackLoader | None = None) -> Plan:
+def load_plan(
+    path: str | os.PathLike[str],
+    state: State,
+    observed: Observed | None,
+    *,
+    stacks: list[Stack] | None = None,
+    reload: StackLoader | None = None,
+) -> Plan:
     """The saved plan, checked against ``state`` and ``observed`` (a fresh refresh); raises
     ``StalePlanError`` naming what changed. The returned plan carries its desired resources
     (``plan.desired``) with literal secrets restored from the re-read config when needed."""

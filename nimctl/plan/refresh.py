@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nimctl.errors import NimctlError
+from nimctl.common.errors import NimctlError
+from nimctl.common.secrets import redact_spec
 from nimctl.plan.canonical import digest
 from nimctl.plan.diff import FieldChange, diff_specs, live_view
 from nimctl.providers.base import (
@@ -31,7 +32,6 @@ from nimctl.providers.base import (
     Transient,
     Unauthorized,
 )
-from nimctl.secrets import redact_spec
 from nimctl.state.model import PendingEntry, ResourceRecord, State
 
 ProviderSource = Mapping[str, Provider] | Callable[[str], Provider]
@@ -43,8 +43,9 @@ DELETED = "deleted"  # gone from the platform, not by nimctl
 NOT_REFRESHED = "not refreshed"  # a job that already ended: its outcome is final
 
 # Job states whose outcome is final: never looked up again.
-ENDED_JOB_STATES = frozenset({JobState.SUCCEEDED.value, JobState.FAILED.value, JobState.STOPPED.value,
-                              JobState.GONE.value})
+ENDED_JOB_STATES = frozenset(
+    {JobState.SUCCEEDED.value, JobState.FAILED.value, JobState.STOPPED.value, JobState.GONE.value}
+)
 
 
 class RefreshError(NimctlError):
@@ -84,7 +85,7 @@ class ObservedPending:
         return describe_pending(self.entry, self.resolution)
 
 
-# resolution -> what apply (nimctl.recovery) will do about it
+# resolution -> what apply (nimctl.apply.recovery) will do about it
 PENDING_RESOLUTIONS: dict[str, str] = {
     "adopt": "it exists live: it will be adopted into the state, not created again",
     "not created": "it never reached the platform: the entry will be dropped",
@@ -99,8 +100,10 @@ PENDING_RESOLUTIONS: dict[str, str] = {
 
 def describe_pending(entry: PendingEntry, resolution: str) -> str:
     kind = "job" if entry.type == "job" else "endpoint"
-    return (f"{entry.address}: an interrupted {entry.op} of {kind} {entry.name} "
-            f"(invocation {entry.invocation_id}); {PENDING_RESOLUTIONS.get(resolution, resolution)}")
+    return (
+        f"{entry.address}: an interrupted {entry.op} of {kind} {entry.name} "
+        f"(invocation {entry.invocation_id}); {PENDING_RESOLUTIONS.get(resolution, resolution)}"
+    )
 
 
 @dataclass
@@ -132,12 +135,16 @@ class Observed:
             if res.live is None:
                 out[address] = {"state": "gone", "platform_state": "not found", "url": None}
             else:
-                out[address] = {"state": res.live.state.value, "platform_state": res.live.platform_state,
-                                "url": getattr(res.live, "url", None)}
+                out[address] = {
+                    "state": res.live.state.value,
+                    "platform_state": res.live.platform_state,
+                    "url": getattr(res.live, "url", None),
+                }
         return out
 
 
 # -- fingerprints -----------------------------------------------------------------------------
+
 
 def endpoint_fingerprint(live_spec: dict[str, Any] | None, exists: bool) -> str:
     """Changes when the endpoint appears/disappears or a managed field changes — not when it
@@ -163,6 +170,7 @@ def job_fingerprint(info: JobInfo | None) -> str:
 
 # -- refresh ------------------------------------------------------------------------------------
 
+
 def _job_needs_refresh(record: ResourceRecord) -> bool:
     return record.observed.get("state") not in ENDED_JOB_STATES
 
@@ -171,7 +179,8 @@ def _going(info: EndpointInfo) -> bool:
     """Gone, or being deleted (Lepton lists a deleted endpoint as "Deleting" for a while): either way
     it will not serve again and its name is about to be free."""
     return info.state == ResourceState.GONE or (
-        info.state == ResourceState.STOPPED and info.platform_state.strip().lower() == "deleting")
+        info.state == ResourceState.STOPPED and info.platform_state.strip().lower() == "deleting"
+    )
 
 
 class _Listings:
@@ -190,9 +199,10 @@ class _Listings:
                 return self._providers(platform)
             return self._providers[platform]
         except KeyError:
-            raise NimctlError(f"the state holds resources on platform {platform!r}, "
-                              "but no provider for it is available",
-                              hint="check the state file's `provider` fields") from None
+            raise NimctlError(
+                f"the state holds resources on platform {platform!r}, but no provider for it is available",
+                hint="check the state file's `provider` fields",
+            ) from None
 
     def endpoints(self, platform: str) -> dict[str, EndpointInfo]:
         if platform not in self._endpoints:
@@ -221,12 +231,15 @@ class _Listings:
             if isinstance(err, Unauthorized):
                 hint = err.hint or f"check the {platform} credentials (see `nimctl --help`)"
             elif isinstance(err, Transient):
-                hint = (f"{platform} did not answer after retries; try again later, or plan from the "
-                        "state alone with --refresh=false")
+                hint = (
+                    f"{platform} did not answer after retries; try again later, or plan from the "
+                    "state alone with --refresh=false"
+                )
             else:
                 hint = err.hint
-            raise RefreshError(f"refresh failed: could not list {kind} on {platform}: {err.message}",
-                               hint=hint) from err
+            raise RefreshError(
+                f"refresh failed: could not list {kind} on {platform}: {err.message}", hint=hint
+            ) from err
 
     @property
     def platforms(self) -> tuple[str, ...]:
@@ -285,14 +298,19 @@ def refresh(state: State, providers: ProviderSource) -> Observed:
             live_ep = listings.endpoints(record.provider).get(record.name)
             observed.resources[address] = _observe_endpoint(record, live_ep, salt)
         elif not _job_needs_refresh(record):
-            observed.resources[address] = ObservedResource(
-                address, "job", record.provider, record.name, NOT_REFRESHED)
+            observed.resources[address] = ObservedResource(address, "job", record.provider, record.name, NOT_REFRESHED)
         else:
             live_job = listings.job_index(record.provider).find(name=record.name, job_id=record.platform_id)
             status = DELETED if live_job is None else UNCHANGED
             observed.resources[address] = ObservedResource(
-                address, "job", record.provider, record.name, status, live=live_job,
-                fingerprint=job_fingerprint(live_job))
+                address,
+                "job",
+                record.provider,
+                record.name,
+                status,
+                live=live_job,
+                fingerprint=job_fingerprint(live_job),
+            )
 
     for entry in state.pending:
         observed.pending.append(_observe_pending(entry, listings, salt))
@@ -306,8 +324,11 @@ def _without_masked(value: Any) -> Any:
     """The live spec minus values the platform masks (``***``): a hidden secret cannot be compared,
     and dropping it makes the comparison keep the applied value (see ``diff.project_live``)."""
     if isinstance(value, dict):
-        return {k: _without_masked(v) for k, v in value.items()
-                if not (isinstance(v, str) and len(v) >= 3 and set(v) == {"*"})}
+        return {
+            k: _without_masked(v)
+            for k, v in value.items()
+            if not (isinstance(v, str) and len(v) >= 3 and set(v) == {"*"})
+        }
     if isinstance(value, list):
         return [_without_masked(v) for v in value]
     return value
@@ -319,15 +340,29 @@ def redacted_live_spec(spec: dict[str, Any] | None, salt: str) -> dict[str, Any]
 
 def _observe_endpoint(record: ResourceRecord, live: EndpointInfo | None, salt: str) -> ObservedResource:
     if live is None:
-        return ObservedResource(record.address, "endpoint", record.provider, record.name, DELETED,
-                                fingerprint=endpoint_fingerprint(None, False))
+        return ObservedResource(
+            record.address,
+            "endpoint",
+            record.provider,
+            record.name,
+            DELETED,
+            fingerprint=endpoint_fingerprint(None, False),
+        )
     live_redacted = redacted_live_spec(live.spec, salt)
     managed = live_view(record.spec, live_redacted)
     # = drift_fields(record.spec, live_redacted), without projecting the live spec a second time
     drift = tuple(diff_specs(record.spec, managed))
-    return ObservedResource(record.address, "endpoint", record.provider, record.name,
-                            DRIFTED if drift else UNCHANGED, live=live, drift=drift, live_spec=managed,
-                            fingerprint=endpoint_fingerprint(managed, True))
+    return ObservedResource(
+        record.address,
+        "endpoint",
+        record.provider,
+        record.name,
+        DRIFTED if drift else UNCHANGED,
+        live=live,
+        drift=drift,
+        live_spec=managed,
+        fingerprint=endpoint_fingerprint(managed, True),
+    )
 
 
 def _observe_pending(entry: PendingEntry, listings: _Listings, salt: str) -> ObservedPending:

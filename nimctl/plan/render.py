@@ -14,10 +14,10 @@ import os
 import sys
 from typing import Any, TextIO
 
+from nimctl.common.secrets import is_redacted
 from nimctl.plan.actions import CREATE, DELETE, KNOWN_AFTER_APPLY, REPLACE, Plan, ResourceChange
 from nimctl.plan.canonical import flatten, format_path, normalise
 from nimctl.plan.diff import FieldChange
-from nimctl.secrets import is_redacted
 
 FORMAT_VERSION = "1.0"
 SENSITIVE = "(sensitive)"
@@ -25,6 +25,7 @@ MAX_PATH_WIDTH = 48  # beyond this, `=` signs stop lining up rather than pushing
 
 
 # -- values --------------------------------------------------------------------------------------
+
 
 def display(value: Any) -> Any:
     """A copy with every redacted fingerprint replaced by ``(sensitive)``."""
@@ -80,6 +81,7 @@ class _Painter:
 
 # -- text ----------------------------------------------------------------------------------------
 
+
 def _symbol(change: ResourceChange) -> str:
     if change.actions == REPLACE:
         return "-/+"
@@ -88,10 +90,15 @@ def _symbol(change: ResourceChange) -> str:
 
 def _headline(change: ResourceChange) -> str:
     if change.type == "job":
-        return {"create": "will run", "delete": "will be destroyed",
-                "replace": "will be stopped and run again"}.get(change.action, change.action)
-    return {"create": "will be created", "update": "will be updated in place",
-            "replace": "must be replaced", "delete": "will be destroyed"}.get(change.action, change.action)
+        return {"create": "will run", "delete": "will be destroyed", "replace": "will be stopped and run again"}.get(
+            change.action, change.action
+        )
+    return {
+        "create": "will be created",
+        "update": "will be updated in place",
+        "replace": "must be replaced",
+        "delete": "will be destroyed",
+    }.get(change.action, change.action)
 
 
 def _rows(change: ResourceChange) -> list[tuple[str, str, str, str]]:
@@ -112,8 +119,14 @@ def _rows(change: ResourceChange) -> list[tuple[str, str, str, str]]:
             rows.append(("+", "resolved_task", format_value(after.get("resolved_task")), ""))
         before = change.before or {}
         if before and before.get("inputs_hash") != after.get("inputs_hash"):
-            rows.append(("~", "inputs_hash", f"{format_value(before.get('inputs_hash'))} -> "
-                                             f"{format_value(after.get('inputs_hash'))}", ""))
+            rows.append(
+                (
+                    "~",
+                    "inputs_hash",
+                    f"{format_value(before.get('inputs_hash'))} -> {format_value(after.get('inputs_hash'))}",
+                    "",
+                )
+            )
         rows.extend(_spec_rows(after.get("spec") or {}))
         return rows
 
@@ -123,8 +136,14 @@ def _rows(change: ResourceChange) -> list[tuple[str, str, str, str]]:
         return rows
     rows.extend(_field_rows(change.changed_fields))
     if change.actions == REPLACE and not change.changed_fields:  # e.g. a platform change
-        rows.append(("~", "provider", f"{format_value((change.before or {}).get('provider'))} -> "
-                                      f"{format_value(after.get('provider'))}", "# forces replacement"))
+        rows.append(
+            (
+                "~",
+                "provider",
+                f"{format_value((change.before or {}).get('provider'))} -> {format_value(after.get('provider'))}",
+                "# forces replacement",
+            )
+        )
     return rows
 
 
@@ -155,15 +174,19 @@ def _line_diff(old: str, new: str) -> str:
     """A changed multi-line string as a block of kept (two spaces), removed (-) and added (+) lines."""
     import difflib
 
-    lines = [line for line in difflib.ndiff(old.rstrip("\n").split("\n"), new.rstrip("\n").split("\n"))
-             if not line.startswith("?")]
+    lines = [
+        line
+        for line in difflib.ndiff(old.rstrip("\n").split("\n"), new.rstrip("\n").split("\n"))
+        if not line.startswith("?")
+    ]
     return _heredoc(lines)
 
 
-def _block(paint: _Painter, symbol: str, kind: str, label: str, rows: list[tuple[str, str, str, str]],
-           header: list[str]) -> list[str]:
+def _block(
+    paint: _Painter, symbol: str, kind: str, label: str, rows: list[tuple[str, str, str, str]], header: list[str]
+) -> list[str]:
     lines = [paint(f"  # {h}", "bold") if i == 0 else f"  # {h}" for i, h in enumerate(header)]
-    lines.append(f"{' ' * (3 - len(symbol))}{paint.symbol(symbol)} {kind} \"{label}\" {{")
+    lines.append(f'{" " * (3 - len(symbol))}{paint.symbol(symbol)} {kind} "{label}" {{')
     width = min(MAX_PATH_WIDTH, max((len(r[1]) for r in rows), default=0))
     for row_symbol, path, value, comment in rows:
         first, *rest = value.split("\n")
@@ -185,11 +208,15 @@ def _change_block(change: ResourceChange, paint: _Painter) -> list[str]:
 def summary_line(plan: Plan) -> str:
     s = plan.summary
     if any(c.is_change for c in plan.resource_changes):
-        return (f"Plan: {s['add']} to add, {s['change']} to change, {s['replace']} to replace, "
-                f"{s['destroy']} to destroy, {s['run']} jobs to run.")
+        return (
+            f"Plan: {s['add']} to add, {s['change']} to change, {s['replace']} to replace, "
+            f"{s['destroy']} to destroy, {s['run']} jobs to run."
+        )
     if plan.pending:
-        return (f"No changes to resources. Apply will settle {len(plan.pending)} operation(s) an interrupted "
-                "run left unfinished.")
+        return (
+            f"No changes to resources. Apply will settle {len(plan.pending)} operation(s) an interrupted "
+            "run left unfinished."
+        )
     return "No changes. The platform matches the configuration."
 
 
@@ -205,11 +232,20 @@ def render_text(plan: Plan, *, color: bool | None = None) -> str:
         lines += [paint("Changed outside nimctl:", "bold"), ""]
         for item in plan.drift:
             if item.status == "deleted":
-                lines += [f"  # {item.address} has been deleted outside nimctl",
-                          f"  {paint.symbol('-')} {item.type} \"{item.name}\"", ""]
+                lines += [
+                    f"  # {item.address} has been deleted outside nimctl",
+                    f'  {paint.symbol("-")} {item.type} "{item.name}"',
+                    "",
+                ]
             else:
-                lines += _block(paint, "~", item.type, item.name, _field_rows(list(item.fields)),
-                                [f"{item.address} has changed outside nimctl"]) + [""]
+                lines += _block(
+                    paint,
+                    "~",
+                    item.type,
+                    item.name,
+                    _field_rows(list(item.fields)),
+                    [f"{item.address} has changed outside nimctl"],
+                ) + [""]
     if plan.pending:
         lines += [paint("An interrupted run left unfinished operations:", "bold"), ""]
         lines += [f"  # {p.description}" for p in plan.pending] + [""]
@@ -219,8 +255,11 @@ def render_text(plan: Plan, *, color: bool | None = None) -> str:
         lines += ["nimctl will perform the following actions:", ""]
         for change in shown:
             lines += _change_block(change, paint) + [""]
-    waiting = [c.address for c in plan.resource_changes
-               if not c.is_change and c.type == "job" and any("apply waits" in r for r in c.reasons)]
+    waiting = [
+        c.address
+        for c in plan.resource_changes
+        if not c.is_change and c.type == "job" and any("apply waits" in r for r in c.reasons)
+    ]
     if waiting:
         lines += [f"Still running from an earlier apply (apply waits for them): {', '.join(waiting)}", ""]
     lines.append(paint(summary_line(plan), "bold"))
@@ -229,12 +268,21 @@ def render_text(plan: Plan, *, color: bool | None = None) -> str:
 
 # -- JSON ----------------------------------------------------------------------------------------
 
+
 def _change_json(change: ResourceChange) -> dict[str, Any]:
-    return {"address": change.address, "type": change.type, "name": change.name, "stack": change.stack,
-            "provider": change.provider, "actions": list(change.actions), "before": display(change.before),
-            "after": display(change.after), "reasons": list(change.reasons),
-            "changed_fields": [display(f.to_dict()) for f in change.changed_fields],
-            "depends_on": list(change.depends_on)}
+    return {
+        "address": change.address,
+        "type": change.type,
+        "name": change.name,
+        "stack": change.stack,
+        "provider": change.provider,
+        "actions": list(change.actions),
+        "before": display(change.before),
+        "after": display(change.after),
+        "reasons": list(change.reasons),
+        "changed_fields": [display(f.to_dict()) for f in change.changed_fields],
+        "depends_on": list(change.depends_on),
+    }
 
 
 def render_json(plan: Plan) -> dict[str, Any]:

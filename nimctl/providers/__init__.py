@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nimctl.errors import NimctlError
+from nimctl.common.errors import NimctlError
 
 if TYPE_CHECKING:  # pragma: no cover
     from nimctl.providers.base import Provider
@@ -28,5 +28,4 @@ def get_provider(platform: str, *, state_dir: str) -> Provider:
         from nimctl.providers.local import LocalProvider
 
         return LocalProvider(state_dir)
-    raise NimctlError(f"unknown platform {platform!r}",
-                      hint=f"set execution.type to one of: {', '.join(PLATFORMS)}")
+    raise NimctlError(f"unknown platform {platform!r}", hint=f"set execution.type to one of: {', '.join(PLATFORMS)}")

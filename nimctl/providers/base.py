@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
-from nimctl.errors import NimctlError
+from nimctl.common.errors import NimctlError
 
 
 class ResourceState(str, Enum):
@@ -72,8 +72,9 @@ class JobInfo:
 class ProviderError(NimctlError):
     """A platform call failed. ``resource`` names what it was about."""
 
-    def __init__(self, message: str, *, resource: str | None = None, hint: str | None = None,
-                 status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, resource: str | None = None, hint: str | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message, hint)
         self.resource = resource
         self.status = status
@@ -157,7 +158,6 @@ class Provider(Protocol):
         ...
 
     # -- logs ------------------------------------------------------------------------------
-    def logs(self, *, endpoint: str | None = None, job_id: str | None = None,
-             limit: int = 200) -> list[str]:
+    def logs(self, *, endpoint: str | None = None, job_id: str | None = None, limit: int = 200) -> list[str]:
         """Recent log lines of one endpoint or one job, oldest first."""
         ...

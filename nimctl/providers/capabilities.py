@@ -15,19 +15,21 @@ from __future__ import annotations
 # collection, ingress timeout, routing. The container image is deliberately *not* here even
 # though the CLI can patch it: a new image is a new model server, and nimctl replaces it so the
 # readiness check and the jobs' inputs hash see a fresh endpoint.
-LEPTON_UPDATABLE_ENDPOINT_FIELDS: frozenset[str] = frozenset({
-    "resource_requirement.min_replicas",
-    "resource_requirement.max_replicas",
-    "resource_requirement.resource_shape",
-    "resource_requirement.shared_memory_size",
-    "auto_scaler",
-    "api_tokens",
-    "allow_unauthenticated_access",
-    "auth_config",
-    "log",
-    "ingress_timeout_seconds",
-    "routing_policy",
-})
+LEPTON_UPDATABLE_ENDPOINT_FIELDS: frozenset[str] = frozenset(
+    {
+        "resource_requirement.min_replicas",
+        "resource_requirement.max_replicas",
+        "resource_requirement.resource_shape",
+        "resource_requirement.shared_memory_size",
+        "auto_scaler",
+        "api_tokens",
+        "allow_unauthenticated_access",
+        "auth_config",
+        "log",
+        "ingress_timeout_seconds",
+        "routing_policy",
+    }
+)
 
 # A local endpoint is a process: any change means restarting it, i.e. a replacement.
 LOCAL_UPDATABLE_ENDPOINT_FIELDS: frozenset[str] = frozenset()

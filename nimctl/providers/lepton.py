@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from nimctl.errors import NimctlError
+from nimctl.common.errors import NimctlError
+from nimctl.common.secrets import SECRET_ENV_NAME
 from nimctl.providers.base import (
     Conflict,
     EndpointInfo,
@@ -38,7 +39,6 @@ from nimctl.providers.base import (
 from nimctl.providers.retry import Budget, RetryPolicy
 from nimctl.providers.sdk import prepare as prepare_sdk
 from nimctl.providers.states import endpoint_state, job_state
-from nimctl.secrets import SECRET_ENV_NAME
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the SDK is imported lazily
     from leptonai.api.v2.client import APIClient
@@ -75,8 +75,7 @@ UPDATABLE_ENDPOINT_FIELDS: frozenset[str] = frozenset(UPDATABLE_ENDPOINT_FIELD_R
 
 def is_updatable_endpoint_field(path: str) -> bool:
     """Whether a change at ``path`` (dotted, list items as ``.0`` or ``[0]``) updates in place."""
-    return any(path == field or path.startswith((field + ".", field + "["))
-               for field in UPDATABLE_ENDPOINT_FIELDS)
+    return any(path == field or path.startswith((field + ".", field + "[")) for field in UPDATABLE_ENDPOINT_FIELDS)
 
 
 def updatable_in_place(changed_paths: Iterable[str]) -> bool:
@@ -84,11 +83,15 @@ def updatable_in_place(changed_paths: Iterable[str]) -> bool:
     return all(is_updatable_endpoint_field(p) for p in changed_paths)
 
 
-LOGIN_HINT = ("log in with `lep login -c <workspace_id>:<token>`, or export LEPTON_WORKSPACE_ID and "
-              "LEPTON_WORKSPACE_TOKEN (plus LEPTON_WORKSPACE_URL for a non-default gateway); to "
-              "rehearse offline, run `nimctl emulator serve` and export the lines it prints")
-RETRY_HINT = ("Lepton is unavailable or rate-limiting; re-run later (nimctl picks up where it "
-              "stopped), or allow more time with NIMCTL_RETRY_MAX_ATTEMPTS / NIMCTL_RETRY_MAX_SECONDS")
+LOGIN_HINT = (
+    "log in with `lep login -c <workspace_id>:<token>`, or export LEPTON_WORKSPACE_ID and "
+    "LEPTON_WORKSPACE_TOKEN (plus LEPTON_WORKSPACE_URL for a non-default gateway); to "
+    "rehearse offline, run `nimctl emulator serve` and export the lines it prints"
+)
+RETRY_HINT = (
+    "Lepton is unavailable or rate-limiting; re-run later (nimctl picks up where it "
+    "stopped), or allow more time with NIMCTL_RETRY_MAX_ATTEMPTS / NIMCTL_RETRY_MAX_SECONDS"
+)
 # How far apart the local clock and Lepton's may be when deciding whether a job of our name
 # found after an ambiguous submit was created by this submit (and not by an earlier run).
 JOB_ADOPTION_WINDOW_S = 300.0
@@ -99,6 +102,7 @@ DELETING = "Deleting"
 
 
 # -- failures ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Failure:
@@ -186,8 +190,11 @@ def _classify(exc: BaseException, secrets: Iterable[str] = ()) -> _Failure:
 
     secrets = list(secrets)
     if isinstance(exc, (WorkspaceUnauthorizedError, WorkspaceForbiddenError)):
-        return _Failure("unauthorized", "the workspace refused the credentials",
-                        401 if isinstance(exc, WorkspaceUnauthorizedError) else 403)
+        return _Failure(
+            "unauthorized",
+            "the workspace refused the credentials",
+            401 if isinstance(exc, WorkspaceUnauthorizedError) else 403,
+        )
     if isinstance(exc, WorkspaceNotFoundError):
         return _Failure("unauthorized", "the workspace does not exist at this URL", 404)
     if isinstance(exc, WorkspaceConfigurationError):
@@ -219,8 +226,11 @@ def _classify(exc: BaseException, secrets: Iterable[str] = ()) -> _Failure:
 def _secret_values(spec: dict[str, Any]) -> list[str]:
     """Literal secret values in a spec, to be scrubbed from any message."""
     values = [t.get("value") for t in spec.get("api_tokens") or [] if isinstance(t, dict)]
-    values += [e.get("value") for e in spec.get("envs") or []
-               if isinstance(e, dict) and SECRET_ENV_NAME.search(str(e.get("name", "")))]
+    values += [
+        e.get("value")
+        for e in spec.get("envs") or []
+        if isinstance(e, dict) and SECRET_ENV_NAME.search(str(e.get("name", "")))
+    ]
     return [v for v in values if isinstance(v, str)]
 
 
@@ -265,6 +275,7 @@ def spec_matches(sent: Any, live: Any, *, path: str = "") -> bool:
 
 # -- conversions ---------------------------------------------------------------------------------
 
+
 def _dump(model: Any) -> dict[str, Any]:
     return model.model_dump(exclude_none=True, by_alias=True, mode="json") if model is not None else {}
 
@@ -299,9 +310,12 @@ def _endpoint_info(dep: LeptonDeployment) -> EndpointInfo:
         spec=_dump(dep.spec),
         ready_replicas=status.ready_replicas if status else None,
         created_at=_ms_to_s(meta.created_at) if meta else None,
-        extra={"id": meta.id_ if meta else None, "phase": phase,
-               "internal_url": endpoint.internal_endpoint if endpoint else None,
-               "desired_replicas": autoscaler.desired_replicas if autoscaler else None},
+        extra={
+            "id": meta.id_ if meta else None,
+            "phase": phase,
+            "internal_url": endpoint.internal_endpoint if endpoint else None,
+            "desired_replicas": autoscaler.desired_replicas if autoscaler else None,
+        },
     )
 
 
@@ -319,9 +333,12 @@ def _job_info(job: LeptonJob) -> JobInfo:
     return JobInfo(
         id=meta.id_ or "",
         name=meta.name or (status.job_name if status else None) or meta.id_ or "",
-        state=job_state(word, succeeded=status.succeeded if status else None,
-                        failed=status.failed if status else None,
-                        completions=spec.get("completions")),
+        state=job_state(
+            word,
+            succeeded=status.succeeded if status else None,
+            failed=status.failed if status else None,
+            completions=spec.get("completions"),
+        ),
         platform_state=word or "",
         spec=spec,
         created_at=_job_created_s(job),
@@ -365,20 +382,29 @@ def _request_timeout() -> float | None:
     except ValueError:
         value = -1.0
     if not value > 0:
-        raise NimctlError(f"{ENV_REQUEST_TIMEOUT}={raw!r} is not a positive number of seconds",
-                          hint=f"unset {ENV_REQUEST_TIMEOUT} (the SDK then waits 120 s) or give e.g. 30")
+        raise NimctlError(
+            f"{ENV_REQUEST_TIMEOUT}={raw!r} is not a positive number of seconds",
+            hint=f"unset {ENV_REQUEST_TIMEOUT} (the SDK then waits 120 s) or give e.g. 30",
+        )
     return value
 
 
 # -- the provider --------------------------------------------------------------------------------
+
 
 class LeptonProvider:
     """base.Provider on ``leptonai.api.v2.client.APIClient``."""
 
     name = "lepton"
 
-    def __init__(self, *, workspace_id: str | None = None, token: str | None = None,
-                 url: str | None = None, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        workspace_id: str | None = None,
+        token: str | None = None,
+        url: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self._workspace_id = workspace_id
         self._token = token
         self._url = url
@@ -410,30 +436,38 @@ class LeptonProvider:
             from leptonai.api.v2.client import APIClient
             from leptonai.api.v2.utils import WorkspaceConfigurationError
         except Exception as exc:
-            raise Unauthorized(f"could not read the Lepton login record ({type(exc).__name__})",
-                               hint="run `lep login` again, or point LEPTON_CACHE_DIR at a clean "
-                                    f"directory and {LOGIN_HINT}") from None
+            raise Unauthorized(
+                f"could not read the Lepton login record ({type(exc).__name__})",
+                hint=f"run `lep login` again, or point LEPTON_CACHE_DIR at a clean directory and {LOGIN_HINT}",
+            ) from None
 
         url = self._url or os.environ.get("LEPTON_WORKSPACE_URL") or None
         timeout = _request_timeout()
         try:
             # The SDK joins url + path: a trailing slash would double up.
-            client = APIClient(workspace_id=self._workspace_id, auth_token=self._token,
-                               url=url.rstrip("/") if url else None)
+            client = APIClient(
+                workspace_id=self._workspace_id, auth_token=self._token, url=url.rstrip("/") if url else None
+            )
             if timeout is not None:
                 client._timeout = timeout  # what the SDK passes to requests on every call
             return client
         except WorkspaceConfigurationError:
-            raise Unauthorized("no Lepton credentials found (no workspace id given, no "
-                               "LEPTON_WORKSPACE_ID, no `lep login` record)", hint=LOGIN_HINT) from None
+            raise Unauthorized(
+                "no Lepton credentials found (no workspace id given, no LEPTON_WORKSPACE_ID, no `lep login` record)",
+                hint=LOGIN_HINT,
+            ) from None
         except TypeError:
             # The SDK cannot build a client without a token (it fails formatting it).
-            raise Unauthorized(f"no Lepton token found for workspace {self.workspace} (no token given, "
-                               "no LEPTON_WORKSPACE_TOKEN, no `lep login` record for it)",
-                               hint=LOGIN_HINT) from None
+            raise Unauthorized(
+                f"no Lepton token found for workspace {self.workspace} (no token given, "
+                "no LEPTON_WORKSPACE_TOKEN, no `lep login` record for it)",
+                hint=LOGIN_HINT,
+            ) from None
         except Exception as exc:  # e.g. a malformed LEPTON_DEBUG_HEADERS
-            raise Unauthorized(f"could not set up the Lepton client for workspace {self.workspace}: "
-                               f"{_short(str(exc), 200)}", hint=LOGIN_HINT) from None
+            raise Unauthorized(
+                f"could not set up the Lepton client for workspace {self.workspace}: {_short(str(exc), 200)}",
+                hint=LOGIN_HINT,
+            ) from None
 
     # -- call plumbing --------------------------------------------------------------------------
 
@@ -449,8 +483,9 @@ class LeptonProvider:
         except Exception as exc:  # every SDK/requests/pydantic error is classified, none escapes
             return None, _classify(exc, secrets)
 
-    def _call(self, fn: Callable[[], T], *, action: str, resource: str, budget: Budget,
-              secrets: Iterable[str] = ()) -> T:
+    def _call(
+        self, fn: Callable[[], T], *, action: str, resource: str, budget: Budget, secrets: Iterable[str] = ()
+    ) -> T:
         """An idempotent call (read, merge patch, stop), retried on transient failures."""
         while True:
             result, failure = self._attempt(fn, secrets)
@@ -464,52 +499,76 @@ class LeptonProvider:
         http = f" (HTTP {f.status})" if f.status else ""
         detail = f": {f.detail}" if f.detail else ""
         if f.kind == "not_found":
-            return NotFound(f"{resource} does not exist in Lepton workspace {self.workspace}{http}",
-                            resource=resource, status=f.status,
-                            hint="it was deleted or never created; `nimctl plan` shows what is missing")
+            return NotFound(
+                f"{resource} does not exist in Lepton workspace {self.workspace}{http}",
+                resource=resource,
+                status=f.status,
+                hint="it was deleted or never created; `nimctl plan` shows what is missing",
+            )
         if f.kind == "unauthorized":
-            return Unauthorized(f"Lepton refused the credentials for workspace {self.workspace} while "
-                                f"trying to {action} {resource}{http}{detail}",
-                                resource=resource, status=f.status, hint=LOGIN_HINT)
+            return Unauthorized(
+                f"Lepton refused the credentials for workspace {self.workspace} while "
+                f"trying to {action} {resource}{http}{detail}",
+                resource=resource,
+                status=f.status,
+                hint=LOGIN_HINT,
+            )
         if f.kind == "conflict":
-            return Conflict(f"Lepton reports a conflict on {resource} while trying to {action} it{http}{detail}",
-                            resource=resource, status=f.status,
-                            hint="another operation is in progress on it; wait and re-run")
+            return Conflict(
+                f"Lepton reports a conflict on {resource} while trying to {action} it{http}{detail}",
+                resource=resource,
+                status=f.status,
+                hint="another operation is in progress on it; wait and re-run",
+            )
         if f.kind == "rejected":
-            return Rejected(f"Lepton rejected the request to {action} {resource}{http}{detail}",
-                            resource=resource, status=f.status,
-                            hint="nothing was changed; fix the spec in your config and re-run")
+            return Rejected(
+                f"Lepton rejected the request to {action} {resource}{http}{detail}",
+                resource=resource,
+                status=f.status,
+                hint="nothing was changed; fix the spec in your config and re-run",
+            )
         if f.kind == "transient":
             tried = f" after {budget.summary()}" if budget else ""
-            return Transient(f"could not {action} {resource}: Lepton kept failing{tried} (last: "
-                             f"{f.detail or 'error'}{http})", resource=resource, status=f.status,
-                             hint=RETRY_HINT)
-        return Transient(f"unexpected error from the Lepton SDK while trying to {action} {resource}{detail}",
-                         resource=resource, hint="re-run; if it persists, report it with this message")
+            return Transient(
+                f"could not {action} {resource}: Lepton kept failing{tried} (last: {f.detail or 'error'}{http})",
+                resource=resource,
+                status=f.status,
+                hint=RETRY_HINT,
+            )
+        return Transient(
+            f"unexpected error from the Lepton SDK while trying to {action} {resource}{detail}",
+            resource=resource,
+            hint="re-run; if it persists, report it with this message",
+        )
 
     # -- endpoints ------------------------------------------------------------------------------
 
     def list_endpoints(self) -> list[EndpointInfo]:
-        deployments = self._call(lambda: self.client.deployment.list_all(), action="list",
-                                 resource="the endpoints", budget=self._budget())
-        return [_endpoint_info(d) for d in deployments
-                if not (d.spec is not None and d.spec.is_pod)]  # pods share the listing
+        deployments = self._call(
+            lambda: self.client.deployment.list_all(), action="list", resource="the endpoints", budget=self._budget()
+        )
+        return [
+            _endpoint_info(d) for d in deployments if not (d.spec is not None and d.spec.is_pod)
+        ]  # pods share the listing
 
     def get_endpoint(self, name: str) -> EndpointInfo:
         return _endpoint_info(self._get_deployment(name, self._budget()))
 
     def _get_deployment(self, name: str, budget: Budget) -> LeptonDeployment:
-        return self._call(lambda: self.client.deployment.get(name), action="read",
-                          resource=f"endpoint {name}", budget=budget)
+        return self._call(
+            lambda: self.client.deployment.get(name), action="read", resource=f"endpoint {name}", budget=budget
+        )
 
     def _deployment_model(self, name: str, spec: dict[str, Any]) -> LeptonDeployment:
         prepare_sdk()
         from leptonai.api.v2.types.common import Metadata
         from leptonai.api.v2.types.deployment import LeptonDeployment, LeptonDeploymentUserSpec
 
-        return self._build(lambda: LeptonDeployment(metadata=Metadata(id=name, name=name),
-                                                    spec=LeptonDeploymentUserSpec(**spec)),
-                           what=f"endpoint {name}", spec=spec)
+        return self._build(
+            lambda: LeptonDeployment(metadata=Metadata(id=name, name=name), spec=LeptonDeploymentUserSpec(**spec)),
+            what=f"endpoint {name}",
+            spec=spec,
+        )
 
     def _build(self, fn: Callable[[], T], *, what: str, spec: dict[str, Any]) -> T:
         """Build an SDK model from our spec; a spec the SDK refuses is Rejected before any request."""
@@ -519,15 +578,23 @@ class LeptonProvider:
             requirement = spec.get("resource_requirement") if isinstance(spec, dict) else None
             if isinstance(requirement, dict) and requirement.get("min_replicas") is None:
                 # SDK quirk: max_replicas without min_replicas fails with a raw TypeError.
-                raise Rejected(f"the spec of {what} is invalid: resource_requirement needs both "
-                               "min_replicas and max_replicas", resource=what,
-                               hint="set deployment.lepton_config.min_replicas and max_replicas") from None
-            raise Rejected(f"the spec of {what} is invalid: {type(exc).__name__}", resource=what,
-                           hint="the spec must be a mapping of Lepton spec fields; run `nimctl validate`") from None
+                raise Rejected(
+                    f"the spec of {what} is invalid: resource_requirement needs both min_replicas and max_replicas",
+                    resource=what,
+                    hint="set deployment.lepton_config.min_replicas and max_replicas",
+                ) from None
+            raise Rejected(
+                f"the spec of {what} is invalid: {type(exc).__name__}",
+                resource=what,
+                hint="the spec must be a mapping of Lepton spec fields; run `nimctl validate`",
+            ) from None
         except ValueError as exc:  # includes pydantic's ValidationError
             failure = _classify(exc, _secret_values(spec))
-            raise Rejected(f"the spec of {what} is invalid: {failure.detail}", resource=what,
-                           hint="fix it in your config and run `nimctl validate`") from None
+            raise Rejected(
+                f"the spec of {what} is invalid: {failure.detail}",
+                resource=what,
+                hint="fix it in your config and run `nimctl validate`",
+            ) from None
 
     def create_endpoint(self, name: str, spec: dict[str, Any]) -> EndpointInfo:
         model = self._deployment_model(name, spec)
@@ -537,8 +604,8 @@ class LeptonProvider:
         budget = self._budget()
         while True:
             created, failure = self._attempt(
-                lambda: self.client.deployment.create_with_response(model, tolerate_legacy_response=True),
-                secrets)
+                lambda: self.client.deployment.create_with_response(model, tolerate_legacy_response=True), secrets
+            )
             if failure is None:
                 if getattr(created, "status", None) is not None:
                     return _endpoint_info(created)  # type: ignore[arg-type]
@@ -568,19 +635,27 @@ class LeptonProvider:
             return None
         if spec_matches(sent, info.spec):
             return info
-        raise Conflict(f"endpoint {name} exists in Lepton workspace {self.workspace} and is not managed "
-                       "by this config (its spec differs from the one nimctl would create)",
-                       resource=f"endpoint {name}", status=409,
-                       hint=(f"choose another deployment.lepton_config.endpoint_name, delete it with "
-                             f"`lep endpoint remove -n {name}` if it is yours and disposable, or bring "
-                             "it under this config by making the config match its spec"))
+        raise Conflict(
+            f"endpoint {name} exists in Lepton workspace {self.workspace} and is not managed "
+            "by this config (its spec differs from the one nimctl would create)",
+            resource=f"endpoint {name}",
+            status=409,
+            hint=(
+                f"choose another deployment.lepton_config.endpoint_name, delete it with "
+                f"`lep endpoint remove -n {name}` if it is yours and disposable, or bring "
+                "it under this config by making the config match its spec"
+            ),
+        )
 
     def _create_gave_up(self, name: str, failure: _Failure, budget: Budget) -> ProviderError:
         if failure.kind == "conflict":
-            return Conflict(f"endpoint {name} is still being deleted in Lepton workspace {self.workspace}; "
-                            f"it cannot be created again until the deletion finishes ({budget.summary()})",
-                            resource=f"endpoint {name}", status=409,
-                            hint="wait until `lep endpoint list` no longer shows it, then re-run")
+            return Conflict(
+                f"endpoint {name} is still being deleted in Lepton workspace {self.workspace}; "
+                f"it cannot be created again until the deletion finishes ({budget.summary()})",
+                resource=f"endpoint {name}",
+                status=409,
+                hint="wait until `lep endpoint list` no longer shows it, then re-run",
+            )
         return self._error(failure, action="create", resource=f"endpoint {name}", budget=budget)
 
     def update_endpoint(self, name: str, spec: dict[str, Any]) -> EndpointInfo:
@@ -591,12 +666,19 @@ class LeptonProvider:
         budget = self._budget()
         live = self._get_deployment(name, budget)
         patch = update_patch(spec, _dump(live.spec))
-        model = self._build(lambda: LeptonDeployment(metadata=Metadata(id=name, name=name),
-                                                     spec=LeptonDeploymentUserSpec(**patch)),
-                            what=f"endpoint {name}", spec=spec)
+        model = self._build(
+            lambda: LeptonDeployment(metadata=Metadata(id=name, name=name), spec=LeptonDeploymentUserSpec(**patch)),
+            what=f"endpoint {name}",
+            spec=spec,
+        )
         # A merge patch of absolute values: sending it twice is harmless, so it is retried.
-        updated = self._call(lambda: self.client.deployment.update(name, model), action="update",
-                             resource=f"endpoint {name}", budget=budget, secrets=_secret_values(spec))
+        updated = self._call(
+            lambda: self.client.deployment.update(name, model),
+            action="update",
+            resource=f"endpoint {name}",
+            budget=budget,
+            secrets=_secret_values(spec),
+        )
         return _endpoint_info(updated)
 
     def delete_endpoint(self, name: str) -> None:
@@ -609,11 +691,13 @@ class LeptonProvider:
                 return True
             return DELETING in (info.platform_state, info.extra.get("phase"))
 
-        self._delete(lambda: self.client.deployment.delete(name), gone_or_going,
-                     resource=f"endpoint {name}", budget=budget)
+        self._delete(
+            lambda: self.client.deployment.delete(name), gone_or_going, resource=f"endpoint {name}", budget=budget
+        )
 
-    def _delete(self, send: Callable[[], Any], gone_or_going: Callable[[], bool], *, resource: str,
-                budget: Budget) -> None:
+    def _delete(
+        self, send: Callable[[], Any], gone_or_going: Callable[[], bool], *, resource: str, budget: Budget
+    ) -> None:
         """DELETE with retries; after an ambiguous failure, a 404 or a deletion in progress is our
         own earlier attempt having worked, not an error."""
         maybe_done = False
@@ -640,8 +724,12 @@ class LeptonProvider:
         if limit <= 0:
             return []
         budget = self._budget()
-        events = self._call(lambda: self.client.deployment.get_events(name), action="read the events of",
-                            resource=f"endpoint {name}", budget=budget)
+        events = self._call(
+            lambda: self.client.deployment.get_events(name),
+            action="read the events of",
+            resource=f"endpoint {name}",
+            budget=budget,
+        )
         lines = [_event_line(e) for e in sorted(events, key=lambda e: e.last_observed_time)]
         issues = self._readiness_issues(name, budget)[:limit]
         keep = limit - len(issues)
@@ -649,8 +737,12 @@ class LeptonProvider:
 
     def _readiness_issues(self, name: str, budget: Budget) -> list[str]:
         try:
-            readiness = self._call(lambda: self.client.deployment.get_readiness(name),
-                                   action="read the readiness of", resource=f"endpoint {name}", budget=budget)
+            readiness = self._call(
+                lambda: self.client.deployment.get_readiness(name),
+                action="read the readiness of",
+                resource=f"endpoint {name}",
+                budget=budget,
+            )
         except ProviderError:
             return []  # events alone still help; a readiness report is a bonus
         replicas_by_issue: dict[tuple[str, str], int] = {}
@@ -660,8 +752,10 @@ class LeptonProvider:
                 if reason != "Ready" and (reason or issue.message):
                     key = (reason, issue.message)
                     replicas_by_issue[key] = replicas_by_issue.get(key, 0) + 1
-        return [f"readiness ({count} replica{'s' if count > 1 else ''}): {reason}: {message}".rstrip(": ")
-                for (reason, message), count in replicas_by_issue.items()]
+        return [
+            f"readiness ({count} replica{'s' if count > 1 else ''}): {reason}: {message}".rstrip(": ")
+            for (reason, message), count in replicas_by_issue.items()
+        ]
 
     # -- jobs -----------------------------------------------------------------------------------
 
@@ -671,9 +765,11 @@ class LeptonProvider:
         from leptonai.api.v2.types.job import LeptonJob, LeptonJobUserSpec
 
         # metadata.id carries the name as `lep job create` sends it; the server assigns the id.
-        return self._build(lambda: LeptonJob(metadata=Metadata(id=name, name=name),
-                                             spec=LeptonJobUserSpec(**spec)),
-                           what=f"job {name}", spec=spec)
+        return self._build(
+            lambda: LeptonJob(metadata=Metadata(id=name, name=name), spec=LeptonJobUserSpec(**spec)),
+            what=f"job {name}",
+            spec=spec,
+        )
 
     def submit_job(self, name: str, spec: dict[str, Any]) -> JobInfo:
         model = self._job_model(name, spec)
@@ -690,11 +786,14 @@ class LeptonProvider:
                 if found is not None:
                     return self._claim(found)
                 if failure.kind == "conflict":
-                    raise Conflict(f"a job named {name} already exists in Lepton workspace "
-                                   f"{self.workspace} and is not the one this run submits",
-                                   resource=f"job {name}", status=409,
-                                   hint=f"delete it (`lep job remove -i <id>` for the job named {name}) "
-                                        "or re-run with a new invocation")
+                    raise Conflict(
+                        f"a job named {name} already exists in Lepton workspace "
+                        f"{self.workspace} and is not the one this run submits",
+                        resource=f"job {name}",
+                        status=409,
+                        hint=f"delete it (`lep job remove -i <id>` for the job named {name}) "
+                        "or re-run with a new invocation",
+                    )
             if failure.kind == "transient" and budget.wait(failure.detail, failure.retry_after):
                 continue
             raise self._error(failure, action="submit", resource=f"job {name}", budget=budget)
@@ -704,8 +803,7 @@ class LeptonProvider:
             self._claimed_jobs.add(info.id)
         return info
 
-    def _find_submitted(self, name: str, sent: dict[str, Any], started: float,
-                        budget: Budget) -> JobInfo | None:
+    def _find_submitted(self, name: str, sent: dict[str, Any], started: float, budget: Budget) -> JobInfo | None:
         """The job an ambiguous submit of ``name`` created, if it exists: same name, the spec we
         sent, created during this submit (allowing for clock skew), not claimed by another submit."""
         candidates = []
@@ -723,9 +821,12 @@ class LeptonProvider:
 
         # alive_and_archive: running jobs and finished ones (also those past their TTL), so a
         # refresh learns how a job ended. The SDK pages (500 a page) until an empty page.
-        jobs = self._call(lambda: self.client.job.list_all(job_query_mode=LeptonJobQueryMode.AliveAndArchive.value,
-                                                           q=q),
-                          action="list", resource="the jobs", budget=budget)
+        jobs = self._call(
+            lambda: self.client.job.list_all(job_query_mode=LeptonJobQueryMode.AliveAndArchive.value, q=q),
+            action="list",
+            resource="the jobs",
+            budget=budget,
+        )
         unique: dict[str, JobInfo] = {}
         for job in jobs:
             info = _job_info(job)
@@ -737,8 +838,9 @@ class LeptonProvider:
         return [j for j in self._list_jobs(budget, q=name) if j.name == name]
 
     def get_job(self, job_id: str) -> JobInfo:
-        job = self._call(lambda: self.client.job.get(job_id), action="read", resource=f"job {job_id}",
-                         budget=self._budget())
+        job = self._call(
+            lambda: self.client.job.get(job_id), action="read", resource=f"job {job_id}", budget=self._budget()
+        )
         return _job_info(job)
 
     def find_jobs(self, name: str) -> list[JobInfo]:
@@ -752,13 +854,18 @@ class LeptonProvider:
         try:
             # The SDK sends this dict as the merge patch body, as `lep job stop` does; setting
             # stopped=true twice is harmless, so it is retried like a read.
-            self._call(lambda: self.client.job.update(job_id, {"spec": {"stopped": True}}), action="stop",
-                       resource=f"job {job_id}", budget=budget)
+            self._call(
+                lambda: self.client.job.update(job_id, {"spec": {"stopped": True}}),
+                action="stop",
+                resource=f"job {job_id}",
+                budget=budget,
+            )
         except Conflict:
             # Lepton refuses to patch a job that is being deleted: it is going away, which is
             # more than stopped.
-            job = self._call(lambda: self.client.job.get(job_id), action="read", resource=f"job {job_id}",
-                             budget=budget)
+            job = self._call(
+                lambda: self.client.job.get(job_id), action="read", resource=f"job {job_id}", budget=budget
+            )
             if _state_word(job.status.state if job.status else None) not in (DELETING, "Deleted"):
                 raise
 
@@ -767,14 +874,14 @@ class LeptonProvider:
 
         def gone_or_going() -> bool:
             try:
-                job = self._call(lambda: self.client.job.get(job_id), action="read",
-                                 resource=f"job {job_id}", budget=budget)
+                job = self._call(
+                    lambda: self.client.job.get(job_id), action="read", resource=f"job {job_id}", budget=budget
+                )
             except NotFound:
                 return True
             return _state_word(job.status.state if job.status else None) in (DELETING, "Deleted", "Archived")
 
-        self._delete(lambda: self.client.job.delete(job_id), gone_or_going, resource=f"job {job_id}",
-                     budget=budget)
+        self._delete(lambda: self.client.job.delete(job_id), gone_or_going, resource=f"job {job_id}", budget=budget)
 
     # -- logs -----------------------------------------------------------------------------------
 
@@ -784,12 +891,16 @@ class LeptonProvider:
         resource = f"endpoint {endpoint}" if endpoint else f"job {job_id}"
         payload = self._call(
             lambda: self.client.log.get_log(name_or_deployment=endpoint, name_or_job=job_id),
-            action="read the logs of", resource=resource, budget=self._budget())
+            action="read the logs of",
+            resource=resource,
+            budget=self._budget(),
+        )
         lines = sorted(_log_lines(payload), key=lambda pair: pair[0])
         return [line for _, line in lines[-limit:]] if limit > 0 else []
 
 
 # -- update patch --------------------------------------------------------------------------------
+
 
 def _get_path(tree: dict[str, Any], path: str) -> Any:
     node: Any = tree

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nimctl.common.secrets import SECRET_ENV_NAME
 from nimctl.providers.base import (
     Conflict,
     EndpointInfo,
@@ -57,7 +58,6 @@ from nimctl.providers.base import (
     ResourceState,
     Transient,
 )
-from nimctl.secrets import SECRET_ENV_NAME
 
 # Local endpoints cannot change in place: the planner replaces them on any spec change.
 UPDATABLE_ENDPOINT_FIELDS: frozenset[str] = frozenset()
@@ -76,9 +76,9 @@ _PROC = Path("/proc")
 
 
 def checkpoint(mark: str) -> None:
-    """nimctl.journal.checkpoint (NIMCTL_TRACE_FILE / NIMCTL_CRASH_AT) at the two moments of a start
+    """nimctl.apply.journal.checkpoint (NIMCTL_TRACE_FILE / NIMCTL_CRASH_AT) at the two moments of a start
     a crash can split: recorded but not started, started but its pid not recorded."""
-    from nimctl.journal import checkpoint as journal_checkpoint
+    from nimctl.apply.journal import checkpoint as journal_checkpoint
 
     journal_checkpoint(mark)
 
@@ -103,7 +103,7 @@ def proc_stat(pid: int) -> ProcStat | None:
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     # The command name (field 2) may hold spaces and parentheses: split after the last ")".
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     return ProcStat(state=fields[0], pgrp=int(fields[2]), session=int(fields[3]), start_time=int(fields[19]))
 
 
@@ -226,11 +226,15 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(text)
     except ValueError as err:
-        raise ProviderError(f"the local registry file {path} is damaged ({err})",
-                            hint=f"if no process belongs to it any more, delete {path}") from err
+        raise ProviderError(
+            f"the local registry file {path} is damaged ({err})",
+            hint=f"if no process belongs to it any more, delete {path}",
+        ) from err
     if not isinstance(data, dict):
-        raise ProviderError(f"the local registry file {path} is damaged (not a JSON object)",
-                            hint=f"if no process belongs to it any more, delete {path}")
+        raise ProviderError(
+            f"the local registry file {path} is damaged (not a JSON object)",
+            hint=f"if no process belongs to it any more, delete {path}",
+        )
     return data
 
 
@@ -261,15 +265,25 @@ def tail_lines(path: Path, limit: int, max_bytes: int = 1_000_000) -> list[str]:
 
 def _check_name(kind: str, name: str) -> None:
     if not isinstance(name, str) or not _NAME.match(name):
-        raise Rejected(f"invalid local {kind} name {name!r}", resource=str(name),
-                       hint="use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        raise Rejected(
+            f"invalid local {kind} name {name!r}",
+            resource=str(name),
+            hint="use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
 
 
 def _check_command(kind: str, name: str, command: Any, cwd: str | None = None) -> list[str]:
-    if (not isinstance(command, list) or not command
-            or not all(isinstance(item, str) for item in command) or not command[0]):
-        raise Rejected(f"local {kind} {name}: 'command' must be a non-empty list of strings (an argv)",
-                       resource=name, hint="write the command as a list, e.g. [\"vllm\", \"serve\", \"MODEL\"]")
+    if (
+        not isinstance(command, list)
+        or not command
+        or not all(isinstance(item, str) for item in command)
+        or not command[0]
+    ):
+        raise Rejected(
+            f"local {kind} {name}: 'command' must be a non-empty list of strings (an argv)",
+            resource=name,
+            hint='write the command as a list, e.g. ["vllm", "serve", "MODEL"]',
+        )
     program = command[0]
     if os.sep in program:
         path = Path(program) if os.path.isabs(program) or cwd is None else Path(cwd) / program
@@ -277,8 +291,11 @@ def _check_command(kind: str, name: str, command: Any, cwd: str | None = None) -
     else:
         found = shutil.which(program) is not None
     if not found:
-        raise Rejected(f"local {kind} {name}: cannot run {program!r}: no such executable",
-                       resource=name, hint="install it, or give its full path as the first item of the command")
+        raise Rejected(
+            f"local {kind} {name}: cannot run {program!r}: no such executable",
+            resource=name,
+            hint="install it, or give its full path as the first item of the command",
+        )
     return list(command)
 
 
@@ -292,8 +309,7 @@ def _check_env(kind: str, name: str, env: Any) -> dict[str, str]:
         if not isinstance(key, str) or not key or "=" in key:
             raise Rejected(f"local {kind} {name}: invalid environment variable name {key!r}", resource=name)
         if isinstance(value, (dict, list)) or value is None:
-            raise Rejected(f"local {kind} {name}: env {key} must be a string, number or boolean",
-                           resource=name)
+            raise Rejected(f"local {kind} {name}: env {key} must be a string, number or boolean", resource=name)
         out[key] = str(value).lower() if isinstance(value, bool) else str(value)
     return out
 
@@ -306,9 +322,12 @@ def _env_from(kind: str, name: str, spec: dict[str, Any]) -> dict[str, str]:
         raise Rejected(f"local {kind} {name}: 'env_from' must be a mapping of NAME: VARIABLE", resource=name)
     missing = sorted(str(var) for var in mapping.values() if str(var) not in os.environ)
     if missing:
-        raise Rejected(f"local {kind} {name}: the secret(s) {', '.join(missing)} it references are not set",
-                       resource=name, hint="on the local platform a secret_name_ref is read from nimctl's "
-                       f"environment: export {missing[0]}=... and run the command again")
+        raise Rejected(
+            f"local {kind} {name}: the secret(s) {', '.join(missing)} it references are not set",
+            resource=name,
+            hint="on the local platform a secret_name_ref is read from nimctl's "
+            f"environment: export {missing[0]}=... and run the command again",
+        )
     return {str(key): os.environ[str(var)] for key, var in mapping.items()}
 
 
@@ -319,11 +338,15 @@ def _check_host(name: str, host: Any) -> str:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        raise Rejected(f"local endpoint {name}: host {host!r} is not an IP address", resource=name,
-                       hint="use 127.0.0.1") from None
+        raise Rejected(
+            f"local endpoint {name}: host {host!r} is not an IP address", resource=name, hint="use 127.0.0.1"
+        ) from None
     if not (address.is_loopback or host in _WILDCARD_HOSTS):
-        raise Rejected(f"local endpoint {name}: host {host} is not a loopback address", resource=name,
-                       hint="local endpoints listen on 127.0.0.1 (or 0.0.0.0 to be reachable from the network)")
+        raise Rejected(
+            f"local endpoint {name}: host {host} is not a loopback address",
+            resource=name,
+            hint="local endpoints listen on 127.0.0.1 (or 0.0.0.0 to be reachable from the network)",
+        )
     return host
 
 
@@ -331,8 +354,11 @@ def _check_port(name: str, port: Any) -> int | None:
     if port is None or port == "auto":
         return None
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise Rejected(f"local endpoint {name}: port must be an integer 1..65535 or null, got {port!r}",
-                       resource=name, hint="set deployment.port, or `port: auto` to take a free one")
+        raise Rejected(
+            f"local endpoint {name}: port must be an integer 1..65535 or null, got {port!r}",
+            resource=name,
+            hint="set deployment.port, or `port: auto` to take a free one",
+        )
     return port
 
 
@@ -363,8 +389,9 @@ class LocalProvider:
 
     name = "local"
 
-    def __init__(self, state_dir: str | Path, *, grace_period: float | None = None,
-                 health_timeout: float = 1.0) -> None:
+    def __init__(
+        self, state_dir: str | Path, *, grace_period: float | None = None, health_timeout: float = 1.0
+    ) -> None:
         self.root = Path(state_dir) / "local"
         if grace_period is None:
             grace_period = float(os.environ.get(ENV_GRACE) or DEFAULT_GRACE_S)
@@ -436,8 +463,18 @@ class LocalProvider:
 
     # -- starting and stopping processes ---------------------------------------------------------
 
-    def _start(self, command: list[str], *, env: dict[str, str], log_path: Path, exit_path: Path,
-               run_id: str, cwd: str | None, header: str, truncate: bool) -> tuple[int, int | None]:
+    def _start(
+        self,
+        command: list[str],
+        *,
+        env: dict[str, str],
+        log_path: Path,
+        exit_path: Path,
+        run_id: str,
+        cwd: str | None,
+        header: str,
+        truncate: bool,
+    ) -> tuple[int, int | None]:
         """Start ``command`` detached through the runner; (pid, start time) of the runner."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         _unlink(exit_path)
@@ -447,8 +484,16 @@ class LocalProvider:
             log.write(header.encode())
             log.flush()
             try:
-                child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True, env=full_env, cwd=cwd, close_fds=True)
+                child = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env=full_env,
+                    cwd=cwd,
+                    close_fds=True,
+                )
             except OSError as err:
                 raise Rejected(f"cannot start {command[0]!r}: {err}") from err
         self._children[child.pid] = child
@@ -477,8 +522,11 @@ class LocalProvider:
             return
         self._signal_group(pgid, signal.SIGKILL)
         if not self._wait_group_gone(pgid, KILL_CONFIRM_S):
-            raise Transient(f"{what}: processes {group_members(pgid)} are still running after SIGKILL",
-                            resource=record.get("name"), hint="check them with `ps`, then retry")
+            raise Transient(
+                f"{what}: processes {group_members(pgid)} are still running after SIGKILL",
+                resource=record.get("name"),
+                hint="check them with `ps`, then retry",
+            )
 
     def _signal_group(self, pgid: int, sig: signal.Signals) -> bool:
         """Signal the group if it has live members; False when nothing was left to signal."""
@@ -535,9 +583,11 @@ class LocalProvider:
                 if self._process_running(old):
                     if old.get("spec_digest") == digest:
                         return self._endpoint_info(old)  # adopt: it is the one asked for
-                    raise Conflict(f"local endpoint {name} is already running (pid {old.get('pid')}) with a "
-                                   "different spec", resource=name,
-                                   hint="destroy it first, or pick another endpoint name")
+                    raise Conflict(
+                        f"local endpoint {name} is already running (pid {old.get('pid')}) with a different spec",
+                        resource=name,
+                        hint="destroy it first, or pick another endpoint name",
+                    )
                 # The old process died: clear whatever its group left behind, then start anew.
                 self._terminate(old, f"local endpoint {name}")
             port = self._choose_port(name, host, wanted_port)
@@ -545,21 +595,42 @@ class LocalProvider:
             env = {**env, "MODEL_PORT": str(port), "NIM_SERVER_PORT": str(port)}
             run_id = uuid.uuid4().hex
             record: dict[str, Any] = {
-                "kind": "endpoint", "name": name, "run_id": run_id, "pid": None, "pgid": None,
-                "start_time": None, "boot_id": boot_id(), "host": host, "port": port,
-                "url": f"http://{_url_host(host)}:{port}", "health_path": health_path,
-                "argv": argv, "spec": mask_secrets(spec), "spec_digest": digest, "created_at": time.time(),
-                "log": str(self.endpoint_log_path(name)), "starter": _starter(),
+                "kind": "endpoint",
+                "name": name,
+                "run_id": run_id,
+                "pid": None,
+                "pgid": None,
+                "start_time": None,
+                "boot_id": boot_id(),
+                "host": host,
+                "port": port,
+                "url": f"http://{_url_host(host)}:{port}",
+                "health_path": health_path,
+                "argv": argv,
+                "spec": mask_secrets(spec),
+                "spec_digest": digest,
+                "created_at": time.time(),
+                "log": str(self.endpoint_log_path(name)),
+                "starter": _starter(),
             }
             # Recorded before the start, so a crash in between leaves a trace rather than nothing.
             _write_json(self._endpoint_path(name), record)
             checkpoint("local:recorded-before-start:endpoint")
-            header = (f"---- nimctl: starting endpoint {name} on port {port} at "
-                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(argv)}\n")
+            header = (
+                f"---- nimctl: starting endpoint {name} on port {port} at "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(argv)}\n"
+            )
             try:
-                pid, start = self._start(argv, env=env, log_path=self.endpoint_log_path(name),
-                                         exit_path=self._endpoint_exit_path(name), run_id=run_id,
-                                         cwd=None, header=header, truncate=False)
+                pid, start = self._start(
+                    argv,
+                    env=env,
+                    log_path=self.endpoint_log_path(name),
+                    exit_path=self._endpoint_exit_path(name),
+                    run_id=run_id,
+                    cwd=None,
+                    header=header,
+                    truncate=False,
+                )
             except Rejected as err:
                 _unlink(self._endpoint_path(name))
                 raise Rejected(f"local endpoint {name}: {err.message}", resource=name) from err
@@ -569,18 +640,26 @@ class LocalProvider:
             return self._endpoint_info(record)
 
     def _choose_port(self, name: str, host: str, wanted: int | None) -> int:
-        taken = {int(r["port"]): str(r.get("name")) for r in self._running_endpoint_records()
-                 if r.get("name") != name and r.get("port")}
+        taken = {
+            int(r["port"]): str(r.get("name"))
+            for r in self._running_endpoint_records()
+            if r.get("name") != name and r.get("port")
+        }
         if wanted is not None:
             if wanted in taken:
-                raise Rejected(f"port {wanted} is already used by local endpoint {taken[wanted]}; endpoint "
-                               f"{name} cannot use it", resource=name,
-                               hint="set another deployment.port, or `port: auto` to take a free one")
+                raise Rejected(
+                    f"port {wanted} is already used by local endpoint {taken[wanted]}; endpoint {name} cannot use it",
+                    resource=name,
+                    hint="set another deployment.port, or `port: auto` to take a free one",
+                )
             if _port_in_use(host, wanted):
-                raise Rejected(f"port {wanted} on {host} is already in use by another program; endpoint {name} "
-                               "cannot listen on it", resource=name,
-                               hint=f"stop what listens there (see `ss -ltnp 'sport = :{wanted}'`), set another "
-                                    "deployment.port, or `port: auto`")
+                raise Rejected(
+                    f"port {wanted} on {host} is already in use by another program; endpoint {name} "
+                    "cannot listen on it",
+                    resource=name,
+                    hint=f"stop what listens there (see `ss -ltnp 'sport = :{wanted}'`), set another "
+                    "deployment.port, or `port: auto`",
+                )
             return wanted
         for _ in range(50):
             port = _free_port(host)
@@ -614,8 +693,11 @@ class LocalProvider:
         if found is None:
             return False
         record.update(pid=found[0], pgid=found[0], start_time=found[1])
-        path = (self._endpoint_path(str(record["name"])) if record.get("kind") == "endpoint"
-                else self._job_path(str(record["id"])))
+        path = (
+            self._endpoint_path(str(record["name"]))
+            if record.get("kind") == "endpoint"
+            else self._job_path(str(record["id"]))
+        )
         if path.exists():
             _write_json(path, record)
         return True
@@ -632,11 +714,11 @@ class LocalProvider:
         running = self._process_running(record)  # first: it may recover the pid of a cut-short start
         extra = {key: record.get(key) for key in ("pid", "start_time", "port", "host", "log", "run_id")}
         if record.get("pid") is None:
-            state, word = ((ResourceState.PENDING, "Starting") if running
-                           else (ResourceState.FAILED, "Never started"))
+            state, word = (ResourceState.PENDING, "Starting") if running else (ResourceState.FAILED, "Never started")
         elif running:
-            status, detail = _http_status(str(record["url"]) + str(record.get("health_path") or ""),
-                                          self.health_timeout)
+            status, detail = _http_status(
+                str(record["url"]) + str(record.get("health_path") or ""), self.health_timeout
+            )
             if status == 200:
                 state, word = ResourceState.READY, "Ready"
             else:
@@ -646,15 +728,25 @@ class LocalProvider:
             state, word = ResourceState.FAILED, _exited_word(exit_info)
             extra["exit_code"] = exit_info.get("exit_code") if exit_info else None
             extra["ended_at"] = exit_info.get("ended_at") if exit_info else None
-        return EndpointInfo(name=name, state=state, platform_state=word, url=record.get("url"),
-                            spec=record.get("spec") or {}, ready_replicas=1 if state is ResourceState.READY else 0,
-                            created_at=record.get("created_at"), extra=extra)
+        return EndpointInfo(
+            name=name,
+            state=state,
+            platform_state=word,
+            url=record.get("url"),
+            spec=record.get("spec") or {},
+            ready_replicas=1 if state is ResourceState.READY else 0,
+            created_at=record.get("created_at"),
+            extra=extra,
+        )
 
     def update_endpoint(self, name: str, spec: dict[str, Any]) -> EndpointInfo:
         _check_name("endpoint", name)
         self._endpoint_record(name)  # NotFound first, like any platform
-        raise Rejected(f"local endpoint {name} cannot be changed in place", resource=name,
-                       hint="replace instead: destroy it and create it with the new spec")
+        raise Rejected(
+            f"local endpoint {name} cannot be changed in place",
+            resource=name,
+            hint="replace instead: destroy it and create it with the new spec",
+        )
 
     def delete_endpoint(self, name: str) -> None:
         _check_name("endpoint", name)
@@ -692,20 +784,37 @@ class LocalProvider:
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise Rejected(f"local job {name}: cannot create output directory {out}: {err}",
-                           resource=name) from err
+            raise Rejected(f"local job {name}: cannot create output directory {out}: {err}", resource=name) from err
         job_id = uuid.uuid4().hex
         record: dict[str, Any] = {
-            "kind": "job", "id": job_id, "name": name, "run_id": job_id, "pid": None, "pgid": None,
-            "start_time": None, "boot_id": boot_id(), "spec": mask_secrets(spec), "created_at": time.time(),
-            "log": str(out / "job.log"), "output_dir": str(out), "starter": _starter(),
+            "kind": "job",
+            "id": job_id,
+            "name": name,
+            "run_id": job_id,
+            "pid": None,
+            "pgid": None,
+            "start_time": None,
+            "boot_id": boot_id(),
+            "spec": mask_secrets(spec),
+            "created_at": time.time(),
+            "log": str(out / "job.log"),
+            "output_dir": str(out),
+            "starter": _starter(),
         }
         _write_json(self._job_path(job_id), record)
         checkpoint("local:recorded-before-start:job")
         header = f"---- nimctl: job {name} ({job_id}) started at {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
         try:
-            pid, start = self._start(command, env=env, log_path=out / "job.log", exit_path=self._job_exit_path(job_id),
-                                     run_id=job_id, cwd=cwd, header=header, truncate=True)
+            pid, start = self._start(
+                command,
+                env=env,
+                log_path=out / "job.log",
+                exit_path=self._job_exit_path(job_id),
+                run_id=job_id,
+                cwd=cwd,
+                header=header,
+                truncate=True,
+            )
         except Rejected as err:
             _unlink(self._job_path(job_id))
             raise Rejected(f"local job {name}: {err.message}", resource=name) from err
@@ -762,9 +871,16 @@ class LocalProvider:
             finished_at = record.get("stopped_at")
         else:
             state, word = JobState.FAILED, f"Failed ({_ending(None)})"
-        return JobInfo(id=job_id, name=str(record.get("name")), state=state, platform_state=word,
-                       spec=record.get("spec") or {}, created_at=record.get("created_at"),
-                       finished_at=finished_at, extra=extra)
+        return JobInfo(
+            id=job_id,
+            name=str(record.get("name")),
+            state=state,
+            platform_state=word,
+            spec=record.get("spec") or {},
+            created_at=record.get("created_at"),
+            finished_at=finished_at,
+            extra=extra,
+        )
 
     def stop_job(self, job_id: str) -> None:
         record = self._job_record(job_id)

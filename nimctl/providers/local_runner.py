@@ -41,7 +41,7 @@ def _parse(argv: list[str]) -> tuple[str, str, list[str]]:
     if "--" not in argv:
         raise SystemExit("usage: local_runner.py --exit-file PATH --run-id ID -- ARGV...")
     split = argv.index("--")
-    options, command = argv[:split], argv[split + 1:]
+    options, command = argv[:split], argv[split + 1 :]
     values = dict(zip(options[::2], options[1::2], strict=False))
     if not command or "--exit-file" not in values or "--run-id" not in values:
         raise SystemExit("usage: local_runner.py --exit-file PATH --run-id ID -- ARGV...")

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from nimctl.errors import NimctlError
+from nimctl.common.errors import NimctlError
 
 ENV_MAX_ATTEMPTS = "NIMCTL_RETRY_MAX_ATTEMPTS"
 ENV_MAX_SECONDS = "NIMCTL_RETRY_MAX_SECONDS"
@@ -43,8 +43,7 @@ class RetryPolicy:
             raise ValueError("retry delays and time limits must be non-negative")
 
     @classmethod
-    def from_env(cls, base: RetryPolicy | None = None,
-                 environ: dict[str, str] | None = None) -> RetryPolicy:
+    def from_env(cls, base: RetryPolicy | None = None, environ: dict[str, str] | None = None) -> RetryPolicy:
         """``base`` (or the defaults) with NIMCTL_RETRY_MAX_ATTEMPTS / _MAX_SECONDS applied."""
         env = os.environ if environ is None else environ
         policy = base or cls()
@@ -52,13 +51,17 @@ class RetryPolicy:
         seconds = _env_number(env, ENV_MAX_SECONDS, float)
         if attempts is not None:
             if attempts < 1:
-                raise NimctlError(f"{ENV_MAX_ATTEMPTS}={attempts} must be at least 1",
-                                  hint=f"unset {ENV_MAX_ATTEMPTS} or give a positive integer")
+                raise NimctlError(
+                    f"{ENV_MAX_ATTEMPTS}={attempts} must be at least 1",
+                    hint=f"unset {ENV_MAX_ATTEMPTS} or give a positive integer",
+                )
             policy = replace(policy, max_attempts=attempts)
         if seconds is not None:
             if seconds < 0:
-                raise NimctlError(f"{ENV_MAX_SECONDS}={seconds} must not be negative",
-                                  hint=f"unset {ENV_MAX_SECONDS} or give a number of seconds")
+                raise NimctlError(
+                    f"{ENV_MAX_SECONDS}={seconds} must not be negative",
+                    hint=f"unset {ENV_MAX_SECONDS} or give a number of seconds",
+                )
             policy = replace(policy, max_total_s=seconds)
         return policy
 
@@ -67,9 +70,13 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.base_delay * (2 ** max(failures - 1, 0)))
         return ceiling * rng()
 
-    def start(self, *, sleep: Callable[[float], None] = time.sleep,
-              clock: Callable[[], float] = time.monotonic,
-              rng: Callable[[], float] = random.random) -> Budget:
+    def start(
+        self,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> Budget:
         return Budget(self, sleep=sleep, clock=clock, rng=rng)
 
 
@@ -81,8 +88,7 @@ def _env_number(env, name: str, kind: type) -> float | int | None:
         return kind(raw)
     except ValueError:
         wanted = "a whole number" if kind is int else "a number"
-        raise NimctlError(f"{name}={raw!r} is not {wanted}",
-                          hint=f"unset {name} or set it to {wanted}") from None
+        raise NimctlError(f"{name}={raw!r} is not {wanted}", hint=f"unset {name} or set it to {wanted}") from None
 
 
 @dataclass

@@ -67,8 +67,9 @@ def endpoint_state(state: str | None, phase: str | None = None) -> ResourceState
     return mapped
 
 
-def job_state(state: str | None, *, succeeded: int | None = None, failed: int | None = None,
-              completions: int | None = None) -> JobState:
+def job_state(
+    state: str | None, *, succeeded: int | None = None, failed: int | None = None, completions: int | None = None
+) -> JobState:
     """nimctl's state for a job's ``status.state``.
 
     A job without any status yet was just submitted: pending. An archived job is finished; its

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nimctl.errors import NimctlError
+from nimctl.common.errors import NimctlError
 
 if TYPE_CHECKING:
     from nimctl.state.lock import LockInfo
@@ -34,7 +34,7 @@ class AddressNotInState(StateError):
 class UnredactedSecretError(RuntimeError):
     """A literal secret value was about to be written to the state file.
 
-    This is a bug in nimctl (every spec must pass through ``nimctl.secrets.redact_spec`` first),
+    This is a bug in nimctl (every spec must pass through ``nimctl.common.secrets.redact_spec`` first),
     not a user error, so it is deliberately not a ``NimctlError``. The message names only where
     the value is, never the value.
     """

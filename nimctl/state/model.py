@@ -1,6 +1,6 @@
 """The state file's content as typed records (the file format is documented in
 ``schemas/nimctl-state.schema.json``). Secret values never appear here: specs are stored
-redacted (see ``nimctl.secrets``).
+redacted (see ``nimctl.common.secrets``).
 """
 
 from __future__ import annotations

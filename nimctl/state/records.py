@@ -18,8 +18,8 @@ import json
 from typing import Any
 
 from nimctl.providers.base import EndpointInfo, JobInfo
-from nimctl.resources import DesiredEndpoint, DesiredJob
-from nimctl.secrets import redact_spec
+from nimctl.stack.resources import DesiredEndpoint, DesiredJob
+from nimctl.common.secrets import redact_spec
 from nimctl.state.model import PendingEntry, ResourceRecord, State, now
 
 

@@ -122,13 +122,13 @@ VALIDATED_STATES = "valid-states.json"
 
 def _validate_once(raw: bytes, data: Any) -> list[str]:
     """``validate_state_dict(data)``, skipped for file contents that passed before with this schema
-    and this nimctl (their digests are kept in the user cache, see ``nimctl.usercache``). Validating
+    and this nimctl (their digests are kept in the user cache, see ``nimctl.common.usercache``). Validating
     a 1,000-stack state costs ~0.45 s and importing jsonschema ~70 ms; hashing it ~20 ms. The
     verdict is a pure function of the bytes, so any edit of the file means a full check again."""
     import hashlib
 
     from nimctl import __version__
-    from nimctl.usercache import DigestSet
+    from nimctl.common.usercache import DigestSet
 
     scope = f"nimctl {__version__}; state v{STATE_VERSION}; schema {_schema_digest()}"
     remembered = DigestSet(VALIDATED_STATES, scope, limit=64)
@@ -159,15 +159,15 @@ def _schema_digest() -> str:
 
 
 def _literal(value: Any) -> bool:
-    from nimctl.secrets import is_redacted
+    from nimctl.common.secrets import is_redacted
 
     return isinstance(value, str) and value != "" and not is_redacted(value)
 
 
 def _unredacted_in_spec(spec: Any, where: str) -> list[str]:
-    """Where ``spec`` holds a literal that ``nimctl.secrets.redact_spec`` would have redacted.
+    """Where ``spec`` holds a literal that ``nimctl.common.secrets.redact_spec`` would have redacted.
     Comparing with its output keeps this guard in step with the redaction rules."""
-    from nimctl.secrets import redact_spec
+    from nimctl.common.secrets import redact_spec
 
     if not isinstance(spec, dict):
         return []
@@ -419,7 +419,7 @@ class StateStore:
         if leaks:
             raise UnredactedSecretError(
                 "refusing to write a literal secret to the state file (a bug in nimctl: specs must "
-                "be redacted with nimctl.secrets.redact_spec first) at: " + ", ".join(leaks))
+                "be redacted with nimctl.common.secrets.redact_spec first) at: " + ", ".join(leaks))
         payload = encode_state(doc, texts)
         self._clean_records = clean
 

@@ -39,27 +39,43 @@ def copy_config(tmp_path: Path, source: Path = SEED, name: str | None = None) ->
 def cli_env(emulator, tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEPTON_", "NIMCTL_"))}
     env.update(emulator.env())
-    env.update({
-        "LEPTON_CACHE_DIR": str(tmp_path / "lepton-cache"),
-        "NIMCTL_STATE": str(tmp_path / "state" / "nimctl.state.json"),
-        "NIMCTL_POLL_INTERVAL": "0.05",
-        "NIMCTL_RETRY_MAX_SECONDS": "20",
-        "ENDPOINT_API_KEY": ENDPOINT_TOKEN,
-        "NO_COLOR": "1",
-    })
+    env.update(
+        {
+            "LEPTON_CACHE_DIR": str(tmp_path / "lepton-cache"),
+            "NIMCTL_STATE": str(tmp_path / "state" / "nimctl.state.json"),
+            "NIMCTL_POLL_INTERVAL": "0.05",
+            "NIMCTL_RETRY_MAX_SECONDS": "20",
+            "ENDPOINT_API_KEY": ENDPOINT_TOKEN,
+            "NO_COLOR": "1",
+        }
+    )
     env.update(extra)
     return env
 
 
 def run_cli(args: list[str], env: dict[str, str], *, timeout: float = 120, cwd: Path | None = None) -> Result:
-    proc = subprocess.run([sys.executable, "-m", "nimctl", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nimctl", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
 def start_cli(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "nimctl", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=cwd, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "nimctl", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def invocation_id(text: str) -> str:
@@ -85,8 +101,12 @@ class Platform:
     def jobs(self) -> list[dict]:
         found, page = [], 1
         while True:
-            resp = requests.get(f"{self.url}/jobs", headers=self.headers, timeout=10,
-                                params={"job_query_mode": "alive_and_archive", "page": page, "page_size": 500})
+            resp = requests.get(
+                f"{self.url}/jobs",
+                headers=self.headers,
+                timeout=10,
+                params={"job_query_mode": "alive_and_archive", "page": page, "page_size": 500},
+            )
             body = resp.json()
             items = body.get("jobs", []) if isinstance(body, dict) else body
             if not items:
@@ -98,8 +118,9 @@ class Platform:
         return sorted(j["metadata"]["name"] for j in self.jobs())
 
     def add_secret(self, name: str, value: str) -> None:
-        resp = requests.post(f"{self.url}/usersecrets", headers=self.headers, timeout=10,
-                             json=[{"name": name, "value": value}])
+        resp = requests.post(
+            f"{self.url}/usersecrets", headers=self.headers, timeout=10, json=[{"name": name, "value": value}]
+        )
         resp.raise_for_status()
 
     def wait_no_deployments(self, timeout: float = 10.0) -> list[str]:

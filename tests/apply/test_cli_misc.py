@@ -29,8 +29,11 @@ def test_version_and_help(tmp_path, emulator):
 def test_show_config_redacts_literal_tokens(tmp_path, emulator):
     literal = "literal-token-value-9183"
     config = tmp_path / "literal.yaml"
-    config.write_text((REPO / "examples" / "lepton_literal_token.yaml").read_text()
-                      .replace("replace-with-a-long-random-endpoint-token", literal))
+    config.write_text(
+        (REPO / "examples" / "lepton_literal_token.yaml")
+        .read_text()
+        .replace("replace-with-a-long-random-endpoint-token", literal)
+    )
     shown = run_cli(["show-config", "-f", str(config)], cli_env(emulator, tmp_path))
     assert shown.code == 0, shown.text
     assert "(sensitive)" in shown.out and literal not in shown.text
@@ -56,8 +59,9 @@ def test_detailed_exitcode_and_no_refresh(emulator, world, tmp_path):
 
 def test_target_limits_the_plan(emulator, world, tmp_path):
     config = tmp_path / "two.yaml"
-    config.write_text(copy_config(tmp_path).read_text().replace(
-        "    - name: ifeval", "    - name: ifeval\n    - name: gsm8k"))
+    config.write_text(
+        copy_config(tmp_path).read_text().replace("    - name: ifeval", "    - name: ifeval\n    - name: gsm8k")
+    )
     env = cli_env(emulator, tmp_path)
     doc = json.loads(run_cli(["plan", "-f", str(config), "--json", "--target", "job.llama-3-1-8b.gsm8k"], env).out)
     addresses = sorted(c["address"] for c in doc["resource_changes"])

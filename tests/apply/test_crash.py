@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(240)
 EP = "endpoint.llama-3-1-8b"
 JOB = "job.llama-3-1-8b.ifeval"
 
-# Every journaled moment of a seed-example apply (see nimctl/journal.py).
+# Every journaled moment of a seed-example apply (see nimctl/apply/journal.py).
 CRASH_POINTS = [
     "invocation:started",
     f"pending:create:{EP}",

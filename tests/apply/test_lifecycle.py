@@ -55,8 +55,16 @@ def test_seed_example_full_lifecycle(emulator, world, tmp_path):
     assert twice.code == 0, twice.text
     assert "Nothing to destroy." in twice.out
 
-    everything = "\n".join([plan.text, applied.text, again.text, gone.text, twice.text,
-                            (tmp_path / "state" / "nimctl.state.json").read_text()])
+    everything = "\n".join(
+        [
+            plan.text,
+            applied.text,
+            again.text,
+            gone.text,
+            twice.text,
+            (tmp_path / "state" / "nimctl.state.json").read_text(),
+        ]
+    )
     assert ENDPOINT_TOKEN not in everything
 
 
@@ -83,8 +91,9 @@ def test_update_in_place_then_replace(emulator, world, tmp_path):
     more = run_cli(["plan", "-f", str(config), "-o", "deployment.lepton_config.max_replicas=5"], env)
     assert more.code == 0, more.text
     assert "1 to change" in more.out and "0 to replace" in more.out
-    updated = run_cli(["apply", "-f", str(config), "-o", "deployment.lepton_config.max_replicas=5",
-                       "--auto-approve"], env)
+    updated = run_cli(
+        ["apply", "-f", str(config), "-o", "deployment.lepton_config.max_replicas=5", "--auto-approve"], env
+    )
     assert updated.code == 0, updated.text
     [dep] = world.deployments()
     assert dep["spec"]["resource_requirement"]["max_replicas"] == 5
@@ -92,8 +101,19 @@ def test_update_in_place_then_replace(emulator, world, tmp_path):
     assert len(world.jobs()) == 1  # replicas do not affect the model: the eval is not re-run
 
     image = "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.7"
-    replaced = run_cli(["apply", "-f", str(config), "-o", "deployment.lepton_config.max_replicas=5",
-                        "-o", f"deployment.image={image}", "--auto-approve"], env)
+    replaced = run_cli(
+        [
+            "apply",
+            "-f",
+            str(config),
+            "-o",
+            "deployment.lepton_config.max_replicas=5",
+            "-o",
+            f"deployment.image={image}",
+            "--auto-approve",
+        ],
+        env,
+    )
     assert replaced.code == 0, replaced.text
     [dep] = world.deployments()
     assert dep["spec"]["container"]["image"] == image
@@ -102,8 +122,9 @@ def test_update_in_place_then_replace(emulator, world, tmp_path):
 
 def test_failed_job_is_rerun_alone(emulator, world, tmp_path):
     config = tmp_path / "two.yaml"
-    config.write_text(copy_config(tmp_path).read_text().replace(
-        "    - name: ifeval", "    - name: ifeval\n    - name: gsm8k"))
+    config.write_text(
+        copy_config(tmp_path).read_text().replace("    - name: ifeval", "    - name: ifeval\n    - name: gsm8k")
+    )
     env = cli_env(emulator, tmp_path)
     emulator.configure(fail_job_pattern="gsm8k")
     first = run_cli(["apply", "-f", str(config), "--auto-approve"], env)
@@ -129,8 +150,17 @@ def test_readiness_timeout_cleans_up(emulator, world, tmp_path):
     config = copy_config(tmp_path)
     emulator.configure(ready_after=60)
     env = cli_env(emulator, tmp_path)
-    result = run_cli(["apply", "-f", str(config), "--auto-approve",
-                      "-o", "execution.lepton_platform.deployment.endpoint_readiness_timeout=1"], env)
+    result = run_cli(
+        [
+            "apply",
+            "-f",
+            str(config),
+            "--auto-approve",
+            "-o",
+            "execution.lepton_platform.deployment.endpoint_readiness_timeout=1",
+        ],
+        env,
+    )
     assert result.code == 1, result.text
     assert "not ready after 1 s" in result.err
     assert world.wait_no_deployments() == []
@@ -144,8 +174,7 @@ def test_platform_error_state_fails_fast_with_events(emulator, world, tmp_path):
     config = copy_config(tmp_path)
     emulator.configure(error_image_pattern="broken")
     env = cli_env(emulator, tmp_path)
-    result = run_cli(["apply", "-f", str(config), "--auto-approve",
-                      "-o", "deployment.image=nvcr.io/nim/broken:1"], env)
+    result = run_cli(["apply", "-f", str(config), "--auto-approve", "-o", "deployment.image=nvcr.io/nim/broken:1"], env)
     assert result.code == 1, result.text
     assert "latest events" in result.err
     assert world.wait_no_deployments() == []
@@ -155,8 +184,18 @@ def test_keep_on_failure_keeps_the_endpoint(emulator, world, tmp_path):
     config = copy_config(tmp_path)
     emulator.configure(error_image_pattern="broken")
     env = cli_env(emulator, tmp_path)
-    result = run_cli(["apply", "-f", str(config), "--auto-approve", "--keep-on-failure",
-                      "-o", "deployment.image=nvcr.io/nim/broken:1"], env)
+    result = run_cli(
+        [
+            "apply",
+            "-f",
+            str(config),
+            "--auto-approve",
+            "--keep-on-failure",
+            "-o",
+            "deployment.image=nvcr.io/nim/broken:1",
+        ],
+        env,
+    )
     assert result.code == 1
     assert world.deployment_names() == ["llama-3-1-8b"]
     inv = invocation_id(result.out)

@@ -18,8 +18,14 @@ QUICKSTART = REPO / "examples" / "local-quickstart.yaml"
 
 def local_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEPTON_", "NIMCTL_"))}
-    env.update({"NIMCTL_STATE": str(tmp_path / "state" / "nimctl.state.json"), "NIMCTL_POLL_INTERVAL": "0.05",
-                "NIMCTL_LOCAL_GRACE_S": "3", "NO_COLOR": "1"})
+    env.update(
+        {
+            "NIMCTL_STATE": str(tmp_path / "state" / "nimctl.state.json"),
+            "NIMCTL_POLL_INTERVAL": "0.05",
+            "NIMCTL_LOCAL_GRACE_S": "3",
+            "NO_COLOR": "1",
+        }
+    )
     return env
 
 
@@ -97,9 +103,12 @@ def test_dead_endpoint_is_noticed_and_restarted(tmp_path):
 
 def test_failing_task_command_fails_the_apply_and_keeps_the_endpoint(tmp_path):
     config = tmp_path / "failing.yaml"
-    config.write_text(QUICKSTART.read_text().replace(
-        "    - name: nimctl.smoke", "    - name: broken\n      command: [python3, -c, 'raise SystemExit(3)']\n"
-        "    - name: nimctl.smoke"))
+    config.write_text(
+        QUICKSTART.read_text().replace(
+            "    - name: nimctl.smoke",
+            "    - name: broken\n      command: [python3, -c, 'raise SystemExit(3)']\n    - name: nimctl.smoke",
+        )
+    )
     env = local_env(tmp_path)
     result = run_cli(["apply", "-f", str(config), "--auto-approve"], env, cwd=tmp_path)
     assert result.code == 1, result.text
@@ -117,8 +126,9 @@ def test_busy_port_is_a_clear_error(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         env = local_env(tmp_path)
-        result = run_cli(["apply", "-f", str(QUICKSTART), "--auto-approve", "-o", f"deployment.port={port}"],
-                         env, cwd=tmp_path)
+        result = run_cli(
+            ["apply", "-f", str(QUICKSTART), "--auto-approve", "-o", f"deployment.port={port}"], env, cwd=tmp_path
+        )
     assert result.code == 1
     assert str(port) in result.err and "Traceback" not in result.text
     assert processes_mentioning(str(tmp_path / "state")) == []

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from nimctl.common.errors import ConfigError, ConfigProblem
 from nimctl.config import LoadedConfig, load_configs
-from nimctl.errors import ConfigError, ConfigProblem
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from nimctl.common.errors import ConfigError
 from nimctl.config import load_configs
-from nimctl.errors import ConfigError
 from tests.config.helpers import BROKEN
 
 CORPUS = sorted(BROKEN.glob("*.yaml"))
@@ -17,8 +17,7 @@ CORPUS = sorted(BROKEN.glob("*.yaml"))
 
 def expectations(path) -> list[str]:
     prefix = "# expect: "
-    return [line[len(prefix):] for line in path.read_text(encoding="utf-8").splitlines()
-            if line.startswith(prefix)]
+    return [line[len(prefix) :] for line in path.read_text(encoding="utf-8").splitlines() if line.startswith(prefix)]
 
 
 def test_the_corpus_is_large_enough_and_every_file_says_what_it_expects():

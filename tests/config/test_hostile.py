@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nimctl.common.errors import ConfigError
 from nimctl.config import load_configs
 from nimctl.config.yaml_source import MAX_FILE_BYTES, MAX_NODES
-from nimctl.errors import ConfigError
 from tests.config.helpers import LOCAL_MOCK, SEED, load_one
 
 LIMIT_S = 5.0  # generous for a loaded CI machine; these all take milliseconds
@@ -37,16 +37,19 @@ def write_bytes(tmp_path, data: bytes, name: str = "hostile.yaml"):
     return path
 
 
-@pytest.mark.parametrize("data, expected", [
-    (b"", "the file is empty"),
-    (b"   \n\n  \n", "the file is empty"),
-    (b"a: 1\n\t\n", "fix: indent with spaces; YAML does not allow tabs for indentation"),
-    (b"---\n...\n", "the file is empty"),
-    (b"just a string\n", "the top level must be a mapping (key: value lines), found a single str value"),
-    (b"42\n", "found a single int value"),
-    (b"- a\n- b\n", "found a list"),
-    (b"null\n", "the file is empty"),
-])
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (b"", "the file is empty"),
+        (b"   \n\n  \n", "the file is empty"),
+        (b"a: 1\n\t\n", "fix: indent with spaces; YAML does not allow tabs for indentation"),
+        (b"---\n...\n", "the file is empty"),
+        (b"just a string\n", "the top level must be a mapping (key: value lines), found a single str value"),
+        (b"42\n", "found a single int value"),
+        (b"- a\n- b\n", "found a list"),
+        (b"null\n", "the file is empty"),
+    ],
+)
 def test_empty_and_non_mapping_files(tmp_path, data, expected):
     fails_quickly(write_bytes(tmp_path, data), expected)
 
@@ -81,7 +84,11 @@ def test_alias_bomb_is_refused_quickly(tmp_path):
 
 
 def test_small_aliases_are_fine(tmp_path):
-    path = write_bytes(tmp_path, (LOCAL_MOCK.lstrip("\n") + """
+    path = write_bytes(
+        tmp_path,
+        (
+            LOCAL_MOCK.lstrip("\n")
+            + """
 evaluation:
   tasks:
     - &smoke {name: nimctl.smoke, params: &p {max_tokens: 4}}
@@ -89,7 +96,9 @@ evaluation:
     - <<: *smoke
       name: custom
       command: [echo, hi]
-""").encode())
+"""
+        ).encode(),
+    )
     tasks = load_one(str(path)).config["evaluation"]["tasks"]
     assert tasks[1]["params"] == {"max_tokens": 4}
     assert tasks[2] == {"name": "custom", "params": {"max_tokens": 4}, "command": ["echo", "hi"]}
@@ -132,19 +141,22 @@ def test_a_directory_named_like_a_config_and_unreadable_files(tmp_path):
         fails_quickly(locked, "cannot read the file")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("a: [1, 2\n", "YAML syntax error"),
-    ("a: 'open\n", "YAML syntax error"),
-    ("a: *nothing\n", "the alias *nothing refers to an anchor that is not defined"),
-    ("? [complex, key]\n: value\n", "a key must be a plain value"),
-    ("a: !!binary aGVsbG8=\n", "the YAML tag !!binary is not supported"),
-    ("a: !custom x\n", "the YAML tag !custom is not supported"),
-    ("a: !!set {x, y}\n", "the YAML tag !!set is not supported"),
-    ("a: &x [*x]\n", "the alias *x refers to an anchor that is not defined before it"),
-    ("a: {b: 1, b: 2}\n", "duplicate key (first at line 1)"),
-    (": value\n", "YAML syntax error"),
-    ("a: 1\n---\nb: 2\n", "more than one YAML document"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("a: [1, 2\n", "YAML syntax error"),
+        ("a: 'open\n", "YAML syntax error"),
+        ("a: *nothing\n", "the alias *nothing refers to an anchor that is not defined"),
+        ("? [complex, key]\n: value\n", "a key must be a plain value"),
+        ("a: !!binary aGVsbG8=\n", "the YAML tag !!binary is not supported"),
+        ("a: !custom x\n", "the YAML tag !custom is not supported"),
+        ("a: !!set {x, y}\n", "the YAML tag !!set is not supported"),
+        ("a: &x [*x]\n", "the alias *x refers to an anchor that is not defined before it"),
+        ("a: {b: 1, b: 2}\n", "duplicate key (first at line 1)"),
+        (": value\n", "YAML syntax error"),
+        ("a: 1\n---\nb: 2\n", "more than one YAML document"),
+    ],
+)
 def test_malformed_yaml(tmp_path, text, expected):
     fails_quickly(write_bytes(tmp_path, text.encode()), expected)
 
@@ -162,10 +174,12 @@ def test_huge_override_and_many_overrides(tmp_path):
 printable = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
-@given(junk=st.one_of(printable, st.binary(max_size=300).map(lambda b: b.decode("latin-1"))),
-       position=st.integers(0, 2000))
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(
+    junk=st.one_of(printable, st.binary(max_size=300).map(lambda b: b.decode("latin-1"))), position=st.integers(0, 2000)
+)
 def test_random_edits_of_the_seed_never_crash(tmp_path, junk, position):
     text = SEED.read_text()
     position %= len(text)

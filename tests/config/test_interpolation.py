@@ -9,22 +9,29 @@ from tests.config.helpers import LOCAL_MOCK, errors_of, load_one, write
 
 
 def test_key_interpolation_and_the_python_resolver(tmp_path):
-    path = write(tmp_path, LOCAL_MOCK, """
+    path = write(
+        tmp_path,
+        LOCAL_MOCK,
+        """
         deployment:
           served_model_name: org/model
         execution:
           output_dir: results/${deployment.served_model_name}/${deployment.type}
-        """)
+        """,
+    )
     config = load_one(path).config
     assert config["execution"]["output_dir"] == "results/org/model/mock"
     assert config["deployment"]["command"][0] == sys.executable
-    assert config["deployment"]["command"][:3] == [sys.executable, "-m", "nimctl.mock_server"]
+    assert config["deployment"]["command"][:3] == [sys.executable, "-m", "nimctl.offline.mock_server"]
 
 
 def test_env_interpolation_with_and_without_default(tmp_path, monkeypatch):
     monkeypatch.setenv("NIMCTL_TEST_OUT", "/data/out")
     monkeypatch.delenv("NIMCTL_TEST_UNSET", raising=False)
-    path = write(tmp_path, LOCAL_MOCK, """
+    path = write(
+        tmp_path,
+        LOCAL_MOCK,
+        """
         execution:
           output_dir: ${oc.env:NIMCTL_TEST_OUT}
         deployment:
@@ -32,7 +39,8 @@ def test_env_interpolation_with_and_without_default(tmp_path, monkeypatch):
           lepton_config:
             envs:
               EMPTY_DEFAULT: "${oc.env:NIMCTL_TEST_UNSET,}"
-        """)
+        """,
+    )
     config = load_one(path).config
     assert config["execution"]["output_dir"] == "/data/out"
     assert config["deployment"]["served_model_name"] == "fallback-model"
@@ -70,7 +78,9 @@ def test_reference_to_an_unknown_key_is_reported_once_where_written(tmp_path):
 
 
 def test_reference_to_an_unset_required_value_reports_only_the_unset_value(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         defaults:
           - execution: local
           - deployment: vllm
@@ -78,7 +88,8 @@ def test_reference_to_an_unset_required_value_reports_only_the_unset_value(tmp_p
           served_model_name: m
         execution:
           output_dir: out/${deployment.checkpoint_path}
-        """)
+        """,
+    )
     assert [e.key_path for e in errors_of(path)] == ["deployment.checkpoint_path"]
 
 
@@ -91,12 +102,16 @@ def test_unknown_resolver_and_bad_grammar(tmp_path):
 
 
 def test_interpolation_cycles_are_errors_not_hangs(tmp_path):
-    path = write(tmp_path, LOCAL_MOCK, """
+    path = write(
+        tmp_path,
+        LOCAL_MOCK,
+        """
         execution:
           output_dir: ${deployment.served_model_name}
         deployment:
           served_model_name: ${execution.output_dir}
-        """)
+        """,
+    )
     started = time.monotonic()
     errors = errors_of(path)
     assert time.monotonic() - started < 5
@@ -104,8 +119,9 @@ def test_interpolation_cycles_are_errors_not_hangs(tmp_path):
 
 
 def test_exponential_interpolation_is_refused_before_resolving(tmp_path):
-    lines = ["a0: '" + "x" * 1000 + "'"] + [f"a{i}: ${{a{i - 1}}}${{a{i - 1}}}${{a{i - 1}}}${{a{i - 1}}}"
-                                             for i in range(1, 30)]
+    lines = ["a0: '" + "x" * 1000 + "'"] + [
+        f"a{i}: ${{a{i - 1}}}${{a{i - 1}}}${{a{i - 1}}}${{a{i - 1}}}" for i in range(1, 30)
+    ]
     path = write(tmp_path, LOCAL_MOCK, "\n".join(lines) + "\n")
     started = time.monotonic()
     errors = errors_of(path)

@@ -87,11 +87,32 @@ def test_evaluator_agrees_with_jsonschema_on_valid_and_broken_configs():
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-70000, 70000) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-70000, 70000)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.sampled_from(["", "auto", "x", "/v1/x", "http://h", "lepton", "nim", "chat", "Required", "-1"]),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(
-        st.sampled_from(["value", "value_from", "secret_name_ref", "token_name_ref", "name", "x", "port",
-                         "mount_path", "tcp", "enabled"]), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "value",
+                    "value_from",
+                    "secret_name_ref",
+                    "token_name_ref",
+                    "name",
+                    "x",
+                    "port",
+                    "mount_path",
+                    "tcp",
+                    "enabled",
+                ]
+            ),
+            children,
+            max_size=3,
+        )
+    ),
     max_leaves=6,
 )
 
@@ -129,55 +150,116 @@ def test_evaluator_agrees_with_jsonschema_on_generated_variants(data):
 
 # -- each rule class, as the user sees it -----------------------------------------------------------
 
-@pytest.mark.parametrize("old, new, key_path, message", [
-    # types
-    ("    min_replicas: 1", "    min_replicas: one", "deployment.lepton_config.min_replicas",
-     "must be a whole number, not a string (got 'one')"),
-    ("    endpoint_name: llama-3-1-8b", "    endpoint_name: [a]", "deployment.lepton_config.endpoint_name",
-     "must be a string, not a list"),
-    ("  tasks:\n    - name: ifeval", "  tasks:\n    name: ifeval", "evaluation.tasks", "must be a list, not a mapping"),
-    # ranges
-    ("    max_replicas: 3", "    max_replicas: -1", "deployment.lepton_config.max_replicas", "must be >= 0 (got -1)"),
-    # enums and closed objects
-    ("  - deployment: nim\n", "  - deployment: nim\n\nstack_name: x\n", "stack_name",
-     "unknown key; did you mean stack?"),
-    ("    mounts:\n", "    mount:\n", "deployment.lepton_config.mount", "unknown key; did you mean mounts?"),
-    ("      enabled: true", "      enabled: true\n      readonly: true", "deployment.lepton_config.mounts.readonly",
-     "unknown key under deployment.lepton_config.mounts"),
-])
+
+@pytest.mark.parametrize(
+    "old, new, key_path, message",
+    [
+        # types
+        (
+            "    min_replicas: 1",
+            "    min_replicas: one",
+            "deployment.lepton_config.min_replicas",
+            "must be a whole number, not a string (got 'one')",
+        ),
+        (
+            "    endpoint_name: llama-3-1-8b",
+            "    endpoint_name: [a]",
+            "deployment.lepton_config.endpoint_name",
+            "must be a string, not a list",
+        ),
+        (
+            "  tasks:\n    - name: ifeval",
+            "  tasks:\n    name: ifeval",
+            "evaluation.tasks",
+            "must be a list, not a mapping",
+        ),
+        # ranges
+        (
+            "    max_replicas: 3",
+            "    max_replicas: -1",
+            "deployment.lepton_config.max_replicas",
+            "must be >= 0 (got -1)",
+        ),
+        # enums and closed objects
+        (
+            "  - deployment: nim\n",
+            "  - deployment: nim\n\nstack_name: x\n",
+            "stack_name",
+            "unknown key; did you mean stack?",
+        ),
+        ("    mounts:\n", "    mount:\n", "deployment.lepton_config.mount", "unknown key; did you mean mounts?"),
+        (
+            "      enabled: true",
+            "      enabled: true\n      readonly: true",
+            "deployment.lepton_config.mounts.readonly",
+            "unknown key under deployment.lepton_config.mounts",
+        ),
+    ],
+)
 def test_schema_rules_on_the_seed(tmp_path, old, new, key_path, message):
     errors = errors_of(seed_with(tmp_path, old, new))
     assert [(e.key_path, e.message) for e in errors] == [(key_path, message)]
     assert errors[0].line is not None and errors[0].hint != ""
 
 
-@pytest.mark.parametrize("settings_yaml, key_path, message", [
-    ("deployment:\n  port: 0\n", "deployment.port", "must be >= 1 (got 0)"),
-    ("deployment:\n  port: 65536\n", "deployment.port", "must be <= 65535 (got 65536)"),
-    ("deployment:\n  port: autoo\n", "deployment.port", "must be a port number 1-65535 or auto (got 'autoo')"),
-    ("deployment:\n  port: 80.5\n", "deployment.port", "must be a whole number or a string, not a number (got 80.5)"),
-    ("execution:\n  local:\n    readiness_timeout: -1\n", "execution.local.readiness_timeout", "must be >= 0"),
-    ("execution:\n  evaluation_tasks:\n    timeout: -1\n", "execution.evaluation_tasks.timeout", "must be >= 0"),
-    ("execution:\n  destroy_after: maybe\n", "execution.destroy_after", "must be true or false, not a string"),
-    ("deployment:\n  lepton_config:\n    auto_scaler:\n      target_gpu_utilization_percentage: -1\n",
-     "deployment.lepton_config.auto_scaler.target_gpu_utilization_percentage", "must be >= 0 (got -1)"),
-    ("deployment:\n  lepton_config:\n    auto_scaler:\n      target_throughput:\n        qpm: -0.5\n",
-     "deployment.lepton_config.auto_scaler.target_throughput.qpm", "must be >= 0 (got -0.5)"),
-    ("deployment:\n  lepton_config:\n    auto_scaler:\n      scale_down:\n        no_traffic_timeout: -5\n",
-     "deployment.lepton_config.auto_scaler.scale_down.no_traffic_timeout", "must be >= 0 (got -5)"),
-    ("deployment:\n  endpoints:\n    chat: v1/chat\n", "deployment.endpoints.chat",
-     "must be a URL path starting with '/'"),
-    ("deployment:\n  type: vlm\n", "deployment.type", "must be one of: nim, vllm, sglang, none, mock (got 'vlm')"),
-    ("target:\n  api_endpoint:\n    api_key_name: my-key\n", "target.api_endpoint.api_key_name",
-     "must be an env var name such as API_KEY (got 'my-key')"),
-    ("evaluation:\n  tasks:\n    - name: ''\n", "evaluation.tasks.0.name", "must not be empty"),
-    ("evaluation:\n  tasks:\n    - name: x\n      params: [1]\n", "evaluation.tasks.0.params",
-     "must be a mapping (key: value lines), not a list"),
-    ("execution:\n  lepton_platform:\n    deployment:\n      platform_defaults:\n        ingress_timeout_seconds: 10\n",
-     "execution.lepton_platform.deployment.platform_defaults.ingress_timeout_seconds", "must be >= 300 (got 10)"),
-    ("execution:\n  lepton_platform:\n    tasks:\n      mounts:\n        - from: node-local\n",
-     "execution.lepton_platform.tasks.mounts.0.mount_path", "is required but missing"),
-])
+@pytest.mark.parametrize(
+    "settings_yaml, key_path, message",
+    [
+        ("deployment:\n  port: 0\n", "deployment.port", "must be >= 1 (got 0)"),
+        ("deployment:\n  port: 65536\n", "deployment.port", "must be <= 65535 (got 65536)"),
+        ("deployment:\n  port: autoo\n", "deployment.port", "must be a port number 1-65535 or auto (got 'autoo')"),
+        (
+            "deployment:\n  port: 80.5\n",
+            "deployment.port",
+            "must be a whole number or a string, not a number (got 80.5)",
+        ),
+        ("execution:\n  local:\n    readiness_timeout: -1\n", "execution.local.readiness_timeout", "must be >= 0"),
+        ("execution:\n  evaluation_tasks:\n    timeout: -1\n", "execution.evaluation_tasks.timeout", "must be >= 0"),
+        ("execution:\n  destroy_after: maybe\n", "execution.destroy_after", "must be true or false, not a string"),
+        (
+            "deployment:\n  lepton_config:\n    auto_scaler:\n      target_gpu_utilization_percentage: -1\n",
+            "deployment.lepton_config.auto_scaler.target_gpu_utilization_percentage",
+            "must be >= 0 (got -1)",
+        ),
+        (
+            "deployment:\n  lepton_config:\n    auto_scaler:\n      target_throughput:\n        qpm: -0.5\n",
+            "deployment.lepton_config.auto_scaler.target_throughput.qpm",
+            "must be >= 0 (got -0.5)",
+        ),
+        (
+            "deployment:\n  lepton_config:\n    auto_scaler:\n      scale_down:\n        no_traffic_timeout: -5\n",
+            "deployment.lepton_config.auto_scaler.scale_down.no_traffic_timeout",
+            "must be >= 0 (got -5)",
+        ),
+        (
+            "deployment:\n  endpoints:\n    chat: v1/chat\n",
+            "deployment.endpoints.chat",
+            "must be a URL path starting with '/'",
+        ),
+        ("deployment:\n  type: vlm\n", "deployment.type", "must be one of: nim, vllm, sglang, none, mock (got 'vlm')"),
+        (
+            "target:\n  api_endpoint:\n    api_key_name: my-key\n",
+            "target.api_endpoint.api_key_name",
+            "must be an env var name such as API_KEY (got 'my-key')",
+        ),
+        ("evaluation:\n  tasks:\n    - name: ''\n", "evaluation.tasks.0.name", "must not be empty"),
+        (
+            "evaluation:\n  tasks:\n    - name: x\n      params: [1]\n",
+            "evaluation.tasks.0.params",
+            "must be a mapping (key: value lines), not a list",
+        ),
+        (
+            "execution:\n  lepton_platform:\n    deployment:\n      platform_defaults:\n        ingress_timeout_seconds: 10\n",
+            "execution.lepton_platform.deployment.platform_defaults.ingress_timeout_seconds",
+            "must be >= 300 (got 10)",
+        ),
+        (
+            "execution:\n  lepton_platform:\n    tasks:\n      mounts:\n        - from: node-local\n",
+            "execution.lepton_platform.tasks.mounts.0.mount_path",
+            "is required but missing",
+        ),
+    ],
+)
 def test_schema_rules_on_a_local_config(tmp_path, settings_yaml, key_path, message):
     errors = errors_of(write(tmp_path, LOCAL_MOCK, settings_yaml))
     assert [e.key_path for e in errors] == [key_path]
@@ -197,14 +279,18 @@ def test_unknown_key_without_a_close_match_lists_the_allowed_keys(tmp_path):
 
 
 def test_secret_values_are_never_echoed_in_schema_messages(tmp_path):
-    path = write(tmp_path, LOCAL_MOCK, """
+    path = write(
+        tmp_path,
+        LOCAL_MOCK,
+        """
         deployment:
           lepton_config:
             envs:
               HF_TOKEN: [hf_supersecretvalue]
             api_tokens:
               - {value: [tok_supersecretvalue]}
-        """)
+        """,
+    )
     text = "\n".join(p.render() for p in errors_of(path))
     assert "supersecretvalue" not in text
     assert "deployment.lepton_config.envs.HF_TOKEN: must be a string or a number or true or false or a mapping" in text

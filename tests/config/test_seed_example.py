@@ -23,8 +23,7 @@ EXPECTED_SEED_CONFIG = {
         "lepton_platform": {
             "deployment": {
                 "endpoint_readiness_timeout": 1200,
-                "platform_defaults": {"health": {"readiness": {}, "liveness": {}},
-                                      "log": {"enable_collection": True}},
+                "platform_defaults": {"health": {"readiness": {}, "liveness": {}}, "log": {"enable_collection": True}},
             },
             "tasks": {"env_vars": {}, "mounts": [], "image_pull_secrets": []},
         },
@@ -34,8 +33,13 @@ EXPECTED_SEED_CONFIG = {
         "image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.6",
         "served_model_name": "meta/llama-3.1-8b-instruct",
         "port": 8000,
-        "endpoints": {"chat": "/v1/chat/completions", "completions": "/v1/completions",
-                      "health": "/v1/health/ready", "embedding": "/v1/embeddings", "ranking": "/v1/ranking"},
+        "endpoints": {
+            "chat": "/v1/chat/completions",
+            "completions": "/v1/completions",
+            "health": "/v1/health/ready",
+            "embedding": "/v1/embeddings",
+            "ranking": "/v1/ranking",
+        },
         "lepton_config": {
             "endpoint_name": "llama-3-1-8b",
             "resource_shape": "gpu.1xh200",
@@ -82,7 +86,10 @@ def test_seed_example_keys_are_located_in_the_users_file_or_the_bundled_group():
 
 
 def test_seed_autoscaler_snippet_warns_about_scale_from_zero_and_nothing_else(tmp_path):
-    path = seed_with(tmp_path, "    max_replicas: 3\n", """    max_replicas: 3
+    path = seed_with(
+        tmp_path,
+        "    max_replicas: 3\n",
+        """    max_replicas: 3
     auto_scaler:
       scale_down:
         no_traffic_timeout: 3600
@@ -90,10 +97,12 @@ def test_seed_autoscaler_snippet_warns_about_scale_from_zero_and_nothing_else(tm
       target_gpu_utilization_percentage: 0
       target_throughput:
         qpm: 2.5
-""")
+""",
+    )
     loaded = load_one(path)
     assert [(w.key_path, w.line) for w in loaded.warnings] == [
-        ("deployment.lepton_config.auto_scaler.scale_down.scale_from_zero", 21)]
+        ("deployment.lepton_config.auto_scaler.scale_down.scale_from_zero", 21)
+    ]
     warning = loaded.warnings[0]
     assert warning.severity == "warning"
     assert "the Lepton API has no scale_from_zero; min_replicas: 0 is how to scale to zero" in warning.message

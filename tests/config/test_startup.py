@@ -19,14 +19,20 @@ def _imported_after(code: str) -> list[str]:
 
 
 def test_importing_nimctl_config_imports_nothing_heavy():
-    assert _imported_after("import nimctl.config\nfrom nimctl.config import LoadedConfig, available_groups\n"
-                           "available_groups()") == []
+    assert (
+        _imported_after(
+            "import nimctl.config\nfrom nimctl.config import LoadedConfig, available_groups\navailable_groups()"
+        )
+        == []
+    )
 
 
 def test_loading_a_config_needs_only_yaml_and_omegaconf():
     # Without any ${...} (the seed) the layers are merged in plain Python: not even OmegaConf.
     loaded = _imported_after(f"from nimctl.config import load_configs\nload_configs([{str(SEED)!r}])")
     assert set(loaded) == {"yaml"}
-    with_interpolation = _imported_after(f"from nimctl.config import load_configs\nload_configs([{str(SEED)!r}], "
-                                         "['execution.output_dir=${deployment.served_model_name}'])")
+    with_interpolation = _imported_after(
+        f"from nimctl.config import load_configs\nload_configs([{str(SEED)!r}], "
+        "['execution.output_dir=${deployment.served_model_name}'])"
+    )
     assert set(with_interpolation) == {"yaml", "omegaconf"}

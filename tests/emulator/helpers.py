@@ -28,16 +28,26 @@ def wait_until(probe: Callable[[], T], timeout: float = 5.0, interval: float = 0
     return value
 
 
-def endpoint_body(name: str, image: str = "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.0", *,
-                  tokens: list[dict[str, Any]] | None = None, envs: list[dict[str, Any]] | None = None,
-                  min_replicas: int = 1, max_replicas: int = 1, **spec: Any) -> dict[str, Any]:
+def endpoint_body(
+    name: str,
+    image: str = "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.0",
+    *,
+    tokens: list[dict[str, Any]] | None = None,
+    envs: list[dict[str, Any]] | None = None,
+    min_replicas: int = 1,
+    max_replicas: int = 1,
+    **spec: Any,
+) -> dict[str, Any]:
     """The JSON a provider would post for an endpoint (the shape `lep endpoint create` sends)."""
     body: dict[str, Any] = {
         "metadata": {"id": name, "name": name},
         "spec": {
             "container": {"image": image, "ports": [{"container_port": 8000}]},
-            "resource_requirement": {"resource_shape": "gpu.a10", "min_replicas": min_replicas,
-                                     "max_replicas": max_replicas},
+            "resource_requirement": {
+                "resource_shape": "gpu.a10",
+                "min_replicas": min_replicas,
+                "max_replicas": max_replicas,
+            },
             "api_tokens": tokens if tokens is not None else [{"value": "endpoint-token"}],
             "envs": envs or [],
             **spec,
@@ -55,7 +65,13 @@ def endpoint_model(name: str, **kwargs: Any):
 def job_model(name: str, image: str = "python:3.11", command: list[str] | None = None, **spec: Any):
     from leptonai.api.v2.types.job import LeptonJob
 
-    return LeptonJob(**{"metadata": {"id": name},
-                        "spec": {"resource_shape": "cpu.small",
-                                 "container": {"image": image, "command": command or ["echo", "hi"]},
-                                 **spec}})
+    return LeptonJob(
+        **{
+            "metadata": {"id": name},
+            "spec": {
+                "resource_shape": "cpu.small",
+                "container": {"image": image, "command": command or ["echo", "hi"]},
+                **spec,
+            },
+        }
+    )

@@ -70,7 +70,7 @@ def parse_sse(text: str) -> list[dict[str, Any]]:
     chunks = []
     for block in events[:-1]:
         assert block.startswith("data: "), block
-        chunks.append(json.loads(block[len("data: "):]))
+        chunks.append(json.loads(block[len("data: ") :]))
     return chunks
 
 

@@ -38,14 +38,23 @@ def test_503_until_ready_then_serves_the_model(emulator):
     assert not_ready.status_code == 503 and check_error(not_ready.json())["code"] == "model_not_ready"
 
     wait_until(lambda: _ready(url))
-    assert check_models(requests.get(f"{url}/v1/models", headers=TOKEN, timeout=5).json()) == \
-        ["meta/llama-3.1-8b-instruct"]
-    reply = requests.post(f"{url}/v1/chat/completions", headers=TOKEN, timeout=5, json={
-        "model": "meta/llama-3.1-8b-instruct", "messages": [{"role": "user", "content": "ping"}]})
+    assert check_models(requests.get(f"{url}/v1/models", headers=TOKEN, timeout=5).json()) == [
+        "meta/llama-3.1-8b-instruct"
+    ]
+    reply = requests.post(
+        f"{url}/v1/chat/completions",
+        headers=TOKEN,
+        timeout=5,
+        json={"model": "meta/llama-3.1-8b-instruct", "messages": [{"role": "user", "content": "ping"}]},
+    )
     assert reply.status_code == 200
     assert "ping" in check_chat_completion(reply.json())
-    completion = requests.post(f"{url}/v1/completions", headers=TOKEN, timeout=5, json={
-        "model": "meta/llama-3.1-8b-instruct", "prompt": "Hello"})
+    completion = requests.post(
+        f"{url}/v1/completions",
+        headers=TOKEN,
+        timeout=5,
+        json={"model": "meta/llama-3.1-8b-instruct", "prompt": "Hello"},
+    )
     assert "mock" in check_completion(completion.json())
 
 
@@ -53,20 +62,33 @@ def test_model_name_falls_back_to_the_endpoint_name(emulator):
     url = _deploy(emulator, "plain")
     wait_until(lambda: _ready(url))
     assert check_models(requests.get(f"{url}/v1/models", headers=TOKEN, timeout=5).json()) == ["plain"]
-    wrong = requests.post(f"{url}/v1/chat/completions", headers=TOKEN, timeout=5,
-                          json={"model": "other", "messages": [{"role": "user", "content": "x"}]})
+    wrong = requests.post(
+        f"{url}/v1/chat/completions",
+        headers=TOKEN,
+        timeout=5,
+        json={"model": "other", "messages": [{"role": "user", "content": "x"}]},
+    )
     assert wrong.status_code == 404 and check_error(wrong.json())["code"] == "model_not_found"
 
 
 def test_streaming_is_sse_ending_with_done(emulator):
     url = _deploy(emulator, "streamer", envs=[{"name": "NIM_MODEL_NAME", "value": "m"}])
     wait_until(lambda: _ready(url))
-    chat = requests.post(f"{url}/v1/chat/completions", headers=TOKEN, timeout=5, stream=True, json={
-        "model": "m", "messages": [{"role": "user", "content": "stream please"}], "stream": True})
+    chat = requests.post(
+        f"{url}/v1/chat/completions",
+        headers=TOKEN,
+        timeout=5,
+        stream=True,
+        json={"model": "m", "messages": [{"role": "user", "content": "stream please"}], "stream": True},
+    )
     assert chat.status_code == 200 and chat.headers["content-type"].startswith("text/event-stream")
     assert "stream please" in check_chat_chunks(parse_sse(chat.text))
-    text = requests.post(f"{url}/v1/completions", headers=TOKEN, timeout=5, json={
-        "model": "m", "prompt": "p", "stream": True, "max_tokens": 5})
+    text = requests.post(
+        f"{url}/v1/completions",
+        headers=TOKEN,
+        timeout=5,
+        json={"model": "m", "prompt": "p", "stream": True, "max_tokens": 5},
+    )
     assert len(check_completion_chunks(parse_sse(text.text)).split()) == 5
 
 
@@ -112,8 +134,9 @@ def test_errored_deleted_and_unknown_endpoints(emulator):
 def test_bad_requests_get_openai_errors(emulator):
     url = _deploy(emulator, "strict")
     wait_until(lambda: _ready(url))
-    not_json = requests.post(f"{url}/v1/chat/completions", headers={**TOKEN, "Content-Type": "application/json"},
-                             data="{nope", timeout=5)
+    not_json = requests.post(
+        f"{url}/v1/chat/completions", headers={**TOKEN, "Content-Type": "application/json"}, data="{nope", timeout=5
+    )
     assert not_json.status_code == 400 and check_error(not_json.json())
     bad = requests.post(f"{url}/v1/chat/completions", headers=TOKEN, json={"model": "strict"}, timeout=5)
     assert bad.status_code == 400 and check_error(bad.json())["param"] == "messages"

@@ -9,7 +9,7 @@ import pytest
 import requests
 from leptonai.api.v2.api_resource import ClientError, ServerError
 
-from nimctl.emulator.server import EmulatorOptions, EmulatorServer
+from nimctl.offline.emulator.server import EmulatorOptions, EmulatorServer
 from tests.emulator.helpers import client_for, endpoint_model, job_model
 
 
@@ -40,8 +40,7 @@ def test_same_seed_same_faults():
     def run() -> list[int]:
         with EmulatorServer(EmulatorOptions(fault_rate=0.5, seed=7)) as emu:
             headers = {"Authorization": f"Bearer {emu.token}"}
-            return [requests.get(emu.url + "/deployments", headers=headers, timeout=5).status_code
-                    for _ in range(30)]
+            return [requests.get(emu.url + "/deployments", headers=headers, timeout=5).status_code for _ in range(30)]
 
     first, second = run(), run()
     assert first == second
@@ -64,8 +63,13 @@ def test_lost_create_response_still_creates_the_deployment(emulator):
     assert lost.value.response.status_code == 502
     assert emulator.world.deployment("trap") is not None
     record = emulator.requests[-1]
-    assert (record.method, record.route, record.status, record.fault, record.applied_status) == \
-        ("POST", "/deployments", 502, "lost_response", 200)
+    assert (record.method, record.route, record.status, record.fault, record.applied_status) == (
+        "POST",
+        "/deployments",
+        502,
+        "lost_response",
+        200,
+    )
 
     emulator.configure(lost_response_rate=0.0)
     # A blind retry is the duplicate-create trap: the server already has it.

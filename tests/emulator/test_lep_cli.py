@@ -20,9 +20,16 @@ pytestmark = pytest.mark.skipif(not LEP.exists(), reason="the lep CLI is not ins
 def lep(emulator, tmp_path):
     cache = tmp_path / "lep-cache"
     isolate_lepton_cache(cache)
-    env = {**os.environ, **emulator.env(), "LEPTON_CACHE_DIR": str(cache), "COLUMNS": "200",
-           # Belt and braces: anything not bound for loopback fails fast instead of leaving the host.
-           "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost"}
+    env = {
+        **os.environ,
+        **emulator.env(),
+        "LEPTON_CACHE_DIR": str(cache),
+        "COLUMNS": "200",
+        # Belt and braces: anything not bound for loopback fails fast instead of leaving the host.
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
     env.pop("LEPTON_WORKSPACE_ORIGIN_URL", None)
 
     def run(*args: str) -> str:
@@ -57,20 +64,38 @@ def test_lep_job_list_pages_to_the_end(emulator, lep):
     client = client_for(emulator)
     done = client.job.create(job_model("works"))
     failed = client.job.create(job_model("fails"))
-    wait_until(lambda: {client.job.get(j.metadata.id_).status.state.value for j in (done, failed)}
-               == {"Completed", "Failed"})
+    wait_until(
+        lambda: {client.job.get(j.metadata.id_).status.state.value for j in (done, failed)} == {"Completed", "Failed"}
+    )
     listing = lep("job", "list")
     assert done.metadata.id_ in listing and failed.metadata.id_ in listing
     assert "Completed" in listing and "Failed" in listing
     pages = [r.query for r in emulator.requests if r.route == "/jobs" and r.method == "GET"]
-    assert pages[-2:] == ["job_query_mode=alive_only&page=1&page_size=500",
-                          "job_query_mode=alive_only&page=2&page_size=500"]
+    assert pages[-2:] == [
+        "job_query_mode=alive_only&page=1&page_size=500",
+        "job_query_mode=alive_only&page=2&page_size=500",
+    ]
 
 
 def test_lep_endpoint_create_is_accepted_as_the_cli_sends_it(emulator, lep):
-    lep("endpoint", "create", "-n", "cli-ep", "--container-image", "nginx:latest", "--container-command",
-        "python -m http.server 8080", "--container-port", "8080", "-rs", "gpu.a10", "-e", "FOO=bar",
-        "--tokens", "mytoken")
+    lep(
+        "endpoint",
+        "create",
+        "-n",
+        "cli-ep",
+        "--container-image",
+        "nginx:latest",
+        "--container-command",
+        "python -m http.server 8080",
+        "--container-port",
+        "8080",
+        "-rs",
+        "gpu.a10",
+        "-e",
+        "FOO=bar",
+        "--tokens",
+        "mytoken",
+    )
     live = emulator.world.deployment("cli-ep")
     assert live is not None
     assert live["spec"]["container"]["command"] == ["/bin/bash", "-c", "python -m http.server 8080"]

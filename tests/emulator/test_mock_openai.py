@@ -1,4 +1,4 @@
-"""nimctl.mock_openai: pure payload builders shared by the emulator and the local mock server."""
+"""nimctl.offline.mock_openai: pure payload builders shared by the emulator and the local mock server."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from nimctl import mock_openai as mo
+from nimctl.offline import mock_openai as mo
 from tests.emulator.openai_shapes import (
     check_chat_chunks,
     check_chat_completion,
@@ -22,8 +22,11 @@ MODEL = "meta/llama-3.1-8b-instruct"
 
 
 def chat(content="Hello there", **extra):
-    return {"model": MODEL, "messages": [{"role": "system", "content": "Be brief."},
-                                         {"role": "user", "content": content}], **extra}
+    return {
+        "model": MODEL,
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": content}],
+        **extra,
+    }
 
 
 def test_models_payload():
@@ -48,8 +51,9 @@ def test_max_tokens_truncates_with_finish_reason_length():
 
 
 def test_n_choices_and_content_parts():
-    payload = mo.chat_completion(MODEL, chat([{"type": "text", "text": "part one"},
-                                              {"type": "image_url", "image_url": {"url": "x"}}], n=3))
+    payload = mo.chat_completion(
+        MODEL, chat([{"type": "text", "text": "part one"}, {"type": "image_url", "image_url": {"url": "x"}}], n=3)
+    )
     assert [c["index"] for c in payload["choices"]] == [0, 1, 2]
     assert "part one" in check_chat_completion(payload)
 
@@ -82,17 +86,20 @@ def test_completion_stream():
     assert len(check_completion_chunks(chunks).split()) == 4
 
 
-@pytest.mark.parametrize(("request_", "param", "status"), [
-    ({"model": "other", "messages": [{"role": "user", "content": "x"}]}, "model", 404),
-    ({"messages": [{"role": "user", "content": "x"}]}, "model", 400),
-    ({"model": MODEL, "messages": []}, "messages", 400),
-    ({"model": MODEL, "messages": [{"role": "robot", "content": "x"}]}, "messages", 400),
-    ({"model": MODEL, "messages": [{"role": "user", "content": 5}]}, "messages", 400),
-    ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}, "max_tokens", 400),
-    ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "temperature": 3}, "temperature", 400),
-    ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "n": 99}, "n", 400),
-    ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "stream": "yes"}, "stream", 400),
-])
+@pytest.mark.parametrize(
+    ("request_", "param", "status"),
+    [
+        ({"model": "other", "messages": [{"role": "user", "content": "x"}]}, "model", 404),
+        ({"messages": [{"role": "user", "content": "x"}]}, "model", 400),
+        ({"model": MODEL, "messages": []}, "messages", 400),
+        ({"model": MODEL, "messages": [{"role": "robot", "content": "x"}]}, "messages", 400),
+        ({"model": MODEL, "messages": [{"role": "user", "content": 5}]}, "messages", 400),
+        ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}, "max_tokens", 400),
+        ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "temperature": 3}, "temperature", 400),
+        ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "n": 99}, "n", 400),
+        ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "stream": "yes"}, "stream", 400),
+    ],
+)
 def test_chat_validation_errors(request_, param, status):
     payload = mo.chat_completion(MODEL, request_)
     assert check_error(payload)["param"] == param
@@ -115,9 +122,11 @@ def test_status_helpers():
 
 
 def test_import_is_stdlib_only_and_fast():
-    code = ("import sys, time; t = time.perf_counter(); import nimctl.mock_openai; "
-            "heavy = {'fastapi', 'starlette', 'uvicorn', 'leptonai', 'httpx', 'requests', 'pydantic'}; "
-            "print(sorted(heavy & set(sys.modules)), time.perf_counter() - t)")
+    code = (
+        "import sys, time; t = time.perf_counter(); import nimctl.offline.mock_openai; "
+        "heavy = {'fastapi', 'starlette', 'uvicorn', 'leptonai', 'httpx', 'requests', 'pydantic'}; "
+        "print(sorted(heavy & set(sys.modules)), time.perf_counter() - t)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded, seconds = out.rsplit(" ", 1)
     assert loaded == "[]" and float(seconds) < 0.2

@@ -143,34 +143,62 @@ def test_update_is_a_merge_patch_with_dryrun(emulator):
 def test_merge_patch_null_removes_a_field(emulator):
     client = client_for(emulator)
     client.deployment.create(endpoint_model("nul", auto_scaler={"scale_down": {"no_traffic_timeout": 600}}))
-    reply = requests.patch(f"{emulator.url}/deployments/nul", json={"spec": {"auto_scaler": None}},
-                           headers={"Authorization": f"Bearer {emulator.token}"}, timeout=5)
+    reply = requests.patch(
+        f"{emulator.url}/deployments/nul",
+        json={"spec": {"auto_scaler": None}},
+        headers={"Authorization": f"Bearer {emulator.token}"},
+        timeout=5,
+    )
     assert reply.status_code == 200
     assert "auto_scaler" not in reply.json()["spec"]
     assert client.deployment.get("nul").spec.auto_scaler is None
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"metadata": {"name": "Bad_Name"}, "spec": {"container": {"image": "x"}}}, "must start with a lowercase"),
-    ({"metadata": {"name": "a" * 37}, "spec": {"container": {"image": "x"}}}, "longer than 36"),
-    ({"metadata": {"name": "noimage"}, "spec": {"container": {}}}, "container.image is required"),
-    ({"metadata": {"name": "port"}, "spec": {"container": {"image": "x", "ports": [{"container_port": 70000}]}}},
-     "Port must be between 1 and 65535"),
-    ({"metadata": {"name": "rep"}, "spec": {"container": {"image": "x"},
-                                           "resource_requirement": {"min_replicas": 3, "max_replicas": 1}}},
-     "min_replicas"),
-    ({"metadata": {"name": "maxonly"}, "spec": {"container": {"image": "x"},
-                                               "resource_requirement": {"max_replicas": 1}}}, "invalid"),
-    ({"metadata": {"name": "env"}, "spec": {"container": {"image": "x"},
-                                           "envs": [{"name": "LEPTON_WORKSPACE_ID", "value": "x"}]}}, "reserved"),
-    ({"metadata": {"name": "tok"}, "spec": {"container": {"image": "x"}, "api_tokens": [{"value": "***"}]}},
-     "placeholder"),
-    ({"metadata": {"name": "ing"}, "spec": {"container": {"image": "x"}, "ingress_timeout_seconds": 10}},
-     "ingress_timeout_seconds"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"metadata": {"name": "Bad_Name"}, "spec": {"container": {"image": "x"}}}, "must start with a lowercase"),
+        ({"metadata": {"name": "a" * 37}, "spec": {"container": {"image": "x"}}}, "longer than 36"),
+        ({"metadata": {"name": "noimage"}, "spec": {"container": {}}}, "container.image is required"),
+        (
+            {"metadata": {"name": "port"}, "spec": {"container": {"image": "x", "ports": [{"container_port": 70000}]}}},
+            "Port must be between 1 and 65535",
+        ),
+        (
+            {
+                "metadata": {"name": "rep"},
+                "spec": {"container": {"image": "x"}, "resource_requirement": {"min_replicas": 3, "max_replicas": 1}},
+            },
+            "min_replicas",
+        ),
+        (
+            {
+                "metadata": {"name": "maxonly"},
+                "spec": {"container": {"image": "x"}, "resource_requirement": {"max_replicas": 1}},
+            },
+            "invalid",
+        ),
+        (
+            {
+                "metadata": {"name": "env"},
+                "spec": {"container": {"image": "x"}, "envs": [{"name": "LEPTON_WORKSPACE_ID", "value": "x"}]},
+            },
+            "reserved",
+        ),
+        (
+            {"metadata": {"name": "tok"}, "spec": {"container": {"image": "x"}, "api_tokens": [{"value": "***"}]}},
+            "placeholder",
+        ),
+        (
+            {"metadata": {"name": "ing"}, "spec": {"container": {"image": "x"}, "ingress_timeout_seconds": 10}},
+            "ingress_timeout_seconds",
+        ),
+    ],
+)
 def test_invalid_specs_are_400_with_a_message(emulator, body, message):
-    reply = requests.post(f"{emulator.url}/deployments", json=body,
-                          headers={"Authorization": f"Bearer {emulator.token}"}, timeout=5)
+    reply = requests.post(
+        f"{emulator.url}/deployments", json=body, headers={"Authorization": f"Bearer {emulator.token}"}, timeout=5
+    )
     assert reply.status_code == 400, reply.text
     assert message in reply.json()["message"]
     assert emulator.world.deployments() == []
@@ -179,9 +207,12 @@ def test_invalid_specs_are_400_with_a_message(emulator, body, message):
 def test_invalid_patch_is_400_and_changes_nothing(emulator):
     client = client_for(emulator)
     client.deployment.create(endpoint_model("keep"))
-    reply = requests.patch(f"{emulator.url}/deployments/keep",
-                           json={"spec": {"resource_requirement": {"min_replicas": 5}}},
-                           headers={"Authorization": f"Bearer {emulator.token}"}, timeout=5)
+    reply = requests.patch(
+        f"{emulator.url}/deployments/keep",
+        json={"spec": {"resource_requirement": {"min_replicas": 5}}},
+        headers={"Authorization": f"Bearer {emulator.token}"},
+        timeout=5,
+    )
     assert reply.status_code == 400 and "min_replicas" in reply.json()["message"]
     assert client.deployment.get("keep").spec.resource_requirement.min_replicas == 1
 

@@ -61,8 +61,12 @@ def test_fail_job_pattern_fails_with_an_event(emulator):
 def test_list_all_pages_until_an_empty_page(emulator):
     client = client_for(emulator)
     emulator.configure(queue_time=60)  # keep them all alive and queued
-    ids = [emulator.world.create_job(job_model(f"bulk-{i % 3}").model_dump(by_alias=True, exclude_none=True))
-           ["metadata"]["id"] for i in range(501)]
+    ids = [
+        emulator.world.create_job(job_model(f"bulk-{i % 3}").model_dump(by_alias=True, exclude_none=True))["metadata"][
+            "id"
+        ]
+        for i in range(501)
+    ]
     listed = client.job.list_all()
     assert [j.metadata.id_ for j in listed] == ids
     pages = [r.query for r in emulator.requests if r.route == "/jobs"]
@@ -87,8 +91,9 @@ def test_status_filter(emulator):
     client = client_for(emulator)
     ok = client.job.create(job_model("fine"))
     bad = client.job.create(job_model("boom"))
-    wait_until(lambda: _state(client, bad.metadata.id_) == State.Failed and
-               _state(client, ok.metadata.id_) == State.Completed)
+    wait_until(
+        lambda: _state(client, bad.metadata.id_) == State.Failed and _state(client, ok.metadata.id_) == State.Completed
+    )
     assert [j.metadata.id_ for j in client.job.list_all(status=["Failed"])] == [bad.metadata.id_]
     assert [j.metadata.id_ for j in client.job.list_all(status=["comp", "queue"])] == [ok.metadata.id_]
     assert len(client.job.list_all(created_by="EMULATOR-user")) == 2
@@ -145,22 +150,27 @@ def test_job_replica_log(emulator):
     assert "running: python -m nimctl.builtin_tasks.smoke" in text
 
 
-@pytest.mark.parametrize(("metadata", "message"), [
-    ({"id": "Upper"}, "lowercase"),
-    ({"id": "a" * 37}, "at most 36"),
-    ({"id": "ends-by-lepton"}, "by-lepton"),
-])
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"id": "Upper"}, "lowercase"),
+        ({"id": "a" * 37}, "at most 36"),
+        ({"id": "ends-by-lepton"}, "by-lepton"),
+    ],
+)
 def test_server_rejects_bad_job_names(emulator, metadata, message):
     body = {"metadata": metadata, "spec": {"container": {"image": "x", "command": ["true"]}}}
-    reply = requests.post(f"{emulator.url}/jobs", json=body,
-                          headers={"Authorization": f"Bearer {emulator.token}"}, timeout=5)
+    reply = requests.post(
+        f"{emulator.url}/jobs", json=body, headers={"Authorization": f"Bearer {emulator.token}"}, timeout=5
+    )
     assert reply.status_code == 400 and message in reply.json()["message"]
 
 
 def test_job_secret_reference_must_exist(emulator):
     emulator.configure(require_secrets=True)
     client = client_for(emulator)
-    job = client.job.create(job_model("needs-key", envs=[{"name": "API_KEY",
-                                                          "value_from": {"secret_name_ref": "nope"}}]))
+    job = client.job.create(
+        job_model("needs-key", envs=[{"name": "API_KEY", "value_from": {"secret_name_ref": "nope"}}])
+    )
     wait_until(lambda: _state(client, job.metadata.id_) == State.Failed)
     assert "CreateContainerConfigError" in [e.reason for e in client.job.get_events(job)]

@@ -15,13 +15,21 @@ from tests.emulator.helpers import client_for, endpoint_model, job_model, wait_u
 
 def test_secrets_create_list_delete(emulator):
     client = client_for(emulator)
-    assert client.secret.create([SecretItem(name="HF_TOKEN", value="hf-1"),
-                                 SecretItem(name="ngc-key", value="nvapi-2", visibility="public")]) is True
+    assert (
+        client.secret.create(
+            [
+                SecretItem(name="HF_TOKEN", value="hf-1"),
+                SecretItem(name="ngc-key", value="nvapi-2", visibility="public"),
+            ]
+        )
+        is True
+    )
     listed = client.secret.list_all()
     assert [(s.name, s.value) for s in listed] == [("HF_TOKEN", None), ("ngc-key", None)]
     assert listed[1].visibility.value == "public"
-    raw = requests.get(f"{emulator.url}/usersecrets", headers={"Authorization": f"Bearer {emulator.token}"},
-                       timeout=5).json()
+    raw = requests.get(
+        f"{emulator.url}/usersecrets", headers={"Authorization": f"Bearer {emulator.token}"}, timeout=5
+    ).json()
     assert all("value" not in item for item in raw)
     assert emulator.world.secret_value("ngc-key") == "nvapi-2"
 
@@ -37,11 +45,11 @@ def test_secrets_create_list_delete(emulator):
 
 def test_secret_body_must_be_an_array(emulator):
     headers = {"Authorization": f"Bearer {emulator.token}"}
-    reply = requests.post(f"{emulator.url}/usersecrets", json={"name": "x", "value": "y"}, headers=headers,
-                          timeout=5)
+    reply = requests.post(f"{emulator.url}/usersecrets", json={"name": "x", "value": "y"}, headers=headers, timeout=5)
     assert reply.status_code == 400 and "array" in reply.json()["message"]
-    reserved = requests.post(f"{emulator.url}/usersecrets", json=[{"name": "LEPTON_X", "value": "y"}],
-                             headers=headers, timeout=5)
+    reserved = requests.post(
+        f"{emulator.url}/usersecrets", json=[{"name": "LEPTON_X", "value": "y"}], headers=headers, timeout=5
+    )
     assert reserved.status_code == 400
 
 
@@ -59,19 +67,36 @@ def test_logs_for_deployments_and_jobs(emulator):
 
     job = client.job.create(job_model("logjob"))
     wait_until(lambda: client.job.get(job.metadata.id_).status.state.value == "Completed")
-    job_lines = [line for s in client.log.get_log(name_or_job=job.metadata.id_)["data"]["result"]
-                 for _, line in s["values"]]
+    job_lines = [
+        line for s in client.log.get_log(name_or_job=job.metadata.id_)["data"]["result"] for _, line in s["values"]
+    ]
     assert "[emulator] command exited with code 0" in job_lines
     assert client.log.get_log(name_or_job="never-existed")["data"]["result"] == []
 
 
 def test_every_route_wants_the_workspace_token(emulator):
-    routes = [("GET", "/workspace"), ("GET", "/deployments"), ("POST", "/deployments"),
-              ("GET", "/deployments/x"), ("PATCH", "/deployments/x"), ("DELETE", "/deployments/x"),
-              ("GET", "/deployments/x/readiness"), ("GET", "/deployments/x/events"),
-              ("PUT", "/deployments/x/restart"), ("GET", "/jobs"), ("POST", "/jobs"), ("GET", "/jobs/x"),
-              ("PATCH", "/jobs/x"), ("DELETE", "/jobs/x"), ("GET", "/jobs/x/events"), ("GET", "/usersecrets"),
-              ("POST", "/usersecrets"), ("DELETE", "/usersecrets/x"), ("GET", "/logs"), ("GET", "/nonexistent")]
+    routes = [
+        ("GET", "/workspace"),
+        ("GET", "/deployments"),
+        ("POST", "/deployments"),
+        ("GET", "/deployments/x"),
+        ("PATCH", "/deployments/x"),
+        ("DELETE", "/deployments/x"),
+        ("GET", "/deployments/x/readiness"),
+        ("GET", "/deployments/x/events"),
+        ("PUT", "/deployments/x/restart"),
+        ("GET", "/jobs"),
+        ("POST", "/jobs"),
+        ("GET", "/jobs/x"),
+        ("PATCH", "/jobs/x"),
+        ("DELETE", "/jobs/x"),
+        ("GET", "/jobs/x/events"),
+        ("GET", "/usersecrets"),
+        ("POST", "/usersecrets"),
+        ("DELETE", "/usersecrets/x"),
+        ("GET", "/logs"),
+        ("GET", "/nonexistent"),
+    ]
     for method, route in routes:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": emulator.token}):
             reply = requests.request(method, emulator.url + route, headers=headers, json={}, timeout=5)
@@ -117,8 +142,12 @@ def test_admin_routes(emulator):
     assert [d["metadata"]["name"] for d in state["deployments"]] == ["adm"]
     assert "token" not in state["options"]
 
-    changed = requests.post(f"{emulator.base_url}/_emulator/config", headers=headers,
-                            json={"ready_after": "1.5", "fault_rate": 0}, timeout=5)
+    changed = requests.post(
+        f"{emulator.base_url}/_emulator/config",
+        headers=headers,
+        json={"ready_after": "1.5", "fault_rate": 0},
+        timeout=5,
+    )
     assert changed.status_code == 200 and changed.json()["ready_after"] == 1.5
     assert emulator.options.ready_after == 1.5
     for bad in ({"token": "new"}, {"no_such_option": 1}, {"fault_rate": 2}):

@@ -1,4 +1,4 @@
-"""`nimctl.emulator.cli.serve`: exports for the shell, foreground serving, loopback only."""
+"""`nimctl.offline.emulator.cli.serve`: exports for the shell, foreground serving, loopback only."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import time
 import pytest
 import requests
 
-from nimctl.emulator.cli import export_lines, serve
-from nimctl.errors import NimctlError
+from nimctl.common.errors import NimctlError
+from nimctl.offline.emulator.cli import export_lines, serve
 
 
 def test_refuses_non_loopback_without_allow_remote():
@@ -28,8 +28,10 @@ def test_export_lines_quote_values():
 
 
 def test_serves_in_the_foreground_until_sigterm():
-    code = ("from nimctl.emulator.cli import serve; "
-            "serve(port=0, workspace_id='rehearsal', token='tok-123', ready_after=0.01)")
+    code = (
+        "from nimctl.offline.emulator.cli import serve; "
+        "serve(port=0, workspace_id='rehearsal', token='tok-123', ready_after=0.01)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         env = {}
@@ -39,7 +41,7 @@ def test_serves_in_the_foreground_until_sigterm():
             if not line:
                 break
             if line.startswith("export "):
-                key, _, value = line[len("export "):].strip().partition("=")
+                key, _, value = line[len("export ") :].strip().partition("=")
                 env[key] = value
         assert env["LEPTON_WORKSPACE_ID"] == "rehearsal" and env["LEPTON_WORKSPACE_TOKEN"] == "tok-123"
         url = env["LEPTON_WORKSPACE_URL"]

@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from nimctl.emulator.server import EmulatorOptions, EmulatorServer
+from nimctl.offline.emulator.server import EmulatorOptions, EmulatorServer
 
 
 def test_starts_quickly_on_loopback_and_stops():
@@ -16,8 +16,11 @@ def test_starts_quickly_on_loopback_and_stops():
         assert time.monotonic() - began < 1.0
         assert server.url.startswith("http://127.0.0.1:")
         assert server.url.endswith("/api/v2/workspaces/wsx")
-        assert server.env() == {"LEPTON_WORKSPACE_ID": "wsx", "LEPTON_WORKSPACE_TOKEN": "t0k",
-                                "LEPTON_WORKSPACE_URL": server.url}
+        assert server.env() == {
+            "LEPTON_WORKSPACE_ID": "wsx",
+            "LEPTON_WORKSPACE_TOKEN": "t0k",
+            "LEPTON_WORKSPACE_URL": server.url,
+        }
         reply = requests.get(server.url + "/workspace", headers={"Authorization": "Bearer t0k"}, timeout=5)
         assert reply.status_code == 200
         assert reply.json()["features"]["enable_new_deployment_api"] is False

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from nimctl.mock_server import MockServer, make_server
+from nimctl.offline.mock_server import MockServer, make_server
 from nimctl.providers.local import LocalProvider, group_members
 
 MODEL = "test/mock-model"
@@ -33,12 +33,27 @@ def wait_until(condition: Callable[[], Any], timeout: float = 10.0, interval: fl
 
 
 def mock_command(model: str = MODEL, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "nimctl.mock_server", "--port", "{port}", "--served-model-name", model, *extra]
+    return [
+        sys.executable,
+        "-m",
+        "nimctl.offline.mock_server",
+        "--port",
+        "{port}",
+        "--served-model-name",
+        model,
+        *extra,
+    ]
 
 
 def endpoint_spec(model: str = MODEL, *extra: str, port: int | None = None, **more: Any) -> dict[str, Any]:
-    return {"command": mock_command(model, *extra), "port": port, "host": "127.0.0.1", "env": {},
-            "health_path": "/v1/health/ready", **more}
+    return {
+        "command": mock_command(model, *extra),
+        "port": port,
+        "host": "127.0.0.1",
+        "env": {},
+        "health_path": "/v1/health/ready",
+        **more,
+    }
 
 
 def pid_alive(pid: int) -> bool:

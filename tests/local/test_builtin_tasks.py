@@ -14,15 +14,22 @@ from typing import Any
 import pytest
 
 from nimctl.builtin_tasks.common import SCHEMA, base_url, iter_sse, percentile
-from nimctl.mock_server import MockServer
+from nimctl.offline.mock_server import MockServer
 
 from .conftest import MODEL
 
 SMOKE_CHECKS = ["models", "chat", "completion", "chat_stream", "completion_stream"]
 
 
-def run_task(task: str, tmp_path: Path, url: str, *, model: str = MODEL, params: dict[str, Any] | None = None,
-             env: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str]:
+def run_task(
+    task: str,
+    tmp_path: Path,
+    url: str,
+    *,
+    model: str = MODEL,
+    params: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[int, dict[str, Any], str]:
     """Run ``python -m nimctl.builtin_tasks.<task>`` with the job env contract; (exit code, results, output)."""
     out = tmp_path / task
     job_env = {key: value for key, value in os.environ.items() if not key.startswith("NIMCTL_")}
@@ -30,8 +37,9 @@ def run_task(task: str, tmp_path: Path, url: str, *, model: str = MODEL, params:
     if params is not None:
         job_env["NIMCTL_TASK_PARAMS"] = json.dumps(params)
     job_env.update(env or {})
-    result = subprocess.run([sys.executable, "-m", f"nimctl.builtin_tasks.{task}"], env=job_env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", f"nimctl.builtin_tasks.{task}"], env=job_env, capture_output=True, text=True, timeout=120
+    )
     results = json.loads((out / "results.json").read_text())
     assert results["schema"] == SCHEMA and results["task"] == f"nimctl.{task}"
     assert results["started_at"] <= results["finished_at"] and results["duration_s"] >= 0
@@ -53,8 +61,12 @@ def test_smoke_passes_against_the_mock(mock_server: MockServer, tmp_path: Path) 
 
 
 def test_smoke_accepts_a_v1_or_chat_url_and_selected_checks(mock_server: MockServer, tmp_path: Path) -> None:
-    code, results, _ = run_task("smoke", tmp_path, mock_server.url + "/v1/chat/completions",
-                                params={"checks": ["chat", "chat_stream"], "max_tokens": 4})
+    code, results, _ = run_task(
+        "smoke",
+        tmp_path,
+        mock_server.url + "/v1/chat/completions",
+        params={"checks": ["chat", "chat_stream"], "max_tokens": 4},
+    )
     assert code == 0
     assert results["endpoint"] == mock_server.url
     assert [c["name"] for c in results["checks"]] == ["chat", "chat_stream"]
@@ -74,8 +86,9 @@ def test_smoke_with_api_key(start_mock: Callable[..., MockServer], tmp_path: Pat
     key_env = {"NIMCTL_API_KEY_ENV": "MY_ENDPOINT_KEY", "MY_ENDPOINT_KEY": "tok-123"}
     code, results, _ = run_task("smoke", tmp_path / "with", server.url, env=key_env)
     assert code == 0, results
-    code, results, _ = run_task("smoke", tmp_path / "without", server.url,
-                                env={"NIMCTL_API_KEY_ENV": "MY_ENDPOINT_KEY"})
+    code, results, _ = run_task(
+        "smoke", tmp_path / "without", server.url, env={"NIMCTL_API_KEY_ENV": "MY_ENDPOINT_KEY"}
+    )
     assert code == 1
     assert "HTTP 401" in results["checks"][0]["detail"] and "$MY_ENDPOINT_KEY" in results["checks"][0]["detail"]
 
@@ -89,15 +102,17 @@ def test_smoke_unreachable_endpoint(tmp_path: Path) -> None:
     assert all("request failed: ConnectError" in c["detail"] for c in results["checks"])
 
 
-@pytest.mark.parametrize(("task", "params", "needle"), [
-    ("smoke", {"max_token": 3}, "unknown param(s) for nimctl.smoke: max_token"),
-    ("smoke", {"checks": ["chat", "vision"]}, "param checks must be"),
-    ("perf", {"concurrency": [0]}, "param concurrency must be"),
-    ("perf", {"requests": -1}, "param requests must be an integer >= 1"),
-    ("perf", {"endpoint_type": "embedding"}, "param endpoint_type"),
-])
-def test_bad_params_are_reported(mock_server: MockServer, tmp_path: Path, task: str, params: dict,
-                                 needle: str) -> None:
+@pytest.mark.parametrize(
+    ("task", "params", "needle"),
+    [
+        ("smoke", {"max_token": 3}, "unknown param(s) for nimctl.smoke: max_token"),
+        ("smoke", {"checks": ["chat", "vision"]}, "param checks must be"),
+        ("perf", {"concurrency": [0]}, "param concurrency must be"),
+        ("perf", {"requests": -1}, "param requests must be an integer >= 1"),
+        ("perf", {"endpoint_type": "embedding"}, "param endpoint_type"),
+    ],
+)
+def test_bad_params_are_reported(mock_server: MockServer, tmp_path: Path, task: str, params: dict, needle: str) -> None:
     code, results, output = run_task(task, tmp_path, mock_server.url, params=params)
     assert code == 1 and needle in results["error"] and "Traceback" not in output
 
@@ -105,8 +120,9 @@ def test_bad_params_are_reported(mock_server: MockServer, tmp_path: Path, task: 
 def test_missing_env_is_reported(tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("NIMCTL_")}
     env["NIMCTL_OUTPUT_DIR"] = str(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "nimctl.builtin_tasks.smoke"], env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "nimctl.builtin_tasks.smoke"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1
     results = json.loads((tmp_path / "results.json").read_text())
     assert "NIMCTL_ENDPOINT_URL, NIMCTL_MODEL_ID not set" in results["error"]
@@ -159,8 +175,9 @@ def test_perf_fails_on_errors(start_mock: Callable[..., MockServer], tmp_path: P
         assert level["error_rate"] == 1.0 and not level["passed"] and level["succeeded"] == 0
         assert level["errors"] and level["errors"][0].startswith("HTTP 401")
         assert level["latency_ms"]["p50"] is None
-    code, results, _ = run_task("perf", tmp_path / "tolerant", server.url,
-                                params={"concurrency": [1], "requests": 2, "max_error_rate": 1.0})
+    code, results, _ = run_task(
+        "perf", tmp_path / "tolerant", server.url, params={"concurrency": [1], "requests": 2, "max_error_rate": 1.0}
+    )
     assert code == 0
 
 
@@ -175,10 +192,16 @@ def test_percentile() -> None:
     assert percentile([5.0, 1.0], 100) == 5.0
 
 
-@pytest.mark.parametrize(("url", "base"), [
-    ("http://h:1", "http://h:1"), ("http://h:1/", "http://h:1"), ("http://h:1/v1", "http://h:1"),
-    ("https://h/v1/chat/completions", "https://h"), ("https://h/x/v1/completions/", "https://h/x"),
-])
+@pytest.mark.parametrize(
+    ("url", "base"),
+    [
+        ("http://h:1", "http://h:1"),
+        ("http://h:1/", "http://h:1"),
+        ("http://h:1/v1", "http://h:1"),
+        ("https://h/v1/chat/completions", "https://h"),
+        ("https://h/x/v1/completions/", "https://h/x"),
+    ],
+)
 def test_base_url(url: str, base: str) -> None:
     assert base_url(url) == base
 

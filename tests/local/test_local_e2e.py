@@ -19,8 +19,14 @@ def test_endpoint_and_builtin_task_jobs(provider: LocalProvider, tmp_path: Path)
     jobs = {}
     for task, params in (("smoke", {}), ("perf", {"concurrency": [1, 4], "requests": 8, "max_tokens": 8})):
         out = tmp_path / "results" / task
-        env = {"NIMCTL_ENDPOINT_URL": endpoint.url, "NIMCTL_MODEL_ID": MODEL, "NIMCTL_API_KEY_ENV": "API_KEY",
-               "API_KEY": "e2e-key", "NIMCTL_OUTPUT_DIR": str(out), "NIMCTL_TASK_PARAMS": json.dumps(params)}
+        env = {
+            "NIMCTL_ENDPOINT_URL": endpoint.url,
+            "NIMCTL_MODEL_ID": MODEL,
+            "NIMCTL_API_KEY_ENV": "API_KEY",
+            "API_KEY": "e2e-key",
+            "NIMCTL_OUTPUT_DIR": str(out),
+            "NIMCTL_TASK_PARAMS": json.dumps(params),
+        }
         command = [sys.executable, "-m", f"nimctl.builtin_tasks.{task}"]
         jobs[task] = provider.submit_job(f"e2e-{task}", {"command": command, "env": env, "output_dir": str(out)})
     for task, job in jobs.items():

@@ -71,11 +71,17 @@ def test_lifecycle_create_ready_delete_leaves_no_process(provider: LocalProvider
 
 def test_port_placeholder_and_env(provider: LocalProvider, tmp_path: Path) -> None:
     out = tmp_path / "env.json"
-    script = ("import json, os, sys, time; json.dump({k: os.environ.get(k) for k in "
-              "('MODEL_PORT', 'NIM_SERVER_PORT', 'EXTRA')} | {'argv': sys.argv[1:]}, open(sys.argv[1], 'w')); "
-              "time.sleep(30)")
-    spec = {"command": [sys.executable, "-c", script, str(out), "--port={port}"], "port": None,
-            "env": {"EXTRA": "yes"}, "health_path": "/"}
+    script = (
+        "import json, os, sys, time; json.dump({k: os.environ.get(k) for k in "
+        "('MODEL_PORT', 'NIM_SERVER_PORT', 'EXTRA')} | {'argv': sys.argv[1:]}, open(sys.argv[1], 'w')); "
+        "time.sleep(30)"
+    )
+    spec = {
+        "command": [sys.executable, "-c", script, str(out), "--port={port}"],
+        "port": None,
+        "env": {"EXTRA": "yes"},
+        "health_path": "/",
+    }
     info = provider.create_endpoint("envcheck", spec)
     seen = wait_until(lambda: out.exists() and out.stat().st_size and json.loads(out.read_text()))
     port = str(info.extra["port"])
@@ -172,8 +178,9 @@ def test_reused_pid_is_never_signalled(provider: LocalProvider, state_dir: Path,
 
 def test_stubborn_process_is_killed_after_grace_period(state_dir: Path) -> None:
     provider = LocalProvider(state_dir, grace_period=0.3)
-    script = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); "
-              "time.sleep(60)")
+    script = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
+    )
     info = provider.create_endpoint("stubborn", {"command": [sys.executable, "-c", script], "port": None})
     wait_until(lambda: "up" in provider.logs(endpoint="stubborn"))
     members = group_members(info.extra["pid"])
@@ -195,15 +202,18 @@ def test_secrets_are_not_stored(provider: LocalProvider, state_dir: Path) -> Non
         provider.create_endpoint("secretive", endpoint_spec(env={"NGC_API_KEY": "other", "PLAIN": "visible"}))
 
 
-@pytest.mark.parametrize(("name", "spec", "message"), [
-    ("bad/name", endpoint_spec(), "invalid local endpoint name"),
-    ("ep", {"command": "python -m x", "port": None}, "non-empty list of strings"),
-    ("ep", {"command": ["/no/such/program"], "port": None}, "no such executable"),
-    ("ep", {"command": ["no-such-program-xyz"], "port": None}, "no such executable"),
-    ("ep", {**endpoint_spec(), "port": 70000}, "port must be an integer"),
-    ("ep", {**endpoint_spec(), "host": "10.1.2.3"}, "not a loopback address"),
-    ("ep", {**endpoint_spec(), "env": {"A": {"nested": 1}}}, "env A must be"),
-])
+@pytest.mark.parametrize(
+    ("name", "spec", "message"),
+    [
+        ("bad/name", endpoint_spec(), "invalid local endpoint name"),
+        ("ep", {"command": "python -m x", "port": None}, "non-empty list of strings"),
+        ("ep", {"command": ["/no/such/program"], "port": None}, "no such executable"),
+        ("ep", {"command": ["no-such-program-xyz"], "port": None}, "no such executable"),
+        ("ep", {**endpoint_spec(), "port": 70000}, "port must be an integer"),
+        ("ep", {**endpoint_spec(), "host": "10.1.2.3"}, "not a loopback address"),
+        ("ep", {**endpoint_spec(), "env": {"A": {"nested": 1}}}, "env A must be"),
+    ],
+)
 def test_bad_specs_are_rejected(provider: LocalProvider, name: str, spec: dict, message: str) -> None:
     with pytest.raises(Rejected, match=message):
         provider.create_endpoint(name, spec)
@@ -212,11 +222,17 @@ def test_bad_specs_are_rejected(provider: LocalProvider, name: str, spec: dict, 
 
 def test_endpoint_outlives_the_process_that_created_it(state_dir: Path) -> None:
     """A killed ``apply`` leaves the endpoint running; a later nimctl process finds and removes it."""
-    script = ("import json, os, sys; from nimctl.providers.local import LocalProvider; "
-              "info = LocalProvider(sys.argv[1]).create_endpoint('orphan', json.loads(sys.argv[2])); "
-              "print(info.extra['pid'], flush=True); os._exit(9)")
-    creator = subprocess.run([sys.executable, "-c", script, str(state_dir), json.dumps(endpoint_spec())],
-                             capture_output=True, text=True, timeout=30)
+    script = (
+        "import json, os, sys; from nimctl.providers.local import LocalProvider; "
+        "info = LocalProvider(sys.argv[1]).create_endpoint('orphan', json.loads(sys.argv[2])); "
+        "print(info.extra['pid'], flush=True); os._exit(9)"
+    )
+    creator = subprocess.run(
+        [sys.executable, "-c", script, str(state_dir), json.dumps(endpoint_spec())],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert creator.returncode == 9, creator.stderr
     runner = int(creator.stdout.split()[0])
     later = LocalProvider(state_dir, grace_period=2.0)

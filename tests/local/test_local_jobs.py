@@ -25,10 +25,13 @@ def finished(provider: LocalProvider, job_id: str):
 
 def test_successful_job(provider: LocalProvider, tmp_path: Path) -> None:
     out = tmp_path / "out" / "task"
-    code = ("import os, pathlib; pathlib.Path(os.environ['NIMCTL_OUTPUT_DIR'], 'r.txt').write_text(os.environ['X']); "
-            "print('done')")
-    job = provider.submit_job("job-ok", {"command": py(code), "output_dir": str(out),
-                                         "env": {"NIMCTL_OUTPUT_DIR": str(out), "X": "42"}})
+    code = (
+        "import os, pathlib; pathlib.Path(os.environ['NIMCTL_OUTPUT_DIR'], 'r.txt').write_text(os.environ['X']); "
+        "print('done')"
+    )
+    job = provider.submit_job(
+        "job-ok", {"command": py(code), "output_dir": str(out), "env": {"NIMCTL_OUTPUT_DIR": str(out), "X": "42"}}
+    )
     assert job.state in (JobState.RUNNING, JobState.SUCCEEDED) and job.name == "job-ok"
     assert len(job.id) == 32
     info = finished(provider, job.id)
@@ -40,8 +43,13 @@ def test_successful_job(provider: LocalProvider, tmp_path: Path) -> None:
 
 
 def test_failing_job_reports_exit_code(provider: LocalProvider, tmp_path: Path) -> None:
-    job = provider.submit_job("job-bad", {"command": py("import sys; print('bad input', file=sys.stderr); sys.exit(4)"),
-                                          "output_dir": str(tmp_path / "bad")})
+    job = provider.submit_job(
+        "job-bad",
+        {
+            "command": py("import sys; print('bad input', file=sys.stderr); sys.exit(4)"),
+            "output_dir": str(tmp_path / "bad"),
+        },
+    )
     info = finished(provider, job.id)
     assert info.state is JobState.FAILED
     assert info.platform_state == "Failed (exit code 4)" and info.extra["exit_code"] == 4
@@ -54,11 +62,14 @@ def test_job_outlives_the_process_that_submitted_it(state_dir: Path, tmp_path: P
     gate = tmp_path / "gate"
     code = f"import os, sys, time\nwhile not os.path.exists({str(gate)!r}): time.sleep(0.01)\nsys.exit(5)"
     spec = {"command": py(code), "output_dir": str(tmp_path / "orphan")}
-    script = ("import json, os, sys; from nimctl.providers.local import LocalProvider; "
-              "job = LocalProvider(sys.argv[1]).submit_job('orphan', json.loads(sys.argv[2])); "
-              "print(job.id, flush=True); os._exit(0)")
-    submitter = subprocess.run([sys.executable, "-c", script, str(state_dir), json.dumps(spec)],
-                               capture_output=True, text=True, timeout=30)
+    script = (
+        "import json, os, sys; from nimctl.providers.local import LocalProvider; "
+        "job = LocalProvider(sys.argv[1]).submit_job('orphan', json.loads(sys.argv[2])); "
+        "print(job.id, flush=True); os._exit(0)"
+    )
+    submitter = subprocess.run(
+        [sys.executable, "-c", script, str(state_dir), json.dumps(spec)], capture_output=True, text=True, timeout=30
+    )
     assert submitter.returncode == 0, submitter.stderr
     job_id = submitter.stdout.strip()
 
@@ -71,8 +82,13 @@ def test_job_outlives_the_process_that_submitted_it(state_dir: Path, tmp_path: P
 
 
 def test_stop_job(provider: LocalProvider, tmp_path: Path) -> None:
-    job = provider.submit_job("job-long", {"command": py("import time; print('working', flush=True); time.sleep(60)"),
-                                           "output_dir": str(tmp_path / "long")})
+    job = provider.submit_job(
+        "job-long",
+        {
+            "command": py("import time; print('working', flush=True); time.sleep(60)"),
+            "output_dir": str(tmp_path / "long"),
+        },
+    )
     wait_until(lambda: "working" in provider.logs(job_id=job.id))
     pid = job.extra["pid"]
     members = group_members(pid)
@@ -93,8 +109,9 @@ def test_stop_finished_job_keeps_its_outcome(provider: LocalProvider, tmp_path: 
 
 
 def test_delete_job_stops_and_forgets_it(provider: LocalProvider, tmp_path: Path) -> None:
-    job = provider.submit_job("job-del", {"command": py("import time; time.sleep(60)"),
-                                          "output_dir": str(tmp_path / "d")})
+    job = provider.submit_job(
+        "job-del", {"command": py("import time; time.sleep(60)"), "output_dir": str(tmp_path / "d")}
+    )
     provider.delete_job(job.id)
     assert not pid_alive(job.extra["pid"])
     assert provider.list_jobs() == [] and provider.find_jobs("job-del") == []
@@ -137,19 +154,23 @@ def test_list_and_find_jobs(provider: LocalProvider, tmp_path: Path) -> None:
 
 def test_job_secrets_are_masked(provider: LocalProvider, state_dir: Path, tmp_path: Path) -> None:
     code = "import os; assert os.environ['API_KEY'][::-1] == 'eulav-terces-ks'"  # the value, spelled backwards
-    job = provider.submit_job("job-secret", {"command": py(code), "output_dir": str(tmp_path / "s"),
-                                             "env": {"API_KEY": "sk-secret-value"}})
+    job = provider.submit_job(
+        "job-secret", {"command": py(code), "output_dir": str(tmp_path / "s"), "env": {"API_KEY": "sk-secret-value"}}
+    )
     assert job.spec["env"]["API_KEY"] == MASK
     assert finished(provider, job.id).state is JobState.SUCCEEDED  # the process got the real value
     assert not any("sk-secret-value" in p.read_text() for p in (state_dir / "local").rglob("*.json"))
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ({"command": ["definitely-not-a-program-xyz"], "output_dir": "x"}, "no such executable"),
-    ({"command": [], "output_dir": "x"}, "non-empty list"),
-    ({"command": ["true"]}, "output_dir"),
-    ({"command": ["true"], "output_dir": "x", "cwd": "/no/such/dir"}, "working directory"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"command": ["definitely-not-a-program-xyz"], "output_dir": "x"}, "no such executable"),
+        ({"command": [], "output_dir": "x"}, "non-empty list"),
+        ({"command": ["true"]}, "output_dir"),
+        ({"command": ["true"], "output_dir": "x", "cwd": "/no/such/dir"}, "working directory"),
+    ],
+)
 def test_bad_job_specs_are_rejected(provider: LocalProvider, spec: dict, message: str) -> None:
     with pytest.raises(Rejected, match=message):
         provider.submit_job("job", spec)
@@ -159,7 +180,8 @@ def test_bad_job_specs_are_rejected(provider: LocalProvider, spec: dict, message
 def test_job_cwd(provider: LocalProvider, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
-    job = provider.submit_job("job-cwd", {"command": py("import os; print(os.getcwd())"), "cwd": str(work),
-                                          "output_dir": str(tmp_path / "o")})
+    job = provider.submit_job(
+        "job-cwd", {"command": py("import os; print(os.getcwd())"), "cwd": str(work), "output_dir": str(tmp_path / "o")}
+    )
     finished(provider, job.id)
     assert provider.logs(job_id=job.id)[-1] == str(work)

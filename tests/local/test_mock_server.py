@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from nimctl.mock_server import MockServer, MockServerError, make_server
+from nimctl.offline.mock_server import MockServer, MockServerError, make_server
 from tests.emulator.openai_shapes import (
     check_chat_chunks,
     check_chat_completion,
@@ -28,8 +28,7 @@ from tests.emulator.openai_shapes import (
 
 from .conftest import MODEL, wait_until
 
-CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "What is the capital of France?"}],
-        "max_tokens": 64}
+CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "What is the capital of France?"}], "max_tokens": 64}
 COMPLETION = {"model": MODEL, "prompt": "Once upon a time", "max_tokens": 64}
 
 
@@ -89,13 +88,16 @@ def test_keep_alive_connection_serves_several_streams(client: httpx.Client) -> N
         assert client.get("/v1/models").status_code == 200
 
 
-@pytest.mark.parametrize(("path", "body", "status", "needle"), [
-    ("/v1/chat/completions", {**CHAT, "model": "other"}, 404, "does not exist"),
-    ("/v1/chat/completions", {"model": MODEL}, 400, "messages"),
-    ("/v1/chat/completions", {**CHAT, "max_tokens": 0}, 400, "max_tokens"),
-    ("/v1/completions", {"model": MODEL}, 400, "prompt"),
-    ("/v1/embeddings", {"model": MODEL, "input": "x"}, 404, "No route"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "status", "needle"),
+    [
+        ("/v1/chat/completions", {**CHAT, "model": "other"}, 404, "does not exist"),
+        ("/v1/chat/completions", {"model": MODEL}, 400, "messages"),
+        ("/v1/chat/completions", {**CHAT, "max_tokens": 0}, 400, "max_tokens"),
+        ("/v1/completions", {"model": MODEL}, 400, "prompt"),
+        ("/v1/embeddings", {"model": MODEL, "input": "x"}, 404, "No route"),
+    ],
+)
 def test_errors_are_openai_shaped(client: httpx.Client, path: str, body: dict, status: int, needle: str) -> None:
     response = client.post(path, json=body)
     assert response.status_code == status
@@ -183,10 +185,16 @@ def test_cli_process_starts_fast_and_stops_on_sigterm() -> None:
         port = probe.getsockname()[1]
     env = {**os.environ, "MODEL_PORT": str(port), "NIMCTL_MOCK_API_KEY": "k1"}
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "nimctl.mock_server", "--served-model-name", "cli-model"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nimctl.offline.mock_server", "--served-model-name", "cli-model"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False, timeout=2) as http:
+
             def ready() -> bool:
                 try:
                     return http.get("/v1/health/ready").status_code == 200
@@ -211,7 +219,11 @@ def test_cli_process_starts_fast_and_stops_on_sigterm() -> None:
 
 
 def test_cli_refuses_remote_host_with_a_clear_error() -> None:
-    result = subprocess.run([sys.executable, "-m", "nimctl.mock_server", "--host", "0.0.0.0", "--port", "0"],
-                            capture_output=True, text=True, timeout=20)
+    result = subprocess.run(
+        [sys.executable, "-m", "nimctl.offline.mock_server", "--host", "0.0.0.0", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     assert result.returncode == 2
     assert "loopback only" in result.stderr and "Traceback" not in result.stderr

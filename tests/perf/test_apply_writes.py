@@ -30,12 +30,24 @@ def test_waiting_on_a_long_job_does_not_rewrite_the_state_every_poll(emulator, w
 
 def test_parallel_submissions_share_state_writes(emulator, world, tmp_path):
     emulator.configure(ready_after=0.05, job_duration=0.3, queue_time=0.0, latency=0.02)
-    tasks = ["gsm8k", "lm-evaluation-harness.ifeval", "simple_evals.gpqa_diamond", "simple_evals.mmlu_pro",
-             "bigcode-evaluation-harness.humaneval", "mbpp-chat", "AIME_2025", "math_test_500_nemo",
-             "mtbench", "bfclv3_ast", "hle.hle", "scicode.scicode"]
+    tasks = [
+        "gsm8k",
+        "lm-evaluation-harness.ifeval",
+        "simple_evals.gpqa_diamond",
+        "simple_evals.mmlu_pro",
+        "bigcode-evaluation-harness.humaneval",
+        "mbpp-chat",
+        "AIME_2025",
+        "math_test_500_nemo",
+        "mtbench",
+        "bfclv3_ast",
+        "hle.hle",
+        "scicode.scicode",
+    ]
     config = tmp_path / "many.yaml"
-    config.write_text(copy_config(tmp_path).read_text().replace(
-        "    - name: ifeval", "\n".join(f"    - name: {t}" for t in tasks)))
+    config.write_text(
+        copy_config(tmp_path).read_text().replace("    - name: ifeval", "\n".join(f"    - name: {t}" for t in tasks))
+    )
     env = cli_env(emulator, tmp_path, NIMCTL_POLL_INTERVAL="0.1", NIMCTL_CACHE_DIR=str(tmp_path / "cache"))
     result = run_cli(["apply", "-f", str(config), "--auto-approve", "--parallelism", "12"], env)
     assert result.code == 0, result.text

@@ -19,28 +19,53 @@ pytestmark = pytest.mark.timeout(240)
 
 # Never imported by --help, validate or an offline plan of the seed (each is imported by the
 # command that needs it). omegaconf: the seed has no ${...} to interpolate.
-HEAVY = ("leptonai", "httpx", "requests", "fastapi", "uvicorn", "deepdiff", "rich", "jsonschema", "pydantic",
-         "omegaconf", "loguru")
+HEAVY = (
+    "leptonai",
+    "httpx",
+    "requests",
+    "fastapi",
+    "uvicorn",
+    "deepdiff",
+    "rich",
+    "jsonschema",
+    "pydantic",
+    "omegaconf",
+    "loguru",
+)
 
 
 @pytest.fixture
 def env(tmp_path) -> dict[str, str]:
-    return user_env(NIMCTL_STATE=str(tmp_path / "state" / "nimctl.state.json"),
-                    NIMCTL_CACHE_DIR=str(tmp_path / "cache"), LEPTON_CACHE_DIR=str(tmp_path / "lepton"))
+    return user_env(
+        NIMCTL_STATE=str(tmp_path / "state" / "nimctl.state.json"),
+        NIMCTL_CACHE_DIR=str(tmp_path / "cache"),
+        LEPTON_CACHE_DIR=str(tmp_path / "lepton"),
+    )
 
 
 def imported(args: list[str], env: dict[str, str], cwd: Path) -> set[str]:
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "nimctl", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "nimctl", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode in (0, 2), proc.stderr[-2000:]
-    names = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
-             if line.startswith("import time:") and "|" in line}
+    names = {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
     return {name.split(".")[0] for name in names}
 
 
-@pytest.mark.parametrize("args", [["--help"], ["validate", "-f", str(SEED)],
-                                  ["plan", "--refresh=false", "-f", str(SEED)]],
-                         ids=["help", "validate", "plan-no-refresh"])
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["validate", "-f", str(SEED)], ["plan", "--refresh=false", "-f", str(SEED)]],
+    ids=["help", "validate", "plan-no-refresh"],
+)
 def test_start_up_imports_nothing_heavy(args: list[str], env, tmp_path) -> None:
     heavy = imported(args, env, tmp_path) & set(HEAVY)
     assert heavy == set(), f"nimctl {' '.join(args)} imports {sorted(heavy)}"
@@ -56,9 +81,11 @@ def median_wall(argv: list[str], env: dict[str, str], runs: int = 3) -> float:
     return statistics.median(walls[1:])  # the first run writes the bytecode
 
 
-@pytest.mark.parametrize(("args", "limit"), [(["--help"], 0.6), (["validate", "-f", str(SEED)], 0.9),
-                                             (["plan", "--refresh=false", "-f", str(SEED)], 0.9)],
-                         ids=["help", "validate", "plan-no-refresh"])
+@pytest.mark.parametrize(
+    ("args", "limit"),
+    [(["--help"], 0.6), (["validate", "-f", str(SEED)], 0.9), (["plan", "--refresh=false", "-f", str(SEED)], 0.9)],
+    ids=["help", "validate", "plan-no-refresh"],
+)
 def test_start_up_wall_time(args: list[str], limit: float, env) -> None:
     # The budget is 0.3 s (measured: 0.08 / 0.12 / 0.15 s); 3x leaves room for a busy CI machine.
     assert median_wall([*nimctl_argv(), *args], env) < limit
@@ -67,8 +94,13 @@ def test_start_up_wall_time(args: list[str], limit: float, env) -> None:
 def plan(emulator, stacks_dir: Path, env: dict[str, str]) -> tuple[float, dict[str, int], str]:
     emulator.clear_requests()
     started = time.perf_counter()
-    proc = subprocess.run([*nimctl_argv(), "plan", "-f", str(stacks_dir)], env=env, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [*nimctl_argv(), "plan", "-f", str(stacks_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     wall = time.perf_counter() - started
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return wall, request_counts(emulator), proc.stdout.strip().splitlines()[-1]
@@ -80,8 +112,12 @@ def test_refresh_requests_are_constant_in_the_number_of_stacks(emulator, tmp_pat
     for count in (10, 100):
         workdir = tmp_path / f"n{count}"
         stacks = write_stacks(workdir / "stacks", count)
-        env = user_env(**emulator.env(), NIMCTL_STATE=str(workdir / "state" / "nimctl.state.json"),
-                       NIMCTL_CACHE_DIR=str(tmp_path / "cache"), LEPTON_CACHE_DIR=str(tmp_path / "lepton"))
+        env = user_env(
+            **emulator.env(),
+            NIMCTL_STATE=str(workdir / "state" / "nimctl.state.json"),
+            NIMCTL_CACHE_DIR=str(tmp_path / "cache"),
+            LEPTON_CACHE_DIR=str(tmp_path / "lepton"),
+        )
         apply_programmatically(emulator, stacks, Path(env["NIMCTL_STATE"]))
         plan(emulator, stacks, env)  # fills the spec-check and state-validation caches, as apply would
         walls, requests = [], []

@@ -12,10 +12,18 @@ from omegaconf import OmegaConf
 from nimctl.config.compose import _plain_merge
 
 KEYS = st.sampled_from(["a", "b", "c", "image", "tasks", "lepton_config"])
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False, width=32),
-                    st.sampled_from(["x", "", "???", "yes", "1"]))
-TREES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                      st.dictionaries(KEYS, inner, max_size=4)), max_leaves=12)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, width=32),
+    st.sampled_from(["x", "", "???", "yes", "1"]),
+)
+TREES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(KEYS, inner, max_size=4)),
+    max_leaves=12,
+)
 LAYERS = st.lists(st.dictionaries(KEYS, TREES, max_size=4), min_size=1, max_size=4)
 
 

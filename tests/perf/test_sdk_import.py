@@ -24,7 +24,8 @@ def test_provider_and_models_load_without_fastapi_or_httpx() -> None:
         "LeptonProvider(workspace_id='ws1', token='t', url='http://127.0.0.1:9/api/v2/workspaces/ws1').client\n"
         "from leptonai.api.v2.types.deployment import LeptonDeploymentUserSpec\n"
         "import leptonai.api.v2.job_validation, leptonai.api.v2.spec_utils\n"
-        "print(json.dumps(sorted(m for m in ('fastapi', 'httpx', 'uvicorn') if m in sys.modules)))")
+        "print(json.dumps(sorted(m for m in ('fastapi', 'httpx', 'uvicorn') if m in sys.modules)))"
+    )
     assert result == []
 
 
@@ -37,7 +38,8 @@ def test_the_package_completes_itself_on_first_use() -> None:
         "import leptonai\n"
         "from leptonai import Client\n"
         "print(json.dumps({'version': leptonai.__version__, 'client': Client.__name__,"
-        " 'same': leptonai.Client is Client, 'httpx': 'httpx' in sys.modules}))")
+        " 'same': leptonai.Client is Client, 'httpx': 'httpx' in sys.modules}))"
+    )
     assert result["client"] == "Client" and result["same"] and result["version"].startswith("0.")
     assert result["httpx"]  # the photon client was loaded, on demand
 
@@ -49,5 +51,6 @@ def test_prepare_changes_nothing_once_the_sdk_is_imported() -> None:
         "real = sys.modules['leptonai']\n"
         "from nimctl.providers.sdk import prepare\n"
         "prepare()\n"
-        "print(json.dumps(sys.modules['leptonai'] is real))")
+        "print(json.dumps(sys.modules['leptonai'] is real))"
+    )
     assert result is True

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from nimctl.common.errors import NimctlError
 from nimctl.config import load_configs
-from nimctl.errors import NimctlError
-from nimctl.speccheck import CACHE_FILE, check_lepton_specs, raise_on_problems
-from nimctl.stack import build_stacks
+from nimctl.stack.builder import build_stacks
+from nimctl.stack.speccheck import CACHE_FILE, check_lepton_specs, raise_on_problems
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "examples" / "lepton_nim_llama_3_1_8b_instruct.yaml"
@@ -34,16 +34,20 @@ def stacks(*paths: Path) -> list:
 
 def in_fresh_process(code: str, cache_dir: Path) -> dict:
     """Run ``code`` (which sets ``result``) in a new interpreter; also report whether it imported leptonai."""
-    probe = (f"import os, sys, json\nos.environ['NIMCTL_CACHE_DIR'] = {str(cache_dir)!r}\n{code}\n"
-             "print(json.dumps({'result': result, 'leptonai': 'leptonai' in sys.modules}))")
+    probe = (
+        f"import os, sys, json\nos.environ['NIMCTL_CACHE_DIR'] = {str(cache_dir)!r}\n{code}\n"
+        "print(json.dumps({'result': result, 'leptonai': 'leptonai' in sys.modules}))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-CHECK = ("from nimctl.config import load_configs\nfrom nimctl.stack import build_stacks\n"
-         "from nimctl.speccheck import check_lepton_specs\n"
-         "o = check_lepton_specs(build_stacks(load_configs([{path!r}])), may_import_sdk={may})\n"
-         "result = [o.checked, o.remembered, o.unchecked, o.problems]")
+CHECK = (
+    "from nimctl.config import load_configs\nfrom nimctl.stack.builder import build_stacks\n"
+    "from nimctl.stack.speccheck import check_lepton_specs\n"
+    "o = check_lepton_specs(build_stacks(load_configs([{path!r}])), may_import_sdk={may})\n"
+    "result = [o.checked, o.remembered, o.unchecked, o.problems]"
+)
 
 
 def test_seed_is_checked_once_then_remembered_without_importing_the_sdk(cache: Path) -> None:
@@ -84,8 +88,11 @@ def test_the_cache_holds_digests_only_never_a_literal_token(cache: Path) -> None
     text = LITERAL.read_text()
     assert check_lepton_specs(stacks(LITERAL), may_import_sdk=True).problems == []
     stored = cache.read_text()
-    literals = [line.split(":", 1)[1].strip().strip("'\"") for line in text.splitlines()
-                if line.strip().startswith("- value:") or line.strip().startswith("value:")]
+    literals = [
+        line.split(":", 1)[1].strip().strip("'\"")
+        for line in text.splitlines()
+        if line.strip().startswith("- value:") or line.strip().startswith("value:")
+    ]
     assert literals and all(value not in stored for value in literals if len(value) >= 8)
 
 

@@ -23,10 +23,12 @@ def cache(tmp_path, monkeypatch) -> Path:
 
 
 def read_in_fresh_process(path: Path, cache: Path) -> dict:
-    code = (f"import os, sys, json\nos.environ['NIMCTL_CACHE_DIR'] = {str(cache)!r}\n"
-            "from nimctl.state.store import StateStore\n"
-            f"state = StateStore({str(path)!r}).read()\n"
-            "print(json.dumps({'resources': len(state.resources), 'jsonschema': 'jsonschema' in sys.modules}))")
+    code = (
+        f"import os, sys, json\nos.environ['NIMCTL_CACHE_DIR'] = {str(cache)!r}\n"
+        "from nimctl.state.store import StateStore\n"
+        f"state = StateStore({str(path)!r}).read()\n"
+        "print(json.dumps({'resources': len(state.resources), 'jsonschema': 'jsonschema' in sys.modules}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

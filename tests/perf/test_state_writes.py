@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nimctl.journal import Journal
+from nimctl.apply.journal import Journal
 from nimctl.state.store import StateStore, UnredactedSecretError, encode_state, state_document
 from tests.state.samples import sample_state
 

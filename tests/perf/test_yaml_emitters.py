@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nimctl.specs.common import dump_run_config, load_run_config
+from nimctl.stack.specs.common import dump_run_config, load_run_config
 
 pytestmark = pytest.mark.skipif(not hasattr(yaml, "CSafeDumper"), reason="PyYAML without libyaml")
 
@@ -21,11 +21,36 @@ ANY_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
 
 
 def documents(keys: Any, text: Any) -> Any:
-    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), text,
-                        st.sampled_from(["yes", "on", "~", "1e3", "2024-01-01", "a: b", "- x", "#c", "???",
-                                         "${x}", "multi\nline\n", " lead", "trail ", ""]))
-    tree = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                         st.dictionaries(keys, inner, max_size=4)), max_leaves=20)
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(),
+        text,
+        st.sampled_from(
+            [
+                "yes",
+                "on",
+                "~",
+                "1e3",
+                "2024-01-01",
+                "a: b",
+                "- x",
+                "#c",
+                "???",
+                "${x}",
+                "multi\nline\n",
+                " lead",
+                "trail ",
+                "",
+            ]
+        ),
+    )
+    tree = st.recursive(
+        scalars,
+        lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)),
+        max_leaves=20,
+    )
     return st.dictionaries(keys, tree, max_size=5)
 
 

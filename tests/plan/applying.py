@@ -7,15 +7,21 @@ import hashlib
 
 from nimctl.plan import Plan
 from nimctl.providers.base import JobState
-from nimctl.resources import DesiredEndpoint, DesiredJob
+from nimctl.stack.resources import DesiredEndpoint, DesiredJob
 from nimctl.state.model import State
 from nimctl.state.records import forget, record_endpoint, record_job
 from tests.plan.factories import endpoint_info, job_info
 from tests.plan.fakes import MemoryPlatform
 
 
-def apply_outcomes(plan: Plan, state: State, platform: MemoryPlatform | None = None, *,
-                   invocation_id: str = "0123456789abcdef", job_state: JobState = JobState.SUCCEEDED) -> None:
+def apply_outcomes(
+    plan: Plan,
+    state: State,
+    platform: MemoryPlatform | None = None,
+    *,
+    invocation_id: str = "0123456789abcdef",
+    job_state: JobState = JobState.SUCCEEDED,
+) -> None:
     salt = state.lineage
     for change in plan.changes:
         if change.actions[0] == "delete":

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from nimctl.common.secrets import redact_spec
 from nimctl.plan import Plan, make_plan, refresh
 from nimctl.providers.base import JobState
-from nimctl.secrets import redact_spec
 from nimctl.state.model import PendingEntry, State
 from nimctl.state.records import endpoint_spec_hash
 from tests.plan.applying import apply_outcomes
@@ -28,10 +28,13 @@ def create() -> Plan:
 
 
 def update_replace_delete() -> Plan:
-    state, platform = _applied(stack("llama", ("ifeval",), token=PLANTED), stack("qwen", ("mmlu",)),
-                               stack("old", ("ifeval",)))
-    desired = [stack("llama", ("ifeval",), token=PLANTED + "-rotated", max_replicas=5),
-               stack("qwen", ("mmlu",), image="nvcr.io/nim/qwen/qwen2.5-7b-instruct:1.0.0")]
+    state, platform = _applied(
+        stack("llama", ("ifeval",), token=PLANTED), stack("qwen", ("mmlu",)), stack("old", ("ifeval",))
+    )
+    desired = [
+        stack("llama", ("ifeval",), token=PLANTED + "-rotated", max_replicas=5),
+        stack("qwen", ("mmlu",), image="nvcr.io/nim/qwen/qwen2.5-7b-instruct:1.0.0"),
+    ]
     return make_plan(desired, state, refresh(state, {"lepton": platform}), salt=LINEAGE)
 
 
@@ -45,10 +48,21 @@ def drift_and_pending() -> Plan:
     del platform.endpoints["qwen-ep"]
     new = stack("mistral", ("ifeval",))
     redacted = redact_spec(new.endpoint.spec, LINEAGE)
-    state.pending.append(PendingEntry(id="entry-1", op="create", address=new.endpoint.address, type="endpoint",
-                                      provider="lepton", name=new.endpoint.name, invocation_id="feedfacefeedface",
-                                      stack="mistral", spec=redacted, inputs_hash=endpoint_spec_hash(redacted),
-                                      started_at=1.0))
+    state.pending.append(
+        PendingEntry(
+            id="entry-1",
+            op="create",
+            address=new.endpoint.address,
+            type="endpoint",
+            provider="lepton",
+            name=new.endpoint.name,
+            invocation_id="feedfacefeedface",
+            stack="mistral",
+            spec=redacted,
+            inputs_hash=endpoint_spec_hash(redacted),
+            started_at=1.0,
+        )
+    )
     platform.add_endpoint(endpoint_info(new.endpoint))
     return make_plan([llama, qwen, new], state, refresh(state, {"lepton": platform}), salt=LINEAGE)
 
@@ -59,5 +73,9 @@ def no_changes() -> Plan:
     return make_plan([s], state, refresh(state, {"lepton": platform}), salt=LINEAGE)
 
 
-SCENARIOS = {"create": create, "update_replace_delete": update_replace_delete,
-             "drift_and_pending": drift_and_pending, "no_changes": no_changes}
+SCENARIOS = {
+    "create": create,
+    "update_replace_delete": update_replace_delete,
+    "drift_and_pending": drift_and_pending,
+    "no_changes": no_changes,
+}

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from nimctl.errors import NimctlError
+from nimctl.common.errors import NimctlError
 from nimctl.plan import make_plan, refresh
 from nimctl.providers.base import EndpointInfo, JobState, ResourceState
 from nimctl.state.model import PendingEntry, State
@@ -33,8 +33,11 @@ def actions(plan):
 
 def test_empty_state_creates_endpoint_and_runs_jobs_after_it():
     plan = plan_of([stack("llama", ("ifeval", "gsm8k"))], State())
-    assert actions(plan) == {"endpoint.llama-ep": ["create"], "job.llama.gsm8k": ["create"],
-                             "job.llama.ifeval": ["create"]}
+    assert actions(plan) == {
+        "endpoint.llama-ep": ["create"],
+        "job.llama.gsm8k": ["create"],
+        "job.llama.ifeval": ["create"],
+    }
     assert plan.change("job.llama.ifeval").depends_on == ["endpoint.llama-ep"]
     assert plan.change("job.llama.ifeval").name is None  # known after apply
     assert plan.summary["add"] == 1 and plan.summary["run"] == 2
@@ -45,8 +48,9 @@ def test_replicas_update_in_place_image_forces_replacement():
     update = plan_of([stack("llama", ("ifeval",), max_replicas=5)], state, platform)
     change = update.change("endpoint.llama-ep")
     assert change.actions == ["update"]
-    assert [(f.path, f.old, f.new, f.forces_replacement) for f in change.changed_fields] == \
-        [("resource_requirement.max_replicas", 3, 5, False)]
+    assert [(f.path, f.old, f.new, f.forces_replacement) for f in change.changed_fields] == [
+        ("resource_requirement.max_replicas", 3, 5, False)
+    ]
     assert update.change("job.llama.ifeval").actions == ["no-op"]  # replicas do not change the model
 
     replace = plan_of([stack("llama", ("ifeval",), image="nim/llama:2.0")], state, platform)
@@ -58,11 +62,14 @@ def test_replicas_update_in_place_image_forces_replacement():
     assert replace.change("job.llama.ifeval").depends_on == ["endpoint.llama-ep"]
 
 
-@pytest.mark.parametrize(("field_change", "expected"), [
-    ({"min_replicas": 0}, ["update"]),
-    ({"token": "new-literal-token"}, ["update"]),
-    ({"extra_envs": {"LOG_LEVEL": "debug"}}, ["delete", "create"]),
-])
+@pytest.mark.parametrize(
+    ("field_change", "expected"),
+    [
+        ({"min_replicas": 0}, ["update"]),
+        ({"token": "new-literal-token"}, ["update"]),
+        ({"extra_envs": {"LOG_LEVEL": "debug"}}, ["delete", "create"]),
+    ],
+)
 def test_update_or_replace_per_field(field_change, expected):
     state, platform = applied(stack("llama", ()))
     plan = plan_of([stack("llama", (), **field_change)], state, platform)
@@ -89,13 +96,16 @@ def test_platform_change_replaces():
     assert "platform changes from lepton to local" in change.reasons
 
 
-@pytest.mark.parametrize(("job_state", "expected", "reason"), [
-    (JobState.SUCCEEDED, ["no-op"], "completed with the same inputs"),
-    (JobState.FAILED, ["create"], "the last run failed"),
-    (JobState.STOPPED, ["create"], "the last run was stopped"),
-    (JobState.RUNNING, ["no-op"], "apply waits"),
-    (JobState.PENDING, ["no-op"], "apply waits"),
-])
+@pytest.mark.parametrize(
+    ("job_state", "expected", "reason"),
+    [
+        (JobState.SUCCEEDED, ["no-op"], "completed with the same inputs"),
+        (JobState.FAILED, ["create"], "the last run failed"),
+        (JobState.STOPPED, ["create"], "the last run was stopped"),
+        (JobState.RUNNING, ["no-op"], "apply waits"),
+        (JobState.PENDING, ["no-op"], "apply waits"),
+    ],
+)
 def test_job_outcomes(job_state, expected, reason):
     s = stack("llama", ("ifeval",))
     state, platform = applied(s, job_state=job_state)
@@ -153,8 +163,11 @@ def test_drift_in_updatable_field_updates_back_and_server_fields_are_ignored():
     s = stack("llama", ())
     state, platform = applied(s)
     live = platform.endpoints["llama-ep"]
-    spec = {**live.spec, "resource_requirement": {**live.spec["resource_requirement"], "max_replicas": 7},
-            "metrics": {"enabled": True}}  # metrics: server-populated, not managed
+    spec = {
+        **live.spec,
+        "resource_requirement": {**live.spec["resource_requirement"], "max_replicas": 7},
+        "metrics": {"enabled": True},
+    }  # metrics: server-populated, not managed
     platform.endpoints["llama-ep"] = dataclasses.replace(live, spec=spec)
     plan = plan_of([s], state, platform)
     assert [(f.path, f.old, f.new) for f in plan.drift[0].fields] == [("resource_requirement.max_replicas", 3, 7)]
@@ -201,9 +214,19 @@ def test_duplicate_address_is_an_error():
 
 
 def _pending(state, op, address, type_, name, spec=None, inputs_hash=None, platform_id=None):
-    entry = PendingEntry(id=f"p-{op}-{name}", op=op, address=address, type=type_, provider="lepton", name=name,
-                         invocation_id="feedfacefeedface", stack="llama", spec=spec or {},
-                         inputs_hash=inputs_hash, platform_id=platform_id)
+    entry = PendingEntry(
+        id=f"p-{op}-{name}",
+        op=op,
+        address=address,
+        type=type_,
+        provider="lepton",
+        name=name,
+        invocation_id="feedfacefeedface",
+        stack="llama",
+        spec=spec or {},
+        inputs_hash=inputs_hash,
+        platform_id=platform_id,
+    )
     state.pending.append(entry)
     return entry
 
@@ -211,7 +234,7 @@ def _pending(state, op, address, type_, name, spec=None, inputs_hash=None, platf
 def test_interrupted_create_found_live_is_adopted_not_duplicated():
     s = stack("llama", ("ifeval",))
     state, platform = State(), MemoryPlatform()
-    from nimctl.secrets import redact_spec
+    from nimctl.common.secrets import redact_spec
 
     redacted = redact_spec(s.endpoint.spec, state.lineage)
     _pending(state, "create", "endpoint.llama-ep", "endpoint", "llama-ep", redacted, endpoint_spec_hash(redacted))
@@ -251,8 +274,9 @@ def test_interrupted_delete_already_done():
 def test_failed_endpoint_is_replaced():
     s = stack("llama", ())
     state, platform = applied(s)
-    platform.endpoints["llama-ep"] = dataclasses.replace(platform.endpoints["llama-ep"], state=ResourceState.FAILED,
-                                                         platform_state="Error")
+    platform.endpoints["llama-ep"] = dataclasses.replace(
+        platform.endpoints["llama-ep"], state=ResourceState.FAILED, platform_state="Error"
+    )
     change = plan_of([s], state, platform).change("endpoint.llama-ep")
     assert change.actions == ["delete", "create"]
     assert "the platform reports it as Error: it will be replaced" in change.reasons
@@ -276,8 +300,9 @@ def test_masked_or_missing_tokens_are_not_drift():
 def test_endpoint_being_deleted_outside_counts_as_deleted():
     s = stack("llama", ())
     state, platform = applied(s)
-    platform.endpoints["llama-ep"] = dataclasses.replace(platform.endpoints["llama-ep"], state=ResourceState.STOPPED,
-                                                         platform_state="Deleting")
+    platform.endpoints["llama-ep"] = dataclasses.replace(
+        platform.endpoints["llama-ep"], state=ResourceState.STOPPED, platform_state="Deleting"
+    )
     plan = plan_of([s], state, platform)
     assert plan.change("endpoint.llama-ep").actions == ["create"]
     platform.endpoints["llama-ep"] = dataclasses.replace(platform.endpoints["llama-ep"], platform_state="Stopped")

@@ -25,14 +25,23 @@ def test_added_and_removed_fields():
 
 
 def test_replacement_marking_follows_the_updatable_fields():
-    old = {"resource_requirement": {"min_replicas": 1, "affinity": {"allowed_dedicated_node_groups": ["a"]}},
-           "api_tokens": [{"value": "(sensitive:aaaaaaaaaaaa)"}], "container": {"image": "x"}}
-    new = {"resource_requirement": {"min_replicas": 2, "affinity": {"allowed_dedicated_node_groups": ["b"]}},
-           "api_tokens": [{"value": "(sensitive:bbbbbbbbbbbb)"}], "container": {"image": "y"}}
+    old = {
+        "resource_requirement": {"min_replicas": 1, "affinity": {"allowed_dedicated_node_groups": ["a"]}},
+        "api_tokens": [{"value": "(sensitive:aaaaaaaaaaaa)"}],
+        "container": {"image": "x"},
+    }
+    new = {
+        "resource_requirement": {"min_replicas": 2, "affinity": {"allowed_dedicated_node_groups": ["b"]}},
+        "api_tokens": [{"value": "(sensitive:bbbbbbbbbbbb)"}],
+        "container": {"image": "y"},
+    }
     marks = {c.path: c.forces_replacement for c in diff_specs(old, new, updatable=LEPTON)}
-    assert marks == {"resource_requirement.min_replicas": False, "api_tokens[0].value": False,
-                     "resource_requirement.affinity.allowed_dedicated_node_groups[0]": True,
-                     "container.image": True}
+    assert marks == {
+        "resource_requirement.min_replicas": False,
+        "api_tokens[0].value": False,
+        "resource_requirement.affinity.allowed_dedicated_node_groups[0]": True,
+        "container.image": True,
+    }
     assert all(c.forces_replacement for c in diff_specs(old, new, updatable=frozenset()))
     assert not any(c.forces_replacement for c in diff_specs(old, new))  # jobs: no such notion
 
@@ -44,11 +53,17 @@ def test_is_updatable_matches_whole_segments():
 
 
 def test_drift_ignores_server_populated_fields_and_hidden_secrets():
-    applied = {"container": {"image": "x", "ports": [{"container_port": 8000}]},
-               "api_tokens": [{"value": "(sensitive:aaaaaaaaaaaa)"}], "envs": [{"name": "A", "value": "1"}]}
-    live = {"container": {"image": "x", "ports": [{"container_port": 8000, "protocol": "TCP"}]},
-            "envs": [{"name": "A", "value": "1"}], "queue_config": {"priority_class": "mid"},
-            "resource_requirement": {"resource_shape": "cpu.small"}}
+    applied = {
+        "container": {"image": "x", "ports": [{"container_port": 8000}]},
+        "api_tokens": [{"value": "(sensitive:aaaaaaaaaaaa)"}],
+        "envs": [{"name": "A", "value": "1"}],
+    }
+    live = {
+        "container": {"image": "x", "ports": [{"container_port": 8000, "protocol": "TCP"}]},
+        "envs": [{"name": "A", "value": "1"}],
+        "queue_config": {"priority_class": "mid"},
+        "resource_requirement": {"resource_shape": "cpu.small"},
+    }
     assert drift_fields(applied, live) == []
     live["envs"] = [{"name": "A", "value": "2"}, {"name": "EXTRA", "value": "x"}]
     assert [(c.path, c.old, c.new) for c in drift_fields(applied, live)] == [("envs[A].value", "1", "2")]
@@ -80,6 +95,7 @@ def test_planning_without_refresh_imports_no_sdk():
         "heavy = ('leptonai', 'httpx', 'requests', 'rich', 'fastapi', 'uvicorn')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=__file__.rsplit("/tests/", 1)[0])
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=__file__.rsplit("/tests/", 1)[0]
+    )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -9,6 +9,7 @@ import stat
 
 import pytest
 
+from nimctl.common.secrets import redact_spec
 from nimctl.plan import make_plan, refresh
 from nimctl.plan.planfile import (
     StalePlanError,
@@ -19,7 +20,6 @@ from nimctl.plan.planfile import (
     save_plan,
 )
 from nimctl.plan.render import render_json_text, render_text
-from nimctl.secrets import redact_spec
 from nimctl.state.model import PendingEntry, State
 from nimctl.state.records import adopt_pending, endpoint_spec_hash
 from nimctl.state.store import StateStore
@@ -147,9 +147,18 @@ def test_settling_the_journal_the_plan_showed_is_not_staleness(tmp_path):
     s = stack("llama", ())
     state, platform = State(), MemoryPlatform()
     spec = redact_spec(s.endpoint.spec, state.lineage)
-    entry = PendingEntry(id="e1", op="create", address=s.endpoint.address, type="endpoint", provider="lepton",
-                         name=s.endpoint.name, invocation_id="feedfacefeedface", stack="llama", spec=spec,
-                         inputs_hash=endpoint_spec_hash(spec))
+    entry = PendingEntry(
+        id="e1",
+        op="create",
+        address=s.endpoint.address,
+        type="endpoint",
+        provider="lepton",
+        name=s.endpoint.name,
+        invocation_id="feedfacefeedface",
+        stack="llama",
+        spec=spec,
+        inputs_hash=endpoint_spec_hash(spec),
+    )
     state.pending.append(entry)
     platform.add_endpoint(endpoint_info(s.endpoint))
     plan, observed = planned([s], state, platform)
@@ -166,7 +175,7 @@ def test_settling_the_journal_the_plan_showed_is_not_staleness(tmp_path):
 
 
 def test_not_a_plan_file(tmp_path):
-    from nimctl.errors import NimctlError
+    from nimctl.common.errors import NimctlError
 
     bad = tmp_path / "x.json"
     bad.write_text(json.dumps({"hello": 1}))

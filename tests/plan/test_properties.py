@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from nimctl.plan import make_plan, refresh
 from nimctl.plan.render import render_json, render_text
 from nimctl.providers.base import JobState
-from nimctl.resources import Stack
+from nimctl.stack.resources import Stack
 from nimctl.state.model import State
 from tests.plan.applying import apply_outcomes
 from tests.plan.factories import stack
@@ -21,21 +21,34 @@ from tests.plan.fakes import MemoryPlatform
 TASKS = ("ifeval", "gsm8k", "mmlu", "humaneval")
 STACK_NAMES = ("llama", "mistral", "qwen")
 
-stack_params = st.fixed_dictionaries({
-    "tasks": st.lists(st.sampled_from(TASKS), unique=True, max_size=3).map(tuple),
-    "image": st.sampled_from(["nim/llama:1.8.6", "nim/llama:1.9.0"]),
-    "min_replicas": st.integers(0, 2),
-    "max_replicas": st.integers(2, 4),
-    "token": st.sampled_from([None, "tok-alpha-1111", "tok-beta-2222"]),
-    "extra_envs": st.dictionaries(st.sampled_from(["A", "B", "LOG_LEVEL"]), st.sampled_from(["1", "2"]), max_size=2),
-})
+stack_params = st.fixed_dictionaries(
+    {
+        "tasks": st.lists(st.sampled_from(TASKS), unique=True, max_size=3).map(tuple),
+        "image": st.sampled_from(["nim/llama:1.8.6", "nim/llama:1.9.0"]),
+        "min_replicas": st.integers(0, 2),
+        "max_replicas": st.integers(2, 4),
+        "token": st.sampled_from([None, "tok-alpha-1111", "tok-beta-2222"]),
+        "extra_envs": st.dictionaries(
+            st.sampled_from(["A", "B", "LOG_LEVEL"]), st.sampled_from(["1", "2"]), max_size=2
+        ),
+    }
+)
 configs = st.dictionaries(st.sampled_from(STACK_NAMES), stack_params, max_size=3)
 
 
 def build(config: dict) -> list[Stack]:
-    return [stack(name, p["tasks"], image=p["image"], min_replicas=p["min_replicas"],
-                  max_replicas=p["max_replicas"], token=p["token"], extra_envs=p["extra_envs"])
-            for name, p in sorted(config.items())]
+    return [
+        stack(
+            name,
+            p["tasks"],
+            image=p["image"],
+            min_replicas=p["min_replicas"],
+            max_replicas=p["max_replicas"],
+            token=p["token"],
+            extra_envs=p["extra_envs"],
+        )
+        for name, p in sorted(config.items())
+    ]
 
 
 def scrambled(stacks: list[Stack], rnd: random.Random) -> list[Stack]:
@@ -108,8 +121,9 @@ def test_reordering_stacks_jobs_and_keys_plans_the_same(before, after, seed):
     stacks = build(after)
     plan = make_plan(stacks, state, observed, salt=state.lineage)
     reordered = make_plan(scrambled(stacks, random.Random(seed)), state, observed, salt=state.lineage)
-    assert [(c.address, c.actions, [f.path for f in c.changed_fields]) for c in reordered.changes] == \
-        [(c.address, c.actions, [f.path for f in c.changed_fields]) for c in plan.changes]
+    assert [(c.address, c.actions, [f.path for f in c.changed_fields]) for c in reordered.changes] == [
+        (c.address, c.actions, [f.path for f in c.changed_fields]) for c in plan.changes
+    ]
     assert render_json(reordered)["summary"] == render_json(plan)["summary"]
 
 

@@ -11,17 +11,17 @@ from pathlib import Path
 import leptonai.api.v2.client  # noqa: F401  (imported at collection, before any emulator thread imports it too)
 import pytest
 
-from nimctl.context import load_stacks
+from nimctl.cli.context import load_stacks
+from nimctl.cli.ui import UI
+from nimctl.common.secrets import redact_spec
 from nimctl.plan import make_plan, refresh
 from nimctl.plan.render import render_text
 from nimctl.providers.lepton import LeptonProvider
 from nimctl.providers.retry import RetryPolicy
-from nimctl.resources import DesiredEndpoint, DesiredJob, Stack
-from nimctl.secrets import redact_spec
-from nimctl.stack import render_job_spec
+from nimctl.stack.builder import render_job_spec
+from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
 from nimctl.state.model import PendingEntry, State
 from nimctl.state.records import endpoint_spec_hash, record_endpoint, record_job
-from nimctl.ui import UI
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SEED = EXAMPLES / "lepton_nim_llama_3_1_8b_instruct.yaml"
@@ -68,13 +68,18 @@ def settled_requests(emulator) -> list:
 
 @pytest.fixture
 def lepton(emulator) -> LeptonProvider:
-    provider = LeptonProvider(workspace_id=emulator.workspace_id, token=emulator.token, url=emulator.url,
-                              retry=FAST_RETRY)
+    provider = LeptonProvider(
+        workspace_id=emulator.workspace_id, token=emulator.token, url=emulator.url, retry=FAST_RETRY
+    )
     from leptonai.api.v2.types.secret import SecretItem
 
     # the secrets the seed example references; without them its endpoint and jobs fail
-    provider.client.secret.create([SecretItem(name="HUGGING_FACE_HUB_TOKEN", value="hf-test-value"),
-                                   SecretItem(name="ENDPOINT_API_KEY", value="endpoint-test-key")])
+    provider.client.secret.create(
+        [
+            SecretItem(name="HUGGING_FACE_HUB_TOKEN", value="hf-test-value"),
+            SecretItem(name="ENDPOINT_API_KEY", value="endpoint-test-key"),
+        ]
+    )
     return provider
 
 
@@ -82,7 +87,9 @@ def test_seed_example_apply_then_refreshing_plan_is_a_no_op(lepton, emulator, tm
     stack, state = seed_stack(tmp_path), State()
     first = make_plan([stack], state, refresh(state, {"lepton": lepton}), salt=state.lineage)
     assert [(c.address, c.actions) for c in first.changes] == [
-        ("endpoint.llama-3-1-8b", ["create"]), ("job.llama-3-1-8b.ifeval", ["create"])]
+        ("endpoint.llama-3-1-8b", ["create"]),
+        ("job.llama-3-1-8b.ifeval", ["create"]),
+    ]
     apply_with(lepton, first, state)
 
     observed = refresh(state, {"lepton": lepton})
@@ -100,11 +107,17 @@ def test_drift_and_out_of_band_delete_against_the_emulator(lepton, emulator, tmp
     from leptonai.api.v2.types.deployment import LeptonDeployment, LeptonDeploymentUserSpec, ResourceRequirement
 
     # someone scales it with the SDK, as `lep endpoint update --replicas-static 2` does
-    lepton.client.deployment.update(name, LeptonDeployment(
-        spec=LeptonDeploymentUserSpec(resource_requirement=ResourceRequirement(min_replicas=2, max_replicas=2))))
+    lepton.client.deployment.update(
+        name,
+        LeptonDeployment(
+            spec=LeptonDeploymentUserSpec(resource_requirement=ResourceRequirement(min_replicas=2, max_replicas=2))
+        ),
+    )
     plan = make_plan([stack], state, refresh(state, {"lepton": lepton}), salt=state.lineage)
     assert [(f.path, f.old, f.new) for f in plan.drift[0].fields] == [
-        ("resource_requirement.max_replicas", 3, 2), ("resource_requirement.min_replicas", 1, 2)]
+        ("resource_requirement.max_replicas", 3, 2),
+        ("resource_requirement.min_replicas", 1, 2),
+    ]
     assert plan.change(f"endpoint.{name}").actions == ["update"]
     text = render_text(plan)
     assert "Changed outside nimctl:" in text and "resource_requirement.max_replicas = 2 -> 3" in text
@@ -122,9 +135,20 @@ def test_interrupted_create_is_found_live_and_adopted(lepton, emulator, tmp_path
     stack, state = seed_stack(tmp_path), State()
     ep = stack.endpoint
     spec = redact_spec(ep.spec, state.lineage)
-    state.pending.append(PendingEntry(id="e1", op="create", address=ep.address, type="endpoint", provider="lepton",
-                                      name=ep.name, invocation_id=INVOCATION, stack=stack.name, spec=spec,
-                                      inputs_hash=endpoint_spec_hash(spec)))
+    state.pending.append(
+        PendingEntry(
+            id="e1",
+            op="create",
+            address=ep.address,
+            type="endpoint",
+            provider="lepton",
+            name=ep.name,
+            invocation_id=INVOCATION,
+            stack=stack.name,
+            spec=spec,
+            inputs_hash=endpoint_spec_hash(spec),
+        )
+    )
     lepton.create_endpoint(ep.name, ep.spec)  # the call went through; the process died before recording it
     plan = make_plan([stack], state, refresh(state, {"lepton": lepton}), salt=state.lineage)
     assert [p.resolution for p in plan.pending] == ["adopt"]
@@ -161,8 +185,10 @@ def test_refresh_requests_do_not_grow_with_resources(lepton, emulator, tmp_path,
     assert observed.requests == {"lepton.list_endpoints": 1, "lepton.list_jobs": 1}
     assert not any(c.is_change for c in plan.changes)
     with capsys.disabled():
-        sys.stderr.write(f"\n[refresh 120 resources: {count_many} requests, refresh {elapsed * 1000:.0f} ms, "
-                         f"diff+actions {planning * 1000:.0f} ms]\n")
+        sys.stderr.write(
+            f"\n[refresh 120 resources: {count_many} requests, refresh {elapsed * 1000:.0f} ms, "
+            f"diff+actions {planning * 1000:.0f} ms]\n"
+        )
 
 
 def test_completed_jobs_are_not_listed_and_unused_providers_are_not_touched(lepton, emulator, tmp_path):
@@ -192,8 +218,12 @@ def test_unreachable_platform_is_a_clear_error(lepton, emulator, tmp_path):
 
     stack, state = seed_stack(tmp_path), State()
     apply_with(lepton, make_plan([stack], state, None, salt=state.lineage), state)
-    impatient = LeptonProvider(workspace_id=emulator.workspace_id, token=emulator.token, url=emulator.url,
-                               retry=RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.01, max_total_s=3))
+    impatient = LeptonProvider(
+        workspace_id=emulator.workspace_id,
+        token=emulator.token,
+        url=emulator.url,
+        retry=RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.01, max_total_s=3),
+    )
     impatient.list_endpoints()
     emulator.configure(fault_rate=1.0)  # every request answered 429 or 5xx
     with pytest.raises(RefreshError) as info:
@@ -203,6 +233,7 @@ def test_unreachable_platform_is_a_clear_error(lepton, emulator, tmp_path):
 
 
 # -- local ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def local(tmp_path):
@@ -215,8 +246,9 @@ def local(tmp_path):
 
 
 def test_local_refresh_plan_no_op_then_deleted_then_replaced(local, tmp_path):
-    (stack,) = load_stacks([str(EXAMPLES / "local-quickstart.yaml")],
-                           [f"execution.output_dir={tmp_path / 'results'}"], UI(quiet=True))
+    (stack,) = load_stacks(
+        [str(EXAMPLES / "local-quickstart.yaml")], [f"execution.output_dir={tmp_path / 'results'}"], UI(quiet=True)
+    )
     stack = dataclasses.replace(stack, jobs=())  # the endpoint is what this test is about
     state = State()
     apply_with(local, make_plan([stack], state, refresh(state, {"local": local}), salt=state.lineage), state)

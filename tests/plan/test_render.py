@@ -33,9 +33,9 @@ def test_text_matches_golden(name):
 
 def test_golden_texts_show_the_terraform_markers():
     update = render_text(SCENARIOS["update_replace_delete"](), color=False)
-    assert "  ~ endpoint \"llama-ep\" {" in update
-    assert "-/+ endpoint \"qwen-ep\" {" in update
-    assert "  - endpoint \"old-ep\" {" in update
+    assert '  ~ endpoint "llama-ep" {' in update
+    assert '-/+ endpoint "qwen-ep" {' in update
+    assert '  - endpoint "old-ep" {' in update
     assert "resource_requirement.max_replicas = 3 -> 5" in update
     assert "# forces replacement" in update
     assert "api_tokens[0].value               = (sensitive) -> (sensitive)" in update
@@ -44,8 +44,9 @@ def test_golden_texts_show_the_terraform_markers():
     assert "Changed outside nimctl:" in drift and "An interrupted run left unfinished operations:" in drift
     assert "endpoint.qwen-ep has been deleted outside nimctl" in drift
     assert "(known after apply)" in render_text(SCENARIOS["create"](), color=False)
-    assert render_text(SCENARIOS["no_changes"](), color=False).endswith("No changes. The platform matches the "
-                                                                         "configuration.")
+    assert render_text(SCENARIOS["no_changes"](), color=False).endswith(
+        "No changes. The platform matches the configuration."
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +66,10 @@ def test_json_is_one_document_valid_against_the_schema(name, validator):
 
 
 def test_seed_example_json_has_the_exact_spec(validator, tmp_path):
-    from nimctl.context import load_stacks
+    from nimctl.cli.context import load_stacks
+    from nimctl.cli.ui import UI
     from nimctl.plan import make_plan
     from nimctl.state.model import State
-    from nimctl.ui import UI
 
     seed = Path(__file__).resolve().parents[2] / "examples" / "lepton_nim_llama_3_1_8b_instruct.yaml"
     (stack,) = load_stacks([str(seed)], [], UI(quiet=True))
@@ -95,6 +96,11 @@ def test_colour_only_when_asked_and_no_color_wins(monkeypatch):
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_planted_secret_never_printed(name):
     plan = SCENARIOS[name]()
-    for text in (render_text(plan, color=False), render_text(plan, color=True), render_json_text(plan),
-                 json.dumps(plan.to_dict()), repr(plan)):
+    for text in (
+        render_text(plan, color=False),
+        render_text(plan, color=True),
+        render_json_text(plan),
+        json.dumps(plan.to_dict()),
+        repr(plan),
+    ):
         assert PLANTED not in text

@@ -27,8 +27,7 @@ FAST_RETRY = RetryPolicy(max_attempts=40, base_delay=0.001, max_delay=0.01, max_
 def endpoint_spec(image: str = "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.6", replicas: int = 1) -> dict:
     return {
         "container": {"image": image, "ports": [{"container_port": 8000}]},
-        "resource_requirement": {"resource_shape": "gpu.1xH200", "min_replicas": replicas,
-                                 "max_replicas": replicas},
+        "resource_requirement": {"resource_shape": "gpu.1xH200", "min_replicas": replicas, "max_replicas": replicas},
         "auto_scaler": {"scale_down": {"no_traffic_timeout": 3600}},
         "envs": [{"name": "SERVED_MODEL_NAME", "value": "meta/llama-3.1-8b-instruct"}],
         "api_tokens": [{"value": "endpoint-token-123"}],
@@ -37,13 +36,17 @@ def endpoint_spec(image: str = "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.6", r
 
 
 def job_spec(command: str = "echo hi") -> dict:
-    return {"resource_shape": "cpu.small", "container": {"image": "python:3.11", "command": ["sh", "-c", command]},
-            "envs": [{"name": "NIMCTL_MODEL_ID", "value": "m"}]}
+    return {
+        "resource_shape": "cpu.small",
+        "container": {"image": "python:3.11", "command": ["sh", "-c", command]},
+        "envs": [{"name": "NIMCTL_MODEL_ID", "value": "m"}],
+    }
 
 
 def make_provider(emulator, retry: RetryPolicy = FAST_RETRY, token: str | None = None) -> LeptonProvider:
-    return LeptonProvider(workspace_id=emulator.workspace_id, token=token or emulator.token, url=emulator.url,
-                          retry=retry)
+    return LeptonProvider(
+        workspace_id=emulator.workspace_id, token=token or emulator.token, url=emulator.url, retry=retry
+    )
 
 
 @pytest.fixture
@@ -74,6 +77,7 @@ def endpoint_gone(provider: LeptonProvider, name: str) -> bool:
 
 
 # -- CRUD --------------------------------------------------------------------------------------------
+
 
 def test_provider_satisfies_the_protocol(provider):
     assert isinstance(provider, Provider)
@@ -185,6 +189,7 @@ def test_archived_jobs_are_still_listed_with_their_outcome(provider, emulator):
 
 # -- errors from real HTTP answers ---------------------------------------------------------------------
 
+
 def test_wrong_token_is_unauthorized_with_login_hint(emulator):
     bad = make_provider(emulator, token="not-the-token")
     with pytest.raises(Unauthorized) as info:
@@ -226,8 +231,7 @@ def test_server_side_rejection_is_rejected_and_not_retried(provider, emulator):
 
 def test_persistent_faults_give_up_within_the_bounds(emulator):
     emulator.configure(fault_rate=1.0, retry_after=0)
-    provider = make_provider(emulator, RetryPolicy(max_attempts=5, base_delay=0.001, max_delay=0.002,
-                                                   max_total_s=10))
+    provider = make_provider(emulator, RetryPolicy(max_attempts=5, base_delay=0.001, max_delay=0.002, max_total_s=10))
     provider.client.deployment  # noqa: B018 - resolve the SDK's one-off /workspace probe first
     emulator.clear_requests()
     started = time.monotonic()
@@ -240,8 +244,7 @@ def test_persistent_faults_give_up_within_the_bounds(emulator):
 
 def test_time_bound_cuts_retries_short(emulator):
     emulator.configure(fault_rate=1.0, retry_after=0, latency=0.05)
-    provider = make_provider(emulator, RetryPolicy(max_attempts=1000, base_delay=0.05, max_delay=0.05,
-                                                   max_total_s=0.5))
+    provider = make_provider(emulator, RetryPolicy(max_attempts=1000, base_delay=0.05, max_delay=0.05, max_total_s=0.5))
     started = time.monotonic()
     with pytest.raises(Transient):
         provider.get_endpoint("x")
@@ -250,8 +253,7 @@ def test_time_bound_cuts_retries_short(emulator):
 
 def test_retry_after_is_honoured(emulator):
     emulator.configure(fault_rate=1.0, retry_after=1)
-    provider = make_provider(emulator, RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0,
-                                                   max_total_s=30))
+    provider = make_provider(emulator, RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0, max_total_s=30))
     provider.client.deployment  # noqa: B018 - resolve the SDK's one-off /workspace probe first
     emulator.clear_requests()
     started = time.monotonic()
@@ -266,6 +268,7 @@ def test_retry_after_is_honoured(emulator):
 
 
 # -- 409: adopt vs conflict ------------------------------------------------------------------------------
+
 
 def test_create_of_an_existing_identical_endpoint_adopts_it(provider, emulator):
     first = provider.create_endpoint("ep-same", endpoint_spec())
@@ -299,8 +302,7 @@ def test_create_during_a_long_deletion_gives_a_clear_conflict(provider, emulator
     emulator.configure(delete_after=30)
     provider.create_endpoint("ep-slow-delete", endpoint_spec())
     provider.delete_endpoint("ep-slow-delete")
-    impatient = make_provider(emulator, RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.01,
-                                                    max_total_s=5))
+    impatient = make_provider(emulator, RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.01, max_total_s=5))
     with pytest.raises(Conflict, match="still being deleted") as info:
         impatient.create_endpoint("ep-slow-delete", endpoint_spec())
     assert "lep endpoint list" in info.value.hint
@@ -316,14 +318,23 @@ def test_delete_of_an_endpoint_being_deleted_is_done(provider, emulator):
 
 # -- faults: converge, bounded, never duplicate ------------------------------------------------------------
 
-@pytest.mark.parametrize("fault_rate,lost_rate", [
-    (0.1, 0.0), (0.3, 0.0), (0.5, 0.0),
-    (0.0, 0.3), (0.0, 0.5),
-    (0.3, 0.3), (0.5, 0.5),
-])
+
+@pytest.mark.parametrize(
+    "fault_rate,lost_rate",
+    [
+        (0.1, 0.0),
+        (0.3, 0.0),
+        (0.5, 0.0),
+        (0.0, 0.3),
+        (0.0, 0.5),
+        (0.3, 0.3),
+        (0.5, 0.5),
+    ],
+)
 def test_faults_converge_without_duplicates(emulator, fault_rate, lost_rate):
-    emulator.configure(fault_rate=fault_rate, lost_response_rate=lost_rate, retry_after=0,
-                       seed=int(fault_rate * 100 + lost_rate * 10))
+    emulator.configure(
+        fault_rate=fault_rate, lost_response_rate=lost_rate, retry_after=0, seed=int(fault_rate * 100 + lost_rate * 10)
+    )
     provider = make_provider(emulator)
     endpoints = [f"ep-fault-{i}" for i in range(4)]
     jobs = [f"eval-fault-{i}" for i in range(6)]
@@ -357,6 +368,7 @@ def test_faults_converge_without_duplicates(emulator, fault_rate, lost_rate):
 
 # -- refresh cost --------------------------------------------------------------------------------------------
 
+
 def listing_requests(emulator, call: Callable[[], object]) -> int:
     emulator.clear_requests()
     call()
@@ -380,12 +392,14 @@ def test_listing_costs_do_not_grow_with_the_number_of_objects(provider, emulator
 
 def test_pods_in_the_deployment_listing_are_not_endpoints(provider, emulator):
     provider.create_endpoint("ep-real", endpoint_spec())
-    emulator.world.create_deployment({"metadata": {"name": "my-pod"},
-                                      "spec": {"is_pod": True, "container": {"image": "ubuntu"}}})
+    emulator.world.create_deployment(
+        {"metadata": {"name": "my-pod"}, "spec": {"is_pod": True, "container": {"image": "ubuntu"}}}
+    )
     assert [e.name for e in provider.list_endpoints()] == ["ep-real"]
 
 
 # -- job adoption never takes a job that belongs to another submit -------------------------------------------
+
 
 def test_lost_submit_adopts_the_new_job_not_an_earlier_one_of_the_same_name(provider, emulator):
     earlier = provider.submit_job("eval-rerun", job_spec())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nimctl.errors import NimctlError
+from nimctl.common.errors import NimctlError
 from nimctl.providers.retry import RetryPolicy
 
 
@@ -70,14 +70,23 @@ def test_single_attempt_policy_never_sleeps():
 
 
 def test_env_overrides():
-    policy = RetryPolicy.from_env(RetryPolicy(max_attempts=3, max_total_s=9),
-                                  environ={"NIMCTL_RETRY_MAX_ATTEMPTS": "12", "NIMCTL_RETRY_MAX_SECONDS": "2.5"})
+    policy = RetryPolicy.from_env(
+        RetryPolicy(max_attempts=3, max_total_s=9),
+        environ={"NIMCTL_RETRY_MAX_ATTEMPTS": "12", "NIMCTL_RETRY_MAX_SECONDS": "2.5"},
+    )
     assert (policy.max_attempts, policy.max_total_s) == (12, 2.5)
     assert RetryPolicy.from_env(environ={}) == RetryPolicy()
 
 
-@pytest.mark.parametrize("env", [{"NIMCTL_RETRY_MAX_ATTEMPTS": "many"}, {"NIMCTL_RETRY_MAX_ATTEMPTS": "0"},
-                                 {"NIMCTL_RETRY_MAX_SECONDS": "-1"}, {"NIMCTL_RETRY_MAX_SECONDS": "1.5x"}])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"NIMCTL_RETRY_MAX_ATTEMPTS": "many"},
+        {"NIMCTL_RETRY_MAX_ATTEMPTS": "0"},
+        {"NIMCTL_RETRY_MAX_SECONDS": "-1"},
+        {"NIMCTL_RETRY_MAX_SECONDS": "1.5x"},
+    ],
+)
 def test_bad_env_values_are_clear_errors(env):
     with pytest.raises(NimctlError) as info:
         RetryPolicy.from_env(environ=env)

@@ -95,8 +95,10 @@ def test_states_module_does_not_import_the_sdk():
     import subprocess
     import sys
 
-    code = ("import sys, nimctl.providers.states, nimctl.providers.lepton, nimctl.providers.retry, "
-            "nimctl.providers; print(sorted(m for m in ('leptonai', 'requests', 'httpx', 'pydantic') "
-            "if m in sys.modules))")
+    code = (
+        "import sys, nimctl.providers.states, nimctl.providers.lepton, nimctl.providers.retry, "
+        "nimctl.providers; print(sorted(m for m in ('leptonai', 'requests', 'httpx', 'pydantic') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from nimctl.emulator.options import EmulatorOptions
-from nimctl.emulator.server import EmulatorServer
+from nimctl.offline.emulator.options import EmulatorOptions
+from nimctl.offline.emulator.server import EmulatorServer
 from tests.reliability.harness import FAST_LEPTON
 
 HERE = Path(__file__).resolve().parent

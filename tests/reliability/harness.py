@@ -31,17 +31,26 @@ LOCAL_QUICKSTART = REPO / "examples" / "local-quickstart.yaml"
 # on the emulator and, for the readiness probe, an environment variable of nimctl.
 ENDPOINT_TOKEN = "tok-reliability-3b9d0e7c41"
 # Short lifecycles: Starting -> Ready in 50 ms, jobs done in ~120 ms.
-FAST_LEPTON = {"ready_after": 0.05, "job_duration": 0.1, "queue_time": 0.02, "delete_after": 0.05,
-               "fault_rate": 0.0, "lost_response_rate": 0.0, "latency": 0.0}
+FAST_LEPTON = {
+    "ready_after": 0.05,
+    "job_duration": 0.1,
+    "queue_time": 0.02,
+    "delete_after": 0.05,
+    "fault_rate": 0.0,
+    "lost_response_rate": 0.0,
+    "latency": 0.0,
+}
 FINISHED_JOB = ("Completed", "Failed", "Stopped", "Deleted", "Archived")  # Lepton job states that hold nothing
 TIMED_OUT = -1000  # Result.code of a command that had to be killed for overrunning its time
 
 # Runs nimctl under an address-space limit without preexec_fn (unsafe in a threaded parent).
-_LIMITED = ("import resource, runpy, sys\n"
-            "limit = int(sys.argv.pop(1))\n"
-            "resource.setrlimit(resource.RLIMIT_AS, (limit, limit))\n"
-            "sys.argv[0] = 'nimctl'\n"
-            "runpy.run_module('nimctl', run_name='__main__', alter_sys=True)\n")
+_LIMITED = (
+    "import resource, runpy, sys\n"
+    "limit = int(sys.argv.pop(1))\n"
+    "resource.setrlimit(resource.RLIMIT_AS, (limit, limit))\n"
+    "sys.argv[0] = 'nimctl'\n"
+    "runpy.run_module('nimctl', run_name='__main__', alter_sys=True)\n"
+)
 
 
 @dataclass
@@ -61,8 +70,14 @@ class Result:
         return f"`nimctl {' '.join(self.args)}` exited {self.code} after {self.seconds:.1f}s:\n{tail}"
 
 
-def nimctl(args: list[str], env: dict[str, str], *, cwd: Path | None = None, timeout: float = 120.0,
-           memory_bytes: int | None = None) -> Result:
+def nimctl(
+    args: list[str],
+    env: dict[str, str],
+    *,
+    cwd: Path | None = None,
+    timeout: float = 120.0,
+    memory_bytes: int | None = None,
+) -> Result:
     """Run the real CLI in a fresh interpreter; never raises for a failing or hanging command."""
     if memory_bytes is None:
         argv = [sys.executable, "-m", "nimctl", *args]
@@ -70,18 +85,27 @@ def nimctl(args: list[str], env: dict[str, str], *, cwd: Path | None = None, tim
         argv = [sys.executable, "-c", _LIMITED, str(memory_bytes), *args]
     started = time.monotonic()
     try:
-        proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:  # subprocess.run has killed it
-        return Result(TIMED_OUT, _decode(exc.stdout), _decode(exc.stderr) + f"\n[timed out after {timeout}s]",
-                      time.monotonic() - started, list(args))
-    return Result(proc.returncode, _decode(proc.stdout), _decode(proc.stderr), time.monotonic() - started,
-                  list(args))
+        return Result(
+            TIMED_OUT,
+            _decode(exc.stdout),
+            _decode(exc.stderr) + f"\n[timed out after {timeout}s]",
+            time.monotonic() - started,
+            list(args),
+        )
+    return Result(proc.returncode, _decode(proc.stdout), _decode(proc.stderr), time.monotonic() - started, list(args))
 
 
 def start_nimctl(args: list[str], env: dict[str, str], *, cwd: Path | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "nimctl", *args], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "nimctl", *args],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def finish(proc: subprocess.Popen, args: list[str], started: float, timeout: float = 120.0) -> Result:
@@ -106,18 +130,29 @@ def base_env(root: Path, **extra: str) -> dict[str, str]:
     cache = root / "lepton-cache"
     cache.mkdir(parents=True, exist_ok=True)
     (cache / "latest_version_check").write_text(str(time.time()))  # keeps the SDK off PyPI
-    env.update({"NIMCTL_STATE": str(root / "state" / "nimctl.state.json"), "LEPTON_CACHE_DIR": str(cache),
-                "NIMCTL_POLL_INTERVAL": "0.05", "NIMCTL_LOCAL_GRACE_S": "3", "NO_COLOR": "1"})
+    env.update(
+        {
+            "NIMCTL_STATE": str(root / "state" / "nimctl.state.json"),
+            "LEPTON_CACHE_DIR": str(cache),
+            "NIMCTL_POLL_INTERVAL": "0.05",
+            "NIMCTL_LOCAL_GRACE_S": "3",
+            "NO_COLOR": "1",
+        }
+    )
     env.update(extra)
     return env
 
 
 def traceback_problems(result: Result) -> list[str]:
-    return [f"traceback in the output of {result.describe()}"] if "Traceback (most recent call last)" in result.text \
+    return (
+        [f"traceback in the output of {result.describe()}"]
+        if "Traceback (most recent call last)" in result.text
         else []
+    )
 
 
 # -- processes (the local platform's truth) -------------------------------------------------------
+
 
 def processes_mentioning(text: str) -> dict[int, str]:
     """Live, non-zombie processes (other than this one) whose command line or environment holds
@@ -146,7 +181,7 @@ def process_stopped(pid: int) -> bool:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    return text[text.rindex(")") + 2:].startswith("T")
+    return text[text.rindex(")") + 2 :].startswith("T")
 
 
 def wait_until(check: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
@@ -160,6 +195,7 @@ def wait_until(check: Callable[[], Any], timeout: float, interval: float = 0.05)
 
 
 # -- sandboxes: one state file, one config, one platform ----------------------------------------
+
 
 class Sandbox:
     """A state directory, a config and the platform it deploys to. Subclasses say what is live."""
@@ -242,8 +278,11 @@ class Sandbox:
             problems.append(f"expected one endpoint in the state, found {endpoints}")
         if len(jobs) != self.tasks:
             problems.append(f"expected {self.tasks} jobs in the state, found {sorted(jobs)}")
-        not_done = {a: r.get("observed", {}).get("state") for a, r in jobs.items()
-                    if r.get("observed", {}).get("state") != "succeeded"}
+        not_done = {
+            a: r.get("observed", {}).get("state")
+            for a, r in jobs.items()
+            if r.get("observed", {}).get("state") != "succeeded"
+        }
         if not_done:
             problems.append(f"jobs not succeeded after a successful apply: {not_done}")
         problems += [f"untracked (leaked) object: {u}" for u in self.untracked()]
@@ -258,8 +297,9 @@ class LeptonSandbox(Sandbox):
 
     platform = "lepton"
 
-    def __init__(self, root: Path, emulator: Any, config: Path = LEPTON_TWO_TASKS, tasks: int = 2,
-                 **options: Any) -> None:
+    def __init__(
+        self, root: Path, emulator: Any, config: Path = LEPTON_TWO_TASKS, tasks: int = 2, **options: Any
+    ) -> None:
         super().__init__(root, config, tasks)
         self.emulator = emulator
         emulator.reset()
@@ -277,8 +317,11 @@ class LeptonSandbox(Sandbox):
 
     def live(self) -> list[str]:
         found = [f"deployment {d['metadata']['name']} ({d['status']['state']})" for d in self._deployments()]
-        found += [f"job {j['metadata']['name']} ({j['status']['state']})" for j in self.world.jobs()
-                  if j["status"]["state"] not in FINISHED_JOB]
+        found += [
+            f"job {j['metadata']['name']} ({j['status']['state']})"
+            for j in self.world.jobs()
+            if j["status"]["state"] not in FINISHED_JOB
+        ]
         return found
 
     def leftovers(self) -> list[str]:
@@ -286,21 +329,32 @@ class LeptonSandbox(Sandbox):
         run that a later apply superseded is not counted: nimctl no longer tracks it and Lepton
         archives it after its TTL (see ``finished_untracked`` and docs/reliability.md)."""
         tracked = self.tracked_names()
-        return self.live() + [f"job {j['metadata']['name']} ({j['status']['state']})" for j in self.world.jobs()
-                              if j["metadata"]["name"] in tracked and j["status"]["state"] in FINISHED_JOB]
+        return self.live() + [
+            f"job {j['metadata']['name']} ({j['status']['state']})"
+            for j in self.world.jobs()
+            if j["metadata"]["name"] in tracked and j["status"]["state"] in FINISHED_JOB
+        ]
 
     def finished_untracked(self) -> list[str]:
         tracked = self.tracked_names()
-        return [j["metadata"]["name"] for j in self.world.jobs()
-                if j["metadata"]["name"] not in tracked and j["status"]["state"] in FINISHED_JOB]
+        return [
+            j["metadata"]["name"]
+            for j in self.world.jobs()
+            if j["metadata"]["name"] not in tracked and j["status"]["state"] in FINISHED_JOB
+        ]
 
     def untracked(self) -> list[str]:
         tracked = self.tracked_names()
-        found = [f"deployment {d['metadata']['name']}" for d in self._deployments()
-                 if d["metadata"]["name"] not in tracked and d["status"]["state"] != "Deleting"]
-        found += [f"job {j['metadata']['name']} ({j['status']['state']})" for j in self.world.jobs()
-                  if j["metadata"]["name"] not in tracked
-                  and j["status"]["state"] not in FINISHED_JOB]
+        found = [
+            f"deployment {d['metadata']['name']}"
+            for d in self._deployments()
+            if d["metadata"]["name"] not in tracked and d["status"]["state"] != "Deleting"
+        ]
+        found += [
+            f"job {j['metadata']['name']} ({j['status']['state']})"
+            for j in self.world.jobs()
+            if j["metadata"]["name"] not in tracked and j["status"]["state"] not in FINISHED_JOB
+        ]
         return found
 
     def creates(self) -> Counter:
@@ -314,8 +368,7 @@ class LeptonSandbox(Sandbox):
             if kind == "job" and count > 1:
                 problems.append(f"job {name} was created {count} times")
             if kind == "deployment" and count > max_endpoint_creates:
-                problems.append(f"endpoint {name} was created {count} times (at most {max_endpoint_creates} "
-                                "expected)")
+                problems.append(f"endpoint {name} was created {count} times (at most {max_endpoint_creates} expected)")
         return problems
 
     def job_creates(self) -> int:
@@ -355,8 +408,11 @@ class LocalSandbox(Sandbox):
 
     def untracked(self) -> list[str]:
         tracked = self.tracked_names()
-        servers = [cmd for cmd in self._processes().values() if "nimctl.mock_server" in cmd
-                   and "local_runner" not in cmd]
+        servers = [
+            cmd
+            for cmd in self._processes().values()
+            if "nimctl.offline.mock_server" in cmd and "local_runner" not in cmd
+        ]
         running = self._processes()
         found = []
         for record in self._records("endpoints") + self._records("jobs"):
@@ -370,8 +426,11 @@ class LocalSandbox(Sandbox):
         problems = []
         names = Counter(r.get("name") for r in self._started_jobs())
         problems += [f"job {n} was started {c} times" for n, c in names.items() if c > 1]
-        servers = [cmd for cmd in self._processes().values()
-                   if "nimctl.mock_server" in cmd and "local_runner" not in cmd]
+        servers = [
+            cmd
+            for cmd in self._processes().values()
+            if "nimctl.offline.mock_server" in cmd and "local_runner" not in cmd
+        ]
         if len(servers) > 1:
             problems.append(f"{len(servers)} endpoint servers run at once: {servers}")
         return problems
@@ -380,8 +439,11 @@ class LocalSandbox(Sandbox):
         """Job records whose process really started: it left an exit file, or it still runs. A record
         of a start that a kill -9 cut short ran nothing (the provider reports it 'Never started')."""
         running = "\n".join(self._processes().values())
-        return [r for r in self._records("jobs")
-                if (self.registry / "jobs" / f"{r.get('id')}.exit").exists() or f"--run-id {r.get('id')} " in running]
+        return [
+            r
+            for r in self._records("jobs")
+            if (self.registry / "jobs" / f"{r.get('id')}.exit").exists() or f"--run-id {r.get('id')} " in running
+        ]
 
     def job_creates(self) -> int:
         return len(self._started_jobs())
@@ -400,6 +462,7 @@ class LocalSandbox(Sandbox):
 
 
 # -- the crash matrix ---------------------------------------------------------------------------
+
 
 @dataclass
 class CaseReport:
@@ -443,8 +506,7 @@ def discover_marks(sandbox: Sandbox) -> tuple[list[str], list[str]]:
 def mark_problems(apply_marks: list[str], destroy_marks: list[str], tasks: int) -> list[str]:
     """What a complete trace must hold: each journaled call's intent and outcome, each wait."""
     problems = []
-    for needed in ("invocation:started", "endpoints:ready", "jobs:submitted", "jobs:finished",
-                   "invocation:succeeded"):
+    for needed in ("invocation:started", "endpoints:ready", "jobs:submitted", "jobs:finished", "invocation:succeeded"):
         if needed not in apply_marks:
             problems.append(f"apply never marked {needed}")
     for kind, op, count in (("endpoint", "create", 1), ("job", "submit", tasks)):
@@ -482,8 +544,9 @@ def _plan_explains(sandbox: Sandbox, state: dict[str, Any] | None) -> list[str]:
     return problems
 
 
-def _converge_and_destroy(sandbox: Sandbox, *, max_endpoint_creates: int, exact_job_creates: int | None,
-                          job_creates_before: int) -> list[str]:
+def _converge_and_destroy(
+    sandbox: Sandbox, *, max_endpoint_creates: int, exact_job_creates: int | None, job_creates_before: int
+) -> list[str]:
     problems: list[str] = []
     converged = sandbox.apply()
     problems += traceback_problems(converged)
@@ -497,11 +560,13 @@ def _converge_and_destroy(sandbox: Sandbox, *, max_endpoint_creates: int, exact_
     problems += sandbox.duplicates(max_endpoint_creates=max_endpoint_creates)
     jobs_started = sandbox.job_creates()
     if exact_job_creates is not None and jobs_started != exact_job_creates:
-        problems.append(f"{jobs_started} jobs were submitted in all; a crash must not cost a re-run "
-                        f"({exact_job_creates} expected)")
+        problems.append(
+            f"{jobs_started} jobs were submitted in all; a crash must not cost a re-run ({exact_job_creates} expected)"
+        )
     elif jobs_started - job_creates_before > sandbox.tasks:
-        problems.append(f"the converging apply submitted {jobs_started - job_creates_before} jobs for "
-                        f"{sandbox.tasks} tasks")
+        problems.append(
+            f"the converging apply submitted {jobs_started - job_creates_before} jobs for {sandbox.tasks} tasks"
+        )
     problems += _destroy_clean(sandbox)
     return problems
 
@@ -516,8 +581,10 @@ def _destroy_clean(sandbox: Sandbox) -> list[str]:
         problems.append(f"left on the platform after destroy --all: {left}")
     state = sandbox.state() or {}
     if state.get("resources") or state.get("pending"):
-        problems.append(f"state not empty after destroy --all: resources {sorted(state.get('resources', {}))}, "
-                        f"pending {state.get('pending')}")
+        problems.append(
+            f"state not empty after destroy --all: resources {sorted(state.get('resources', {}))}, "
+            f"pending {state.get('pending')}"
+        )
     return problems
 
 
@@ -534,9 +601,12 @@ def apply_crash_case(sandbox: Sandbox, point: str, signame: str = "KILL") -> Cas
     # After kill -9 nothing was cleaned up: the next apply adopts what the killed one created, so the
     # endpoint is created once and each task runs once. After a caught signal the cleanup removed
     # the endpoint and stopped the jobs: the next apply creates them again (never twice at once).
-    problems += _converge_and_destroy(sandbox, max_endpoint_creates=1 if signame == "KILL" else 2,
-                                      exact_job_creates=sandbox.tasks if signame == "KILL" else None,
-                                      job_creates_before=before)
+    problems += _converge_and_destroy(
+        sandbox,
+        max_endpoint_creates=1 if signame == "KILL" else 2,
+        exact_job_creates=sandbox.tasks if signame == "KILL" else None,
+        job_creates_before=before,
+    )
     return CaseReport(sandbox.platform, "apply", point, signame, problems, time.monotonic() - started)
 
 
@@ -599,10 +669,10 @@ def during_wait_case(sandbox: Sandbox, after_mark: str, signame: str, *, delay: 
     if isinstance(sandbox, LeptonSandbox):
         sandbox.emulator.configure(**FAST_LEPTON)  # the slow lifecycle only served to make the wait long
     before = sandbox.job_creates()
-    problems += _converge_and_destroy(sandbox, max_endpoint_creates=1 if signame == "KILL" else 2,
-                                      exact_job_creates=None, job_creates_before=before)
-    return CaseReport(sandbox.platform, "apply", f"during:{after_mark}", signame, problems,
-                      time.monotonic() - started)
+    problems += _converge_and_destroy(
+        sandbox, max_endpoint_creates=1 if signame == "KILL" else 2, exact_job_creates=None, job_creates_before=before
+    )
+    return CaseReport(sandbox.platform, "apply", f"during:{after_mark}", signame, problems, time.monotonic() - started)
 
 
 def select(marks: Iterable[str], prefixes: Iterable[str]) -> list[str]:
@@ -631,13 +701,17 @@ def _guarded(make: SandboxFactory, name: str, case: Callable[[Sandbox], CaseRepo
 
 
 def apply_matrix(make: SandboxFactory, marks: list[str], signals: Iterable[str]) -> list[CaseReport]:
-    return [_guarded(make, f"apply-{signame}-{i}", lambda s, p=point, g=signame: apply_crash_case(s, p, g))
-            for signame in signals for i, point in enumerate(marks)]
+    return [
+        _guarded(make, f"apply-{signame}-{i}", lambda s, p=point, g=signame: apply_crash_case(s, p, g))
+        for signame in signals
+        for i, point in enumerate(marks)
+    ]
 
 
 def destroy_matrix(make: SandboxFactory, marks: list[str]) -> list[CaseReport]:
-    return [_guarded(make, f"destroy-{i}", lambda s, p=point: destroy_crash_case(s, p))
-            for i, point in enumerate(marks)]
+    return [
+        _guarded(make, f"destroy-{i}", lambda s, p=point: destroy_crash_case(s, p)) for i, point in enumerate(marks)
+    ]
 
 
 # The waits of an apply, made long enough (2 s) to be signalled in their middle, 0.4 s after the
@@ -646,15 +720,25 @@ LEPTON_WAITS = (("recorded:create:", {"ready_after": 2.0}), ("jobs:submitted", {
 LOCAL_WAITS = (("jobs:submitted", {}),)
 
 
-def wait_matrix(make: SandboxFactory, marks: list[str], waits: Iterable[tuple[str, dict[str, Any]]],
-                signals: Iterable[str], delay: float = 0.4) -> list[CaseReport]:
+def wait_matrix(
+    make: SandboxFactory,
+    marks: list[str],
+    waits: Iterable[tuple[str, dict[str, Any]]],
+    signals: Iterable[str],
+    delay: float = 0.4,
+) -> list[CaseReport]:
     reports = []
     for prefix, options in waits:
         for signame in signals:
             point = pick(marks, prefix)
-            reports.append(_guarded(make, f"wait-{signame}-{prefix.strip(':')}",
-                                    lambda s, p=point, g=signame: during_wait_case(s, p, g, delay=delay),
-                                    **options))
+            reports.append(
+                _guarded(
+                    make,
+                    f"wait-{signame}-{prefix.strip(':')}",
+                    lambda s, p=point, g=signame: during_wait_case(s, p, g, delay=delay),
+                    **options,
+                )
+            )
     return reports
 
 
@@ -663,6 +747,7 @@ def failures(reports: Iterable[CaseReport]) -> str:
 
 
 # -- faults ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class FaultReport:
@@ -680,9 +765,11 @@ class FaultReport:
         return not self.problems
 
     def describe(self) -> str:
-        head = (f"faults {self.rate:.0%}: apply runs {self.apply_runs}, destroy runs {self.destroy_runs}, "
-                f"injected {dict(self.faults)}, job creates {self.job_creates}, endpoint creates "
-                f"{self.endpoint_creates}")
+        head = (
+            f"faults {self.rate:.0%}: apply runs {self.apply_runs}, destroy runs {self.destroy_runs}, "
+            f"injected {dict(self.faults)}, job creates {self.job_creates}, endpoint creates "
+            f"{self.endpoint_creates}"
+        )
         return head + ("" if self.survived else ":\n  - " + "\n  - ".join(self.problems))
 
 
@@ -742,8 +829,9 @@ def fault_case(sandbox: LeptonSandbox, rate: float, *, attempts: int = 6, bound_
     return report
 
 
-def slow_gateway_case(sandbox: LeptonSandbox, mark: str, *, latency: float = 1.0, client_timeout: float = 0.3,
-                      slow_for: float = 2.0) -> list[str]:
+def slow_gateway_case(
+    sandbox: LeptonSandbox, mark: str, *, latency: float = 1.0, client_timeout: float = 0.3, slow_for: float = 2.0
+) -> list[str]:
     """Every answer of the workspace takes ``latency`` s, longer than nimctl waits for it
     (NIMCTL_LEPTON_TIMEOUT), for ``slow_for`` s from ``mark`` on: the calls time out and are retried
     (creates look up their name first); the apply must converge with nothing created twice.
@@ -751,8 +839,14 @@ def slow_gateway_case(sandbox: LeptonSandbox, mark: str, *, latency: float = 1.0
     The process stops itself at ``mark`` (SIGSTOP) so the slow spell starts exactly there."""
     problems: list[str] = []
     args = ["apply", "-f", str(sandbox.config), "--auto-approve"]
-    env = {**sandbox.env, "NIMCTL_LEPTON_TIMEOUT": str(client_timeout), "NIMCTL_CRASH_AT": mark,
-           "NIMCTL_CRASH_SIGNAL": "STOP", "NIMCTL_RETRY_MAX_ATTEMPTS": "30", "NIMCTL_RETRY_MAX_SECONDS": "60"}
+    env = {
+        **sandbox.env,
+        "NIMCTL_LEPTON_TIMEOUT": str(client_timeout),
+        "NIMCTL_CRASH_AT": mark,
+        "NIMCTL_CRASH_SIGNAL": "STOP",
+        "NIMCTL_RETRY_MAX_ATTEMPTS": "30",
+        "NIMCTL_RETRY_MAX_SECONDS": "60",
+    }
     started = time.monotonic()
     proc = start_nimctl(args, env, cwd=sandbox.root)
     try:
@@ -789,8 +883,12 @@ def late_landing_case(sandbox: LeptonSandbox) -> tuple[int, list[str]]:
     away: returns (jobs run twice, problems); the promise kept is that destroy removes them all."""
     problems: list[str] = []
     args = ["apply", "-f", str(sandbox.config), "--auto-approve", "--no-wait"]
-    env = {**sandbox.env, "NIMCTL_LEPTON_TIMEOUT": "0.3", "NIMCTL_CRASH_AT": "endpoints:ready",
-           "NIMCTL_CRASH_SIGNAL": "STOP"}
+    env = {
+        **sandbox.env,
+        "NIMCTL_LEPTON_TIMEOUT": "0.3",
+        "NIMCTL_CRASH_AT": "endpoints:ready",
+        "NIMCTL_CRASH_SIGNAL": "STOP",
+    }
     started = time.monotonic()
     proc = start_nimctl(args, env, cwd=sandbox.root)
     try:

@@ -51,7 +51,8 @@ def hostile_configs(folder: Path) -> list[tuple[str, Path, str]]:
     deep_flow = "a: " + "[" * 5000 + "]" * 5000 + "\n"
     deep_block = "".join("  " * i + f"k{i}:\n" for i in range(200)) + "  " * 200 + "v: 1\n"
     laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(8))
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(8)
+    )
     merge_bomb = "base: &m-1 {a: 1, b: 2}\n" + "".join(f"m{i}: &m{i} {{<<: [*m{i - 1}], x{i}: 1}}\n" for i in range(40))
     cases: list[tuple[str, bytes | str, str]] = [
         ("empty.yaml", b"", "empty"),
@@ -61,39 +62,55 @@ def hostile_configs(folder: Path) -> list[tuple[str, Path, str]]:
         ("latin1.yaml", _good_with("ifeval", "ifeval-\u00e9t\u00e9").encode("latin-1"), ""),
         ("utf16_no_bom.yaml", GOOD.encode("utf-16-le"), ""),
         ("oversized.yaml", "# " + "x" * (3 * 1024 * 1024) + "\n", "larger than"),
-        ("huge_string_value.yaml", _good_with("endpoint_name: rel-two-tasks",
-                                               "endpoint_name: " + "n" * 1_500_000), "endpoint_name"),
+        (
+            "huge_string_value.yaml",
+            _good_with("endpoint_name: rel-two-tasks", "endpoint_name: " + "n" * 1_500_000),
+            "endpoint_name",
+        ),
         ("huge_unknown_key.yaml", GOOD + "k" * 500_000 + ": 1\n", ""),
         ("deep_flow_nesting.yaml", deep_flow, "nesting"),
         ("deep_block_nesting.yaml", deep_block, "nested"),
         ("billion_laughs.yaml", laughs, "aliases"),
         ("merge_key_bomb.yaml", merge_bomb, ""),
         ("recursive_alias.yaml", "a: &a\n  b: *a\n", ""),
-        ("many_tasks.yaml", GOOD.replace("    - name: gsm8k\n", "".join(f"    - name: t{i}\n" for i in range(25000))),
-         ""),
-        ("cyrillic_name.yaml", _good_with("endpoint_name: rel-two-tasks", "endpoint_name: модель-1"),
-         "endpoint_name"),
+        (
+            "many_tasks.yaml",
+            GOOD.replace("    - name: gsm8k\n", "".join(f"    - name: t{i}\n" for i in range(25000))),
+            "",
+        ),
+        ("cyrillic_name.yaml", _good_with("endpoint_name: rel-two-tasks", "endpoint_name: модель-1"), "endpoint_name"),
         ("zero_width_key.yaml", _good_with("  lepton_config:", "  lepton\u200b_config:"), "lepton"),
-        ("emoji_env_name.yaml", _good_with("    api_tokens:", "    envs:\n      \U0001F511KEY: x\n    api_tokens:"),
-         "envs"),
+        (
+            "emoji_env_name.yaml",
+            _good_with("    api_tokens:", "    envs:\n      \U0001f511KEY: x\n    api_tokens:"),
+            "envs",
+        ),
         ("rtl_override_task.yaml", _good_with("- name: gsm8k", "- name: \u202egsm8k"), ""),
-        ("path_traversal_name.yaml", _good_with("endpoint_name: rel-two-tasks", "endpoint_name: ../../etc"),
-         "endpoint_name"),
+        (
+            "path_traversal_name.yaml",
+            _good_with("endpoint_name: rel-two-tasks", "endpoint_name: ../../etc"),
+            "endpoint_name",
+        ),
         ("shell_in_task_name.yaml", _good_with("- name: gsm8k", "- name: 'gsm8k; rm -rf /'"), "gsm8k"),
-        ("int_overflow.yaml", _good_with("min_replicas: 1", "min_replicas: 99999999999999999999999999"),
-         "min_replicas"),
+        (
+            "int_overflow.yaml",
+            _good_with("min_replicas: 1", "min_replicas: 99999999999999999999999999"),
+            "min_replicas",
+        ),
         ("float_infinity.yaml", _good_with("max_replicas: 2", "max_replicas: .inf"), "max_replicas"),
         ("nan_port.yaml", _good_with("  served_model_name:", "  port: .nan\n  served_model_name:"), "port"),
         ("date_as_port.yaml", _good_with("  served_model_name:", "  port: 2024-01-01\n  served_model_name:"), "port"),
         ("int_top_level_key.yaml", GOOD + "1: one\n", ""),
         ("complex_key.yaml", GOOD + "? [a, b]\n: c\n", ""),
-        ("null_deployment.yaml", GOOD.replace("deployment:\n  image", "deployment: null\nx:\n  image", 1),
-         ""),
+        ("null_deployment.yaml", GOOD.replace("deployment:\n  image", "deployment: null\nx:\n  image", 1), ""),
         ("tasks_as_string.yaml", GOOD.split("evaluation:")[0] + "evaluation:\n  tasks: ifeval\n", "tasks"),
         ("empty_task_name.yaml", _good_with("- name: gsm8k", "- name: ''"), "name"),
         ("crlf_and_tabs.yaml", GOOD.replace("\n", "\r\n").replace("    - name", "\t- name"), ""),
-        ("value_from_typo.yaml", _good_with("token_name_ref: ENDPOINT_API_KEY", "token_name_reff: ENDPOINT_API_KEY"),
-         "token_name_reff"),
+        (
+            "value_from_typo.yaml",
+            _good_with("token_name_ref: ENDPOINT_API_KEY", "token_name_reff: ENDPOINT_API_KEY"),
+            "token_name_reff",
+        ),
         ("python_object_tag.yaml", GOOD + "x: !!python/object/apply:os.system ['echo pwned']\n", ""),
         ("not_yaml_at_all.yaml", "<html><body>404</body></html>\n", ""),
         ("json_array.yaml", "[1, 2, 3]\n", "list"),
@@ -127,22 +144,29 @@ def config_inputs(folder: Path, commands: tuple[str, ...] = ("validate", "plan",
     for name, path, expect in config_cases(folder):
         for command in commands:
             extra = ["--auto-approve"] if command == "apply" else []
-            inputs.append(BadInput(f"{command} {name}", [command, "-f", str(path), *extra],
-                                   [path.name, *([expect] if expect else [])]))
+            inputs.append(
+                BadInput(
+                    f"{command} {name}", [command, "-f", str(path), *extra], [path.name, *([expect] if expect else [])]
+                )
+            )
     # Overrides are input too.
-    overrides = (("override_unknown_key", "deployment.lepton_config.max_replicass=3", "max_replicass"),
-                 ("override_no_equals", "deployment.image", "deployment.image"),
-                 ("override_bad_yaml", "deployment.lepton_config.max_replicas=[1,", "max_replicas"),
-                 ("override_wrong_type", "deployment.lepton_config.min_replicas=many", "min_replicas"))
+    overrides = (
+        ("override_unknown_key", "deployment.lepton_config.max_replicass=3", "max_replicass"),
+        ("override_no_equals", "deployment.image", "deployment.image"),
+        ("override_bad_yaml", "deployment.lepton_config.max_replicas=[1,", "max_replicas"),
+        ("override_wrong_type", "deployment.lepton_config.min_replicas=many", "min_replicas"),
+    )
     for name, override, mention in overrides:
         for command in commands:
             extra = ["--auto-approve"] if command == "apply" else []
-            inputs.append(BadInput(f"{command} {name}", [command, "-f", str(LEPTON_TWO_TASKS), "-o", override, *extra],
-                                   [mention]))
+            inputs.append(
+                BadInput(f"{command} {name}", [command, "-f", str(LEPTON_TWO_TASKS), "-o", override, *extra], [mention])
+            )
     return inputs
 
 
 # -- state files -----------------------------------------------------------------------------------
+
 
 def _valid_state(lineage: str = "0" * 32) -> dict[str, Any]:
     return {"version": 1, "lineage": lineage, "serial": 3, "resources": {}, "invocations": {}, "pending": []}
@@ -174,11 +198,18 @@ def damaged_states() -> list[tuple[str, bytes | None]]:
     ]
 
 
-STATE_COMMANDS = (["plan", "-f", str(LEPTON_TWO_TASKS)], ["apply", "-f", str(LEPTON_TWO_TASKS), "--auto-approve"],
-                  ["destroy", "--all", "--auto-approve"], ["show"], ["status", "--json"], ["state", "list"])
+STATE_COMMANDS = (
+    ["plan", "-f", str(LEPTON_TWO_TASKS)],
+    ["apply", "-f", str(LEPTON_TWO_TASKS), "--auto-approve"],
+    ["destroy", "--all", "--auto-approve"],
+    ["show"],
+    ["status", "--json"],
+    ["state", "list"],
+)
 
 
 # -- running them ----------------------------------------------------------------------------------
+
 
 @dataclass
 class Verdict:
@@ -216,8 +247,14 @@ def judge(case: BadInput, result: Result) -> list[str]:
     return problems
 
 
-def run_cases(cases: list[BadInput], env: dict[str, str], cwd: Path, *, workers: int = 2,
-              judge_with: Callable[[BadInput, Result], list[str]] = judge) -> list[Verdict]:
+def run_cases(
+    cases: list[BadInput],
+    env: dict[str, str],
+    cwd: Path,
+    *,
+    workers: int = 2,
+    judge_with: Callable[[BadInput, Result], list[str]] = judge,
+) -> list[Verdict]:
     def one(case: BadInput) -> Verdict:
         result = nimctl(case.args, env, cwd=cwd, timeout=30, memory_bytes=MEMORY_LIMIT)
         return Verdict(case, result, judge_with(case, result))
@@ -236,6 +273,7 @@ def wait_quiet(seconds: float = 0.2) -> None:
 
 
 # -- whole batches (shared by the tests and bench/reliability.py) ---------------------------------
+
 
 def untouched_problems(sandbox: Any, before: dict[str, bytes | None], emulator: Any) -> list[str]:
     wait_quiet()
@@ -264,8 +302,10 @@ def run_state_cases(sandbox: Any, emulator: Any, commands: tuple[list[str], ...]
         else:
             sandbox.state_path.write_bytes(data)
         before = snapshot(sandbox.state_dir)
-        runs = [BadInput(f"{' '.join(args[:2])} with a {name} state", list(args), ["nimctl.state.json"])
-                for args in commands]
+        runs = [
+            BadInput(f"{' '.join(args[:2])} with a {name} state", list(args), ["nimctl.state.json"])
+            for args in commands
+        ]
         verdicts += run_cases(runs, sandbox.env, sandbox.root, workers=1)  # writers take the state lock
         problems += [f"{name}: {p}" for p in untouched_problems(sandbox, before, emulator)]
     return verdicts, problems
@@ -302,8 +342,9 @@ def run_plan_file_cases(sandbox: Any, emulator: Any, folder: Path) -> tuple[list
         path.write_text(content)
         cases.append(BadInput(f"apply a {name} plan", ["apply", str(path), "--auto-approve"], [path.name]))
     (folder / "a_directory.plan").mkdir(exist_ok=True)
-    cases.append(BadInput("apply a directory as a plan", ["apply", str(folder / "a_directory.plan")],
-                          ["a_directory.plan"]))
+    cases.append(
+        BadInput("apply a directory as a plan", ["apply", str(folder / "a_directory.plan")], ["a_directory.plan"])
+    )
     cases.append(BadInput("apply a missing plan", ["apply", str(folder / "gone.plan")], ["gone.plan"]))
     emulator.clear_requests()
     before = snapshot(sandbox.state_dir)
@@ -312,8 +353,9 @@ def run_plan_file_cases(sandbox: Any, emulator: Any, folder: Path) -> tuple[list
     other_state = folder / "other" / "nimctl.state.json"
     StateStore(other_state).write(State())
     other_before = other_state.read_bytes()
-    lineage = BadInput("apply the plan of another state file", ["apply", str(good_path), "--auto-approve"],
-                       ["stale", "lineage"])
+    lineage = BadInput(
+        "apply the plan of another state file", ["apply", str(good_path), "--auto-approve"], ["stale", "lineage"]
+    )
     verdicts += run_cases([lineage], {**sandbox.env, "NIMCTL_STATE": str(other_state)}, sandbox.root)
     if other_state.read_bytes() != other_before:
         problems.append("the other state file changed")

@@ -38,9 +38,9 @@ def sandbox(lepton, tmp_path) -> LeptonSandbox:
     return box
 
 
-
-@pytest.mark.parametrize("commands", [("validate", "apply"), pytest.param(("plan",), marks=pytest.mark.slow)],
-                         ids=["validate+apply", "plan"])
+@pytest.mark.parametrize(
+    "commands", [("validate", "apply"), pytest.param(("plan",), marks=pytest.mark.slow)], ids=["validate+apply", "plan"]
+)
 def test_malformed_configs_are_refused(sandbox, lepton, tmp_path, commands):
     cases = config_inputs(tmp_path / "configs", commands)
     configs = {c.args[2] for c in cases}
@@ -59,10 +59,14 @@ def test_the_good_config_still_works_under_the_same_limits(sandbox, lepton):
     assert result.seconds < 5
 
 
-@pytest.mark.parametrize("commands", [STATE_COMMANDS[1:3] + STATE_COMMANDS[4:5],
-                                      pytest.param(STATE_COMMANDS[:1] + STATE_COMMANDS[3:4] + STATE_COMMANDS[5:],
-                                                   marks=pytest.mark.slow)],
-                         ids=["apply+destroy+status", "plan+show+state-list"])
+@pytest.mark.parametrize(
+    "commands",
+    [
+        STATE_COMMANDS[1:3] + STATE_COMMANDS[4:5],
+        pytest.param(STATE_COMMANDS[:1] + STATE_COMMANDS[3:4] + STATE_COMMANDS[5:], marks=pytest.mark.slow),
+    ],
+    ids=["apply+destroy+status", "plan+show+state-list"],
+)
 def test_damaged_state_files_stop_every_command(sandbox, lepton, commands):
     assert len(damaged_states()) >= 10
     verdicts, problems = run_state_cases(sandbox, lepton, commands)

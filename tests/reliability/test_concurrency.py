@@ -74,16 +74,16 @@ class StateWatcher(threading.Thread):
 
 
 def overlapping(invocations: dict) -> list[str]:
-    spans = sorted((inv["started_at"], inv.get("finished_at") or float("inf"), inv_id)
-                   for inv_id, inv in invocations.items())
+    spans = sorted(
+        (inv["started_at"], inv.get("finished_at") or float("inf"), inv_id) for inv_id, inv in invocations.items()
+    )
     return [f"{a[2]} and {b[2]} overlap" for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]]
 
 
 def test_simultaneous_writers_and_readers(lepton, tmp_path):
     """Three applies and a destroy wait their turn (--lock-timeout); two plans and a status read
     alongside; the state stays whole and valid throughout, and the platform consistent."""
-    sandbox = LeptonSandbox(tmp_path, lepton, config=LEPTON_FIVE_TASKS, tasks=5, ready_after=0.2,
-                            job_duration=0.3)
+    sandbox = LeptonSandbox(tmp_path, lepton, config=LEPTON_FIVE_TASKS, tasks=5, ready_after=0.2, job_duration=0.3)
     watcher = StateWatcher(sandbox.state_path)
     watcher.start()
     config = str(sandbox.config)
@@ -123,15 +123,21 @@ def test_a_writer_holding_the_lock_refuses_others_fast_and_lets_readers_read(lep
     config = str(sandbox.config)
     holder_args = ["apply", "-f", config, "--auto-approve"]
     # The holder stops itself (SIGSTOP) with the lock held, right after the endpoint is ready.
-    holder = start_nimctl(holder_args, {**sandbox.env, "NIMCTL_CRASH_AT": "endpoints:ready",
-                                        "NIMCTL_CRASH_SIGNAL": "STOP"}, cwd=sandbox.root)
+    holder = start_nimctl(
+        holder_args,
+        {**sandbox.env, "NIMCTL_CRASH_AT": "endpoints:ready", "NIMCTL_CRASH_SIGNAL": "STOP"},
+        cwd=sandbox.root,
+    )
     started = time.monotonic()
     try:
         assert not wait_until(lambda: not process_stopped(holder.pid) and holder.poll() is None, 60)
         before = sandbox.state_path.read_bytes()
 
-        for args in (["apply", "-f", config, "--auto-approve"], ["destroy", "--all", "--auto-approve"],
-                     ["state", "rm", "endpoint.rel-two-tasks"]):
+        for args in (
+            ["apply", "-f", config, "--auto-approve"],
+            ["destroy", "--all", "--auto-approve"],
+            ["state", "rm", "endpoint.rel-two-tasks"],
+        ):
             refused = sandbox.run(*args)
             assert refused.code == 1 and refused.seconds < 5, refused.describe()
             assert str(holder.pid) in refused.err and "lock" in refused.err.lower(), refused.err
@@ -161,8 +167,9 @@ def test_a_writer_holding_the_lock_refuses_others_fast_and_lets_readers_read(lep
 def test_a_killed_holder_leaves_no_stale_lock(lepton, tmp_path):
     sandbox = LeptonSandbox(tmp_path, lepton)
     args = ["apply", "-f", str(sandbox.config), "--auto-approve"]
-    holder = start_nimctl(args, {**sandbox.env, "NIMCTL_CRASH_AT": "recorded:create:*",
-                                 "NIMCTL_CRASH_SIGNAL": "STOP"}, cwd=sandbox.root)
+    holder = start_nimctl(
+        args, {**sandbox.env, "NIMCTL_CRASH_AT": "recorded:create:*", "NIMCTL_CRASH_SIGNAL": "STOP"}, cwd=sandbox.root
+    )
     assert not wait_until(lambda: not process_stopped(holder.pid) and holder.poll() is None, 60)
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=10)

@@ -79,24 +79,31 @@ def test_traces_hold_every_journaled_step(lepton_marks, local_marks):
 
 # -- the fast subset ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("signame", "prefix", "index"), [
-    ("KILL", "pending:submit:", 1),  # one job's intent journaled while the other's call may be in flight
-    ("KILL", "recorded:submit:", 0),  # one job recorded, the other submitted or not
-    ("TERM", "invocation:started", 0),  # before anything exists (a handler had not been installed yet)
-    ("INT", "recorded:submit:", 1),
-])
+
+@pytest.mark.parametrize(
+    ("signame", "prefix", "index"),
+    [
+        ("KILL", "pending:submit:", 1),  # one job's intent journaled while the other's call may be in flight
+        ("KILL", "recorded:submit:", 0),  # one job recorded, the other submitted or not
+        ("TERM", "invocation:started", 0),  # before anything exists (a handler had not been installed yet)
+        ("INT", "recorded:submit:", 1),
+    ],
+)
 def test_lepton_apply_stopped_at_a_mark(lepton_box, lepton_marks, signame, prefix, index):
     report = apply_crash_case(lepton_box(), pick(lepton_marks[0], prefix, index), signame)
     assert report.survived, report.describe()
 
 
-@pytest.mark.parametrize(("signame", "prefix", "index"), [
-    ("KILL", "local:started-before-recorded:endpoint", 0),  # a process whose pid was never recorded
-    ("KILL", "recorded:create:", 0),  # a detached endpoint process nobody waits for
-    ("KILL", "pending:submit:", 1),
-    ("TERM", "local:started-before-recorded:job", 0),
-    ("INT", "endpoints:ready", 0),
-])
+@pytest.mark.parametrize(
+    ("signame", "prefix", "index"),
+    [
+        ("KILL", "local:started-before-recorded:endpoint", 0),  # a process whose pid was never recorded
+        ("KILL", "recorded:create:", 0),  # a detached endpoint process nobody waits for
+        ("KILL", "pending:submit:", 1),
+        ("TERM", "local:started-before-recorded:job", 0),
+        ("INT", "endpoints:ready", 0),
+    ],
+)
 def test_local_apply_stopped_at_a_mark(local_box, local_marks, signame, prefix, index):
     report = apply_crash_case(local_box(), pick(local_marks[0], prefix, index), signame)
     assert report.survived, report.describe()
@@ -126,6 +133,7 @@ def test_local_interrupted_while_jobs_run(local_box, local_marks):
 
 
 # -- the full matrix (bench/reliability.py prints its figures) ------------------------------------
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signame", SIGNALS)

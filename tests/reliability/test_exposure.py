@@ -23,6 +23,7 @@ PACKAGE = REPO / "nimctl"
 
 # -- who listens where ---------------------------------------------------------------------------
 
+
 def _socket_inodes(pid: int) -> set[str]:
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
@@ -40,7 +41,7 @@ def _decode_address(hex_address: str) -> str:
     raw = bytes.fromhex(ip)
     if len(raw) == 4:
         return ".".join(str(b) for b in reversed(raw))
-    words = [raw[i:i + 4][::-1].hex() for i in range(0, 16, 4)]
+    words = [raw[i : i + 4][::-1].hex() for i in range(0, 16, 4)]
     return ":".join(words)
 
 
@@ -57,8 +58,9 @@ def listening_addresses(pid: int) -> list[str]:
 
 
 def start_server(argv: list[str], env: dict[str, str], ready_text: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     seen = ""
     deadline = time.monotonic() + 20
     while ready_text not in seen and time.monotonic() < deadline:
@@ -81,11 +83,15 @@ def stop(proc: subprocess.Popen) -> None:
 
 def test_emulator_serve_listens_on_loopback_and_enforces_its_token(tmp_path):
     env = base_env(tmp_path)
-    proc, printed = start_server([sys.executable, "-m", "nimctl", "emulator", "serve", "--port", "0",
-                                  "--token", "emu-exposure-token"], env, "# Lepton emulator")
+    proc, printed = start_server(
+        [sys.executable, "-m", "nimctl", "emulator", "serve", "--port", "0", "--token", "emu-exposure-token"],
+        env,
+        "# Lepton emulator",
+    )
     try:
-        exports = dict(line[len("export "):].split("=", 1) for line in printed.splitlines()
-                       if line.startswith("export "))
+        exports = dict(
+            line[len("export ") :].split("=", 1) for line in printed.splitlines() if line.startswith("export ")
+        )
         url = exports["LEPTON_WORKSPACE_URL"].strip("'")
         addresses = listening_addresses(proc.pid)
         assert addresses and all(a.startswith("127.") for a in addresses), addresses
@@ -119,8 +125,11 @@ def test_emulator_endpoints_enforce_the_endpoint_token(lepton, tmp_path):
 
 def test_mock_server_listens_on_loopback_and_enforces_its_api_key(tmp_path):
     env = base_env(tmp_path)
-    proc, printed = start_server([sys.executable, "-m", "nimctl.mock_server", "--port", "0", "--api-key",
-                                  "mock-exposure-key"], env, "serving")
+    proc, printed = start_server(
+        [sys.executable, "-m", "nimctl.offline.mock_server", "--port", "0", "--api-key", "mock-exposure-key"],
+        env,
+        "serving",
+    )
     try:
         url = printed.split(" on ", 1)[1].split("/v1")[0]
         addresses = listening_addresses(proc.pid)
@@ -138,18 +147,36 @@ def test_mock_server_listens_on_loopback_and_enforces_its_api_key(tmp_path):
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10"])
 def test_mock_server_refuses_a_non_loopback_host_without_allow_remote(tmp_path, host):
-    for argv in ([sys.executable, "-m", "nimctl.mock_server"], [sys.executable, "-m", "nimctl", "mock-server"]):
-        proc = subprocess.run([*argv, "--host", host, "--port", "0"], env=base_env(tmp_path), capture_output=True,
-                              text=True, timeout=20, stdin=subprocess.DEVNULL)
+    for argv in ([sys.executable, "-m", "nimctl.offline.mock_server"], [sys.executable, "-m", "nimctl", "mock-server"]):
+        proc = subprocess.run(
+            [*argv, "--host", host, "--port", "0"],
+            env=base_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=20,
+            stdin=subprocess.DEVNULL,
+        )
         assert proc.returncode != 0 and "--allow-remote" in proc.stderr, (argv, proc.returncode, proc.stderr)
         assert "Traceback" not in proc.stderr
 
 
 # -- no shell, argv only --------------------------------------------------------------------------
 
-FORBIDDEN_CALLS = {("os", "system"), ("os", "popen"), ("os", "execl"), ("os", "execlp"), ("os", "execle"),
-                   ("os", "execlpe"), ("os", "spawnl"), ("os", "spawnlp"), ("os", "spawnv"), ("os", "spawnvp"),
-                   ("subprocess", "getoutput"), ("subprocess", "getstatusoutput"), ("pty", "spawn")}
+FORBIDDEN_CALLS = {
+    ("os", "system"),
+    ("os", "popen"),
+    ("os", "execl"),
+    ("os", "execlp"),
+    ("os", "execle"),
+    ("os", "execlpe"),
+    ("os", "spawnl"),
+    ("os", "spawnlp"),
+    ("os", "spawnv"),
+    ("os", "spawnvp"),
+    ("subprocess", "getoutput"),
+    ("subprocess", "getstatusoutput"),
+    ("pty", "spawn"),
+}
 SUBPROCESS_CALLS = {"Popen", "run", "call", "check_call", "check_output"}
 
 
@@ -175,8 +202,12 @@ def _list_bound_names(func: ast.AST, module: ast.Module) -> set[str]:
     for node in ast.walk(func):
         if isinstance(node, ast.Assign) and isinstance(node.value, (ast.List, ast.ListComp)):
             names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
-                and isinstance(node.value.func, ast.Name) and node.value.func.id in returns):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Name)
+            and node.value.func.id in returns
+        ):
             for target in node.targets:
                 if isinstance(target, ast.Tuple):
                     kinds = returns[node.value.func.id]
@@ -210,8 +241,9 @@ def shell_audit() -> tuple[list[str], int]:
                     problems.append(f"{where}: {func.value.id}.{func.attr}() runs a shell or a string command")
                 if func.value.id == "subprocess" and func.attr in SUBPROCESS_CALLS:
                     checked += 1
-                    argv = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "args"),
-                                                                None)
+                    argv = (
+                        node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "args"), None)
+                    )
                     scope = node
                     while scope in parents and not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
                         scope = parents[scope]
@@ -219,8 +251,10 @@ def shell_audit() -> tuple[list[str], int]:
                         continue
                     if isinstance(argv, ast.Name) and argv.id in _list_bound_names(scope, module):
                         continue
-                    problems.append(f"{where}: subprocess.{func.attr}() is not given an argv list "
-                                    f"({ast.unparse(argv) if argv else 'nothing'})")
+                    problems.append(
+                        f"{where}: subprocess.{func.attr}() is not given an argv list "
+                        f"({ast.unparse(argv) if argv else 'nothing'})"
+                    )
     return problems, checked
 
 
@@ -261,8 +295,9 @@ evaluation:
     try:
         validated = sandbox.run("validate", "-f", str(config))
         if validated.code != 0:  # fall back to the bundled mock deployment group, argv overridden
-            config.write_text(config.read_text().replace("  - deployment: none", "  - deployment: mock")
-                              .replace("  type: mock\n", ""))
+            config.write_text(
+                config.read_text().replace("  - deployment: none", "  - deployment: mock").replace("  type: mock\n", "")
+            )
             validated = sandbox.run("validate", "-f", str(config))
         assert validated.code == 0, validated.describe()
         failed = sandbox.apply()

@@ -9,12 +9,15 @@ from typing import Any
 
 import pytest
 
-from nimctl.resources import Stack
-from nimctl.stack import build_stacks
+from nimctl.stack.builder import build_stacks
+from nimctl.stack.resources import Stack
 
 NIM_ENDPOINTS = {
-    "chat": "/v1/chat/completions", "completions": "/v1/completions", "health": "/v1/health/ready",
-    "embedding": "/v1/embeddings", "ranking": "/v1/ranking",
+    "chat": "/v1/chat/completions",
+    "completions": "/v1/completions",
+    "health": "/v1/health/ready",
+    "embedding": "/v1/embeddings",
+    "ranking": "/v1/ranking",
 }
 
 
@@ -34,11 +37,15 @@ class Loaded:
 
 def lepton_execution() -> dict[str, Any]:
     return {
-        "type": "lepton", "output_dir": "results", "destroy_after": False,
+        "type": "lepton",
+        "output_dir": "results",
+        "destroy_after": False,
         "evaluation_tasks": {"resource_shape": "cpu.small"},
         "lepton_platform": {
-            "deployment": {"endpoint_readiness_timeout": 1200, "platform_defaults": {
-                "health": {"readiness": {}, "liveness": {}}, "log": {"enable_collection": True}}},
+            "deployment": {
+                "endpoint_readiness_timeout": 1200,
+                "platform_defaults": {"health": {"readiness": {}, "liveness": {}}, "log": {"enable_collection": True}},
+            },
             "tasks": {"env_vars": {}, "mounts": [], "image_pull_secrets": []},
         },
     }
@@ -51,12 +58,16 @@ def seed_config() -> dict[str, Any]:
     return {
         "execution": execution,
         "deployment": {
-            "type": "nim", "image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.6",
-            "served_model_name": "meta/llama-3.1-8b-instruct", "port": 8000,
+            "type": "nim",
+            "image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.6",
+            "served_model_name": "meta/llama-3.1-8b-instruct",
+            "port": 8000,
             "endpoints": dict(NIM_ENDPOINTS),
             "lepton_config": {
-                "endpoint_name": "llama-3-1-8b", "resource_shape": "gpu.1xh200",
-                "min_replicas": 1, "max_replicas": 3,
+                "endpoint_name": "llama-3-1-8b",
+                "resource_shape": "gpu.1xh200",
+                "min_replicas": 1,
+                "max_replicas": 3,
                 "api_tokens": [{"value_from": {"token_name_ref": "ENDPOINT_API_KEY"}}],
                 "envs": {"HF_TOKEN": {"value_from": {"secret_name_ref": "HUGGING_FACE_HUB_TOKEN"}}},
                 "mounts": {"enabled": True, "cache_path": "/path/to/model/cache", "mount_path": "/opt/nim/.cache"},
@@ -70,14 +81,30 @@ def local_mock_config() -> dict[str, Any]:
     import sys
 
     return {
-        "execution": {"type": "local", "output_dir": "results", "destroy_after": False,
-                      "local": {"readiness_timeout": 300}},
+        "execution": {
+            "type": "local",
+            "output_dir": "results",
+            "destroy_after": False,
+            "local": {"readiness_timeout": 300},
+        },
         "deployment": {
-            "type": "mock", "served_model_name": "mock-model", "port": "auto",
-            "endpoints": {"chat": "/v1/chat/completions", "completions": "/v1/completions",
-                          "health": "/v1/health/ready"},
-            "command": [sys.executable, "-m", "nimctl.mock_server", "--port", "{port}",
-                        "--served-model-name", "mock-model"],
+            "type": "mock",
+            "served_model_name": "mock-model",
+            "port": "auto",
+            "endpoints": {
+                "chat": "/v1/chat/completions",
+                "completions": "/v1/completions",
+                "health": "/v1/health/ready",
+            },
+            "command": [
+                sys.executable,
+                "-m",
+                "nimctl.offline.mock_server",
+                "--port",
+                "{port}",
+                "--served-model-name",
+                "mock-model",
+            ],
         },
         "evaluation": {"tasks": [{"name": "nimctl.smoke", "params": {"max_tokens": 8}}, {"name": "nimctl.perf"}]},
     }

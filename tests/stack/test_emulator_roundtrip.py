@@ -7,10 +7,14 @@ import time
 
 from nimctl.config import load_configs
 from nimctl.providers.base import JobState, ResourceState
-from nimctl.stack import build_stacks, job_name, referenced_secrets, render_job_spec
+from nimctl.stack.builder import build_stacks, job_name, referenced_secrets, render_job_spec
 
-LEPTON_EXAMPLES = ["examples/lepton_nim_llama_3_1_8b_instruct.yaml", "examples/lepton_multi_task.yaml",
-                   "examples/lepton_literal_token.yaml", "examples/lepton_autoscaling.yaml"]
+LEPTON_EXAMPLES = [
+    "examples/lepton_nim_llama_3_1_8b_instruct.yaml",
+    "examples/lepton_multi_task.yaml",
+    "examples/lepton_literal_token.yaml",
+    "examples/lepton_autoscaling.yaml",
+]
 INVOCATION = "5eed5eed5eed5eed"
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from nimctl.common.errors import ConfigError
+from nimctl.common.secrets import redact_spec
 from nimctl.config import load_configs
-from nimctl.errors import ConfigError
-from nimctl.resources import Stack
-from nimctl.secrets import redact_spec
-from nimctl.stack import build_stacks, redact_stack_dict, render_job_spec
+from nimctl.stack.builder import build_stacks, redact_stack_dict, render_job_spec
+from nimctl.stack.resources import Stack
 from tests.stack.test_lepton_endpoint import EXPECTED_SPEC
 
 SEED = "examples/lepton_nim_llama_3_1_8b_instruct.yaml"
@@ -26,9 +26,9 @@ def test_seed_example_is_the_seed_documents_complete_example_verbatim() -> None:
     if not seed.exists():
         pytest.skip("seed document not available")
     text = seed.read_text()
-    block = text[text.index("## Complete Example"):]
-    block = block[block.index("```yaml\n") + len("```yaml\n"):]
-    assert Path(SEED).read_text() == block[:block.index("```")]
+    block = text[text.index("## Complete Example") :]
+    block = block[block.index("```yaml\n") + len("```yaml\n") :]
+    assert Path(SEED).read_text() == block[: block.index("```")]
 
 
 def test_seed_example_builds_the_expected_endpoint_spec() -> None:
@@ -45,8 +45,10 @@ def test_seed_example_builds_the_expected_endpoint_spec() -> None:
 
 
 def test_overrides_flow_into_the_spec() -> None:
-    [stack] = load(SEED, overrides=("deployment.lepton_config.max_replicas=5",
-                                    "execution.lepton_platform.deployment.node_group=ng-abc"))
+    [stack] = load(
+        SEED,
+        overrides=("deployment.lepton_config.max_replicas=5", "execution.lepton_platform.deployment.node_group=ng-abc"),
+    )
     requirement = stack.endpoint.spec["resource_requirement"]
     assert requirement["max_replicas"] == 5
     assert requirement["affinity"] == {"allowed_dedicated_node_groups": ["ng-abc"]}
@@ -55,12 +57,20 @@ def test_overrides_flow_into_the_spec() -> None:
 def test_every_example_builds() -> None:
     stacks = load("examples")
     by_name = {s.name: s for s in stacks}
-    assert set(by_name) == {"llama-3-1-8b", "llama-3-1-8b-autoscale", "llama-3-1-8b-literal",
-                            "llama-3-1-8b-multi", "local-quickstart", "local-vllm"}
+    assert set(by_name) == {
+        "llama-3-1-8b",
+        "llama-3-1-8b-autoscale",
+        "llama-3-1-8b-literal",
+        "llama-3-1-8b-multi",
+        "local-quickstart",
+        "local-vllm",
+    }
     assert len(by_name["llama-3-1-8b-multi"].jobs) == 5
     assert by_name["llama-3-1-8b-autoscale"].endpoint.spec["auto_scaler"] == {
-        "scale_down": {"no_traffic_timeout": 3600}, "target_gpu_utilization_percentage": 0,
-        "target_throughput": {"qpm": 2.5}}
+        "scale_down": {"no_traffic_timeout": 3600},
+        "target_gpu_utilization_percentage": 0,
+        "target_throughput": {"qpm": 2.5},
+    }
     quick = by_name["local-quickstart"]
     assert quick.platform == "local" and quick.endpoint.spec["port"] is None
     assert [j.resolved_task for j in quick.jobs] == ["nimctl.smoke", "nimctl.perf"]
@@ -124,9 +134,10 @@ def test_two_files_with_one_endpoint_name(tmp_path: Path) -> None:
 def test_two_stacks_sharing_tasks_get_distinct_job_names(tmp_path: Path) -> None:
     text = Path(SEED).read_text()
     first = write(tmp_path, "a.yaml", "stack: team-a\n" + text)
-    second = write(tmp_path, "b.yaml", "stack: team-b\n" + text.replace("endpoint_name: llama-3-1-8b",
-                                                                       "endpoint_name: llama-b"))
-    from nimctl.stack import job_name
+    second = write(
+        tmp_path, "b.yaml", "stack: team-b\n" + text.replace("endpoint_name: llama-3-1-8b", "endpoint_name: llama-b")
+    )
+    from nimctl.stack.builder import job_name
 
     stacks = load(first, second)
     names = {job_name(s.jobs[0], "0123456789abcdef") for s in stacks}

@@ -30,12 +30,17 @@ def rich_config() -> dict:
     config["deployment"]["lepton_config"]["envs"].update({"A": "1", "B": "2", "NIM_X": "y"})
     config["evaluation"]["nemo_evaluator_config"] = {"config": {"params": {"parallelism": 4, "extra": {"a": 1}}}}
     config["evaluation"]["tasks"] = [
-        {"name": "ifeval", "env_vars": {"X": "1", "Y": "2"},
-         "nemo_evaluator_config": {"config": {"params": {"limit_samples": 5, "temperature": 0}}}},
+        {
+            "name": "ifeval",
+            "env_vars": {"X": "1", "Y": "2"},
+            "nemo_evaluator_config": {"config": {"params": {"limit_samples": 5, "temperature": 0}}},
+        },
         {"name": "gsm8k"},
     ]
     config["execution"]["lepton_platform"]["tasks"]["env_vars"] = {
-        "P": "1", "Q": {"value_from": {"secret_name_ref": "S"}}}
+        "P": "1",
+        "Q": {"value_from": {"secret_name_ref": "S"}},
+    }
     return config
 
 
@@ -64,6 +69,7 @@ def edit(path: str, value: Any) -> Callable[[dict], None]:
         for part in parents:
             node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
         node[last] = value
+
     return apply
 
 
@@ -72,8 +78,7 @@ MODEL_AFFECTING = {
     "served name": edit("deployment.served_model_name", "meta/other"),
     "server command": edit("deployment.command", ["/opt/nim/start_server.sh", "--max-len", "4096"]),
     "endpoint env": edit("deployment.lepton_config.envs.NIM_X", "z"),
-    "endpoint env source": edit("deployment.lepton_config.envs.HF_TOKEN",
-                                {"value_from": {"secret_name_ref": "OTHER"}}),
+    "endpoint env source": edit("deployment.lepton_config.envs.HF_TOKEN", {"value_from": {"secret_name_ref": "OTHER"}}),
     "global params": edit("evaluation.nemo_evaluator_config.config.params.parallelism", 8),
     "task params": edit("evaluation.tasks.0.nemo_evaluator_config.config.params.limit_samples", 6),
     "task env": edit("evaluation.tasks.0.env_vars.X", "2"),

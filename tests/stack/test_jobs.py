@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from nimctl.errors import ConfigError
-from nimctl.specs.common import PENDING_URL, RUN_EVAL_COMMAND
-from nimctl.stack import render_job_spec
+from nimctl.common.errors import ConfigError
+from nimctl.stack.builder import render_job_spec
+from nimctl.stack.specs.common import PENDING_URL, RUN_EVAL_COMMAND
 from tests.stack.conftest import build
 
 INVOCATION = "a1b2c3d4e5f60718"
@@ -26,18 +26,22 @@ def rendered(config: dict, task: int = 0, url: str | None = URL, stack: str = "l
 
 def test_seed_job_spec(seed: dict) -> None:
     seed["execution"]["lepton_platform"]["tasks"]["mounts"] = [
-        {"from": "node-nfs:lepton-shared-fs", "path": "/shared/nimctl/", "mount_path": "/workspace"}]
+        {"from": "node-nfs:lepton-shared-fs", "path": "/shared/nimctl/", "mount_path": "/workspace"}
+    ]
     seed["execution"]["lepton_platform"]["tasks"]["image_pull_secrets"] = ["lepton-nvidia-registry-secret"]
     name, spec = rendered(seed)
     assert name.startswith("eval-a1b2c3-")
     assert spec["resource_shape"] == "cpu.small"
     assert "affinity" not in spec
-    assert spec["container"] == {"image": "nvcr.io/nvidia/eval-factory/lm-evaluation-harness:26.01",
-                                 "command": list(RUN_EVAL_COMMAND)}
+    assert spec["container"] == {
+        "image": "nvcr.io/nvidia/eval-factory/lm-evaluation-harness:26.01",
+        "command": list(RUN_EVAL_COMMAND),
+    }
     assert (spec["completions"], spec["parallelism"], spec["shared_memory_size"]) == (1, 1, 1024)
     assert spec["ttl_seconds_after_finished"] > 600
-    assert spec["mounts"] == [{"from": "node-nfs:lepton-shared-fs", "path": f"/shared/nimctl/{INVOCATION}",
-                               "mount_path": "/workspace"}]
+    assert spec["mounts"] == [
+        {"from": "node-nfs:lepton-shared-fs", "path": f"/shared/nimctl/{INVOCATION}", "mount_path": "/workspace"}
+    ]
     assert spec["image_pull_secrets"] == ["lepton-nvidia-registry-secret"]
     env = env_of(spec)
     assert env["NIMCTL_ENDPOINT_URL"] == URL
@@ -53,8 +57,11 @@ def test_run_config_carries_target_and_task(seed: dict) -> None:
     document = yaml.safe_load(env_of(spec)["NIMCTL_RUN_CONFIG"])
     assert document["config"] == {"type": "ifeval", "output_dir": "/results/ifeval"}
     assert document["target"]["api_endpoint"] == {
-        "url": f"{URL}/v1/chat/completions", "model_id": "meta/llama-3.1-8b-instruct", "type": "chat",
-        "api_key": "API_KEY"}
+        "url": f"{URL}/v1/chat/completions",
+        "model_id": "meta/llama-3.1-8b-instruct",
+        "type": "chat",
+        "api_key": "API_KEY",
+    }
     assert document["metadata"]["nimctl"]["invocation_id"] == INVOCATION
 
 
@@ -64,8 +71,9 @@ def test_template_marks_what_is_known_only_at_apply_time(seed: dict) -> None:
     env = env_of(job.spec_template)
     assert env["NIMCTL_ENDPOINT_URL"] == PENDING_URL
     assert yaml.safe_load(env["NIMCTL_RUN_CONFIG"])["target"]["api_endpoint"]["url"] == PENDING_URL
-    assert job.spec_template["mounts"] == [{"path": "/ws/(invocation id)", "from": "node-nfs:lepton-shared-fs",
-                                            "mount_path": "/workspace"}]
+    assert job.spec_template["mounts"] == [
+        {"path": "/ws/(invocation id)", "from": "node-nfs:lepton-shared-fs", "mount_path": "/workspace"}
+    ]
 
 
 def test_render_does_not_touch_the_template(seed: dict) -> None:
@@ -108,7 +116,10 @@ def test_no_endpoint_token_means_no_key_variable(seed: dict) -> None:
 
 def test_env_layers_task_wins_over_execution_wide(seed: dict) -> None:
     seed["execution"]["lepton_platform"]["tasks"]["env_vars"] = {
-        "HF_TOKEN": {"value_from": {"secret_name_ref": "HF"}}, "LOG_LEVEL": "info", "RETRIES": 3}
+        "HF_TOKEN": {"value_from": {"secret_name_ref": "HF"}},
+        "LOG_LEVEL": "info",
+        "RETRIES": 3,
+    }
     seed["evaluation"]["tasks"][0]["env_vars"] = {"LOG_LEVEL": "debug", "FLAG": False}
     env = env_of(rendered(seed)[1])
     assert env["HF_TOKEN"] == {"secret_name_ref": "HF"}
@@ -130,26 +141,31 @@ def test_shape_node_group_timeout_and_dataset(seed: dict) -> None:
     env = env_of(spec)
     assert env["NIMCTL_TASK_TIMEOUT_S"] == "7200"
     assert env["NEMO_EVALUATOR_DATASET_DIR"] == "/datasets"
-    assert {"path": "/datasets-on-nfs/ifeval", "from": "node-nfs:lepton-shared-fs",
-            "mount_path": "/datasets"} in spec["mounts"]
+    assert {"path": "/datasets-on-nfs/ifeval", "from": "node-nfs:lepton-shared-fs", "mount_path": "/datasets"} in spec[
+        "mounts"
+    ]
 
 
 def test_nemo_evaluator_config_task_merges_over_global(seed: dict) -> None:
     seed["evaluation"]["nemo_evaluator_config"] = {"config": {"params": {"parallelism": 8, "limit_samples": 10}}}
     seed["evaluation"]["tasks"] = [
         {"name": "gsm8k", "nemo_evaluator_config": {"config": {"params": {"limit_samples": 200}}}},
-        {"name": "lm-evaluation-harness.ifeval",
-         "nemo_evaluator_config": {"target": {"api_endpoint": {"url": "http://elsewhere/v1/chat/completions"}}}},
+        {
+            "name": "lm-evaluation-harness.ifeval",
+            "nemo_evaluator_config": {"target": {"api_endpoint": {"url": "http://elsewhere/v1/chat/completions"}}},
+        },
     ]
     stack = build(seed, stack="llama")
-    gsm8k = yaml.safe_load(env_of(render_job_spec(stack.jobs[0], invocation_id=INVOCATION,
-                                                  endpoint_url=URL)[1])["NIMCTL_RUN_CONFIG"])
+    gsm8k = yaml.safe_load(
+        env_of(render_job_spec(stack.jobs[0], invocation_id=INVOCATION, endpoint_url=URL)[1])["NIMCTL_RUN_CONFIG"]
+    )
     assert gsm8k["config"]["params"] == {"parallelism": 8, "limit_samples": 200}
     assert gsm8k["config"]["type"] == "gsm8k"
     assert gsm8k["target"]["api_endpoint"]["type"] == "completions"
     assert gsm8k["target"]["api_endpoint"]["url"] == f"{URL}/v1/completions"
-    ifeval = yaml.safe_load(env_of(render_job_spec(stack.jobs[1], invocation_id=INVOCATION,
-                                                   endpoint_url=URL)[1])["NIMCTL_RUN_CONFIG"])
+    ifeval = yaml.safe_load(
+        env_of(render_job_spec(stack.jobs[1], invocation_id=INVOCATION, endpoint_url=URL)[1])["NIMCTL_RUN_CONFIG"]
+    )
     assert ifeval["target"]["api_endpoint"]["url"] == "http://elsewhere/v1/chat/completions"  # user's wins
 
 
@@ -168,8 +184,7 @@ def test_container_override_and_unlisted_task(seed: dict) -> None:
 
 
 def test_command_task_runs_its_argv_without_a_shell(seed: dict) -> None:
-    seed["evaluation"]["tasks"] = [{"name": "probe", "container": "python:3.11",
-                                    "command": "python -c 'print(1)'"}]
+    seed["evaluation"]["tasks"] = [{"name": "probe", "container": "python:3.11", "command": "python -c 'print(1)'"}]
     job = build(seed).jobs[0]
     assert job.spec_template["container"] == {"image": "python:3.11", "command": ["python", "-c", "print(1)"]}
     assert job.resolved_task == "command"
@@ -177,19 +192,23 @@ def test_command_task_runs_its_argv_without_a_shell(seed: dict) -> None:
 
 
 def test_builtin_on_lepton_runs_in_the_given_image(seed: dict) -> None:
-    seed["evaluation"]["tasks"] = [{"name": "nimctl.smoke", "container": "registry.example/nimctl:0.1",
-                                    "params": {"max_tokens": 8}}]
+    seed["evaluation"]["tasks"] = [
+        {"name": "nimctl.smoke", "container": "registry.example/nimctl:0.1", "params": {"max_tokens": 8}}
+    ]
     job = build(seed).jobs[0]
     assert job.spec_template["container"]["command"] == ["python", "-m", "nimctl.builtin_tasks.smoke"]
     assert env_of(job.spec_template)["NIMCTL_TASK_PARAMS"] == '{"max_tokens": 8}'
 
 
-@pytest.mark.parametrize(("task", "key", "text"), [
-    ({"name": "nimctl.smoke"}, "evaluation.tasks.0.container", "needs a container image"),
-    ({"name": "probe", "command": ["true"]}, "evaluation.tasks.0.container", "needs a container image"),
-    ({"name": "ifevl"}, "evaluation.tasks.0.name", "did you mean ifeval"),
-    ({"name": "mmlu"}, "evaluation.tasks.0.name", "lm-evaluation-harness, simple_evals"),
-])
+@pytest.mark.parametrize(
+    ("task", "key", "text"),
+    [
+        ({"name": "nimctl.smoke"}, "evaluation.tasks.0.container", "needs a container image"),
+        ({"name": "probe", "command": ["true"]}, "evaluation.tasks.0.container", "needs a container image"),
+        ({"name": "ifevl"}, "evaluation.tasks.0.name", "did you mean ifeval"),
+        ({"name": "mmlu"}, "evaluation.tasks.0.name", "lm-evaluation-harness, simple_evals"),
+    ],
+)
 def test_task_errors_are_located(seed: dict, task: dict, key: str, text: str) -> None:
     seed["evaluation"]["tasks"] = [task]
     with pytest.raises(ConfigError) as caught:
@@ -209,10 +228,16 @@ def test_duplicate_task_in_a_stack_is_an_error(seed: dict) -> None:
 
 def test_deployment_none_targets_the_fixed_url(seed: dict) -> None:
     seed["deployment"] = {"type": "none"}
-    seed["target"] = {"api_endpoint": {"url": "https://api.example.com/v1/chat/completions",
-                                       "model_id": "org/model", "api_key_name": "NGC_API_KEY"}}
+    seed["target"] = {
+        "api_endpoint": {
+            "url": "https://api.example.com/v1/chat/completions",
+            "model_id": "org/model",
+            "api_key_name": "NGC_API_KEY",
+        }
+    }
     seed["execution"]["lepton_platform"]["tasks"]["env_vars"] = {
-        "NGC_API_KEY": {"value_from": {"secret_name_ref": "NGC"}}}
+        "NGC_API_KEY": {"value_from": {"secret_name_ref": "NGC"}}
+    }
     job = build(seed).jobs[0]
     assert job.endpoint is None and job.model_id == "org/model"
     _, spec = render_job_spec(job, invocation_id=INVOCATION, endpoint_url=None)

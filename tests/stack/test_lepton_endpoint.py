@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from nimctl.errors import ConfigError
+from nimctl.common.errors import ConfigError
 from tests.stack.conftest import build, seed_config
 
 # What the launcher 0.2.6 sends for the seed's Complete Example (reference/launcher.md).
@@ -86,16 +86,23 @@ def test_endpoint_resource_metadata(seed: dict) -> None:
 def test_node_group_becomes_affinity(seed: dict) -> None:
     seed["execution"]["lepton_platform"]["deployment"]["node_group"] = "ng-123"
     requirement = build(seed).endpoint.spec["resource_requirement"]
-    assert requirement == {"affinity": {"allowed_dedicated_node_groups": ["ng-123"]},
-                           "resource_shape": "gpu.1xh200", "min_replicas": 1, "max_replicas": 3}
+    assert requirement == {
+        "affinity": {"allowed_dedicated_node_groups": ["ng-123"]},
+        "resource_shape": "gpu.1xh200",
+        "min_replicas": 1,
+        "max_replicas": 3,
+    }
 
 
 def test_platform_defaults_come_first_and_unknown_fields_are_dropped_with_a_warning(seed: dict) -> None:
     defaults = seed["execution"]["lepton_platform"]["deployment"]["platform_defaults"]
-    defaults.update({"queue_config": {"priority_class": "low"}, "enable_rdma": False,
-                     "image_pull_secrets": ["org-registry"]})
-    seed["execution"]["lepton_platform"]["tasks"]["image_pull_secrets"] = ["lepton-nvidia-registry-secret",
-                                                                           "org-registry"]
+    defaults.update(
+        {"queue_config": {"priority_class": "low"}, "enable_rdma": False, "image_pull_secrets": ["org-registry"]}
+    )
+    seed["execution"]["lepton_platform"]["tasks"]["image_pull_secrets"] = [
+        "lepton-nvidia-registry-secret",
+        "org-registry",
+    ]
     stack = build(seed)
     spec = stack.endpoint.spec
     assert list(spec)[:3] == ["health", "log", "queue_config"]
@@ -108,10 +115,14 @@ def test_platform_defaults_come_first_and_unknown_fields_are_dropped_with_a_warn
 def test_autoscaler_is_passed_without_scale_from_zero(seed: dict) -> None:
     seed["deployment"]["lepton_config"]["auto_scaler"] = {
         "scale_down": {"no_traffic_timeout": 3600, "scale_from_zero": False},
-        "target_gpu_utilization_percentage": 0, "target_throughput": {"qpm": 2.5}}
+        "target_gpu_utilization_percentage": 0,
+        "target_throughput": {"qpm": 2.5},
+    }
     assert build(seed).endpoint.spec["auto_scaler"] == {
-        "scale_down": {"no_traffic_timeout": 3600}, "target_gpu_utilization_percentage": 0,
-        "target_throughput": {"qpm": 2.5}}
+        "scale_down": {"no_traffic_timeout": 3600},
+        "target_gpu_utilization_percentage": 0,
+        "target_throughput": {"qpm": 2.5},
+    }
 
 
 def test_autoscaler_with_only_scale_from_zero_is_left_out(seed: dict) -> None:
@@ -119,12 +130,15 @@ def test_autoscaler_with_only_scale_from_zero_is_left_out(seed: dict) -> None:
     assert "auto_scaler" not in build(seed).endpoint.spec
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    ({}, (1, 1)),
-    ({"max_replicas": 4}, (1, 4)),
-    ({"min_replicas": 2}, (2, 2)),
-    ({"min_replicas": 0, "max_replicas": 0}, (0, 0)),
-])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({}, (1, 1)),
+        ({"max_replicas": 4}, (1, 4)),
+        ({"min_replicas": 2}, (2, 2)),
+        ({"min_replicas": 0, "max_replicas": 0}, (0, 0)),
+    ],
+)
 def test_both_replica_bounds_are_always_sent(seed: dict, given: dict, expected: tuple) -> None:
     config = seed["deployment"]["lepton_config"]
     config.pop("min_replicas")
@@ -142,8 +156,11 @@ def test_min_above_max_is_an_error(seed: dict) -> None:
 
 def test_user_envs_keep_their_form_and_override_derived_ones(seed: dict) -> None:
     seed["deployment"]["lepton_config"]["envs"] = {
-        "NIM_MAX_MODEL_LEN": 8192, "NIM_ENABLE": True, "MODEL_PORT": "9000",
-        "NGC_API_KEY": {"value_from": {"secret_name_ref": "NGC_KEY"}}}
+        "NIM_MAX_MODEL_LEN": 8192,
+        "NIM_ENABLE": True,
+        "MODEL_PORT": "9000",
+        "NGC_API_KEY": {"value_from": {"secret_name_ref": "NGC_KEY"}},
+    }
     envs = build(seed).endpoint.spec["envs"]
     assert envs == [
         {"name": "NIM_MAX_MODEL_LEN", "value": "8192"},
@@ -158,7 +175,8 @@ def test_user_envs_keep_their_form_and_override_derived_ones(seed: dict) -> None
 def test_cache_mount_takes_its_source_from_the_first_task_mount(seed: dict) -> None:
     seed["execution"]["lepton_platform"]["tasks"]["mounts"] = [
         {"from": "node-nfs:team-fs", "path": "/ws", "mount_path": "/workspace"},
-        {"from": "node-nfs:other", "path": "/x", "mount_path": "/x"}]
+        {"from": "node-nfs:other", "path": "/x", "mount_path": "/x"},
+    ]
     assert build(seed).endpoint.spec["mounts"][0]["from"] == "node-nfs:team-fs"
 
 
@@ -167,11 +185,16 @@ def test_disabled_mounts_are_left_out(seed: dict) -> None:
     assert "mounts" not in build(seed).endpoint.spec
 
 
-@pytest.mark.parametrize(("tokens", "expected"), [
-    (["plain-token"], [{"value": "plain-token"}]),
-    ([{"value": "v1"}, {"value_from": {"token_name_ref": "T"}}],
-     [{"value": "v1"}, {"value_from": {"token_name_ref": "T"}}]),
-])
+@pytest.mark.parametrize(
+    ("tokens", "expected"),
+    [
+        (["plain-token"], [{"value": "plain-token"}]),
+        (
+            [{"value": "v1"}, {"value_from": {"token_name_ref": "T"}}],
+            [{"value": "v1"}, {"value_from": {"token_name_ref": "T"}}],
+        ),
+    ],
+)
 def test_api_token_forms(seed: dict, tokens: list, expected: list) -> None:
     seed["deployment"]["lepton_config"]["api_tokens"] = tokens
     endpoint = build(seed).endpoint
@@ -181,39 +204,69 @@ def test_api_token_forms(seed: dict, tokens: list, expected: list) -> None:
 
 def test_vllm_command_is_an_argv_and_port_placeholders_are_filled(seed: dict) -> None:
     seed["deployment"] = {
-        "type": "vllm", "image": "vllm/vllm-openai:v0.6.0", "checkpoint_path": "meta-llama/Llama-3.1-8B-Instruct",
-        "served_model_name": "llama", "port": 8080, "endpoints": {"health": "/health"},
+        "type": "vllm",
+        "image": "vllm/vllm-openai:v0.6.0",
+        "checkpoint_path": "meta-llama/Llama-3.1-8B-Instruct",
+        "served_model_name": "llama",
+        "port": 8080,
+        "endpoints": {"health": "/health"},
         "command": "vllm serve meta-llama/Llama-3.1-8B-Instruct --port {port} --served-model-name 'llama'",
         "lepton_config": {"resource_shape": "gpu.1xh200", "endpoint_name": "vllm-llama"},
     }
     endpoint = build(seed).endpoint
     assert endpoint.spec["container"] == {
-        "image": "vllm/vllm-openai:v0.6.0", "ports": [{"container_port": 8080}],
-        "command": ["vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct", "--port", "8080",
-                    "--served-model-name", "llama"]}
+        "image": "vllm/vllm-openai:v0.6.0",
+        "ports": [{"container_port": 8080}],
+        "command": [
+            "vllm",
+            "serve",
+            "meta-llama/Llama-3.1-8B-Instruct",
+            "--port",
+            "8080",
+            "--served-model-name",
+            "llama",
+        ],
+    }
     assert endpoint.health_path == "/health"
     assert [e["name"] for e in endpoint.spec["envs"]] == ["SERVED_MODEL_NAME", "MODEL_PORT"]  # no NIM_*
 
 
 def test_vllm_without_command_gets_a_derived_one(seed: dict) -> None:
     seed["deployment"] = {
-        "type": "vllm", "image": "vllm/vllm-openai:v0.6.0", "checkpoint_path": "/models/llama",
-        "served_model_name": "llama", "port": 8000, "tensor_parallel_size": 2, "extra_args": "--max-model-len 4096",
+        "type": "vllm",
+        "image": "vllm/vllm-openai:v0.6.0",
+        "checkpoint_path": "/models/llama",
+        "served_model_name": "llama",
+        "port": 8000,
+        "tensor_parallel_size": 2,
+        "extra_args": "--max-model-len 4096",
         "lepton_config": {"resource_shape": "gpu.2xh200"},
     }
     command = build(seed).endpoint.spec["container"]["command"]
-    assert command == ["vllm", "serve", "/models/llama", "--tensor-parallel-size=2", "--pipeline-parallel-size=1",
-                       "--data-parallel-size=1", "--port=8000", "--served-model-name=llama",
-                       "--max-model-len", "4096"]
+    assert command == [
+        "vllm",
+        "serve",
+        "/models/llama",
+        "--tensor-parallel-size=2",
+        "--pipeline-parallel-size=1",
+        "--data-parallel-size=1",
+        "--port=8000",
+        "--served-model-name=llama",
+        "--max-model-len",
+        "4096",
+    ]
 
 
-@pytest.mark.parametrize(("mutate", "key"), [
-    (lambda c: c["deployment"]["lepton_config"].pop("resource_shape"), "resource_shape"),
-    (lambda c: c["deployment"].pop("image"), "deployment.image"),
-    (lambda c: c["deployment"].update(port="auto"), "deployment.port"),
-    (lambda c: c["deployment"].update(type="mock"), "deployment.type"),
-    (lambda c: c["deployment"]["lepton_config"]["mounts"].pop("cache_path"), "cache_path"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "key"),
+    [
+        (lambda c: c["deployment"]["lepton_config"].pop("resource_shape"), "resource_shape"),
+        (lambda c: c["deployment"].pop("image"), "deployment.image"),
+        (lambda c: c["deployment"].update(port="auto"), "deployment.port"),
+        (lambda c: c["deployment"].update(type="mock"), "deployment.type"),
+        (lambda c: c["deployment"]["lepton_config"]["mounts"].pop("cache_path"), "cache_path"),
+    ],
+)
 def test_lepton_endpoint_errors_name_the_key(mutate, key: str) -> None:
     config = seed_config()
     mutate(config)
@@ -224,8 +277,12 @@ def test_lepton_endpoint_errors_name_the_key(mutate, key: str) -> None:
 
 def test_deployment_none_has_no_endpoint(seed: dict) -> None:
     seed["deployment"] = {"type": "none"}
-    seed["target"] = {"api_endpoint": {"url": "https://integrate.api.nvidia.com/v1/chat/completions",
-                                       "model_id": "meta/llama-3.1-8b-instruct"}}
+    seed["target"] = {
+        "api_endpoint": {
+            "url": "https://integrate.api.nvidia.com/v1/chat/completions",
+            "model_id": "meta/llama-3.1-8b-instruct",
+        }
+    }
     stack = build(seed)
     assert stack.endpoint is None
     assert stack.jobs[0].endpoint is None

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from nimctl.errors import ConfigError
-from nimctl.stack import render_job_spec
+from nimctl.common.errors import ConfigError
+from nimctl.stack.builder import render_job_spec
 from tests.stack.conftest import build, local_mock_config
 
 INVOCATION = "feedfacecafe0001"
@@ -19,11 +19,22 @@ def test_mock_endpoint_spec() -> None:
     endpoint = build(local_mock_config(), stack="quick").endpoint
     assert endpoint.platform == "local" and endpoint.name == "quick"
     assert endpoint.spec == {
-        "command": [sys.executable, "-m", "nimctl.mock_server", "--port", "{port}",
-                    "--served-model-name", "mock-model"],
-        "port": None, "host": "127.0.0.1",
-        "env": {"SERVED_MODEL_NAME": "mock-model", "NIM_MODEL_NAME": "mock-model",
-                "NIM_SERVED_MODEL_NAME": "mock-model"},
+        "command": [
+            sys.executable,
+            "-m",
+            "nimctl.offline.mock_server",
+            "--port",
+            "{port}",
+            "--served-model-name",
+            "mock-model",
+        ],
+        "port": None,
+        "host": "127.0.0.1",
+        "env": {
+            "SERVED_MODEL_NAME": "mock-model",
+            "NIM_MODEL_NAME": "mock-model",
+            "NIM_SERVED_MODEL_NAME": "mock-model",
+        },
         "health_path": "/v1/health/ready",
     }
     assert endpoint.readiness_timeout_s == 300.0
@@ -33,13 +44,23 @@ def test_mock_endpoint_spec() -> None:
 def test_fixed_port_and_user_envs() -> None:
     config = local_mock_config()
     config["deployment"]["port"] = 8123
-    config["deployment"]["lepton_config"] = {"envs": {
-        "LOG_LEVEL": "debug", "SERVED_MODEL_NAME": "override", "HF_TOKEN": {"value_from": {"secret_name_ref": "HF"}}}}
+    config["deployment"]["lepton_config"] = {
+        "envs": {
+            "LOG_LEVEL": "debug",
+            "SERVED_MODEL_NAME": "override",
+            "HF_TOKEN": {"value_from": {"secret_name_ref": "HF"}},
+        }
+    }
     spec = build(config).endpoint.spec
     assert spec["port"] == 8123
-    assert spec["env"] == {"SERVED_MODEL_NAME": "override", "NIM_MODEL_NAME": "mock-model",
-                           "NIM_SERVED_MODEL_NAME": "mock-model", "MODEL_PORT": "8123",
-                           "NIM_SERVER_PORT": "8123", "LOG_LEVEL": "debug"}
+    assert spec["env"] == {
+        "SERVED_MODEL_NAME": "override",
+        "NIM_MODEL_NAME": "mock-model",
+        "NIM_SERVED_MODEL_NAME": "mock-model",
+        "MODEL_PORT": "8123",
+        "NIM_SERVER_PORT": "8123",
+        "LOG_LEVEL": "debug",
+    }
     assert spec["env_from"] == {"HF_TOKEN": "HF"}  # read from nimctl's environment at start
 
 
@@ -54,21 +75,31 @@ def test_builtin_jobs(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     output_dir = os.path.join(str(tmp_path), "results", INVOCATION, "nimctl.smoke")
     assert spec == {
         "command": [sys.executable, "-m", "nimctl.builtin_tasks.smoke"],
-        "env": {"NIMCTL_ENDPOINT_URL": "http://127.0.0.1:40123", "NIMCTL_MODEL_ID": "mock-model",
-                "NIMCTL_API_KEY_ENV": "API_KEY", "NIMCTL_OUTPUT_DIR": output_dir,
-                "NIMCTL_TASK_PARAMS": json.dumps({"max_tokens": 8})},
+        "env": {
+            "NIMCTL_ENDPOINT_URL": "http://127.0.0.1:40123",
+            "NIMCTL_MODEL_ID": "mock-model",
+            "NIMCTL_API_KEY_ENV": "API_KEY",
+            "NIMCTL_OUTPUT_DIR": output_dir,
+            "NIMCTL_TASK_PARAMS": json.dumps({"max_tokens": 8}),
+        },
         "output_dir": output_dir,
     }
-    assert render_job_spec(perf, invocation_id=INVOCATION,
-                           endpoint_url="http://127.0.0.1:40123")[1]["command"][-1] == "nimctl.builtin_tasks.perf"
+    assert (
+        render_job_spec(perf, invocation_id=INVOCATION, endpoint_url="http://127.0.0.1:40123")[1]["command"][-1]
+        == "nimctl.builtin_tasks.perf"
+    )
 
 
 def test_command_task_and_secret_env(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     config = local_mock_config()
-    config["evaluation"]["tasks"] = [{"name": "my check", "command": "python -c 'print(42)'",
-                                      "env_vars": {"TOKEN_FOR_X": {"value_from": {"secret_name_ref": "X_TOKEN"}},
-                                                   "MODE": "fast"}}]
+    config["evaluation"]["tasks"] = [
+        {
+            "name": "my check",
+            "command": "python -c 'print(42)'",
+            "env_vars": {"TOKEN_FOR_X": {"value_from": {"secret_name_ref": "X_TOKEN"}}, "MODE": "fast"},
+        }
+    ]
     job = build(config).jobs[0]
     _, spec = render_job_spec(job, invocation_id=INVOCATION, endpoint_url="http://127.0.0.1:1")
     assert spec["command"] == ["python", "-c", "print(42)"]
@@ -85,10 +116,13 @@ def test_harness_task_runs_the_evaluator_locally_and_says_so() -> None:
     assert any("nemo-evaluator" in note for note in job.notes)
 
 
-@pytest.mark.parametrize(("deployment", "key"), [
-    ({"type": "nim", "image": "nvcr.io/nim/x:1", "served_model_name": "m"}, "deployment.command"),
-    ({"type": "sglang", "served_model_name": "m", "command": None}, "deployment.checkpoint_path"),
-])
+@pytest.mark.parametrize(
+    ("deployment", "key"),
+    [
+        ({"type": "nim", "image": "nvcr.io/nim/x:1", "served_model_name": "m"}, "deployment.command"),
+        ({"type": "sglang", "served_model_name": "m", "command": None}, "deployment.checkpoint_path"),
+    ],
+)
 def test_local_servers_need_a_command(deployment: dict, key: str) -> None:
     config = local_mock_config()
     config["deployment"] = deployment
@@ -99,8 +133,13 @@ def test_local_servers_need_a_command(deployment: dict, key: str) -> None:
 
 def test_local_vllm_without_command_is_derived_with_the_port_placeholder() -> None:
     config = local_mock_config()
-    config["deployment"] = {"type": "vllm", "checkpoint_path": "Qwen/Qwen2.5-0.5B-Instruct",
-                            "served_model_name": "qwen", "port": "auto", "endpoints": {"health": "/health"}}
+    config["deployment"] = {
+        "type": "vllm",
+        "checkpoint_path": "Qwen/Qwen2.5-0.5B-Instruct",
+        "served_model_name": "qwen",
+        "port": "auto",
+        "endpoints": {"health": "/health"},
+    }
     spec = build(config).endpoint.spec
     assert spec["command"][:3] == ["vllm", "serve", "Qwen/Qwen2.5-0.5B-Instruct"]
     assert "--port={port}" in spec["command"]

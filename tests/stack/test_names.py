@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nimctl.errors import ConfigError
-from nimctl.resources import DesiredJob
-from nimctl.stack import build_stacks, derived_endpoint_name, job_name, job_name_slug
+from nimctl.common.errors import ConfigError
+from nimctl.stack.builder import build_stacks, derived_endpoint_name, job_name, job_name_slug
+from nimctl.stack.resources import DesiredJob
 from tests.stack.conftest import Loaded, build, seed_config
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
@@ -24,8 +24,17 @@ def assert_lepton_name(name: str) -> None:
 
 
 def make_job(stack: str, task: str) -> DesiredJob:
-    return DesiredJob(stack=stack, task=task, resolved_task=task, platform="lepton", endpoint=None,
-                      spec_template={}, inputs_hash="", model_id="m", name_slug=job_name_slug(stack, task))
+    return DesiredJob(
+        stack=stack,
+        task=task,
+        resolved_task=task,
+        platform="lepton",
+        endpoint=None,
+        spec_template={},
+        inputs_hash="",
+        model_id="m",
+        name_slug=job_name_slug(stack, task),
+    )
 
 
 invocations = st.text(alphabet="0123456789abcdef", min_size=16, max_size=16)
@@ -48,10 +57,17 @@ def test_derived_endpoint_names_are_always_valid(stack: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(pairs=st.lists(st.tuples(st.sampled_from(["llama", "llama-a", "llama_a", "Llama", "x" * 40]),
-                                st.sampled_from(["ifeval", "lm-evaluation-harness.ifeval", "gsm8k", "nimctl.smoke",
-                                                 "a" * 50, "a" * 51])),
-                      unique=True, min_size=2, max_size=12))
+@given(
+    pairs=st.lists(
+        st.tuples(
+            st.sampled_from(["llama", "llama-a", "llama_a", "Llama", "x" * 40]),
+            st.sampled_from(["ifeval", "lm-evaluation-harness.ifeval", "gsm8k", "nimctl.smoke", "a" * 50, "a" * 51]),
+        ),
+        unique=True,
+        min_size=2,
+        max_size=12,
+    )
+)
 def test_job_names_differ_for_different_stack_task_pairs(pairs: list[tuple[str, str]]) -> None:
     names = {job_name(make_job(s, t), "0123456789abcdef") for s, t in pairs}
     assert len(names) == len(pairs)
@@ -82,15 +98,22 @@ def test_stacks_sharing_task_names_get_distinct_jobs() -> None:
     names = [job_name(j, "0123456789abcdef") for s in stacks for j in s.jobs]
     assert len(set(names)) == 4
     addresses = [j.address for s in stacks for j in s.jobs]
-    assert addresses == ["job.team-a-llama.ifeval", "job.team-a-llama.gsm8k",
-                         "job.team-b-llama.ifeval", "job.team-b-llama.gsm8k"]
+    assert addresses == [
+        "job.team-a-llama.ifeval",
+        "job.team-a-llama.gsm8k",
+        "job.team-b-llama.ifeval",
+        "job.team-b-llama.gsm8k",
+    ]
 
 
-@pytest.mark.parametrize(("stack", "expected"), [
-    ("llama-3-1-8b", "llama-3-1-8b"),
-    ("lepton_autoscaling", None),
-    ("9lives", None),
-])
+@pytest.mark.parametrize(
+    ("stack", "expected"),
+    [
+        ("llama-3-1-8b", "llama-3-1-8b"),
+        ("lepton_autoscaling", None),
+        ("9lives", None),
+    ],
+)
 def test_derived_endpoint_name(stack: str, expected: str | None) -> None:
     config = seed_config()
     del config["deployment"]["lepton_config"]["endpoint_name"]

@@ -8,8 +8,8 @@ import glob
 
 import pytest
 
-from nimctl.specs.lepton import DEPLOYMENT_SPEC_FIELDS
-from nimctl.stack import build_stacks, check_specs_with_sdk
+from nimctl.stack.builder import build_stacks, check_specs_with_sdk
+from nimctl.stack.specs.lepton import DEPLOYMENT_SPEC_FIELDS
 from tests.stack.conftest import build, seed_config
 
 EXAMPLES = sorted(glob.glob("examples/*.yaml"))
@@ -47,15 +47,20 @@ def with_endpoint_spec(change) -> list:
     return check_specs_with_sdk([dataclasses.replace(stack, endpoint=endpoint)])
 
 
-@pytest.mark.parametrize(("change", "text"), [
-    (lambda s: s["container"]["ports"][0].update(container_port=70000), "container.ports.0.container_port"),
-    (lambda s: s["resource_requirement"].update(min_replicas=4), "min_replicas must be smaller"),
-    (lambda s: s.update(scale_from_zero=True), "scale_from_zero is not part of the Lepton API"),
-    (lambda s: s.update(auto_scaler={"scale_down": {"idle": 5}}),
-     "auto_scaler.scale_down.idle is not part of the Lepton API"),
-    (lambda s: s["envs"].append({"name": "LEPTON_JOB_NAME", "value": "x"}), "reserved"),
-    (lambda s: s["mounts"][0].update(mount_path="/etc"), "reserved by Lepton"),
-])
+@pytest.mark.parametrize(
+    ("change", "text"),
+    [
+        (lambda s: s["container"]["ports"][0].update(container_port=70000), "container.ports.0.container_port"),
+        (lambda s: s["resource_requirement"].update(min_replicas=4), "min_replicas must be smaller"),
+        (lambda s: s.update(scale_from_zero=True), "scale_from_zero is not part of the Lepton API"),
+        (
+            lambda s: s.update(auto_scaler={"scale_down": {"idle": 5}}),
+            "auto_scaler.scale_down.idle is not part of the Lepton API",
+        ),
+        (lambda s: s["envs"].append({"name": "LEPTON_JOB_NAME", "value": "x"}), "reserved"),
+        (lambda s: s["mounts"][0].update(mount_path="/etc"), "reserved by Lepton"),
+    ],
+)
 def test_problems_in_endpoint_specs_are_reported(change, text: str) -> None:
     problems = with_endpoint_spec(change)
     assert problems and any(text in p for p in problems), problems
@@ -67,18 +72,24 @@ def with_job_template(change) -> list:
     job = stack.jobs[0]
     template = copy.deepcopy(job.spec_template)
     change(template)
-    return check_specs_with_sdk([dataclasses.replace(stack, endpoint=None,
-                                                     jobs=(dataclasses.replace(job, spec_template=template),))])
+    return check_specs_with_sdk(
+        [dataclasses.replace(stack, endpoint=None, jobs=(dataclasses.replace(job, spec_template=template),))]
+    )
 
 
-@pytest.mark.parametrize(("change", "text"), [
-    (lambda t: t.update(ttl_seconds_after_finished=-1), "ttl_seconds_after_finished"),
-    (lambda t: t.update(parallelism=0), "parallelism must be a positive integer"),
-    (lambda t: t["envs"].append({"name": "9BAD", "value": "x"}), "cannot start with a digit"),
-    (lambda t: t.update(mounts=[{"path": "/x/(invocation id)", "from": "node-nfs:fs", "mount_path": "/usr"}]),
-     "reserved by Lepton"),
-    (lambda t: t["container"].update(entrypoint=["x"]), "container.entrypoint is not part of the Lepton API"),
-])
+@pytest.mark.parametrize(
+    ("change", "text"),
+    [
+        (lambda t: t.update(ttl_seconds_after_finished=-1), "ttl_seconds_after_finished"),
+        (lambda t: t.update(parallelism=0), "parallelism must be a positive integer"),
+        (lambda t: t["envs"].append({"name": "9BAD", "value": "x"}), "cannot start with a digit"),
+        (
+            lambda t: t.update(mounts=[{"path": "/x/(invocation id)", "from": "node-nfs:fs", "mount_path": "/usr"}]),
+            "reserved by Lepton",
+        ),
+        (lambda t: t["container"].update(entrypoint=["x"]), "container.entrypoint is not part of the Lepton API"),
+    ],
+)
 def test_problems_in_job_specs_are_reported(change, text: str) -> None:
     problems = with_job_template(change)
     assert problems and any(text in p for p in problems), problems

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from nimctl.errors import ConfigError
-from nimctl.secrets import is_redacted, redact_spec
-from nimctl.stack import build_stacks, redact_stack_dict, render_job_spec
+from nimctl.common.errors import ConfigError
+from nimctl.common.secrets import is_redacted, redact_spec
+from nimctl.stack.builder import build_stacks, redact_stack_dict, render_job_spec
 from tests.stack.conftest import Loaded, build, seed_config
 
 TOKEN = "tok-'quote\"-$(rm -rf /)-9f8e7d6c5b4a"
@@ -80,8 +80,9 @@ def test_a_referenced_token_allows_any_key_name() -> None:
     config = seed_config()
     config["target"] = {"api_endpoint": {"api_key_name": "ENDPOINT_AUTH"}}
     stack = build(config)
-    assert {"name": "ENDPOINT_AUTH", "value_from": {"secret_name_ref": "ENDPOINT_API_KEY"}} in \
-        stack.jobs[0].spec_template["envs"]
+    assert {"name": "ENDPOINT_AUTH", "value_from": {"secret_name_ref": "ENDPOINT_API_KEY"}} in stack.jobs[
+        0
+    ].spec_template["envs"]
 
 
 def test_errors_never_quote_the_token() -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nimctl.specs.common import RUN_EVAL_COMMAND, RUN_EVAL_SCRIPT
-from nimctl.stack import render_job_spec
+from nimctl.stack.builder import render_job_spec
+from nimctl.stack.specs.common import RUN_EVAL_COMMAND, RUN_EVAL_SCRIPT
 from tests.stack.conftest import build, seed_config
 
 NASTY = [
@@ -32,16 +32,22 @@ NASTY = [
 def nasty_config(execution: str) -> dict:
     config = seed_config()
     config["deployment"]["served_model_name"] = "org/model \"q\" 'x' $(touch PWNED)"
-    config["evaluation"]["tasks"] = [{
-        "name": "ifeval",
-        "nemo_evaluator_config": {"config": {"params": {"extra": {f"k{i}": v for i, v in enumerate(NASTY)}}}},
-        "env_vars": {"USER_VALUE": NASTY[6]},
-    }]
+    config["evaluation"]["tasks"] = [
+        {
+            "name": "ifeval",
+            "nemo_evaluator_config": {"config": {"params": {"extra": {f"k{i}": v for i, v in enumerate(NASTY)}}}},
+            "env_vars": {"USER_VALUE": NASTY[6]},
+        }
+    ]
     if execution == "local":
         config["execution"] = {"type": "local", "output_dir": "results", "local": {"readiness_timeout": 5}}
         config["deployment"] = {"type": "none"}
-        config["target"] = {"api_endpoint": {"url": "http://127.0.0.1:9/v1/chat/completions",
-                                             "model_id": "org/model \"q\" 'x' $(touch PWNED)"}}
+        config["target"] = {
+            "api_endpoint": {
+                "url": "http://127.0.0.1:9/v1/chat/completions",
+                "model_id": "org/model \"q\" 'x' $(touch PWNED)",
+            }
+        }
     return config
 
 
@@ -69,16 +75,19 @@ def fake_evaluator(tmp_path: Path) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "nemo-evaluator"
-    script.write_text('#!/bin/sh\n[ "$1" = run_eval ] && [ "$2" = --run_config ] || exit 64\n'
-                      'cp "$3" "$NIMCTL_OUTPUT_DIR/seen_run_config.yaml"\n'
-                      'printf "%s" "${GREETING:-}" > "$NIMCTL_OUTPUT_DIR/seen_greeting.txt"\n'
-                      'exit "${FAKE_EXIT:-0}"\n')
+    script.write_text(
+        '#!/bin/sh\n[ "$1" = run_eval ] && [ "$2" = --run_config ] || exit 64\n'
+        'cp "$3" "$NIMCTL_OUTPUT_DIR/seen_run_config.yaml"\n'
+        'printf "%s" "${GREETING:-}" > "$NIMCTL_OUTPUT_DIR/seen_greeting.txt"\n'
+        'exit "${FAKE_EXIT:-0}"\n'
+    )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return bin_dir
 
 
-def run_local_job(config: dict, tmp_path: Path, bin_dir: Path, extra_env: dict | None = None
-                  ) -> tuple[subprocess.CompletedProcess, dict]:
+def run_local_job(
+    config: dict, tmp_path: Path, bin_dir: Path, extra_env: dict | None = None
+) -> tuple[subprocess.CompletedProcess, dict]:
     cwd = os.getcwd()
     os.chdir(tmp_path)  # output_dir "results" is resolved against the working directory
     try:
@@ -109,25 +118,29 @@ def test_values_reach_the_evaluator_byte_exact(tmp_path: Path, fake_evaluator: P
 def test_pre_and_post_commands_run_as_written(tmp_path: Path, fake_evaluator: Path) -> None:
     config = nasty_config("local")
     task = config["evaluation"]["tasks"][0]
-    task["pre_cmd"] = "export GREETING=\"it's \\\"quoted\\\" \\$(not run)\"\n"
-    task["post_cmd"] = "printf '%s' \"post saw $GREETING\" > \"$NIMCTL_OUTPUT_DIR/post.txt\""
+    task["pre_cmd"] = 'export GREETING="it\'s \\"quoted\\" \\$(not run)"\n'
+    task["post_cmd"] = 'printf \'%s\' "post saw $GREETING" > "$NIMCTL_OUTPUT_DIR/post.txt"'
     result, spec = run_local_job(config, tmp_path, fake_evaluator)
     assert result.returncode == 0, result.stderr
     output_dir = Path(spec["output_dir"])
     assert (output_dir / "nimctl_pre_cmd.sh").read_text() == task["pre_cmd"] + "\n"
-    assert (output_dir / "seen_greeting.txt").read_text() == "it's \"quoted\" $(not run)"
+    assert (output_dir / "seen_greeting.txt").read_text() == 'it\'s "quoted" $(not run)'
     # post runs after the evaluation and sees what pre exported
-    assert (output_dir / "post.txt").read_text() == "post saw it's \"quoted\" $(not run)"
+    assert (output_dir / "post.txt").read_text() == 'post saw it\'s "quoted" $(not run)'
     assert not list(tmp_path.rglob("PWNED"))
 
 
-@pytest.mark.parametrize(("evaluator_exit", "post_cmd", "expected"), [
-    (3, None, 3),
-    (0, "exit 5", 5),
-    (2, "exit 5", 2),  # the evaluation's own failure is the one reported
-])
-def test_exit_status_is_the_evaluations(tmp_path: Path, fake_evaluator: Path, evaluator_exit: int,
-                                        post_cmd: str | None, expected: int) -> None:
+@pytest.mark.parametrize(
+    ("evaluator_exit", "post_cmd", "expected"),
+    [
+        (3, None, 3),
+        (0, "exit 5", 5),
+        (2, "exit 5", 2),  # the evaluation's own failure is the one reported
+    ],
+)
+def test_exit_status_is_the_evaluations(
+    tmp_path: Path, fake_evaluator: Path, evaluator_exit: int, post_cmd: str | None, expected: int
+) -> None:
     config = nasty_config("local")
     if post_cmd:
         config["evaluation"]["tasks"][0]["post_cmd"] = post_cmd

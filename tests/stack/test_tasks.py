@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from nimctl.tasks import (
+from nimctl.stack.tasks import (
     HARNESSES,
     PREFERRED_HARNESS,
     AmbiguousTask,
@@ -79,11 +79,14 @@ def test_qualified_names_win_without_a_note() -> None:
     assert resolve_task("lm-evaluation-harness.ifeval").note is None
 
 
-@pytest.mark.parametrize(("name", "harnesses"), [
-    ("mmlu", {"lm-evaluation-harness", "simple_evals"}),
-    ("humaneval", {"simple_evals", "bigcode-evaluation-harness"}),
-    ("gpqa_diamond", {"simple_evals", "codec"}),
-])
+@pytest.mark.parametrize(
+    ("name", "harnesses"),
+    [
+        ("mmlu", {"lm-evaluation-harness", "simple_evals"}),
+        ("humaneval", {"simple_evals", "bigcode-evaluation-harness"}),
+        ("gpqa_diamond", {"simple_evals", "codec"}),
+    ],
+)
 def test_ambiguous_bare_names_list_the_harnesses(name: str, harnesses: set[str]) -> None:
     with pytest.raises(AmbiguousTask) as caught:
         resolve_task(name)
@@ -95,12 +98,15 @@ def test_ambiguous_bare_names_list_the_harnesses(name: str, harnesses: set[str])
     assert "qualified" in (err.hint or "")
 
 
-@pytest.mark.parametrize(("typo", "expected"), [
-    ("ifevl", "ifeval"),
-    ("gsm8", "gsm8k"),
-    ("lm-evaluation-harness.ifevall", "lm-evaluation-harness.ifeval"),
-    ("nimctl.smok", "nimctl.smoke"),
-])
+@pytest.mark.parametrize(
+    ("typo", "expected"),
+    [
+        ("ifevl", "ifeval"),
+        ("gsm8", "gsm8k"),
+        ("lm-evaluation-harness.ifevall", "lm-evaluation-harness.ifeval"),
+        ("nimctl.smok", "nimctl.smoke"),
+    ],
+)
 def test_unknown_names_suggest_close_matches(typo: str, expected: str) -> None:
     with pytest.raises(UnknownTask) as caught:
         resolve_task(typo)
@@ -149,7 +155,8 @@ def test_installed_launcher_mapping_answers_unknown_names(tmp_path, monkeypatch:
         "def load_tasks_mapping():\n"
         "    image = 'nvcr.io/nvidia/eval-factory/newharness:26.02'\n"
         "    return {('newharness', 'fresh_task'): {'container': image, 'endpoint_type': 'completions'},\n"
-        "            ('a', 'twin'): {'container': image}, ('b', 'twin'): {'container': image}}\n")
+        "            ('a', 'twin'): {'container': image}, ('b', 'twin'): {'container': image}}\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     for name in [m for m in sys.modules if m.startswith("nemo_evaluator_launcher")]:
         monkeypatch.delitem(sys.modules, name)

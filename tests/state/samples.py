@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nimctl.secrets import fingerprint, redact_spec
+from nimctl.common.secrets import fingerprint, redact_spec
 from nimctl.state.model import Invocation, PendingEntry, ResourceRecord, State
 
 INVOCATION_ID = "0123456789abcdef"

@@ -1,0 +1,180 @@
+"""The intent journal: every side effect is written to state *before* it happens.
+
+``Journal.step`` is the one way apply and destroy touch a platform:
+
+    entry persisted → provider call → outcome recorded and entry cleared → persisted
+
+A crash between any two of these leaves a pending entry that names the object (by its platform
+name), so the next plan/apply/destroy can find it live and adopt it or finish removing it.
+
+``checkpoint`` marks each of those moments. Setting ``NIMCTL_TRACE_FILE`` appends the marks to a
+file, and ``NIMCTL_CRASH_AT`` (an fnmatch pattern) makes the process kill itself with
+``NIMCTL_CRASH_SIGNAL`` (default KILL) at the first matching mark: the reliability suite uses this
+to stop a real ``nimctl apply`` at every journaled step.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+from nimctl.state.model import Invocation, PendingEntry, State, now
+from nimctl.state.store import StateStore
+
+T = TypeVar("T")
+GROUP_COMMIT_WAIT_S = 0.005  # how long a write waits for changes other threads are making
+
+
+def checkpoint(mark: str) -> None:
+    trace_file = os.environ.get("NIMCTL_TRACE_FILE")
+    if trace_file:
+        with open(trace_file, "a", encoding="utf-8") as fh:
+            fh.write(f"{mark}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    pattern = os.environ.get("NIMCTL_CRASH_AT")
+    if pattern and fnmatch.fnmatchcase(mark, pattern):
+        signame = os.environ.get("NIMCTL_CRASH_SIGNAL", "KILL").upper().removeprefix("SIG")
+        # A catchable signal (TERM, INT) is handled by the main thread at its next step.
+        os.kill(os.getpid(), getattr(signal, f"SIG{signame}"))
+
+
+class Journal:
+    """Serialises state mutations (jobs are submitted from several threads) and persists each.
+
+    ``mutate`` returns only once a write that includes its change is on disk, as before; but
+    changes made by other threads while a write is in progress are persisted together by the next
+    write (group commit), so K jobs submitted in parallel cost far fewer than 2K whole-state writes.
+    """
+
+    def __init__(self, store: StateStore, state: State) -> None:
+        self.store = store
+        self.state = state
+        self._lock = threading.RLock()  # guards the state (changes and serialising it)
+        self._write_lock = threading.Lock()  # one writer at a time
+        self._applied = 0  # changes made to self.state
+        self._persisted = 0  # changes known to be on disk
+        self._local = threading.local()
+        self._count_lock = threading.Lock()
+        self._arriving = 0  # threads in mutate whose change is not applied yet
+
+    def mutate(self, change: Callable[[State], None]) -> None:
+        if getattr(self._local, "depth", 0):  # a change that mutates again: write as it always did
+            with self._lock:
+                change(self.state)
+                self._applied += 1
+                self.store.write(self.state)
+            return
+        with self._count_lock:
+            self._arriving += 1
+        try:
+            with self._lock:
+                self._local.depth = 1
+                try:
+                    change(self.state)
+                finally:
+                    self._local.depth = 0
+                self._applied += 1
+                ticket = self._applied
+        finally:
+            with self._count_lock:
+                self._arriving -= 1
+        with self._write_lock:
+            if self._persisted >= ticket:
+                return  # another thread's write, started after this change, persisted it
+            # Changes other threads are about to make join this write (a few ms at most); a lone
+            # caller (the usual sequential step) never waits.
+            deadline = time.monotonic() + GROUP_COMMIT_WAIT_S
+            while self._arriving and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            with self._lock:
+                upto = self._applied
+                self.store.write(self.state)
+            self._persisted = upto
+
+    def intent(
+        self,
+        *,
+        op: str,
+        address: str,
+        type: str,
+        provider: str,
+        name: str,
+        invocation_id: str,
+        stack: str = "",
+        platform_id: str | None = None,
+        spec: dict | None = None,
+        inputs_hash: str | None = None,
+    ) -> PendingEntry:
+        entry = PendingEntry(
+            id=uuid.uuid4().hex,
+            op=op,
+            address=address,
+            type=type,
+            provider=provider,
+            name=name,
+            invocation_id=invocation_id,
+            stack=stack,
+            platform_id=platform_id,
+            spec=spec or {},
+            inputs_hash=inputs_hash,
+        )
+        self.mutate(lambda s: s.pending.append(entry))
+        checkpoint(f"pending:{op}:{address}")
+        return entry
+
+    def resolve(self, entry: PendingEntry, change: Callable[[State], None] | None = None) -> None:
+        """Record the outcome of ``entry``'s call and clear it, in one write."""
+
+        def apply_change(state: State) -> None:
+            if change is not None:
+                change(state)
+            state.pending[:] = [p for p in state.pending if p.id != entry.id]
+
+        self.mutate(apply_change)
+        checkpoint(f"recorded:{entry.op}:{entry.address}")
+
+    def step(
+        self,
+        call: Callable[[], T],
+        *,
+        record: Callable[[State, T], None] | None = None,
+        keep_on: tuple[type[BaseException], ...] = (),
+        **intent: object,
+    ) -> T:
+        """Journal one provider call. Exceptions in ``keep_on`` (ambiguous outcomes) leave the entry
+        for the next run to resolve; any other failure clears it (the call definitely did nothing)."""
+        entry = self.intent(**intent)  # type: ignore[arg-type]
+        try:
+            result = call()
+        except keep_on:
+            raise
+        except BaseException as err:
+            if isinstance(err, (KeyboardInterrupt, SystemExit)):
+                raise  # unknown outcome: leave the entry
+            self.resolve(entry)
+            raise
+        self.resolve(entry, (lambda s: record(s, result)) if record else None)
+        return result
+
+    # -- invocations -----------------------------------------------------------------------
+    def start_invocation(self, invocation: Invocation) -> None:
+        self.mutate(lambda s: s.invocations.__setitem__(invocation.id, invocation))
+        checkpoint("invocation:started")
+
+    def finish_invocation(self, invocation_id: str, status: str, error: str | None = None) -> None:
+        def change(state: State) -> None:
+            inv = state.invocations[invocation_id]
+            inv.status = status
+            inv.finished_at = now()
+            if error:
+                inv.error = error
+
+        self.mutate(change)
+        checkpoint(f"invocation:{status}")

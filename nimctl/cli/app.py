@@ -1,0 +1,412 @@
+"""The command line: parse flags, call the modules that do the work, render, set the exit code.
+
+Every heavy import (config validation, the SDK, HTTP clients, rich) happens inside the command
+that needs it, so ``nimctl --help`` and ``nimctl validate`` start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import typer
+
+from nimctl import __version__
+from nimctl.cli.context import RunContext, resolve_state_path
+from nimctl.cli.ui import UI
+from nimctl.common.errors import NimctlError
+
+app = typer.Typer(
+    name="nimctl",
+    help="Deploy model endpoints on DGX Cloud Lepton or locally, run evaluations against them, "
+    "and clean up — declaratively (validate → plan → apply → destroy).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+state_app = typer.Typer(help="Inspect and edit the state file.", no_args_is_help=True)
+emulator_app = typer.Typer(help="A local emulator of the Lepton workspace API.", no_args_is_help=True)
+app.add_typer(state_app, name="state")
+app.add_typer(emulator_app, name="emulator")
+
+FILES_HELP = "Config file or directory (repeatable); each file is one stack."
+OVERRIDE_HELP = "Override a config value, e.g. -o deployment.port=9000 (repeatable)."
+
+
+class Globals:
+    state: str | None = None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nimctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    state: str = typer.Option(
+        None, "--state", help="State file (env NIMCTL_STATE; default state/nimctl.state.json).", envvar="NIMCTL_STATE"
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    Globals.state = state
+
+
+def _context(lock_timeout: float = 0.0) -> RunContext:
+    return RunContext(state_path=resolve_state_path(Globals.state), ui=UI(), lock_timeout=lock_timeout)
+
+
+def _fail(err: NimctlError, ui: UI | None = None) -> NoReturn:
+    from nimctl.common.errors import ConfigError
+
+    ui = ui or UI()
+    if isinstance(err, ConfigError):
+        ui.err.write(f"{err.message}\n")
+        count = getattr(err, "error_count", 0)
+        ui.err.write(f"{count} error(s); nothing was changed.\n")
+    else:
+        ui.error(str(err))
+    raise typer.Exit(getattr(err, "exit_code", 1))
+
+
+def _need_files(files: list[str] | None) -> list[str]:
+    if not files:
+        raise NimctlError("no config given", hint="pass -f FILE or -f DIRECTORY")
+    return files
+
+
+def _parse_bool(flag: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise NimctlError(f"{flag} takes true or false, not {value!r}")
+
+
+# -- validate / show-config ----------------------------------------------------------------------
+
+
+@app.command()
+def validate(
+    files: list[str] = typer.Option(None, "-f", "--file", help=FILES_HELP),
+    overrides: list[str] = typer.Option(None, "-o", "--override", help=OVERRIDE_HELP),
+) -> None:
+    """Check config files without touching state or any platform."""
+    from nimctl.cli.context import load_stacks
+
+    ui = UI()
+    try:
+        stacks = load_stacks(_need_files(files), overrides or [], ui)
+    except NimctlError as err:
+        _fail(err, ui)
+    for stack in stacks:
+        for job in stack.jobs:
+            for note in job.notes:
+                ui.info(f"{stack.source_file}: note: {note}")
+    ui.success(f"{len(stacks)} stack(s) valid")
+
+
+@app.command("show-config")
+def show_config(
+    files: list[str] = typer.Option(None, "-f", "--file", help=FILES_HELP),
+    overrides: list[str] = typer.Option(None, "-o", "--override", help=OVERRIDE_HELP),
+) -> None:
+    """Print the composed, interpolated config (secrets redacted)."""
+    import yaml
+
+    from nimctl.common.secrets import redact_config
+    from nimctl.config import load_configs
+
+    ui = UI()
+    try:
+        loaded = load_configs(_need_files(files), overrides or [])
+    except NimctlError as err:
+        _fail(err, ui)
+    for cfg in loaded:
+        if len(loaded) > 1:
+            ui.print(f"# {cfg.path} (stack {cfg.stack_name})")
+        ui.print(yaml.safe_dump(redact_config(cfg.config), sort_keys=False).rstrip())
+
+
+# -- plan -----------------------------------------------------------------------------------------
+
+
+@app.command()
+def plan(
+    files: list[str] = typer.Option(None, "-f", "--file", help=FILES_HELP),
+    overrides: list[str] = typer.Option(None, "-o", "--override", help=OVERRIDE_HELP),
+    json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    out: str = typer.Option(None, "--out", help="Save the plan to a file for `nimctl apply FILE`."),
+    detailed_exitcode: bool = typer.Option(
+        False, "--detailed-exitcode", help="Exit 0 with no changes, 1 on error, 2 with changes."
+    ),
+    refresh: str = typer.Option("true", "--refresh", help="Read live objects first (true/false)."),
+    no_refresh: bool = typer.Option(False, "--no-refresh", help="Same as --refresh=false."),
+    targets: list[str] = typer.Option(None, "--target", help="Limit to an address (repeatable)."),
+) -> None:
+    """Show what apply would do. Writes nothing."""
+    from nimctl.cli.commands import run_plan
+
+    ctx = _context()
+    try:
+        do_refresh = _parse_bool("--refresh", refresh) and not no_refresh
+        code = run_plan(
+            ctx,
+            _need_files(files),
+            overrides or [],
+            json_output=json_output,
+            out=out,
+            detailed_exitcode=detailed_exitcode,
+            refresh=do_refresh,
+            targets=targets or [],
+        )
+    except NimctlError as err:
+        _fail(err, ctx.ui)
+    raise typer.Exit(code)
+
+
+# -- apply / destroy ------------------------------------------------------------------------------
+
+
+@app.command()
+def apply(
+    plan_file: str = typer.Argument(None, help="A plan saved with `nimctl plan --out`."),
+    files: list[str] = typer.Option(None, "-f", "--file", help=FILES_HELP),
+    overrides: list[str] = typer.Option(None, "-o", "--override", help=OVERRIDE_HELP),
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="Do not ask for confirmation."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Return once jobs are submitted."),
+    keep_on_failure: bool = typer.Option(
+        False, "--keep-on-failure", help="Do not remove what this run created when it fails."
+    ),
+    destroy_after: bool = typer.Option(
+        False, "--destroy-after", help="Remove the endpoint once every job has finished."
+    ),
+    parallelism: int = typer.Option(10, "--parallelism", min=1, max=200, help="Jobs submitted at once."),
+    targets: list[str] = typer.Option(None, "--target", help="Limit to an address (repeatable)."),
+    lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="Seconds to wait for the state lock."),
+) -> None:
+    """Make the platform match the config: deploy, wait until ready, run the evaluation jobs."""
+    from nimctl.apply.applier import ApplyOptions, run_apply
+
+    ctx = _context(lock_timeout)
+    options = ApplyOptions(
+        auto_approve=auto_approve,
+        wait=not no_wait,
+        keep_on_failure=keep_on_failure,
+        destroy_after=destroy_after,
+        parallelism=parallelism,
+        targets=targets or [],
+    )
+    try:
+        if plan_file and files:
+            raise NimctlError("give either a plan file or -f configs, not both")
+        if not plan_file:
+            _need_files(files)
+        code = run_apply(ctx, files or [], overrides or [], options, plan_file=plan_file)
+    except NimctlError as err:
+        _fail(err, ctx.ui)
+    raise typer.Exit(code)
+
+
+@app.command()
+def destroy(
+    invocation: str = typer.Argument(None, help="Invocation id (a unique prefix is enough)."),
+    files: list[str] = typer.Option(None, "-f", "--file", help="Destroy these configs' stacks."),
+    overrides: list[str] = typer.Option(None, "-o", "--override", help=OVERRIDE_HELP),
+    all_: bool = typer.Option(False, "--all", help="Destroy everything in the state."),
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="Do not ask for confirmation."),
+    force: bool = typer.Option(False, "--force", help="Also remove an endpoint another invocation uses."),
+    lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="Seconds to wait for the state lock."),
+) -> None:
+    """Remove what an invocation (or a config, or everything) left running."""
+    from nimctl.apply.destroy import DestroyOptions, run_destroy
+
+    ctx = _context(lock_timeout)
+    try:
+        chosen = sum(bool(x) for x in (invocation, files, all_))
+        if chosen != 1:
+            raise NimctlError("say what to destroy: an INVOCATION_ID, -f FILE, or --all (exactly one)")
+        options = DestroyOptions(
+            invocation=invocation,
+            files=files or [],
+            overrides=overrides or [],
+            all=all_,
+            auto_approve=auto_approve,
+            force=force,
+        )
+        code = run_destroy(ctx, options)
+    except NimctlError as err:
+        _fail(err, ctx.ui)
+    raise typer.Exit(code)
+
+
+# -- inspection -----------------------------------------------------------------------------------
+
+
+@app.command()
+def status(
+    invocation: str = typer.Argument(None, help="Invocation id or unique prefix (default: all)."),
+    json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Invocations with their resources and live states."""
+    from nimctl.cli.commands import run_status
+
+    ctx = _context()
+    try:
+        raise typer.Exit(run_status(ctx, invocation, json_output=json_output))
+    except NimctlError as err:
+        _fail(err, ctx.ui)
+
+
+@app.command()
+def results(
+    invocation: str = typer.Argument(..., help="Invocation id or unique prefix."),
+    json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """The evaluation results of an invocation."""
+    from nimctl.cli.commands import run_results
+
+    ctx = _context()
+    try:
+        raise typer.Exit(run_results(ctx, invocation, json_output=json_output))
+    except NimctlError as err:
+        _fail(err, ctx.ui)
+
+
+@app.command()
+def logs(
+    invocation: str = typer.Argument(..., help="Invocation id or unique prefix."),
+    task: str = typer.Option(None, "--task", help="A task's job logs."),
+    endpoint: bool = typer.Option(False, "--endpoint", help="The endpoint's logs."),
+    lines: int = typer.Option(200, "--lines", "-n", help="How many lines at most."),
+) -> None:
+    """Recent logs of an invocation's endpoint or jobs, through the platform's log API."""
+    from nimctl.cli.commands import run_logs
+
+    ctx = _context()
+    try:
+        raise typer.Exit(run_logs(ctx, invocation, task=task, endpoint=endpoint, lines=lines))
+    except NimctlError as err:
+        _fail(err, ctx.ui)
+
+
+@app.command()
+def show(json_output: bool = typer.Option(False, "--json", help="The state as JSON.")) -> None:
+    """Resources and invocations recorded in the state file."""
+    from nimctl.cli.commands import run_show
+
+    ctx = _context()
+    try:
+        raise typer.Exit(run_show(ctx, json_output=json_output))
+    except NimctlError as err:
+        _fail(err, ctx.ui)
+
+
+@state_app.command("list")
+def state_list() -> None:
+    """The addresses recorded in the state."""
+    ctx = _context()
+    try:
+        for address in sorted(ctx.store.read().resources):
+            ctx.ui.print(address)
+    except NimctlError as err:
+        _fail(err, ctx.ui)
+
+
+@state_app.command("rm")
+def state_rm(
+    address: str = typer.Argument(..., help="Address to forget (the object keeps running)."),
+    lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="Seconds to wait for the state lock."),
+) -> None:
+    """Forget a resource without destroying it (a backup of the state is kept)."""
+    from nimctl.state.store import state_rm as remove
+
+    ctx = _context()
+    try:
+        record = remove(ctx.store, address, lock_timeout=lock_timeout)
+    except NimctlError as err:
+        _fail(err, ctx.ui)
+    ctx.ui.print(
+        f"Removed {address} from the state; {record.type} {record.name} still exists on "
+        f"{record.provider} and is no longer managed."
+    )
+
+
+@app.command("force-unlock")
+def force_unlock(lock_id: str = typer.Argument(..., help="The lock id shown by the lock error.")) -> None:
+    """Remove a state lock that cannot be verified (e.g. on a network filesystem)."""
+    ctx = _context()
+    try:
+        ctx.store.force_unlock(lock_id)
+    except NimctlError as err:
+        _fail(err, ctx.ui)
+    ctx.ui.print(f"Lock {lock_id} removed.")
+
+
+# -- helpers to rehearse offline ------------------------------------------------------------------
+
+
+@emulator_app.command("serve")
+def emulator_serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
+    port: int = typer.Option(0, "--port", help="Port (0 picks a free one)."),
+    workspace_id: str = typer.Option("ws1", "--workspace-id"),
+    token: str = typer.Option(None, "--token", help="Bearer token (random by default)."),
+    ready_after: float = typer.Option(5.0, "--ready-after", help="Seconds until an endpoint is Ready."),
+    job_duration: float = typer.Option(10.0, "--job-duration", help="Seconds a job runs."),
+    fault_rate: float = typer.Option(0.0, "--fault-rate", min=0.0, max=1.0, help="Share of requests answered 429/5xx."),
+    lost_response_rate: float = typer.Option(
+        0.0, "--lost-response-rate", min=0.0, max=1.0, help="Share of writes applied but answered 502."
+    ),
+    allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --host."),
+    error_image_pattern: str = typer.Option(
+        None, "--error-image-pattern", help="Endpoints whose image matches this regex go to Error."
+    ),
+    fail_job_pattern: str = typer.Option(None, "--fail-job-pattern", help="Jobs whose name matches this regex fail."),
+    require_secrets: bool = typer.Option(
+        False, "--require-secrets", help="Fail replicas that reference a missing secret, as Lepton does."
+    ),
+) -> None:
+    """Serve an emulated Lepton workspace on loopback, to rehearse a Lepton config offline."""
+    from nimctl.offline.emulator.cli import serve
+
+    try:
+        serve(
+            host=host,
+            port=port,
+            workspace_id=workspace_id,
+            token=token,
+            ready_after=ready_after,
+            job_duration=job_duration,
+            fault_rate=fault_rate,
+            lost_response_rate=lost_response_rate,
+            allow_remote=allow_remote,
+            error_image_pattern=error_image_pattern,
+            fail_job_pattern=fail_job_pattern,
+            require_secrets=require_secrets,
+        )
+    except NimctlError as err:
+        _fail(err)
+
+
+@app.command(
+    "mock-server", add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def mock_server(ctx: typer.Context) -> None:
+    """Run nimctl's mock OpenAI-compatible server (see `nimctl mock-server --help`)."""
+    from nimctl.offline.mock_server import main as mock_main
+
+    mock_main(list(ctx.args))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted.\n")
+        sys.exit(130)

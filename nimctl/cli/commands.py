@@ -1,0 +1,248 @@
+"""The read-only commands: plan, status, results, logs, show."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nimctl.cli.context import RunContext, load_stacks
+from nimctl.common.errors import NimctlError
+from nimctl.providers.base import JobState, NotFound
+
+
+def run_plan(
+    ctx: RunContext,
+    files: list[str],
+    overrides: list[str],
+    *,
+    json_output: bool,
+    out: str | None,
+    detailed_exitcode: bool,
+    refresh: bool,
+    targets: list[str],
+) -> int:
+    from nimctl.plan import make_plan
+    from nimctl.plan import refresh as refresh_state
+
+    stacks = load_stacks(files, overrides, ctx.ui)
+    from nimctl.stack.speccheck import check_lepton_specs, raise_on_problems
+
+    # Offline (--refresh=false) the SDK is not imported: only specs checked before count as checked.
+    checked = check_lepton_specs(stacks, may_import_sdk=refresh)
+    raise_on_problems(checked)
+    if checked.unchecked:
+        ctx.ui.err.write(
+            f"Note: {checked.unchecked} Lepton spec(s) not yet parsed in the Lepton SDK's models "
+            "(skipped with --refresh=false to stay fast); `nimctl plan` and `nimctl apply` check them.\n"
+        )
+    state = ctx.store.read()
+    observed = None
+    if refresh:
+        platforms = {s.platform for s in stacks} | {r.provider for r in state.resources.values()}
+        platforms |= {p.provider for p in state.pending}
+        observed = refresh_state(state, ctx.providers_for(platforms))
+    plan = make_plan(stacks, state, observed, targets=targets, salt=state.lineage)
+    if json_output:
+        from nimctl.plan.render import render_json
+
+        ctx.ui.print(json.dumps(render_json(plan), indent=2, sort_keys=False))
+    else:
+        from nimctl.plan.render import render_text
+
+        ctx.ui.print(render_text(plan, color=ctx.ui.color))
+    if out:
+        from nimctl.plan.planfile import save_plan
+
+        save_plan(out, plan, stacks, state, observed, config_files=files, overrides=overrides)
+        if not json_output:
+            ctx.ui.print(f"\nSaved the plan to {out}. To perform exactly these actions: nimctl apply {out}")
+    if detailed_exitcode and plan.has_changes:
+        return 2
+    return 0
+
+
+def _live_states(ctx: RunContext, state: Any) -> dict[str, dict[str, Any]]:
+    """One listing per provider and kind: address → {state, platform_state, url}."""
+    from nimctl.plan import refresh as refresh_state
+
+    platforms = {r.provider for r in state.resources.values()}
+    if not platforms:
+        return {}
+    observed = refresh_state(state, ctx.providers_for(platforms))
+    return observed.live_summary() if hasattr(observed, "live_summary") else {}
+
+
+def run_status(ctx: RunContext, invocation: str | None, *, json_output: bool) -> int:
+    from nimctl.apply.destroy import resolve_invocation
+
+    state = ctx.store.read()
+    chosen = (
+        [resolve_invocation(state, invocation)]
+        if invocation
+        else sorted(state.invocations, key=lambda i: state.invocations[i].started_at)
+    )
+    live = _live_states(ctx, state)
+    report = []
+    for inv_id in chosen:
+        inv = state.invocations[inv_id]
+        resources = []
+        for address, record in sorted(state.resources.items()):
+            if record.invocation_id != inv_id and address not in inv.created:
+                continue
+            now_state = live.get(address, {})
+            resources.append(
+                {
+                    "address": address,
+                    "type": record.type,
+                    "name": record.name,
+                    "provider": record.provider,
+                    "state": now_state.get("state", record.observed.get("state", "unknown")),
+                    "platform_state": now_state.get("platform_state", record.observed.get("platform_state")),
+                    "url": now_state.get("url", record.observed.get("url")),
+                }
+            )
+        report.append(
+            {
+                "id": inv_id,
+                "command": inv.command,
+                "status": inv.status,
+                "started_at": inv.started_at,
+                "finished_at": inv.finished_at,
+                "error": inv.error,
+                "resources": resources,
+                "job_results": inv.job_results,
+            }
+        )
+    if json_output:
+        ctx.ui.print(json.dumps({"invocations": report}, indent=2))
+        return 0
+    if not report:
+        ctx.ui.print("No invocations recorded.")
+        return 0
+    for item in report:
+        ctx.ui.print(
+            f"Invocation {item['id']}  {item['command']}  {item['status']}"
+            + (f"  ({item['error']})" if item["error"] else "")
+        )
+        if item["resources"]:
+            ctx.ui.table(
+                ["address", "name", "state", "url"],
+                [
+                    [r["address"], r["name"], r["platform_state"] or r["state"], r["url"] or ""]
+                    for r in item["resources"]
+                ],
+            )
+        ctx.ui.print("")
+    return 0
+
+
+def run_results(ctx: RunContext, invocation: str, *, json_output: bool) -> int:
+    from nimctl.apply.applier import read_results_summary
+    from nimctl.apply.destroy import resolve_invocation
+
+    state = ctx.store.read()
+    inv = state.invocations[resolve_invocation(state, invocation)]
+    results = []
+    for address, result in sorted(inv.job_results.items()):
+        item = dict(result, address=address)
+        directory = result.get("results_dir")
+        if directory:
+            try:
+                from pathlib import Path
+
+                item["results"] = json.loads((Path(directory) / "results.json").read_text())
+            except (OSError, ValueError):
+                item["results"] = None
+        results.append(item)
+    if json_output:
+        ctx.ui.print(json.dumps({"invocation": inv.id, "status": inv.status, "results": results}, indent=2))
+        return 0
+    if not results:
+        ctx.ui.print(f"Invocation {inv.id} has no job results yet (status: {inv.status}).")
+        return 0
+    ctx.ui.table(
+        ["task", "state", "result", "results"],
+        [
+            [
+                r["address"],
+                r["state"],
+                r.get("summary") or read_results_summary(r.get("results_dir")),
+                r.get("results_dir") or "",
+            ]
+            for r in results
+        ],
+    )
+    failed = [r for r in results if r["state"] != JobState.SUCCEEDED.value]
+    return 1 if failed else 0
+
+
+def run_logs(ctx: RunContext, invocation: str, *, task: str | None, endpoint: bool, lines: int) -> int:
+    from nimctl.apply.destroy import resolve_invocation
+
+    state = ctx.store.read()
+    inv_id = resolve_invocation(state, invocation)
+    inv = state.invocations[inv_id]
+    records = [r for a, r in sorted(state.resources.items()) if r.invocation_id == inv_id or a in inv.created]
+    if endpoint:
+        chosen = [r for r in records if r.type == "endpoint"]
+    elif task:
+        chosen = [r for r in records if r.type == "job" and r.address.split(".", 2)[-1] == task]
+    else:
+        chosen = [r for r in records if r.type == "job"]
+    if not chosen:
+        what = "endpoint" if endpoint else (f"task {task}" if task else "jobs")
+        raise NimctlError(
+            f"invocation {inv_id} has no {what} in the state", hint="`nimctl status " + inv_id + "` lists what it has"
+        )
+    for record in chosen:
+        provider = ctx.provider(record.provider)
+        try:
+            if record.type == "endpoint":
+                text = provider.logs(endpoint=record.name, limit=lines)
+            else:
+                text = provider.logs(job_id=record.platform_id, limit=lines)
+        except NotFound:
+            text = ["(gone from the platform; no logs)"]
+        ctx.ui.print(f"==> {record.address} ({record.name}) <==")
+        for line in text:
+            ctx.ui.print(line)
+    return 0
+
+
+def run_show(ctx: RunContext, *, json_output: bool) -> int:
+    state = ctx.store.read()
+    if json_output:
+        ctx.ui.print(json.dumps(state.to_dict(), indent=2))
+        return 0
+    if not state.resources and not state.invocations:
+        ctx.ui.print(f"The state at {ctx.state_path} is empty.")
+        return 0
+    ctx.ui.print(f"State {ctx.state_path} (lineage {state.lineage}, serial {state.serial})")
+    if state.resources:
+        ctx.ui.table(
+            ["address", "name", "provider", "state", "invocation"],
+            [
+                [
+                    a,
+                    r.name,
+                    r.provider,
+                    r.observed.get("platform_state") or r.observed.get("state", ""),
+                    r.invocation_id or "",
+                ]
+                for a, r in sorted(state.resources.items())
+            ],
+        )
+    if state.invocations:
+        ctx.ui.print("")
+        ctx.ui.table(
+            ["invocation", "command", "status", "created"],
+            [[i.id, i.command, i.status, len(i.created)] for i in state.invocations.values()],
+        )
+    if state.pending:
+        ctx.ui.print("")
+        ctx.ui.print(
+            f"{len(state.pending)} journaled step(s) of an interrupted run; the next plan/apply/destroy settles them:"
+        )
+        for p in state.pending:
+            ctx.ui.print(f"  {p.op} {p.address} ({p.name}) by invocation {p.invocation_id}")
+    return 0

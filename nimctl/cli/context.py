@@ -1,0 +1,69 @@
+"""What every command shares: where the state lives, how configs become stacks, and the
+providers (created lazily, once, only for the platforms a command actually touches)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nimctl.cli.ui import UI
+
+if TYPE_CHECKING:
+    from nimctl.providers.base import Provider
+    from nimctl.stack.resources import Stack
+    from nimctl.state.store import StateStore
+
+DEFAULT_STATE_PATH = "state/nimctl.state.json"
+
+
+def resolve_state_path(cli_value: str | None) -> Path:
+    return Path(cli_value or os.environ.get("NIMCTL_STATE") or DEFAULT_STATE_PATH)
+
+
+@dataclass
+class RunContext:
+    state_path: Path
+    ui: UI
+    lock_timeout: float = 0.0
+    _providers: dict[str, Provider] = field(default_factory=dict)
+    _store: StateStore | None = None
+
+    @property
+    def state_dir(self) -> Path:
+        return self.state_path.parent
+
+    @property
+    def store(self) -> StateStore:
+        if self._store is None:
+            from nimctl.state.store import StateStore
+
+            self._store = StateStore(self.state_path)
+        return self._store
+
+    def provider(self, platform: str) -> Provider:
+        if platform not in self._providers:
+            from nimctl.providers import get_provider
+
+            self._providers[platform] = get_provider(platform, state_dir=str(self.state_dir))
+        return self._providers[platform]
+
+    def providers_for(self, platforms: set[str]) -> dict[str, Provider]:
+        return {p: self.provider(p) for p in sorted(platforms)}
+
+
+def load_stacks(files: list[str], overrides: list[str], ui: UI) -> list[Stack]:
+    """Config files → validated, typed stacks. Raises ConfigError (nothing else is touched)."""
+    from nimctl.config import load_configs
+    from nimctl.stack.builder import build_stacks
+
+    loaded = load_configs(files, overrides)
+    for cfg in loaded:
+        for problem in cfg.warnings:
+            ui.warn(problem.render())
+    stacks = build_stacks(loaded)
+    for stack in stacks:
+        for warning in stack.warnings:
+            ui.warn(f"{stack.source_file}: {warning}")
+    return stacks
