@@ -34,6 +34,7 @@ from nimctl.providers.base import (
     ProviderError,
     Transient,
 )
+from nimctl.stack import ownership
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
 from nimctl.state.model import Invocation, State, now
 from nimctl.state.records import endpoint_spec_hash, forget, observed_endpoint, observed_job
@@ -261,9 +262,13 @@ class Applier:
 
         def record(state: State, info: EndpointInfo) -> None:
             self._record_endpoint(state, desired, info, created=True)
+            state.resources[desired.address].extra["owner"] = marker.to_dict()
 
+        # The marker goes on the platform object only: the recorded spec stays the desired one.
+        marker = self._marker(desired.stack)
+        sent = ownership.mark(desired.spec, marker, local_spec=desired.platform == "local")
         self.journal.step(
-            lambda: provider.create_endpoint(desired.name, desired.spec),
+            lambda: provider.create_endpoint(desired.name, sent),
             record=record,
             keep_on=(Transient,),
             op="create",
@@ -275,6 +280,15 @@ class Applier:
             stack=desired.stack,
             spec=redacted,
             inputs_hash=endpoint_spec_hash(redacted),
+        )
+
+    def _marker(self, stack: str, *, endpoint: str = "") -> ownership.Marker:
+        return ownership.Marker.new(
+            lineage=self.state.lineage,
+            state=self.ctx.store.locator,
+            stack=stack,
+            invocation=self.invocation.id,
+            endpoint=endpoint,
         )
 
     def _update_endpoint(self, desired: DesiredEndpoint) -> None:
@@ -361,6 +375,8 @@ class Applier:
             name, spec = render_job_spec(job, invocation_id=self.invocation.id, endpoint_url=url)
             provider = self.providers[job.platform]
             redacted = redact_spec(spec, self.salt)
+            marker = self._marker(job.stack, endpoint=job.endpoint or "")
+            sent = ownership.mark(spec, marker, local_spec=job.platform == "local")
 
             def record(state: State, info: JobInfo) -> None:
                 from nimctl.state.records import record_job
@@ -368,10 +384,11 @@ class Applier:
                 record_job(state, job, info, invocation_id=self.invocation.id, salt=self.salt, spec=spec)
                 state.resources[job.address].extra["results_dir"] = results_dir(spec)
                 self._note_created(state, job.address)
+                state.resources[job.address].extra["owner"] = marker.to_dict()
 
             try:
                 self.journal.step(
-                    lambda: provider.submit_job(name, spec),
+                    lambda: provider.submit_job(name, sent),
                     record=record,
                     keep_on=(Transient,),
                     op="submit",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import posixpath
 import re
 
+from nimctl.stack.ownership import ENV_PREFIX as OWNER_ENV_PREFIX
+
 MAX_NAME_LENGTH = 36
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
 ENV_NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -94,6 +96,8 @@ def env_name_problem(name: str) -> str | None:
         return "env var name may hold only letters, digits, '.', '_' and '-'"
     if name in RESERVED_ENV_NAMES:
         return f"{name} is reserved by Lepton"
+    if name.startswith(OWNER_ENV_PREFIX):
+        return f"{name}: env names starting with {OWNER_ENV_PREFIX} are reserved for nimctl's ownership marker"
     return None
 
 

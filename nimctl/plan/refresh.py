@@ -32,6 +32,7 @@ from nimctl.providers.base import (
     Transient,
     Unauthorized,
 )
+from nimctl.stack import ownership
 from nimctl.state.model import PendingEntry, ResourceRecord, State
 
 ProviderSource = Mapping[str, Provider] | Callable[[str], Provider]
@@ -335,7 +336,9 @@ def _without_masked(value: Any) -> Any:
 
 
 def redacted_live_spec(spec: dict[str, Any] | None, salt: str) -> dict[str, Any]:
-    return redact_spec(_without_masked(spec or {}), salt)
+    """The live spec as the planner compares it: redacted, masked values and the ownership
+    marker (which differs on every create) left out."""
+    return redact_spec(_without_masked(ownership.strip(spec)), salt)
 
 
 def _observe_endpoint(record: ResourceRecord, live: EndpointInfo | None, salt: str) -> ObservedResource:

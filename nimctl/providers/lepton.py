@@ -39,6 +39,7 @@ from nimctl.providers.base import (
 from nimctl.providers.retry import Budget, RetryPolicy
 from nimctl.providers.sdk import prepare as prepare_sdk
 from nimctl.providers.states import endpoint_state, job_state
+from nimctl.stack import ownership
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the SDK is imported lazily
     from leptonai.api.v2.client import APIClient
@@ -343,7 +344,10 @@ def _job_info(job: LeptonJob) -> JobInfo:
         spec=spec,
         created_at=_job_created_s(job),
         finished_at=_ms_to_s(status.completion_time) if status else None,
-        extra={k: getattr(status, k) for k in ("ready", "active", "failed", "succeeded")} if status else {},
+        extra={
+            **({k: getattr(status, k) for k in ("ready", "active", "failed", "succeeded")} if status else {}),
+            "labels": dict(meta.labels or {}),
+        },
     )
 
 
@@ -765,8 +769,14 @@ class LeptonProvider:
         from leptonai.api.v2.types.job import LeptonJob, LeptonJobUserSpec
 
         # metadata.id carries the name as `lep job create` sends it; the server assigns the id.
+        # Jobs take labels on both endpoint API families: the ownership marker goes there too, so
+        # a listing can select a state's jobs (`nimctl-lineage=<lineage>`).
+        marker = ownership.read(spec)
+        labels = marker.labels() if marker else {}
         return self._build(
-            lambda: LeptonJob(metadata=Metadata(id=name, name=name), spec=LeptonJobUserSpec(**spec)),
+            lambda: LeptonJob(
+                metadata=Metadata(id=name, name=name, labels=labels or None), spec=LeptonJobUserSpec(**spec)
+            ),
             what=f"job {name}",
             spec=spec,
         )

@@ -323,6 +323,13 @@ class StateStore:
     def __repr__(self) -> str:
         return f"StateStore({str(self.path)!r})"
 
+    @property
+    def locator(self) -> str:
+        """Where this state lives, as ownership markers name it (``file:<absolute path>``)."""
+        from nimctl.stack.ownership import state_locator
+
+        return state_locator(self.path)
+
     def exists(self) -> bool:
         return self.path.exists()
 
