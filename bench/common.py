@@ -72,9 +72,9 @@ evaluation:
 def k_tasks_config(path: Path, k: int, *, endpoint: str) -> Path:
     """One stack with K evaluation tasks on one endpoint: bundled harness tasks first (their specs
     carry the run config and the runner script, like real ones), then plain container tasks."""
-    from nimctl.stack.tasks import _bundled
+    from nimctl.stack.tasks import task_table
 
-    harness = sorted(f"{h}.{t}" for h, t in _bundled() if h != "nimctl")
+    harness = sorted(row.qualified for row in task_table().harness_rows())
     lines = []
     for i in range(k):
         if i < len(harness):

@@ -296,6 +296,17 @@ def logs(
 
 
 @app.command()
+def tasks(
+    pattern: str = typer.Argument(None, help="Only tasks whose harness.task name contains this (case-insensitive)."),
+    json_output: bool = typer.Option(False, "--json", help='{"tasks": [...]} with the keys of `nel ls tasks --json`.'),
+) -> None:
+    """The evaluation tasks nimctl knows: the NeMo Evaluator launcher's, and nimctl's built-ins."""
+    from nimctl.cli.tasklist import run_tasks
+
+    raise typer.Exit(run_tasks(UI(), pattern, json_output=json_output))
+
+
+@app.command()
 def show(json_output: bool = typer.Option(False, "--json", help="The state as JSON.")) -> None:
     """Resources and invocations recorded in the state file."""
     from nimctl.cli.commands import run_show

@@ -1,240 +1,38 @@
 """Task name → what runs it: a harness container (NeMo Evaluator), or a nimctl built-in.
 
-Names are written as ``harness.task`` (``lm-evaluation-harness.ifeval``) or bare (``gsm8k``).
-A bare name that several harnesses define is ambiguous unless the preference table below
-says which one nimctl picks; the choice is reported back as a note so the user sees it.
+Takes a task name as written in a config (``lm-evaluation-harness.ifeval`` or bare ``gsm8k``)
+and gives a ``ResolvedTask`` (harness, task, image, endpoint type, and a note when nimctl made a
+choice the user should see); also the whole table, for ``nimctl tasks``.
 
-The bundled mapping covers the common tasks of the NeMo Evaluator containers, each harness
-pinned to one published tag. If ``nemo_evaluator_launcher`` is importable, its full mapping
-answers the names the bundled one does not know (imported only then: it is slow to import).
+The table is the NeMo Evaluator launcher's own task mapping, generated from its release wheel
+into ``data/launcher_tasks.json`` (``tools/launcher_tasks.py`` regenerates it), so every task the
+launcher knows resolves here, to the same image and endpoint type, without the launcher
+installed. An installed ``nemo_evaluator_launcher`` newer than the release the table came from
+replaces it (its loader is imported only then: it is slow to import). The table is read on
+first use, never at start-up.
+
+A bare name that several harnesses define is ambiguous unless ``PREFERRED_HARNESS`` says which
+one nimctl picks; the choice is reported back as a note.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+import json
+import re
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import Any
 
 from nimctl.common.errors import NimctlError
 
-EVAL_FACTORY_REGISTRY = "nvcr.io/nvidia/eval-factory"
+LAUNCHER_PACKAGE = "nemo-evaluator-launcher"
+LAUNCHER_MODULE = "nemo_evaluator_launcher"
+TABLE_FILE = Path(__file__).with_name("data") / "launcher_tasks.json"
 BUILTIN_HARNESS = "nimctl"
 BUILTIN_TASKS = ("smoke", "perf")
 ENDPOINT_TYPES = ("chat", "completions", "embedding", "ranking", "vlm")
-
-
-class Harness(NamedTuple):
-    container: str  # image repository under EVAL_FACTORY_REGISTRY
-    tag: str
-    tasks: dict[str, tuple[str, ...]]  # endpoint type → task names
-
-    @property
-    def image(self) -> str:
-        return f"{EVAL_FACTORY_REGISTRY}/{self.container}:{self.tag}"
-
-
-def _seq(prefix: str, suffixes: str, postfix: str = "") -> tuple[str, ...]:
-    return tuple(f"{prefix}{s}{postfix}" for s in suffixes.split())
-
-
-_RULER_LENGTHS = "4k 8k 16k 32k 64k 128k 256k 512k 1m"
-
-# Harness keys are the names the NeMo Evaluator uses in qualified task names; the image
-# repository is not always the same word (``simple_evals`` → ``simple-evals``).
-HARNESSES: dict[str, Harness] = {
-    "lm-evaluation-harness": Harness(
-        "lm-evaluation-harness",
-        "26.01",
-        {
-            "chat": (
-                "ifeval",
-                "mmlu_instruct",
-                "mmlu_cot_0_shot_chat",
-                "mmlu_pro_instruct",
-                "mmlu_redux_instruct",
-                "gsm8k_cot_instruct",
-                "gsm8k_cot_zeroshot",
-                "gsm8k_cot_llama",
-                "mgsm_cot_chat",
-                "arc_challenge_chat",
-                "bbh_instruct",
-                "gpqa_diamond_cot",
-                "humaneval_instruct",
-                "mbpp_plus_chat",
-                "bbq_chat",
-                "mmlu_prox_chat",
-            ),
-            "completions": (
-                "mmlu",
-                "mmlu_pro",
-                "mmlu_redux",
-                "gsm8k",
-                "mgsm",
-                "hellaswag",
-                "hellaswag_multilingual",
-                "winogrande",
-                "arc_challenge",
-                "arc_multilingual",
-                "truthfulqa",
-                "bbh",
-                "musr",
-                "gpqa",
-                "commonsense_qa",
-                "openbookqa",
-                "piqa",
-                "social_iqa",
-                "wikilingua",
-                "agieval",
-                "global_mmlu",
-                "mmlu_logits",
-                "mbpp_plus_completions",
-                "bbq_completions",
-                "mmlu_prox_completions",
-                "wikitext",
-            ),
-        },
-    ),
-    "simple_evals": Harness(
-        "simple-evals",
-        "26.01",
-        {
-            "chat": (
-                "AIME_2025",
-                "AIME_2024",
-                "AA_AIME_2024",
-                "AA_math_test_500",
-                "math_test_500",
-                "math_test_500_nemo",
-                "aime_2025_nemo",
-                "aime_2024_nemo",
-                "gpqa_diamond",
-                "gpqa_diamond_nemo",
-                "gpqa_extended",
-                "gpqa_main",
-                "humaneval",
-                "humanevalplus",
-                "mgsm",
-                "mmlu",
-                "mmlu_pro",
-                "simpleqa",
-                "healthbench",
-                "browsecomp",
-            ),
-        },
-    ),
-    "bigcode-evaluation-harness": Harness(
-        "bigcode-evaluation-harness",
-        "26.01",
-        {
-            "chat": ("mbpp-chat", "mbppplus-chat", "mbppplus_nemo", "humaneval_instruct"),
-            "completions": (
-                "humaneval",
-                "humanevalplus",
-                "mbpp-completions",
-                "mbppplus-completions",
-                *_seq("multiple-", "py cpp java js rs go"),
-            ),
-        },
-    ),
-    "livecodebench": Harness(
-        "livecodebench",
-        "26.01",
-        {
-            "chat": (
-                "livecodebench_0724_0125",
-                "livecodebench_0824_0225",
-                "livecodebench_aa_v2",
-                "codegeneration_release_latest",
-                "codegeneration_release_v5",
-                "codegeneration_release_v6",
-            ),
-        },
-    ),
-    "mtbench": Harness("mtbench", "26.01", {"chat": ("mtbench", "mtbench-cor1")}),
-    "bfcl": Harness(
-        "bfcl",
-        "26.01",
-        {
-            "chat": ("bfclv3", "bfclv3_ast", "bfclv3_ast_prompting", "bfclv2", "bfclv2_ast", "bfclv2_ast_prompting"),
-        },
-    ),
-    "hle": Harness("hle", "26.01", {"chat": ("hle", "hle_aa_v2")}),
-    "scicode": Harness("scicode", "26.01", {"chat": ("scicode", "scicode_background", "scicode_aa_v2")}),
-    "ifbench": Harness("ifbench", "26.01", {"chat": ("ifbench", "ifbench_aa_v2")}),
-    "ruler": Harness(
-        "long-context-eval",
-        "26.01",
-        {
-            "chat": ("ruler-chat", *_seq("ruler-", _RULER_LENGTHS, "-chat")),
-            "completions": ("ruler-completions", *_seq("ruler-", _RULER_LENGTHS, "-completions")),
-        },
-    ),
-    "garak": Harness("garak", "26.01", {"chat": ("garak",), "completions": ("garak-completions",)}),
-    "mteb": Harness(
-        "mteb",
-        "26.01",
-        {
-            "embedding": ("fiqa", "nano_fiqa", "hotpotqa", "nq", "miracl", "miracl_lite", "mlqa", "mldr"),
-        },
-    ),
-    "mmath": Harness("mmath", "26.01", {"chat": _seq("mmath_", "en zh ar es fr ja ko pt th vi")}),
-    "tooltalk": Harness("tooltalk", "26.01", {"chat": ("tooltalk",)}),
-    "safety_eval": Harness("safety-harness", "25.11", {"chat": ("aegis_v2", "aegis_v2_reasoning", "wildguard")}),
-    "nemo_skills": Harness(
-        "nemo-skills",
-        "26.01",
-        {
-            "chat": (
-                "ns_aime2024",
-                "ns_aime2025",
-                "ns_gpqa",
-                "ns_ifeval",
-                "ns_mmlu",
-                "ns_mmlu_pro",
-                "ns_livecodebench",
-                "ns_hle",
-                "ns_scicode",
-                "ns_bfcl_v3",
-            ),
-        },
-    ),
-    "tau2_bench": Harness(
-        "tau2-bench",
-        "26.01",
-        {
-            "chat": ("tau2_bench_telecom", "tau2_bench_airline", "tau2_bench_retail"),
-        },
-    ),
-    "genai_perf_eval": Harness(
-        "genai-perf",
-        "26.01",
-        {
-            "chat": ("genai_perf_summarization", "genai_perf_generation"),
-            "completions": ("genai_perf_summarization_completions", "genai_perf_generation_completions"),
-        },
-    ),
-    # Contamination detection: reuses the names of the benchmarks it checks (ifeval, hle, ...).
-    "codec": Harness(
-        "contamination-detection",
-        "26.01",
-        {
-            "completions": (
-                "ifeval",
-                "gpqa_diamond",
-                "hle",
-                "scicode",
-                "ifbench",
-                "frames",
-                "bbq",
-                "mmlu_test",
-                "gsm8k_test",
-                "mmlu_pro_test",
-                "openai_humaneval",
-            ),
-        },
-    ),
-}
 
 # Bare names defined by several harnesses that nimctl nevertheless resolves, and to what.
 # ``ifeval`` is the seed document's own example: it means the lm-evaluation-harness variant.
@@ -244,6 +42,83 @@ PREFERRED_HARNESS: dict[str, str] = {
     "scicode": "scicode",
     "ifbench": "ifbench",
 }
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """One task of the launcher's mapping, with the fields of ``nel ls tasks --json``."""
+
+    harness: str
+    task: str
+    endpoint_type: str
+    container: str | None  # None for nimctl built-ins (they run in nimctl's own Python)
+    arch: str = ""
+    description: str | list[str] = ""  # the launcher's own value (one task's is a list of lines)
+
+    @property
+    def summary(self) -> str:
+        text = " ".join(self.description) if isinstance(self.description, list) else self.description
+        return " ".join(text.split())
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.harness}.{self.task}"
+
+    @property
+    def builtin(self) -> bool:
+        return self.harness == BUILTIN_HARNESS
+
+    def launcher_json(self) -> dict[str, Any]:
+        """The row as ``nel ls tasks --json`` prints it (same keys, same order)."""
+        return {
+            "task": self.task,
+            "endpoint_type": self.endpoint_type,
+            "harness": self.harness,
+            "container": self.container,
+            "arch": self.arch,
+            "description": self.description,
+        }
+
+
+BUILTIN_ROWS = (
+    TaskRow(BUILTIN_HARNESS, "smoke", "chat", None, description="nimctl's smoke test of an OpenAI-compatible API"),
+    TaskRow(BUILTIN_HARNESS, "perf", "chat", None, description="nimctl's small load test (latency, throughput)"),
+)
+
+
+@dataclass(frozen=True)
+class TaskTable:
+    """The harness tasks nimctl knows, and where they came from."""
+
+    rows: tuple[TaskRow, ...]
+    version: str  # the launcher release the rows came from
+    origin: str  # "bundled" (nimctl's generated table) or "installed" (the launcher's own loader)
+    entries: dict[tuple[str, str], TaskRow] = field(init=False, repr=False, compare=False)
+    by_bare_name: dict[str, tuple[TaskRow, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        entries: dict[tuple[str, str], TaskRow] = {}
+        bare: dict[str, list[TaskRow]] = {}
+        for row in self.rows:
+            if (row.harness, row.task) not in entries:  # the launcher keeps the first, too
+                entries[(row.harness, row.task)] = row
+                bare.setdefault(row.task, []).append(row)
+        for row in BUILTIN_ROWS:
+            entries[(row.harness, row.task)] = row
+        object.__setattr__(self, "entries", entries)
+        object.__setattr__(self, "by_bare_name", {k: tuple(v) for k, v in bare.items()})
+
+    @property
+    def source(self) -> str:
+        where = "nimctl's bundled table" if self.origin == "bundled" else "the installed launcher"
+        return f"{LAUNCHER_PACKAGE} {self.version} ({where})"
+
+    def harness_rows(self) -> list[TaskRow]:
+        return [row for row in self.entries.values() if not row.builtin]
+
+    def ambiguous(self) -> dict[str, tuple[TaskRow, ...]]:
+        """Bare names several harnesses define."""
+        return {name: rows for name, rows in self.by_bare_name.items() if len(rows) > 1}
 
 
 @dataclass(frozen=True)
@@ -269,9 +144,12 @@ class ResolvedTask:
 class UnknownTask(NimctlError):
     def __init__(self, name: str, suggestions: list[str]) -> None:
         hint = (
-            f"did you mean {', '.join(suggestions)}?"
+            f"did you mean {', '.join(suggestions)}? (`nimctl tasks` lists them all)"
             if suggestions
-            else ("use a known task (harness.task), or give the task a `container:` or `command:`")
+            else (
+                "use a known task (harness.task; `nimctl tasks` lists them), or give the task a "
+                "`container:` or `command:`"
+            )
         )
         super().__init__(f"unknown task {name!r}", hint)
         self.name = name
@@ -289,114 +167,130 @@ class AmbiguousTask(NimctlError):
         self.candidates = candidates
 
 
-class _Entry(NamedTuple):
-    harness: str
-    task: str
-    image: str | None
-    endpoint_type: str
+# -- the table ----------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _bundled() -> dict[tuple[str, str], _Entry]:
-    table: dict[tuple[str, str], _Entry] = {}
-    for harness_name, harness in HARNESSES.items():
-        for endpoint_type, names in harness.tasks.items():
-            for task in names:
-                table[(harness_name, task)] = _Entry(harness_name, task, harness.image, endpoint_type)
-    for task in BUILTIN_TASKS:
-        table[(BUILTIN_HARNESS, task)] = _Entry(BUILTIN_HARNESS, task, None, "chat")
-    return table
+def version_key(version: str) -> tuple[int, ...]:
+    """``0.2.10`` > ``0.2.6``: numeric release parts only (a pre-release counts as its release)."""
+    match = re.match(r"\d+(?:\.\d+)*", version.strip())
+    return tuple(int(part) for part in match.group(0).split(".")) if match else ()
 
 
-@lru_cache(maxsize=1)
-def _by_bare_name() -> dict[str, list[_Entry]]:
-    index: dict[str, list[_Entry]] = {}
-    for entry in _bundled().values():
-        if entry.harness != BUILTIN_HARNESS:
-            index.setdefault(entry.task, []).append(entry)
-    return index
-
-
-def _launcher_mapping() -> dict[tuple[str, str], _Entry]:
-    """The installed NeMo Evaluator launcher's mapping, if there is one (else empty)."""
-    try:
-        from nemo_evaluator_launcher.common.mapping import load_tasks_mapping  # type: ignore
-    except Exception:  # not installed, or an incompatible version: the bundled mapping stands
-        return {}
-    try:
-        raw: Any = load_tasks_mapping()
-    except Exception:
-        return {}
-    table: dict[tuple[str, str], _Entry] = {}
-    if not isinstance(raw, dict):
-        return table
-    for key, value in raw.items():
-        if not (isinstance(key, tuple) and len(key) == 2 and isinstance(value, dict)):
-            continue
-        image = value.get("container")
-        endpoint_type = value.get("endpoint_type") or "chat"
-        if isinstance(image, str):
-            table[(str(key[0]), str(key[1]))] = _Entry(str(key[0]), str(key[1]), image, str(endpoint_type))
-    return table
-
-
-def _resolved(query: str, entry: _Entry, note: str | None = None) -> ResolvedTask:
-    return ResolvedTask(
-        query=query,
-        harness=entry.harness,
-        task=entry.task,
-        image=entry.image,
-        endpoint_type=entry.endpoint_type,
-        note=note,
+def rows_from_document(document: dict[str, Any]) -> tuple[TaskRow, ...]:
+    return tuple(
+        TaskRow(
+            harness=str(row["harness"]),
+            task=str(row["task"]),
+            endpoint_type=str(row.get("endpoint_type") or "chat"),
+            container=str(row["container"]) if row.get("container") else None,
+            arch=str(row.get("arch") or ""),
+            description=_description(row.get("description")),
+        )
+        for row in document["tasks"]
     )
+
+
+def _description(value: Any) -> str | list[str]:
+    if isinstance(value, list):
+        return [str(line) for line in value]
+    return str(value or "")
+
+
+def bundled_table() -> TaskTable:
+    document = json.loads(TABLE_FILE.read_text(encoding="utf-8"))
+    return TaskTable(rows_from_document(document), str(document["source"]["version"]), "bundled")
+
+
+def installed_launcher_version() -> str | None:
+    """The installed launcher's version, without importing it (None when it is not installed)."""
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec(LAUNCHER_MODULE) is None:
+            return None
+        from importlib.metadata import version
+
+        return version(LAUNCHER_PACKAGE)
+    except Exception:  # a broken or metadata-less install: the bundled table stands
+        return None
+
+
+def installed_launcher_table(version: str) -> TaskTable | None:
+    """The rows the installed launcher's own loader gives (None if it cannot give them)."""
+    try:
+        from nemo_evaluator_launcher.common.mapping import load_tasks_mapping  # type: ignore[import-not-found]
+
+        mapping: Any = load_tasks_mapping()
+    except Exception:  # an incompatible release: the bundled table stands
+        return None
+    if not isinstance(mapping, dict):
+        return None
+    rows = []
+    for key, value in mapping.items():
+        if isinstance(key, tuple) and len(key) == 2 and isinstance(value, dict):
+            rows.append({"harness": key[0], "task": key[1], **value})
+    if not rows:
+        return None
+    return TaskTable(rows_from_document({"tasks": rows}), version, "installed")
+
+
+@lru_cache(maxsize=1)
+def task_table() -> TaskTable:
+    """The bundled table, unless an installed launcher is newer than the release it came from."""
+    bundled = bundled_table()
+    installed = installed_launcher_version()
+    if installed and version_key(installed) > version_key(bundled.version):
+        return installed_launcher_table(installed) or bundled
+    return bundled
+
+
+def list_tasks(pattern: str | None = None) -> list[TaskRow]:
+    """Every task nimctl resolves (built-ins last), or those whose qualified name contains
+    ``pattern`` (case-insensitive)."""
+    table = task_table()
+    rows = [*table.harness_rows(), *BUILTIN_ROWS]
+    if pattern:
+        needle = pattern.strip().lower()
+        rows = [row for row in rows if needle in row.qualified.lower()]
+    return rows
+
+
+# -- resolution ---------------------------------------------------------------------------------
+
+
+def _resolved(query: str, row: TaskRow, note: str | None = None) -> ResolvedTask:
+    table = task_table()
+    if note is None and table.origin == "installed" and not row.builtin:
+        note = f"{row.qualified} resolved through {table.source}"
+    return ResolvedTask(query, row.harness, row.task, row.container, row.endpoint_type, note)
 
 
 def resolve_task(name: str) -> ResolvedTask:
     """Resolve a task name; raises UnknownTask (with close matches) or AmbiguousTask."""
     name = name.strip()
-    bundled = _bundled()
+    table = task_table()
     harness, dot, task = name.partition(".")
-    if dot and (harness, task) in bundled:
-        return _resolved(name, bundled[(harness, task)])
-    candidates = _by_bare_name().get(name, [])
+    if dot and (harness, task) in table.entries:
+        return _resolved(name, table.entries[(harness, task)])
+    candidates = table.by_bare_name.get(name, ())
     if len(candidates) == 1:
         return _resolved(name, candidates[0])
     if len(candidates) > 1:
         return _pick_preferred(name, candidates)
-    return _resolve_with_launcher(name)
+    raise UnknownTask(name, suggest_tasks(name))
 
 
-def _pick_preferred(name: str, candidates: list[_Entry]) -> ResolvedTask:
+def _pick_preferred(name: str, candidates: tuple[TaskRow, ...]) -> ResolvedTask:
     preferred = PREFERRED_HARNESS.get(name)
-    for entry in candidates:
-        if entry.harness == preferred:
-            others = ", ".join(f"{c.harness}.{c.task}" for c in candidates if c is not entry)
+    for row in candidates:
+        if row.harness == preferred:
+            others = ", ".join(c.qualified for c in candidates if c is not row)
             note = (
-                f"{name} resolved to {entry.harness}.{entry.task} (nimctl's preferred choice; "
+                f"{name} resolved to {row.qualified} (nimctl's preferred choice; "
                 f"also defined as {others} - write the qualified name to choose)"
             )
-            return _resolved(name, entry, note)
-    raise AmbiguousTask(name, sorted(f"{c.harness}.{c.task}" for c in candidates))
-
-
-def _resolve_with_launcher(name: str) -> ResolvedTask:
-    launcher = _launcher_mapping()
-    harness, dot, task = name.partition(".")
-    if dot and (harness, task) in launcher:
-        return _resolved(
-            name, launcher[(harness, task)], f"{name} resolved through the installed nemo_evaluator_launcher mapping"
-        )
-    matches = [e for (h, t), e in launcher.items() if t == name]
-    if len(matches) == 1:
-        return _resolved(
-            name,
-            matches[0],
-            f"{name} resolved to {matches[0].harness}.{matches[0].task} "
-            "through the installed nemo_evaluator_launcher mapping",
-        )
-    if len(matches) > 1:
-        raise AmbiguousTask(name, sorted(f"{e.harness}.{e.task}" for e in matches))
-    raise UnknownTask(name, suggest_tasks(name))
+            return _resolved(name, row, note)
+    raise AmbiguousTask(name, sorted(c.qualified for c in candidates))
 
 
 def suggest_tasks(name: str, limit: int = 3) -> list[str]:
@@ -409,10 +303,11 @@ def suggest_tasks(name: str, limit: int = 3) -> list[str]:
 
 @lru_cache(maxsize=1)
 def known_task_names() -> tuple[str, ...]:
-    """Every name resolve_task accepts from the bundled mapping: qualified names, and bare
-    names that are unique or have a preferred resolution."""
-    names = {f"{h}.{t}" for (h, t) in _bundled()}
-    for bare, entries in _by_bare_name().items():
-        if len(entries) == 1 or bare in PREFERRED_HARNESS:
+    """Every name resolve_task accepts: qualified names, and bare names that are unique or have a
+    preferred resolution."""
+    table = task_table()
+    names = {row.qualified for row in table.entries.values()}
+    for bare, rows in table.by_bare_name.items():
+        if len(rows) == 1 or bare in PREFERRED_HARNESS:
             names.add(bare)
     return tuple(sorted(names))

@@ -63,8 +63,8 @@ def imported(args: list[str], env: dict[str, str], cwd: Path) -> set[str]:
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["validate", "-f", str(SEED)], ["plan", "--refresh=false", "-f", str(SEED)]],
-    ids=["help", "validate", "plan-no-refresh"],
+    [["--help"], ["validate", "-f", str(SEED)], ["plan", "--refresh=false", "-f", str(SEED)], ["tasks", "--json"]],
+    ids=["help", "validate", "plan-no-refresh", "tasks"],
 )
 def test_start_up_imports_nothing_heavy(args: list[str], env, tmp_path) -> None:
     heavy = imported(args, env, tmp_path) & set(HEAVY)

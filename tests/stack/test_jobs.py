@@ -34,7 +34,7 @@ def test_seed_job_spec(seed: dict) -> None:
     assert spec["resource_shape"] == "cpu.small"
     assert "affinity" not in spec
     assert spec["container"] == {
-        "image": "nvcr.io/nvidia/eval-factory/lm-evaluation-harness:26.01",
+        "image": "nvcr.io/nvidia/eval-factory/lm-evaluation-harness:26.03",
         "command": list(RUN_EVAL_COMMAND),
     }
     assert (spec["completions"], spec["parallelism"], spec["shared_memory_size"]) == (1, 1, 1024)

@@ -1,22 +1,23 @@
-"""Task name resolution: bundled mapping, preferred bare names, built-ins, helpful errors."""
+"""Task name resolution: the bundled launcher table, preferred bare names, built-ins, helpful errors."""
 
 from __future__ import annotations
 
 import re
-import sys
 
 import pytest
 
 from nimctl.stack.tasks import (
-    HARNESSES,
     PREFERRED_HARNESS,
     AmbiguousTask,
     UnknownTask,
     known_task_names,
+    list_tasks,
     resolve_task,
+    task_table,
+    version_key,
 )
 
-IMAGE_RE = re.compile(r"^nvcr\.io/nvidia/eval-factory/[a-z0-9-]+:\d{2}\.\d{2}$")
+IMAGE_RE = re.compile(r"^nvcr\.io/nvidia/eval-factory/[a-z0-9-]+:26\.03$")
 
 # The tasks reference/launcher.md names as the launcher's (harness, endpoint type).
 LAUNCHER_TASKS = [
@@ -43,26 +44,78 @@ LAUNCHER_TASKS = [
 def test_launcher_reference_tasks_resolve(name: str, harness: str, endpoint_type: str) -> None:
     task = resolve_task(name)
     assert (task.harness, task.endpoint_type) == (harness, endpoint_type)
-    assert task.image == HARNESSES[harness].image
     assert task.qualified.endswith("." + name.split(".")[-1])
+    assert task.note is None
 
 
 def test_every_harness_pins_one_eval_factory_image() -> None:
-    for name, harness in HARNESSES.items():
-        assert IMAGE_RE.match(harness.image), (name, harness.image)
-    assert HARNESSES["ruler"].image == "nvcr.io/nvidia/eval-factory/long-context-eval:26.01"
-    assert HARNESSES["simple_evals"].image.startswith("nvcr.io/nvidia/eval-factory/simple-evals:")
+    images: dict[str, set[str]] = {}
+    for row in task_table().harness_rows():
+        images.setdefault(row.harness, set()).add(row.container or "")
+    assert all(len(found) == 1 for found in images.values()), images
+    for harness, (image,) in images.items():
+        assert IMAGE_RE.match(image), (harness, image)
+    assert images["ruler"] == {"nvcr.io/nvidia/eval-factory/long-context-eval:26.03"}
+    assert images["simple_evals"] == {"nvcr.io/nvidia/eval-factory/simple-evals:26.03"}
 
 
-def test_mapping_is_large_enough_to_be_useful() -> None:
-    qualified = [n for n in known_task_names() if "." in n and not n.startswith("nimctl.")]
-    assert len(qualified) >= 150
+def test_the_bundled_table_is_the_launchers_whole_mapping() -> None:
+    table = task_table()
+    assert (table.origin, table.version) == ("bundled", "0.2.6")
+    rows = table.harness_rows()
+    assert len(rows) == 421 and len({r.harness for r in rows}) == 23
+    assert {r.endpoint_type for r in rows} == {"chat", "completions", "embedding", "vlm"}
+    for row in rows:  # every qualified name resolves to its own row, with no note
+        task = resolve_task(row.qualified)
+        assert (task.image, task.endpoint_type, task.note) == (row.container, row.endpoint_type, None)
+
+
+def test_every_bare_name_resolves_or_is_reported_ambiguous() -> None:
+    ambiguous = task_table().ambiguous()
+    assert set(ambiguous) == {
+        "gpqa_diamond",
+        "hle",
+        "humaneval",
+        "humaneval_instruct",
+        "humanevalplus",
+        "ifbench",
+        "ifeval",
+        "mgsm",
+        "mmlu",
+        "mmlu_pro",
+        "scicode",
+    }  # the launcher reference's list
+    for row in task_table().harness_rows():
+        if row.task not in ambiguous:
+            assert resolve_task(row.task).qualified == row.qualified
+        elif row.task in PREFERRED_HARNESS:
+            assert resolve_task(row.task).harness == PREFERRED_HARNESS[row.task]
+        else:
+            with pytest.raises(AmbiguousTask):
+                resolve_task(row.task)
+
+
+def test_list_tasks_filters_on_the_qualified_name() -> None:
+    everything = list_tasks()
+    assert len(everything) == 423 and [r.qualified for r in everything[-2:]] == ["nimctl.smoke", "nimctl.perf"]
+    assert {r.qualified for r in list_tasks("IFEVAL")} == {
+        "lm-evaluation-harness.ifeval",
+        "codec.ifeval",
+        "nemo_skills.ns_ifeval",
+    }
+    assert {r.harness for r in list_tasks("simple_evals.")} == {"simple_evals"}
+    assert list_tasks("no-such-task-anywhere") == []
+
+
+def test_version_order_is_numeric() -> None:
+    assert version_key("0.2.10") > version_key("0.2.6") > version_key("0.2.5rc1") > version_key("0.1.99")
+    assert version_key("0.2.6") == version_key("0.2.6.post1")[:3]
 
 
 def test_seed_ifeval_resolves_to_lm_eval_and_says_so() -> None:
     task = resolve_task("ifeval")
     assert task.qualified == "lm-evaluation-harness.ifeval"
-    assert task.image == "nvcr.io/nvidia/eval-factory/lm-evaluation-harness:26.01"
+    assert task.image == "nvcr.io/nvidia/eval-factory/lm-evaluation-harness:26.03"
     assert task.endpoint_type == "chat"
     assert task.note is not None and task.note.startswith("ifeval resolved to lm-evaluation-harness.ifeval")
     assert "codec.ifeval" in task.note  # names the alternative and how to pick it
@@ -136,35 +189,42 @@ def test_known_names_hold_qualified_and_usable_bare_names_only() -> None:
         resolve_task(name)  # every listed name resolves
 
 
-def test_launcher_mapping_is_optional() -> None:
+def test_launcher_is_not_needed() -> None:
     import importlib.util
 
     assert importlib.util.find_spec("nemo_evaluator_launcher") is None  # not installed here
+    assert resolve_task("AA-LCR.aa_lcr").image == "nvcr.io/nvidia/eval-factory/aa-lcr:26.03"
     with pytest.raises(UnknownTask):
         resolve_task("some_launcher_only_task")
 
 
-def test_installed_launcher_mapping_answers_unknown_names(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A stand-in for the external nemo_evaluator_launcher package, with its mapping's shape:
-    # {(harness, task): {"container": ..., "endpoint_type": ..., ...}}.
-    package = tmp_path / "nemo_evaluator_launcher" / "common"
-    package.mkdir(parents=True)
-    (package.parent / "__init__.py").write_text("")
-    (package / "__init__.py").write_text("")
-    (package / "mapping.py").write_text(
-        "def load_tasks_mapping():\n"
-        "    image = 'nvcr.io/nvidia/eval-factory/newharness:26.02'\n"
-        "    return {('newharness', 'fresh_task'): {'container': image, 'endpoint_type': 'completions'},\n"
-        "            ('a', 'twin'): {'container': image}, ('b', 'twin'): {'container': image}}\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for name in [m for m in sys.modules if m.startswith("nemo_evaluator_launcher")]:
-        monkeypatch.delitem(sys.modules, name)
-    task = resolve_task("fresh_task")
-    assert (task.qualified, task.endpoint_type) == ("newharness.fresh_task", "completions")
-    assert task.image == "nvcr.io/nvidia/eval-factory/newharness:26.02"
-    assert "nemo_evaluator_launcher" in (task.note or "")
-    assert resolve_task("newharness.fresh_task").task == "fresh_task"
-    with pytest.raises(AmbiguousTask):
-        resolve_task("twin")
-    assert resolve_task("ifeval").harness == "lm-evaluation-harness"  # the bundled mapping still decides
+def listing(*args: str) -> tuple[int, list[str]]:
+    import io
+
+    from nimctl.cli.tasklist import run_tasks
+    from nimctl.cli.ui import UI
+
+    out = io.StringIO()
+    code = run_tasks(UI(out=out, err=out), args[0] if args else None, json_output=False)
+    return code, out.getvalue().splitlines()
+
+
+def test_listing_shows_each_image_once_and_fits_100_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    code, lines = listing()
+    assert code == 0
+    assert max(len(line) for line in lines) <= 100
+    headers = [line for line in lines if re.match(r"^\S+  \(\d+ tasks?; ", line)]
+    assert len(headers) == 24  # 23 harnesses and nimctl's built-ins
+    assert "lm-evaluation-harness  (133 tasks; nvcr.io/nvidia/eval-factory/lm-evaluation-harness:26.03)" in headers
+    assert sum("eval-factory/lm-evaluation-harness:26.03" in line for line in lines) == 1
+    assert any(line.split()[:2] == ["ifeval*", "chat"] for line in lines)  # ambiguous bare name marked
+    assert any(line.startswith("421 tasks in 23 harnesses from nemo-evaluator-launcher 0.2.6") for line in lines)
+
+
+def test_listing_filters_and_suggests() -> None:
+    code, lines = listing("ifbench")
+    assert code == 0 and lines[-1].endswith("ifbench means ifbench.ifbench.")
+    assert lines[0].startswith("ifbench  (2 tasks; nvcr.io/nvidia/eval-factory/ifbench:26.03)")
+    code, lines = listing("ifevl")
+    assert code == 1 and "did you mean ifeval" in lines[0]
