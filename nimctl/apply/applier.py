@@ -84,6 +84,7 @@ def run_apply(
         for settled in settle_pending(journal, providers):
             ui.warn(f"settled an interrupted run's step: {settled.describe()}")
         plan, observed = _plan(stacks, state, providers, options, plan_file, ui)
+        plan.cost = _cost(plan, stacks, options)
         # After the saved plan's staleness check: this write is not a change the plan missed.
         for inv_id in close_abandoned_invocations(journal):
             ui.warn(f"invocation {inv_id} was interrupted: its nimctl process ended before finishing")
@@ -124,6 +125,14 @@ def _plan(
 
         check_plan_fresh(plan_file, plan, state, observed)
     return plan, observed
+
+
+def _cost(plan: Any, stacks: list[Stack], options: ApplyOptions) -> Any:
+    """The plan's cost block (shown with it), with the gap warnings --no-wait adds."""
+    from nimctl.config.prices import load_prices
+    from nimctl.plan.cost import estimate
+
+    return estimate(plan, stacks, load_prices(), no_wait=not options.wait)
 
 
 def _approved(ui: UI) -> bool:

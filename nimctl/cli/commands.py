@@ -42,6 +42,7 @@ def run_plan(
         platforms |= {p.provider for p in state.pending}
         observed = refresh_state(state, ctx.providers_for(platforms))
     plan = make_plan(stacks, state, observed, targets=targets, salt=state.lineage)
+    plan.cost = estimate_cost(plan, stacks)
     if json_output:
         from nimctl.plan.render import render_json
 
@@ -59,6 +60,14 @@ def run_plan(
     if detailed_exitcode and plan.has_changes:
         return 2
     return 0
+
+
+def estimate_cost(plan: Any, stacks: list[Any], *, no_wait: bool = False) -> Any:
+    """The plan's cost report, with the configured price table (``nimctl.config.prices``)."""
+    from nimctl.config.prices import load_prices
+    from nimctl.plan.cost import estimate
+
+    return estimate(plan, stacks, load_prices(), no_wait=no_wait)
 
 
 def _live_states(ctx: RunContext, state: Any) -> dict[str, dict[str, Any]]:

@@ -47,7 +47,7 @@ def check(config: dict[str, Any], written: Callable[[str], bool]) -> list[Findin
     """All semantic findings. ``written(key_path)`` says whether the user wrote the key (in the file
     or with -o): warnings about ignored keys are only given for those, never for bundled defaults."""
     findings: list[Finding] = []
-    for checker in (_replicas, _names, _env_maps, _api_tokens, _mounts, _platform_fit, _tasks):
+    for checker in (_replicas, _names, _env_maps, _api_tokens, _mounts, _platform_fit, _tasks, _bounds):
         findings.extend(checker(config))
     findings.extend(_ignored_keys(config, written))
     return findings
@@ -252,6 +252,43 @@ def _platform_fit(config: dict[str, Any]) -> Iterator[Finding]:
                 "(without it the model server would get the workspace's default CPU shape)",
                 "set the GPU shape, e.g. resource_shape: gpu.1xh200",
             )
+
+
+def _bounds(config: dict[str, Any]) -> Iterator[Finding]:
+    """The platform-side bounds (``nimctl.stack.lifetime``): values Lepton would refuse or that
+    would remove the endpoint before it could serve."""
+    from nimctl.common.durations import DURATION_HINT, format_duration, parse_duration
+    from nimctl.stack.lifetime import LIFETIME_KEY, MIN_MAX_LIFETIME_S, MIN_SCALE_DOWN_TIMEOUT_S
+
+    scale_down = _dict(_get(config, "deployment", "lepton_config", "auto_scaler", "scale_down"))
+    for key in ("no_traffic_timeout", "not_ready_timeout"):
+        value = scale_down.get(key)
+        if _is_int(value) and 0 < value < MIN_SCALE_DOWN_TIMEOUT_S:
+            yield Finding(
+                f"deployment.lepton_config.auto_scaler.scale_down.{key}",
+                f"{value} s is below Lepton's minimum of {MIN_SCALE_DOWN_TIMEOUT_S} s",
+                f"use 0 (never scale down: no platform-side bound) or at least {MIN_SCALE_DOWN_TIMEOUT_S}",
+            )
+    raw = _get(config, "deployment", "lepton_config", "max_lifetime")
+    if raw is None:
+        return
+    seconds = parse_duration(raw)
+    if seconds is None:
+        yield Finding(LIFETIME_KEY, f"{raw!r} is not a duration", DURATION_HINT)
+    elif seconds < MIN_MAX_LIFETIME_S:
+        yield Finding(
+            LIFETIME_KEY,
+            f"{format_duration(seconds)} is shorter than {format_duration(MIN_MAX_LIFETIME_S)}: the endpoint "
+            "would be removed before a model server could start and serve",
+            f"use at least {format_duration(MIN_MAX_LIFETIME_S)}, e.g. 6h",
+        )
+    elif _get(config, "execution", "type") == "local":
+        yield Finding(
+            LIFETIME_KEY,
+            "max_lifetime is enforced by a scheduled Lepton job; local endpoints do not have it",
+            "remove it, or run on Lepton",
+            severity="warning",
+        )
 
 
 def _mentions_port_placeholder(command: Any) -> bool:

@@ -201,6 +201,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     # address -> desired resource (may hold literal secrets: never serialised)
     desired: dict[str, DesiredEndpoint | DesiredJob] = field(default_factory=dict, repr=False, compare=False)
+    # nimctl.plan.cost.CostReport, attached by the command that shows the plan (not saved in plan files)
+    cost: Any = field(default=None, repr=False, compare=False)
 
     @property
     def changes(self) -> list[ResourceChange]:

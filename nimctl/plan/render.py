@@ -262,8 +262,21 @@ def render_text(plan: Plan, *, color: bool | None = None) -> str:
     ]
     if waiting:
         lines += [f"Still running from an earlier apply (apply waits for them): {', '.join(waiting)}", ""]
+    lines += _cost_block(plan)
     lines.append(paint(summary_line(plan), "bold"))
     return "\n".join(lines)
+
+
+def _cost_block(plan: Plan) -> list[str]:
+    """GPU-hours, prices and the worst case (``nimctl.plan.cost``), with its gap warnings."""
+    if plan.cost is None:
+        return []
+    from nimctl.plan.cost import text_lines
+
+    lines = text_lines(plan.cost)
+    warnings = [w for e in plan.cost.endpoints for w in e.warnings]
+    lines += [f"Warning: {w}" for w in warnings]
+    return [*lines, ""] if lines else []
 
 
 # -- JSON ----------------------------------------------------------------------------------------
@@ -297,6 +310,7 @@ def render_json(plan: Plan) -> dict[str, Any]:
         "pending": [p.to_dict() for p in plan.pending],
         "summary": {**summary, "text": summary_line(plan)},
         "warnings": list(plan.warnings),
+        **({"cost": plan.cost.to_dict()} if plan.cost is not None else {}),
     }
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from nimctl.common.errors import ConfigError, ConfigProblem
 from nimctl.common.secrets import fingerprint, redact_spec
+from nimctl.stack import lifetime
 from nimctl.stack.resources import PLATFORMS, DesiredEndpoint, DesiredJob, ProbeToken, Stack
 from nimctl.stack.specs import lepton as lepton_specs
 from nimctl.stack.specs import local as local_specs
@@ -234,12 +235,17 @@ def _endpoint(cfg: LoadedConfigLike, deployment: Deployment, platform: str, prob
             f"endpoint name {name!r} {problem}",
             "use at most 36 lowercase letters, digits and '-', starting with a letter",
         )
+    lifetime_s: float | None = None
+    lifetime_job: dict[str, Any] | None = None
     if platform == "lepton":
         spec = lepton_specs.endpoint_spec(config, deployment, problems)
         _check_lepton_spec_names(spec, "deployment", problems)
         timeout = get(
             config, "execution.lepton_platform.deployment.endpoint_readiness_timeout", DEFAULT_LEPTON_READINESS_S
         )
+        lifetime_s = lifetime.max_lifetime_s(config)
+        if lifetime_s is not None:
+            lifetime_job = lifetime.lifetime_job_template(config, name)
     else:
         spec = local_specs.endpoint_spec(deployment)
         timeout = get(config, "execution.local.readiness_timeout", DEFAULT_LOCAL_READINESS_S)
@@ -253,6 +259,8 @@ def _endpoint(cfg: LoadedConfigLike, deployment: Deployment, platform: str, prob
         readiness_timeout_s=float(timeout),
         probe_token=_probe_token(deployment),
         source_file=str(cfg.path),
+        max_lifetime_s=lifetime_s,
+        lifetime_job=lifetime_job,
     )
 
 
@@ -527,6 +535,8 @@ def referenced_secrets(stacks: Sequence[Stack]) -> dict[str, list[str]]:
 
     for stack in stacks:
         specs = [(stack.endpoint.address, stack.endpoint.spec)] if stack.endpoint else []
+        if stack.endpoint and stack.endpoint.lifetime_job:
+            specs.append((stack.endpoint.address, stack.endpoint.lifetime_job))
         specs += [(job.address, job.spec_template) for job in stack.jobs]
         for address, spec in specs:
             if stack.platform != "lepton":
@@ -569,6 +579,15 @@ def check_specs_with_sdk(stacks: Sequence[Stack]) -> list[str]:
                     _sdk_check(lambda n=env.name: validate_environment_variable_name(n), where, problems)
                 for mount in model.mounts or []:
                     _sdk_check(lambda p=mount.mount_path: validate_mount_path(p), where, problems)
+            if endpoint.lifetime_job:
+                name = lifetime.lifetime_job_name(endpoint.name)
+                spec = lifetime.render_lifetime_job(
+                    endpoint.lifetime_job, start_at=1, workspace_url=PLACEHOLDER_URL, endpoint_created_at=None
+                )
+                model = _parse(LeptonJobUserSpec, spec, f"{where} (max_lifetime job)", "job", problems)
+                if model is not None:
+                    lepton_job = LeptonJob(metadata=Metadata(id=name, name=name), spec=model)
+                    _sdk_check(lambda j=lepton_job: validate_job_create(j), where, problems)
         for job in stack.jobs:
             if job.platform != "lepton":
                 continue

@@ -44,6 +44,10 @@ class DesiredEndpoint:
     readiness_timeout_s: float = 1200.0
     probe_token: ProbeToken | None = None
     source_file: str = ""
+    # deployment.lepton_config.max_lifetime in seconds, and the spec of the scheduled job that
+    # removes the endpoint when it ends (``nimctl.stack.lifetime``); None when not asked for.
+    max_lifetime_s: float | None = None
+    lifetime_job: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def address(self) -> str:

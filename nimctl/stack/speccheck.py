@@ -89,7 +89,7 @@ def _digest(kind: str, item: Any, salt: str) -> str:
     """HMAC-SHA256 keyed with the cache's random salt: like the state's secret fingerprints, a
     digest cannot be matched against guessed secrets without the salt."""
     if kind == "endpoint":
-        body: dict[str, Any] = {"spec": item.spec}
+        body: dict[str, Any] = {"spec": item.spec, "lifetime_job": item.lifetime_job}
     else:
         body = {"name": job_name(item, PLACEHOLDER_INVOCATION), "spec": item.spec_template}
     text = json.dumps({"kind": kind, **body}, sort_keys=True, separators=(",", ":"), default=str)

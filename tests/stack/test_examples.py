@@ -67,7 +67,7 @@ def test_every_example_builds() -> None:
     }
     assert len(by_name["llama-3-1-8b-multi"].jobs) == 5
     assert by_name["llama-3-1-8b-autoscale"].endpoint.spec["auto_scaler"] == {
-        "scale_down": {"no_traffic_timeout": 3600},
+        "scale_down": {"no_traffic_timeout": 3600, "not_ready_timeout": 3600},
         "target_gpu_utilization_percentage": 0,
         "target_throughput": {"qpm": 2.5},
     }

@@ -30,7 +30,6 @@ LAUNCHER_SPEC = json.loads("""
 INTENDED_DIFFERENCES = {
     "queue_config": "the launcher's default is an organisation-internal priority class",
     "image_pull_secrets": "the launcher's default is an organisation-internal secret name",
-    "auto_scaler": "the launcher adds a scale-down default the seed config never asked for",
 }
 
 EXPECTED_SPEC = {
@@ -38,6 +37,8 @@ EXPECTED_SPEC = {
     "log": {"enable_collection": True},
     "container": {"image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.6", "ports": [{"container_port": 8000}]},
     "resource_requirement": {"resource_shape": "gpu.1xh200", "min_replicas": 1, "max_replicas": 3},
+    # nimctl's platform-side bound (nimctl.stack.lifetime): Lepton's API applies none of its own
+    "auto_scaler": {"scale_down": {"no_traffic_timeout": 3600, "not_ready_timeout": 3600}},
     "envs": [
         {"name": "HF_TOKEN", "value_from": {"secret_name_ref": "HUGGING_FACE_HUB_TOKEN"}},
         {"name": "SERVED_MODEL_NAME", "value": "meta/llama-3.1-8b-instruct"},
@@ -65,6 +66,8 @@ def test_seed_endpoint_matches_the_launcher_field_by_field(seed: dict, field: st
     elif field == "resource_requirement":
         launcher.pop("affinity")  # the launcher's node group is an internal default; nimctl sets none
         assert spec[field] == launcher
+    elif field == "auto_scaler":  # the launcher's scale-down default, plus a not-ready bound
+        assert spec[field]["scale_down"] == {**launcher["scale_down"], "not_ready_timeout": 3600}
     elif field == "envs":  # same entries; nimctl orders the derived ones as the seed lists them
         assert sorted(map(json.dumps, spec[field])) == sorted(map(json.dumps, launcher))
     else:
@@ -119,15 +122,42 @@ def test_autoscaler_is_passed_without_scale_from_zero(seed: dict) -> None:
         "target_throughput": {"qpm": 2.5},
     }
     assert build(seed).endpoint.spec["auto_scaler"] == {
-        "scale_down": {"no_traffic_timeout": 3600},
+        "scale_down": {"no_traffic_timeout": 3600, "not_ready_timeout": 3600},
         "target_gpu_utilization_percentage": 0,
         "target_throughput": {"qpm": 2.5},
     }
 
 
-def test_autoscaler_with_only_scale_from_zero_is_left_out(seed: dict) -> None:
+def test_autoscaler_with_only_scale_from_zero_gets_the_default_bound(seed: dict) -> None:
     seed["deployment"]["lepton_config"]["auto_scaler"] = {"scale_down": {"scale_from_zero": True}}
-    assert "auto_scaler" not in build(seed).endpoint.spec
+    assert build(seed).endpoint.spec["auto_scaler"] == {
+        "scale_down": {"no_traffic_timeout": 3600, "not_ready_timeout": 3600}
+    }
+
+
+def test_the_users_scale_down_wins_and_zero_means_off(seed: dict) -> None:
+    seed["deployment"]["lepton_config"]["auto_scaler"] = {"scale_down": {"no_traffic_timeout": 0}}
+    assert build(seed).endpoint.spec["auto_scaler"]["scale_down"] == {
+        "no_traffic_timeout": 0,
+        "not_ready_timeout": 3600,
+    }
+    seed["deployment"]["lepton_config"]["auto_scaler"] = {"scale_down": {"not_ready_timeout": 120}}
+    assert build(seed).endpoint.spec["auto_scaler"]["scale_down"] == {
+        "no_traffic_timeout": 3600,
+        "not_ready_timeout": 120,
+    }
+
+
+def test_not_ready_bound_is_never_shorter_than_nimctls_readiness_wait(seed: dict) -> None:
+    seed["execution"]["lepton_platform"]["deployment"]["endpoint_readiness_timeout"] = 5400
+    assert build(seed).endpoint.spec["auto_scaler"]["scale_down"]["not_ready_timeout"] == 5400
+
+
+def test_platform_defaults_scale_down_is_kept(seed: dict) -> None:
+    seed["execution"]["lepton_platform"]["deployment"]["platform_defaults"]["auto_scaler"] = {
+        "scale_down": {"no_traffic_timeout": 1800}
+    }
+    assert build(seed).endpoint.spec["auto_scaler"]["scale_down"]["no_traffic_timeout"] == 1800
 
 
 @pytest.mark.parametrize(

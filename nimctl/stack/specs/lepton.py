@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from nimctl.stack.lifetime import scale_down_defaults
 from nimctl.stack.specs.common import (
     DEFAULT_STORAGE,
     INVOCATION_MARKER,
@@ -140,17 +141,22 @@ def _resource_requirement(spec: dict[str, Any], config: dict[str, Any], problems
 
 
 def _auto_scaler(spec: dict[str, Any], config: dict[str, Any]) -> None:
+    """The config's autoscaler over the platform defaults', then nimctl's scale-down bound for
+    every timeout neither sets (``nimctl.stack.lifetime``): an endpoint left behind by a nimctl
+    that died scales to zero on the platform's own. An explicit 0 (off) is the user's choice."""
     raw = get(config, "deployment.lepton_config.auto_scaler")
-    if not isinstance(raw, dict):
-        return
-    scaler = _without_empty(copy.deepcopy(raw))
-    scale_down = scaler.get("scale_down")
-    if isinstance(scale_down, dict):
-        # Not in the current Lepton API; config validation has already warned about it.
-        scale_down.pop("scale_from_zero", None)
-    scaler = _without_empty(scaler)
-    if scaler:
-        spec["auto_scaler"] = deep_merge(spec.get("auto_scaler") or {}, scaler)
+    if isinstance(raw, dict):
+        scaler = _without_empty(copy.deepcopy(raw))
+        scale_down = scaler.get("scale_down")
+        if isinstance(scale_down, dict):
+            # Not in the current Lepton API; config validation has already warned about it.
+            scale_down.pop("scale_from_zero", None)
+        scaler = _without_empty(scaler)
+        if scaler:
+            spec["auto_scaler"] = deep_merge(spec.get("auto_scaler") or {}, scaler)
+    scaler = spec.setdefault("auto_scaler", {})
+    scale_down = scaler.get("scale_down") if isinstance(scaler.get("scale_down"), dict) else {}
+    scaler["scale_down"] = {**scale_down_defaults(config), **scale_down}
 
 
 def _without_empty(node: Any) -> Any:
