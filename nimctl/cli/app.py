@@ -148,6 +148,9 @@ def plan(
     refresh: str = typer.Option("true", "--refresh", help="Read live objects first (true/false)."),
     no_refresh: bool = typer.Option(False, "--no-refresh", help="Same as --refresh=false."),
     targets: list[str] = typer.Option(None, "--target", help="Limit to an address (repeatable)."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show every job's spec in full (default: shared fields once)."
+    ),
 ) -> None:
     """Show what apply would do. Writes nothing."""
     from nimctl.cli.commands import run_plan
@@ -164,6 +167,7 @@ def plan(
             detailed_exitcode=detailed_exitcode,
             refresh=do_refresh,
             targets=targets or [],
+            verbose=verbose,
         )
     except NimctlError as err:
         _fail(err, ctx.ui)

@@ -20,6 +20,7 @@ def run_plan(
     detailed_exitcode: bool,
     refresh: bool,
     targets: list[str],
+    verbose: bool = False,
 ) -> int:
     from nimctl.plan import make_plan
     from nimctl.plan import refresh as refresh_state
@@ -50,7 +51,7 @@ def run_plan(
     else:
         from nimctl.plan.render import render_text
 
-        ctx.ui.print(render_text(plan, color=ctx.ui.color))
+        ctx.ui.print(render_text(plan, color=ctx.ui.color, verbose=verbose))
     if out:
         from nimctl.plan.planfile import save_plan
 

@@ -4,6 +4,13 @@ Text is built as plain lines (no rich: nothing to import, output identical on an
 colour is a few ANSI codes added only when asked for and ``NO_COLOR`` is unset. Secret values are
 never shown: a redacted fingerprint prints as ``(sensitive)`` in text and JSON alike.
 
+Jobs of one stack mostly share their spec (the runner script, the endpoint wiring, mounts): the
+text shows the fields they all have once, in a ``job "<stack>.*"`` block, and then each job with
+only its own (task, image, run-config fields, env names, output location). A multi-line value
+that is a YAML mapping (a run config) is shown as its fields, so one differing key does not
+repeat the whole document. ``verbose=True`` shows every job in full, each value as written; the
+JSON document always holds every spec whole.
+
 The JSON document is described by ``schemas/nimctl-plan.schema.json`` (format_version 1.0).
 """
 
@@ -12,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from nimctl.common.secrets import is_redacted
 from nimctl.plan.actions import CREATE, DELETE, KNOWN_AFTER_APPLY, REPLACE, Plan, ResourceChange
@@ -101,68 +108,95 @@ def _headline(change: ResourceChange) -> str:
     }.get(change.action, change.action)
 
 
-def _rows(change: ResourceChange) -> list[tuple[str, str, str, str]]:
-    """(symbol, path, value text, trailing comment) for the body of a change block."""
-    rows: list[tuple[str, str, str, str]] = []
+class _Row(NamedTuple):
+    """One line of a change block (plus continuation lines when ``value`` has several)."""
+
+    symbol: str
+    path: str
+    value: str  # already formatted
+    comment: str = ""
+    inner: str | None = None  # set for a field of the YAML document that ``path`` holds
+
+    @property
+    def key(self) -> tuple[str, str | None, str]:
+        return (self.path, self.inner, self.value)
+
+
+def _rows(change: ResourceChange, *, shared: frozenset[tuple[str, str | None, str]] = frozenset()) -> list[_Row]:
+    """The body of a change block; for a job, the spec fields in ``shared`` are left out (they
+    are shown once for the group)."""
+    rows: list[_Row] = []
     if change.actions == DELETE:
         before = change.before or {}
-        rows.append(("-", "name", format_value(before.get("name")), ""))
+        rows.append(_Row("-", "name", format_value(before.get("name"))))
         if change.type == "job" and before.get("state"):
-            rows.append(("-", "state", format_value(before.get("state")), ""))
+            rows.append(_Row("-", "state", format_value(before.get("state"))))
         return rows
 
     after = change.after or {}
     if change.type == "job":
-        rows.append(("+", "name", KNOWN_AFTER_APPLY, ""))
-        rows.append(("+", "task", format_value(after.get("task")), ""))
+        rows.append(_Row("+", "name", KNOWN_AFTER_APPLY))
+        rows.append(_Row("+", "task", format_value(after.get("task"))))
         if after.get("resolved_task") and after.get("resolved_task") != after.get("task"):
-            rows.append(("+", "resolved_task", format_value(after.get("resolved_task")), ""))
+            rows.append(_Row("+", "resolved_task", format_value(after.get("resolved_task"))))
         before = change.before or {}
         if before and before.get("inputs_hash") != after.get("inputs_hash"):
-            rows.append(
-                (
-                    "~",
-                    "inputs_hash",
-                    f"{format_value(before.get('inputs_hash'))} -> {format_value(after.get('inputs_hash'))}",
-                    "",
-                )
-            )
-        rows.extend(_spec_rows(after.get("spec") or {}))
+            old, new = format_value(before.get("inputs_hash")), format_value(after.get("inputs_hash"))
+            rows.append(_Row("~", "inputs_hash", f"{old} -> {new}"))
+        spec_rows = _spec_rows(after.get("spec") or {}, documents=bool(shared))
+        rows.extend(row for row in spec_rows if row.key not in shared)
         return rows
 
     if change.actions == CREATE:
-        rows.append(("+", "name", format_value(after.get("name")), ""))
+        rows.append(_Row("+", "name", format_value(after.get("name"))))
         rows.extend(_spec_rows(after.get("spec") or {}))
         return rows
     rows.extend(_field_rows(change.changed_fields))
     if change.actions == REPLACE and not change.changed_fields:  # e.g. a platform change
-        rows.append(
-            (
-                "~",
-                "provider",
-                f"{format_value((change.before or {}).get('provider'))} -> {format_value(after.get('provider'))}",
-                "# forces replacement",
-            )
-        )
+        old, new = format_value((change.before or {}).get("provider")), format_value(after.get("provider"))
+        rows.append(_Row("~", "provider", f"{old} -> {new}", "# forces replacement"))
     return rows
 
 
-def _spec_rows(spec: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    return [("+", format_path(list(path)), format_value(value), "") for path, value in flatten(normalise(spec))]
+def _yaml_mapping(value: Any) -> dict[str, Any] | None:
+    """A multi-line string that holds a YAML mapping, parsed (else None)."""
+    if not (isinstance(value, str) and "\n" in value.strip()):
+        return None
+    import yaml
+
+    try:
+        document = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return None
+    return document if isinstance(document, dict) and document else None
 
 
-def _field_rows(fields: list[FieldChange]) -> list[tuple[str, str, str, str]]:
+def _spec_rows(spec: dict[str, Any], *, documents: bool = False) -> list[_Row]:
+    """A spec's leaves; with ``documents``, a YAML mapping held in a string becomes its fields."""
+    rows = []
+    for path, value in flatten(normalise(spec)):
+        text = format_path(list(path))
+        document = _yaml_mapping(value) if documents else None
+        if document is None:
+            rows.append(_Row("+", text, format_value(value)))
+            continue
+        for inner, item in flatten(normalise(document)):
+            rows.append(_Row("+", text, format_value(display(item)), inner=format_path(list(inner))))
+    return rows
+
+
+def _field_rows(fields: list[FieldChange]) -> list[_Row]:
     rows = []
     for f in fields:
         comment = "# forces replacement" if f.forces_replacement else ""
         if f.kind == "added":
-            rows.append(("+", f.path, format_value(f.new), comment))
+            rows.append(_Row("+", f.path, format_value(f.new), comment))
         elif f.kind == "removed":
-            rows.append(("-", f.path, f"{format_value(f.old)} -> null", comment))
+            rows.append(_Row("-", f.path, f"{format_value(f.old)} -> null", comment))
         elif _multiline(f.old) or _multiline(f.new):
-            rows.append(("~", f.path, _line_diff(str(f.old or ""), str(f.new or "")), comment))
+            rows.append(_Row("~", f.path, _line_diff(str(f.old or ""), str(f.new or "")), comment))
         else:
-            rows.append(("~", f.path, f"{format_value(f.old)} -> {format_value(f.new)}", comment))
+            rows.append(_Row("~", f.path, f"{format_value(f.old)} -> {format_value(f.new)}", comment))
     return rows
 
 
@@ -182,27 +216,86 @@ def _line_diff(old: str, new: str) -> str:
     return _heredoc(lines)
 
 
-def _block(
-    paint: _Painter, symbol: str, kind: str, label: str, rows: list[tuple[str, str, str, str]], header: list[str]
-) -> list[str]:
+def _nest(rows: list[_Row]) -> list[_Row]:
+    """Rows of one YAML document folded into one row whose value is a ``(YAML) { ... }`` block."""
+    out: list[_Row] = []
+    index = 0
+    while index < len(rows):
+        row = rows[index]
+        if row.inner is None:
+            out.append(row)
+            index += 1
+            continue
+        end = index
+        while end < len(rows) and rows[end].path == row.path and rows[end].inner is not None:
+            end += 1
+        members = rows[index:end]
+        width = min(MAX_PATH_WIDTH, max(len(m.inner or "") for m in members))
+        body = [f"  {m.inner or '':<{width}} = {m.value}" for m in members]
+        out.append(_Row(row.symbol, row.path, "\n".join(["(YAML) {", *body, "}"]), row.comment))
+        index = end
+    return out
+
+
+def _block(paint: _Painter, symbol: str, kind: str, label: str, rows: list[_Row], header: list[str]) -> list[str]:
     lines = [paint(f"  # {h}", "bold") if i == 0 else f"  # {h}" for i, h in enumerate(header)]
     lines.append(f'{" " * (3 - len(symbol))}{paint.symbol(symbol)} {kind} "{label}" {{')
-    width = min(MAX_PATH_WIDTH, max((len(r[1]) for r in rows), default=0))
-    for row_symbol, path, value, comment in rows:
-        first, *rest = value.split("\n")
-        text = f"      {paint.symbol(row_symbol)} {path:<{width}} = {first}"
-        lines.append(f"{text} {paint(comment, 'dim')}" if comment else text)
+    rows = _nest(rows)
+    width = min(MAX_PATH_WIDTH, max((len(r.path) for r in rows), default=0))
+    for row in rows:
+        first, *rest = row.value.split("\n")
+        text = f"      {paint.symbol(row.symbol)} {row.path:<{width}} = {first}"
+        lines.append(f"{text} {paint(row.comment, 'dim')}" if row.comment else text)
         lines.extend(f"          {line}".rstrip() for line in rest)
     lines.append("    }")
     return lines
 
 
-def _change_block(change: ResourceChange, paint: _Painter) -> list[str]:
+class _JobGroup(NamedTuple):
+    """Jobs of one stack that run with full specs, and the spec fields they all have."""
+
+    stack: str
+    addresses: tuple[str, ...]
+    shared: frozenset[tuple[str, str | None, str]]
+    rows: list[_Row]  # the shared fields, in spec order
+
+
+def _job_groups(changes: list[ResourceChange]) -> dict[str, _JobGroup]:
+    """Address → its group, for stacks with two or more jobs to run that share spec fields."""
+    by_stack: dict[str, list[ResourceChange]] = {}
+    for change in changes:
+        if change.type == "job" and change.actions in (CREATE, REPLACE) and (change.after or {}).get("spec"):
+            by_stack.setdefault(change.stack, []).append(change)
+    groups: dict[str, _JobGroup] = {}
+    for stack, members in by_stack.items():
+        if len(members) < 2:
+            continue
+        rows = [_spec_rows((m.after or {})["spec"], documents=True) for m in members]
+        shared = frozenset.intersection(*(frozenset(r.key for r in job_rows) for job_rows in rows))
+        if not shared:
+            continue
+        group = _JobGroup(stack, tuple(m.address for m in members), shared, [r for r in rows[0] if r.key in shared])
+        for member in members:
+            groups[member.address] = group
+    return groups
+
+
+def _group_block(group: _JobGroup, paint: _Painter) -> list[str]:
+    count = len(group.addresses)
+    header = [
+        f"the {count} jobs of stack {group.stack} below all run with these fields",
+        "(each job shows only its own; `nimctl plan --verbose` shows every job in full)",
+    ]
+    return _block(paint, "+", "job", f"{group.stack}.*", group.rows, header)
+
+
+def _change_block(change: ResourceChange, paint: _Painter, group: _JobGroup | None = None) -> list[str]:
     label = change.name if change.type == "endpoint" else change.address.split(".", 1)[1]
     header = [f"{change.address} {_headline(change)}"] + [f"({r})" for r in change.reasons]
     if change.depends_on and change.actions != DELETE:
         header.append(f"(after {', '.join(change.depends_on)})")
-    return _block(paint, _symbol(change), change.type, label or change.address, _rows(change), header)
+    rows = _rows(change, shared=group.shared if group else frozenset())
+    return _block(paint, _symbol(change), change.type, label or change.address, rows, header)
 
 
 def summary_line(plan: Plan) -> str:
@@ -220,9 +313,9 @@ def summary_line(plan: Plan) -> str:
     return "No changes. The platform matches the configuration."
 
 
-def render_text(plan: Plan, *, color: bool | None = None) -> str:
+def render_text(plan: Plan, *, color: bool | None = None, verbose: bool = False) -> str:
     """The plan as Terraform-style text (no trailing newline). ``color=None`` decides from the
-    terminal; ``NO_COLOR`` always wins."""
+    terminal; ``NO_COLOR`` always wins. ``verbose`` shows every job's spec in full."""
     enabled = colour_wanted() if color is None else (color and not os.environ.get("NO_COLOR"))
     paint = _Painter(enabled)
     lines: list[str] = []
@@ -253,8 +346,12 @@ def render_text(plan: Plan, *, color: bool | None = None) -> str:
     shown = [c for c in plan.resource_changes if c.is_change]
     if shown:
         lines += ["nimctl will perform the following actions:", ""]
+        groups = {} if verbose else _job_groups(shown)
         for change in shown:
-            lines += _change_block(change, paint) + [""]
+            group = groups.get(change.address)
+            if group and group.addresses[0] == change.address:
+                lines += _group_block(group, paint) + [""]
+            lines += _change_block(change, paint, group) + [""]
     waiting = [
         c.address
         for c in plan.resource_changes

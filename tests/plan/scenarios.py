@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from nimctl.common.secrets import redact_spec
 from nimctl.plan import Plan, make_plan, refresh
@@ -13,6 +14,7 @@ from tests.plan.applying import apply_outcomes
 from tests.plan.factories import endpoint_info, stack
 from tests.plan.fakes import MemoryPlatform
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LINEAGE = "0123456789abcdef0123456789abcdef"
 PLANTED = "PLANTED-SECRET-7f3a9c41d2"  # a literal token that must never be printed or stored
 
@@ -73,9 +75,20 @@ def no_changes() -> Plan:
     return make_plan([s], state, refresh(state, {"lepton": platform}), salt=LINEAGE)
 
 
+def five_tasks(*overrides: str) -> Plan:
+    """The five-task example as a user first plans it: one endpoint, five harness jobs built by
+    the real stack builder (so the runner script and run configs are the shipped ones)."""
+    from nimctl.cli.context import load_stacks
+    from nimctl.cli.ui import UI
+
+    stacks = load_stacks([str(EXAMPLES / "lepton_multi_task.yaml")], list(overrides), UI(quiet=True))
+    return make_plan(stacks, State(lineage=LINEAGE), None, salt=LINEAGE)
+
+
 SCENARIOS = {
     "create": create,
     "update_replace_delete": update_replace_delete,
     "drift_and_pending": drift_and_pending,
     "no_changes": no_changes,
+    "five_tasks": five_tasks,
 }

@@ -104,3 +104,52 @@ def test_planted_secret_never_printed(name):
         repr(plan),
     ):
         assert PLANTED not in text
+
+
+def _longest_script_line(plan) -> str:
+    """The longest line of the multi-line strings every job spec holds (the runner script)."""
+    from nimctl.plan.canonical import flatten, normalise
+    from nimctl.plan.render import _yaml_mapping
+
+    jobs = [c for c in plan.resource_changes if c.type == "job"]
+    scripts = [
+        {
+            v
+            for _, v in flatten(normalise(c.after["spec"]))
+            if isinstance(v, str) and "\n" in v and _yaml_mapping(v) is None
+        }
+        for c in jobs
+    ]
+    (script,) = set.intersection(*scripts)
+    return max(script.split("\n"), key=len).strip()
+
+
+def test_five_task_plan_shows_the_shared_script_once_and_each_job_short():
+    plan = SCENARIOS["five_tasks"]()
+    short, full = render_text(plan, color=False), render_text(plan, color=False, verbose=True)
+    line = _longest_script_line(plan)
+    assert short.count(line) == 1 and full.count(line) == 5
+    assert len(short.splitlines()) < len(full.splitlines()) / 2
+    assert '+ job "llama-3-1-8b-multi.*" {' in short and "the 5 jobs of stack llama-3-1-8b-multi" in short
+    assert "*" not in "".join(line for line in full.splitlines() if line.lstrip().startswith("+ job"))
+    for job in (c for c in plan.resource_changes if c.type == "job"):
+        block = short.split(f'+ job "{job.address.split(".", 1)[1]}" {{', 1)[1].split("\n    }", 1)[0]
+        assert job.after["spec"]["container"]["image"] in block  # what differs is in the job's own block
+        assert len(block.splitlines()) < 20
+
+
+def test_grouping_loses_no_field():
+    from nimctl.plan.render import _job_groups, _rows, _spec_rows
+
+    plan = SCENARIOS["five_tasks"]("evaluation.tasks.1.env_vars.EXTRA_FLAG=x1")
+    jobs = [c for c in plan.resource_changes if c.type == "job"]
+    groups = _job_groups(jobs)
+    assert len({id(g) for g in groups.values()}) == 1 and set(groups) == {j.address for j in jobs}
+    for job in jobs:
+        group = groups[job.address]
+        own = {r.key for r in _rows(job, shared=group.shared)}
+        whole = {r.key for r in _spec_rows(job.after["spec"], documents=True)}
+        assert whole <= own | group.shared and not (own & group.shared)
+    text = render_text(plan, color=False)
+    gsm8k = text.split('+ job "llama-3-1-8b-multi.gsm8k" {', 1)[1].split("\n    }", 1)[0]
+    assert "envs[EXTRA_FLAG].value" in gsm8k and text.count("EXTRA_FLAG") == 1  # an env only one job has
