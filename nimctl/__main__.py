@@ -1,3 +1,3 @@
-from nimctl.cli.app import main
+from nimctl.cli.entry import main
 
 main()

@@ -36,6 +36,7 @@ from nimctl.providers.base import (
 )
 from nimctl.stack import ownership
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
+from nimctl.state.errors import StateWriteError
 from nimctl.state.model import Invocation, State, now
 from nimctl.state.records import endpoint_spec_hash, forget, observed_endpoint, observed_job
 
@@ -68,6 +69,8 @@ def run_apply(
     stacks = load_stacks(files, overrides, ui) if not plan_file else None
     with ctx.store.lock("apply", timeout=ctx.lock_timeout):
         state = ctx.store.read()
+        # A read-only, full or failing state directory is refused before the first side effect.
+        ctx.store.check_writable()
         journal = Journal(ctx.store, state)
         if plan_file:
             from nimctl.plan.planfile import load_plan_file
@@ -196,6 +199,8 @@ class Applier:
             outcome = self._execute(plan, waits)
         except (KeyboardInterrupt, Interrupted):
             return self._fail("interrupted", "interrupted by the user", EXIT_INTERRUPTED)
+        except StateWriteError as err:
+            return self._state_unwritable(err)
         except NimctlError as err:
             self.ui.error(str(err))
             return self._fail("failed", err.message, EXIT_FAILED)
@@ -576,6 +581,22 @@ class Applier:
             self.ui.error(f"cleanup failed: {err}. Run `nimctl destroy {inv_id}` to finish it.")
             self.journal.finish_invocation(inv_id, status, reason)
         return code
+
+    def _state_unwritable(self, err: StateWriteError) -> int:
+        """The state stopped taking writes after a side effect. Nothing more is attempted (every
+        step must be journaled first); what this run did is recoverable from the journal on disk:
+        each call's intent was written before the call."""
+        self._cancel.set()
+        inv = self.state.invocations.get(self.invocation.id)
+        made = sorted(set(inv.created if inv else []) | {p.address for p in self.state.pending})
+        self.ui.error(str(err))
+        what = f"This run had created or started: {', '.join(made)}. " if made else ""
+        self.ui.error(
+            f"{what}Each step was journaled in the state file before it was taken. Once "
+            f"{self.ctx.store.path.parent} takes writes again, `nimctl apply` continues (it adopts "
+            f"what this run created) and `nimctl destroy {self.invocation.id}` removes it."
+        )
+        return EXIT_FAILED
 
     def _cleanup_created(self) -> None:
         from nimctl.apply.destroy import destroy_addresses

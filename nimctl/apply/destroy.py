@@ -52,6 +52,7 @@ def run_destroy(ctx: RunContext, options: DestroyOptions) -> int:
         stack_names = {s.name for s in load_stacks(options.files, options.overrides, ui)}
     with ctx.store.lock("destroy", timeout=ctx.lock_timeout):
         state = ctx.store.read()
+        ctx.store.check_writable()  # before the first side effect
         journal = Journal(ctx.store, state)
         platforms = {r.provider for r in state.resources.values()} | {p.provider for p in state.pending}
         providers = ctx.providers_for(platforms)

@@ -11,11 +11,20 @@ import re
 from typing import Any
 
 SENSITIVE_PREFIX = "(sensitive"
-# Env vars whose names say they carry a credential are treated as secrets when given literally.
-# NIMCTL_API_KEY_ENV is not one: its value is the *name* of the variable holding the key (API_KEY).
+# THE rule for which names say their value is a credential (env vars, task env_vars, config keys),
+# used by validation, composition, redaction, the state guard and both providers. A name holding
+# one of these words is secret, except names that hold the *name* of a secret or variable
+# (``*_name``, ``*_ref``, ``*_env`` such as NIMCTL_API_KEY_ENV, api_key_name, token_name_ref),
+# token counts (max_tokens) and nimctl's ownership marker (NIMCTL_OWNER_*).
 SECRET_ENV_NAME = re.compile(
-    r"^(?!NIMCTL_API_KEY_ENV$).*(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL|PRIVATE_KEY)", re.I
+    r"^(?!.*_(NAME|REF|ENV)$)(?!(MAX_(NEW_)?TOKENS|NIMCTL_OWNER_.*)$).*(TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL)",
+    re.I,
 )
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a value under this name (env var, config key) is a credential."""
+    return bool(SECRET_ENV_NAME.search(name))
 
 
 def fingerprint(value: str, salt: str) -> str:
@@ -82,12 +91,7 @@ def redact_config(config: Any) -> Any:
         for key, value in config.items():
             if key == "api_tokens" and isinstance(value, list):
                 out[key] = [_mask_token(t) for t in value]
-            elif (
-                isinstance(value, (str, int, float))
-                and not isinstance(value, bool)
-                and SECRET_ENV_NAME.search(str(key))
-                and str(key) not in _NOT_SECRET_KEYS
-            ):
+            elif isinstance(value, (str, int, float)) and not isinstance(value, bool) and is_secret_name(str(key)):
                 out[key] = "(sensitive)"
             else:
                 out[key] = redact_config(value)
@@ -95,10 +99,6 @@ def redact_config(config: Any) -> Any:
     if isinstance(config, list):
         return [redact_config(v) for v in config]
     return config
-
-
-# Keys whose names look secret but hold a name, not a value.
-_NOT_SECRET_KEYS = {"api_key_name", "token_name_ref", "secret_name_ref", "max_tokens"}
 
 
 def _mask_token(token: Any) -> Any:

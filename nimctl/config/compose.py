@@ -24,9 +24,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from nimctl.common.errors import ConfigProblem
-from nimctl.common.secrets import copy_tree
+from nimctl.common.secrets import copy_tree, is_secret_name
 from nimctl.config.bundled import GROUP_NAMES, available_groups, group_file
-from nimctl.config.rules import SECRET_NAME_PATTERN
 from nimctl.config.yaml_source import (
     MAX_NODES,
     SourceDoc,
@@ -323,7 +322,7 @@ def _bad_interpolations(data: Any, path: tuple[str | int, ...], found: list[tupl
 def _may_hold_secret(key_path: str) -> bool:
     """Whether a value at this path may be a credential (its text must not appear in messages)."""
     parts = key_path.split(".")
-    return any(p in ("envs", "env_vars", "api_tokens") for p in parts) or bool(SECRET_NAME_PATTERN.search(parts[-1]))
+    return any(p in ("envs", "env_vars", "api_tokens") for p in parts) or is_secret_name(parts[-1])
 
 
 def _set_path(data: Any, key_path: str, value: Any) -> None:

@@ -56,8 +56,7 @@ RESERVED_MOUNT_PATHS = frozenset(
 )
 # Where a volume comes from when the config does not say: the workspace's shared filesystem.
 DEFAULT_MOUNT_FROM = "node-nfs:lepton-shared-fs"
-# Env var names that say their value is a credential.
-SECRET_NAME_PATTERN = re.compile(r"TOKEN|SECRET|KEY|PASSWORD|PASSWD|CREDENTIAL", re.I)
+# Which names say their value is a credential: one rule, nimctl.common.secrets.is_secret_name.
 
 
 def lepton_name_problem(name: str) -> str | None:

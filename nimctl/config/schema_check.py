@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from nimctl.config.rules import SECRET_NAME_PATTERN
+from nimctl.common.secrets import is_secret_name
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "nimctl-config.schema.json"
 _SECRET_CONTAINERS = {"envs", "env_vars", "api_tokens"}
@@ -236,13 +236,15 @@ def _path(parts: Any) -> str:
 def _may_show(parts: list[Any], value: Any) -> bool:
     if any(str(p) in _SECRET_CONTAINERS for p in parts):
         return False
-    if parts and SECRET_NAME_PATTERN.search(str(parts[-1])) and not str(parts[-1]).endswith(("_name", "_ref")):
+    if parts and is_secret_name(str(parts[-1])):
         return False
     return isinstance(value, (int, float, bool, str)) and len(repr(value)) <= 60
 
 
-def _got(parts: list[Any], value: Any) -> str:
-    if not _may_show(parts, value):
+def _got(parts: list[Any], value: Any, interpolated: set[str]) -> str:
+    # An interpolated value may come from nimctl's environment (a secret given where a number
+    # belongs): it is never echoed, only its type is named.
+    if _path(parts) in interpolated or not _may_show(parts, value):
         return ""
     shown = ("true" if value else "false") if isinstance(value, bool) else repr(value)
     return f" (got {shown})"
@@ -300,7 +302,7 @@ def _describe(error: SchemaError, interpolated: set[str]) -> list[Finding]:
     if key_path in interpolated and isinstance(value, str) and _looks_typed(value):
         decode_hint = "an interpolation such as ${oc.env:NAME} gives a string; wrap it: ${oc.decode:${oc.env:NAME}}"
     if custom and kind in ("const", "pattern", "enum"):
-        return [(key_path, f"{custom}{_got(parts, value)}", decode_hint)]
+        return [(key_path, f"{custom}{_got(parts, value, interpolated)}", decode_hint)]
     if kind == "type":
         expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         words = " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
@@ -309,19 +311,19 @@ def _describe(error: SchemaError, interpolated: set[str]) -> list[Finding]:
             hint = "give it a value, or remove the key to use the default"
         elif hint is None and "string" in expected and isinstance(value, (int, float, bool)):
             hint = "quote the value"
-        return [(key_path, f"must be {words}, not {_type_name(value)}{_got(parts, value)}", hint)]
+        return [(key_path, f"must be {words}, not {_type_name(value)}{_got(parts, value, interpolated)}", hint)]
     if kind == "enum":
         choices = [str(c) for c in error.validator_value]
         close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6) if isinstance(value, str) else []
         suggestion = f"; did you mean {close[0]}?" if close else ""
-        return [(key_path, f"must be one of: {', '.join(choices)}{_got(parts, value)}{suggestion}", None)]
+        return [(key_path, f"must be one of: {', '.join(choices)}{_got(parts, value, interpolated)}{suggestion}", None)]
     if kind == "const":
-        return [(key_path, f"must be {error.validator_value!r}{_got(parts, value)}", None)]
+        return [(key_path, f"must be {error.validator_value!r}{_got(parts, value, interpolated)}", None)]
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         relation = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
         bounds = _bounds(schema)
         hint = f"allowed range: {bounds}" if bounds else None
-        return [(key_path, f"must be {relation} {error.validator_value}{_got(parts, value)}", hint)]
+        return [(key_path, f"must be {relation} {error.validator_value}{_got(parts, value, interpolated)}", hint)]
     if kind == "minLength":
         return [(key_path, "must not be empty", None)]
     if kind == "maxLength":
@@ -331,7 +333,13 @@ def _describe(error: SchemaError, interpolated: set[str]) -> list[Finding]:
     if kind == "minProperties":
         return [(key_path, "must not be an empty mapping", None)]
     if kind == "pattern":
-        return [(key_path, f"does not have the expected form ({error.validator_value}){_got(parts, value)}", None)]
+        return [
+            (
+                key_path,
+                f"does not have the expected form ({error.validator_value}){_got(parts, value, interpolated)}",
+                None,
+            )
+        ]
     return [(key_path, error.message if _may_show(parts, value) else f"is invalid ({kind})", None)]
 
 

@@ -11,9 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from nimctl.config.rules import (
-    SECRET_NAME_PATTERN as _SECRET_NAME,
-)
+from nimctl.common.secrets import is_secret_name
 from nimctl.config.rules import (
     env_name_problem,
     lepton_name_problem,
@@ -116,7 +114,7 @@ def _env_map(base: str, envs: dict[str, Any]) -> Iterator[Finding]:
                 other="token_name_ref",
                 other_place="api_tokens",
             )
-        elif isinstance(value, str) and value and _SECRET_NAME.search(str(name)):
+        elif isinstance(value, str) and value and is_secret_name(str(name)):
             yield Finding(
                 path,
                 f"{name} looks like a credential but its value is written literally",

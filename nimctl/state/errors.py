@@ -15,6 +15,15 @@ class StateError(NimctlError):
     concurrent writer). The file is left untouched."""
 
 
+class StateWriteError(StateError):
+    """The state directory refused a write (read-only, full, an I/O error). ``before_side_effect``
+    tells the command whether it may stop cleanly; the message names the file and the OS error."""
+
+    def __init__(self, message: str, hint: str | None = None, *, errno_name: str = "") -> None:
+        super().__init__(message, hint)
+        self.errno_name = errno_name
+
+
 class LockedError(StateError):
     """Another nimctl process holds the state lock."""
 

@@ -20,7 +20,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from nimctl.state.errors import (
     AddressNotInState,
     LockedError,
     StateError,
+    StateWriteError,
     UnredactedSecretError,
 )
 from nimctl.state.lock import LockInfo, StateLock, process_alive, read_lock_info
@@ -41,6 +42,7 @@ __all__ = [
     "SCHEMA_PATH",
     "StateError",
     "StateStore",
+    "StateWriteError",
     "UnredactedSecretError",
     "encode_state",
     "find_unredacted_secrets",
@@ -410,9 +412,60 @@ class StateStore:
 
     # -- writing ---------------------------------------------------------------------------
     def write(self, state: State) -> None:
-        """Persist ``state`` atomically with ``serial`` + 1 (``state.serial`` is updated)."""
+        """Persist ``state`` atomically with ``serial`` + 1 (``state.serial`` is updated).
+        A write the file system refuses raises ``StateWriteError`` (the file on disk is unchanged)."""
         with self._write_guard:
-            self._write(state)
+            try:
+                self._write(state)
+            except OSError as err:
+                raise self._write_error(err, "write") from None
+
+    def _write_error(self, err: OSError, doing: str) -> StateWriteError:
+        import errno as errno_mod
+
+        name = errno_mod.errorcode.get(err.errno or 0, "") if err.errno else ""
+        reason = {
+            "ENOSPC": "the disk is full",
+            "EDQUOT": "the disk quota is exhausted",
+            "EROFS": "the file system is read-only",
+            "EACCES": "permission denied",
+            "EPERM": "permission denied",
+            "EFBIG": "the file is larger than this process may write",
+            "EIO": "an I/O error",
+        }.get(name, err.strerror or type(err).__name__)
+        return StateWriteError(
+            f"cannot {doing} the state file {self.path}: {reason} ({name or 'OSError'}). "
+            "The state file on disk is unchanged",
+            hint=f"free space or make {self.path.parent} writable, then run the command again",
+            errno_name=name,
+        )
+
+    def check_writable(self) -> None:
+        """Prove, before a command's first side effect, that the state directory takes a write as
+        large as the next state write: a probe file of that size is written, fsync'ed and removed.
+        Raises ``StateWriteError`` when the directory is read-only, full or failing."""
+        try:
+            self._ensure_directory()
+            size = self.path.stat().st_size if self.path.exists() else 0
+        except OSError as err:
+            raise self._write_error(err, "prepare") from None
+        probe = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                # Room for the state growing by a few records, and for its backup's copy.
+                block = b"\0" * 65536
+                left = size + 65536
+                while left > 0:
+                    left -= os.write(fd, block[: min(left, len(block))])
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as err:
+            raise self._write_error(err, "write") from None
+        finally:
+            with suppress(OSError):
+                probe.unlink()
 
     def _write(self, state: State) -> None:
         if state.version != STATE_VERSION:
@@ -473,15 +526,20 @@ class StateStore:
         """A signal handled between the rename of a write and its bookkeeping (Ctrl-C during apply
         raises anywhere) leaves the file one serial ahead of ``state``. The file then holds exactly
         the bytes this store last wrote: it is our own write, not another writer's."""
-        attempt, self._attempt = self._attempt, None
-        if attempt is None or attempt[0] != state.lineage or attempt[1] != state.serial + 1:
+        # The bookkeeping is cleared only once it has been checked: a second Ctrl-C landing in
+        # this check (the cleanup after the first one writes again) must not lose it, or every
+        # later write would refuse the file as another writer's.
+        attempt = self._attempt
+        if attempt is None:
             return
-        try:
-            raw = self.path.read_bytes()
-        except OSError:
-            return
-        if hashlib.sha256(raw).hexdigest() == attempt[2]:
-            state.serial = attempt[1]
+        if attempt[0] == state.lineage and attempt[1] == state.serial + 1:
+            try:
+                raw = self.path.read_bytes()
+            except OSError:
+                return  # checked again by the next write
+            if hashlib.sha256(raw).hexdigest() == attempt[2]:
+                state.serial = attempt[1]
+        self._attempt = None
 
     def _ensure_directory(self) -> None:
         directory = self.path.parent
@@ -615,9 +673,14 @@ class StateStore:
     @contextmanager
     def lock(self, command: str, timeout: float = 0.0) -> Iterator[LockInfo]:
         """Hold the state lock for ``command``; ``LockedError`` naming the holder when another
-        process has it (after waiting up to ``timeout`` seconds). Nested use in one process nests."""
-        self._ensure_directory()
-        with self._lock.hold(command, timeout) as info:
+        process has it (after waiting up to ``timeout`` seconds). Nested use in one process nests.
+        A state directory that cannot hold the lock file raises ``StateWriteError``."""
+        with ExitStack() as stack:
+            try:
+                self._ensure_directory()
+                info = stack.enter_context(self._lock.hold(command, timeout))
+            except OSError as err:
+                raise self._write_error(err, "lock") from None
             yield info
 
     def lock_holder(self) -> LockInfo | None:
