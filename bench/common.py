@@ -22,7 +22,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-SEED = REPO / "examples" / "lepton_nim_llama_3_1_8b_instruct.yaml"
+SEED = REPO / "examples" / "lepton_nim_seed_example.yaml"
 ENDPOINT_TOKEN = "bench-endpoint-token"  # the emulator accepts any token; never a real one
 TASKS = ("lm-evaluation-harness.ifeval", "gsm8k", "simple_evals.gpqa_diamond")
 

@@ -6,8 +6,11 @@ that need them (``nimctl --help`` must not pay for them).
 
 What ``LoadedConfig.config`` holds (the contract with spec building):
 - the composed, interpolated config as plain dicts/lists/scalars, without ``defaults``;
-- env values (``deployment.lepton_config.envs``, ``execution.lepton_platform.tasks.env_vars``,
+- env values (top-level ``env_vars``, ``evaluation.env_vars``, ``deployment.env_vars``,
+  ``deployment.lepton_config.envs``, ``execution.lepton_platform.tasks.env_vars``,
   ``evaluation.tasks[].env_vars``) are strings or ``{"value_from": {"secret_name_ref": NAME}}``;
+  a string may carry the launcher's ``lit:`` / ``host:`` / ``runtime:`` prefix
+  (``nimctl.common.envref`` reads them when specs are built);
 - ``command`` lists hold strings (a ``command`` string is left for the caller to split with shlex);
 - each ``execution.lepton_platform.tasks.mounts[]`` has ``from`` (default ``node-nfs:lepton-shared-fs``);
 - ``deployment.port`` is an int, or ``"auto"`` (local execution only).

@@ -60,6 +60,14 @@ def _oc() -> Any:
         register = getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver
         if not OmegaConf.has_resolver("nimctl.python"):
             register("nimctl.python", lambda: sys.executable)
+        if not OmegaConf.has_resolver("select_not_null"):
+            # The launcher's resolver (its vllm/sglang groups use it): the value at a key path,
+            # or the default when that value is null or absent.
+            def select_not_null(key: str, default: Any, *, _root_: Any) -> Any:
+                value = OmegaConf.select(_root_, key, default=None)
+                return default if value is None else value
+
+            register("select_not_null", select_not_null, use_cache=False)
         _omegaconf = OmegaConf
     return _omegaconf
 
@@ -242,9 +250,49 @@ def _implied_groups(doc: SourceDoc, mentioned: set[str], report: _Reporter) -> l
 # -- composition ----------------------------------------------------------------------------------
 
 
+# Executors the launcher has and nimctl does not run: a config for one is refused with one
+# clear problem (composing it against nimctl's groups would only give a cascade of unknown keys).
+UNSUPPORTED_EXECUTORS = {"slurm": "Slurm"}
+
+
+def supported_executors() -> list[str]:
+    """The executors nimctl runs: the first part of each bundled execution option."""
+    return sorted({option.split("/")[0] for option in available_groups()["execution"]})
+
+
+def _unsupported_executor(doc: SourceDoc, report: _Reporter) -> bool:
+    """Report a config written for an executor nimctl does not run (True when it is one)."""
+    chosen: list[tuple[str, str]] = []  # (executor, key path that chose it)
+    raw = doc.data.get("defaults")
+    for index, item in enumerate(raw if isinstance(raw, list) else []):
+        if isinstance(item, dict) and len(item) == 1:
+            ((key, option),) = item.items()
+            if isinstance(key, str) and key.split()[-1] == "execution" and isinstance(option, str):
+                chosen.append((option.split("/")[0], f"defaults.{index}.{key}"))
+    section = doc.data.get("execution")
+    if isinstance(section, dict) and isinstance(section.get("type"), str):
+        chosen.append((section["type"], "execution.type"))
+    for executor, at in chosen:
+        label = UNSUPPORTED_EXECUTORS.get(executor)
+        if label is None:
+            continue
+        runs = " and ".join(f"execution: {o}" for o in available_groups()["execution"])
+        report.add(
+            at,
+            f"{label} is not supported by nimctl: it runs stacks on Lepton and on this machine ({runs}); "
+            f"this config was not checked further",
+            hint=f"run it with nemo-evaluator-launcher, or rewrite its execution section for "
+            f"{' or '.join(supported_executors())}",
+        )
+        return True
+    return False
+
+
 def compose(doc: SourceDoc, overrides: list[str] | tuple[str, ...] = ()) -> Composition:
     """Compose and interpolate one parsed user file. Problems are returned, not raised."""
     report = _Reporter(doc)
+    if _unsupported_executor(doc, report):
+        return Composition(None, [], report.problems, report.reported, set(), {})
     entries, mentioned = _read_defaults(doc, report)
     entries = _implied_groups(doc, mentioned, report) + entries
     if not any(e.kind == "self" for e in entries):

@@ -196,6 +196,9 @@ def _stack_name(file: str, config: dict[str, Any]) -> str:
     stack = config.get("stack")
     if isinstance(stack, str) and stack:
         return stack
+    launcher_name = config.get("name")  # the launcher's run name, e.g. lepton_vllm_llama_3_1_8b_instruct
+    if isinstance(launcher_name, str) and launcher_name.strip():
+        return sanitize_name(launcher_name)
     endpoint = (
         config.get("deployment", {}).get("lepton_config", {}) if isinstance(config.get("deployment"), dict) else {}
     )
@@ -215,6 +218,8 @@ def _normalize(config: dict[str, Any]) -> None:
     execution = config.get("execution") or {}
     tasks_platform = (execution.get("lepton_platform") or {}).get("tasks") or {}
     env_maps = [
+        config.get("env_vars"),
+        (config.get("evaluation") or {}).get("env_vars"),
         (deployment.get("lepton_config") or {}).get("envs"),
         deployment.get("env_vars"),
         tasks_platform.get("env_vars"),

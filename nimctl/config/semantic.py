@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from nimctl.common.envref import EnvSource, parse_env_value, variable_problem
 from nimctl.common.secrets import is_secret_name
 from nimctl.config.rules import (
     env_name_problem,
@@ -45,7 +46,7 @@ def check(config: dict[str, Any], written: Callable[[str], bool]) -> list[Findin
     """All semantic findings. ``written(key_path)`` says whether the user wrote the key (in the file
     or with -o): warnings about ignored keys are only given for those, never for bundled defaults."""
     findings: list[Finding] = []
-    for checker in (_replicas, _names, _env_maps, _api_tokens, _mounts, _platform_fit, _tasks, _bounds):
+    for checker in (_replicas, _names, _env_maps, _api_tokens, _mounts, _platform_fit, _tasks, _bounds, _unsupported):
         findings.extend(checker(config))
     findings.extend(_ignored_keys(config, written))
     return findings
@@ -88,6 +89,8 @@ def _names(config: dict[str, Any]) -> Iterator[Finding]:
 
 def _env_maps(config: dict[str, Any]) -> Iterator[Finding]:
     places = [
+        ("env_vars", config.get("env_vars")),
+        ("evaluation.env_vars", _get(config, "evaluation", "env_vars")),
         ("deployment.lepton_config.envs", _get(config, "deployment", "lepton_config", "envs")),
         ("deployment.env_vars", _get(config, "deployment", "env_vars")),
         ("execution.lepton_platform.tasks.env_vars", _get(config, "execution", "lepton_platform", "tasks", "env_vars")),
@@ -114,13 +117,19 @@ def _env_map(base: str, envs: dict[str, Any]) -> Iterator[Finding]:
                 other="token_name_ref",
                 other_place="api_tokens",
             )
-        elif isinstance(value, str) and value and is_secret_name(str(name)):
-            yield Finding(
-                path,
-                f"{name} looks like a credential but its value is written literally",
-                f"keep it in a workspace secret: {name}: {{value_from: {{secret_name_ref: SECRET_NAME}}}}",
-                "warning",
-            )
+        elif isinstance(value, str) and value:
+            parsed = parse_env_value(value)
+            problem = variable_problem(parsed)
+            if problem:
+                yield Finding(path, problem, f"write {name}: {parsed.source.prefix}VARIABLE_NAME")
+            elif parsed.source is EnvSource.LITERAL and parsed.text and is_secret_name(str(name)):
+                yield Finding(
+                    path,
+                    f"{name} looks like a credential but its value is written literally",
+                    f"keep it in a workspace secret ({name}: {{value_from: {{secret_name_ref: SECRET_NAME}}}}) "
+                    f"or read it from your environment at apply time ({name}: host:VARIABLE)",
+                    "warning",
+                )
 
 
 def _secret_ref(path: str, ref: Any, *, want: str, other: str, other_place: str) -> Iterator[Finding]:
@@ -243,7 +252,9 @@ def _platform_fit(config: dict[str, Any]) -> Iterator[Finding]:
                 "deployment type mock runs nimctl's mock server as a local process; it cannot run on Lepton",
                 "use execution: local with deployment: mock, or deployment: nim on Lepton",
             )
-        elif kind in ("nim", "vllm", "sglang") and not _get(config, "deployment", "lepton_config", "resource_shape"):
+        elif kind in ("nim", "vllm", "sglang", "generic") and not _get(
+            config, "deployment", "lepton_config", "resource_shape"
+        ):
             yield Finding(
                 "deployment.lepton_config.resource_shape",
                 f"is required to deploy {kind} on Lepton "
@@ -321,13 +332,16 @@ def _tasks(config: dict[str, Any]) -> Iterator[Finding]:
 
 _IGNORED_KEYS = {
     "deployment.lepton_config.auto_scaler.scale_down.scale_from_zero": "ignored: the Lepton API has no scale_from_zero; min_replicas: 0 is how to scale to zero",
-    "execution.env_var_names": "ignored: nimctl passes env vars to eval jobs from execution.lepton_platform.tasks.env_vars "
-    "and evaluation.tasks[].env_vars",
+    "execution.env_var_names": "ignored: nimctl passes env vars to eval jobs from env_vars, evaluation.env_vars, "
+    "execution.lepton_platform.tasks.env_vars and evaluation.tasks[].env_vars",
     "execution.evaluation_tasks.use_shared_storage": "ignored: nimctl writes each job's results to execution.output_dir",
-    "deployment.env_vars": "ignored: the endpoint's env vars come from deployment.lepton_config.envs",
-    "deployment.hf_model_handle": "ignored: nimctl serves deployment.checkpoint_path",
-    "evaluation.overrides": "ignored: the launcher's dotted overrides are not applied; put these settings in "
-    "evaluation.nemo_evaluator_config (e.g. config: {params: {temperature: 0.6}})",
+    "execution.lepton_platform.tasks.api_tokens": "ignored (the launcher never reads it either): an eval job's key "
+    "is the endpoint's own token (deployment.lepton_config.api_tokens), else the env var named by "
+    "target.api_endpoint.api_key_name",
+    "execution.mounts": "not supported on local: nimctl's local platform runs the server and the tasks as processes "
+    "on this machine, not in docker containers, so there are no volumes to mount; they read host paths directly",
+    "execution.auto_export": "not run by nimctl after each job: nimctl keeps each job's results in "
+    "execution.output_dir; the export: block is checked but exports are not started automatically",
 }
 _VLLM_KEYS = ("checkpoint_path", "tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "extra_args")
 _SERVER_KEYS = ("image", "command", "port", "served_model_name", "lepton_config", *_VLLM_KEYS)
@@ -337,21 +351,26 @@ def _ignored_keys(config: dict[str, Any], written: Callable[[str], bool]) -> Ite
     for key_path, message in _IGNORED_KEYS.items():
         if written(key_path) and _has_path(config, key_path):
             yield Finding(key_path, message, "remove it to silence this warning", "warning")
-    tasks = _get(config, "evaluation", "tasks")
-    for index, task in enumerate(tasks if isinstance(tasks, list) else []):
-        if isinstance(task, dict) and "overrides" in task and written(f"evaluation.tasks.{index}.overrides"):
-            yield Finding(
-                f"evaluation.tasks.{index}.overrides",
-                "ignored: the launcher's dotted overrides are not "
-                "applied; put these settings in this task's nemo_evaluator_config",
-                "remove it to silence this warning",
-                "warning",
-            )
+    extra_docker = _get(config, "execution", "extra_docker_args")
+    if isinstance(extra_docker, str) and extra_docker.strip() and written("execution.extra_docker_args"):
+        yield Finding(
+            "execution.extra_docker_args",
+            "not supported on local: nimctl's local platform starts processes, not `docker run`",
+            "remove it; set what the server needs in deployment.command or env_vars",
+            "warning",
+        )
+    if _get(config, "execution", "mode") == "sequential" and written("execution.mode"):
+        yield Finding(
+            "execution.mode",
+            "nimctl runs a stack's jobs side by side against its one endpoint",
+            "run `nimctl apply --parallelism 1` to run them one at a time",
+            "warning",
+        )
     deployment = _dict(config.get("deployment"))
     kind = deployment.get("type")
     if kind == "nim":
-        for key in _VLLM_KEYS:
-            if written(f"deployment.{key}") and key in deployment:
+        for key in (*_VLLM_KEYS, "hf_model_handle", "gpu_memory_utilization"):
+            if written(f"deployment.{key}") and deployment.get(key) is not None:
                 yield Finding(
                     f"deployment.{key}",
                     "ignored for deployment type nim: the NIM image serves its own "
@@ -368,7 +387,7 @@ def _ignored_keys(config: dict[str, Any], written: Callable[[str], bool]) -> Ite
                     "remove it, or choose a deployment type that starts a server",
                     "warning",
                 )
-    elif kind in ("nim", "vllm", "sglang", "mock"):
+    elif kind in ("nim", "vllm", "sglang", "generic", "mock"):
         api = _dict(_get(config, "target", "api_endpoint"))
         for key, what in (("url", "the deployed endpoint's URL"), ("model_id", "deployment.served_model_name")):
             if written(f"target.api_endpoint.{key}") and key in api:
@@ -386,6 +405,30 @@ def _ignored_keys(config: dict[str, Any], written: Callable[[str], bool]) -> Ite
             f"ignored with execution type {platform}",
             "remove it, or change execution.type",
             "warning",
+        )
+
+
+# -- launcher features nimctl does not run ---------------------------------------------------------
+
+
+def _unsupported(config: dict[str, Any]) -> Iterator[Finding]:
+    """Keys whose meaning nimctl cannot give: one error each, saying what to do instead."""
+    auxiliary = config.get("auxiliary_deployments")
+    if isinstance(auxiliary, dict) and auxiliary:
+        yield Finding(
+            "auxiliary_deployments",
+            "auxiliary deployments (e.g. a judge model) are not supported by nimctl on any platform "
+            "(the launcher starts them on Slurm only)",
+            "deploy the judge as a stack of its own (or use a hosted one) and set its URL in the task's "
+            "nemo_evaluator_config (config.params.extra.judge.url)",
+        )
+    deployment = _dict(config.get("deployment"))
+    if deployment.get("type") == "nim" and isinstance(deployment.get("pre_cmd"), str) and deployment["pre_cmd"].strip():
+        yield Finding(
+            "deployment.pre_cmd",
+            "is not supported for deployment type nim: a NIM starts from its image's entrypoint, "
+            "so there is no command to run it before (the launcher refuses it too)",
+            "bake the step into the image, or use deployment: vllm / generic with a command",
         )
 
 

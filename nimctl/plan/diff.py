@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from nimctl.common.envref import host_variable
 from nimctl.common.secrets import is_redacted
 from nimctl.plan.canonical import denormalise, field_name, format_path, normalise
 
@@ -91,7 +92,10 @@ def diff_specs(
 
 
 def _unobservable(applied: Any, live: Any) -> bool:
-    """A secret the platform does not echo back (missing or masked) cannot be compared."""
+    """A secret the platform does not echo back (missing or masked) cannot be compared; nor can a
+    host: value (read from the environment of the apply that sent it, and kept nowhere)."""
+    if host_variable(applied) is not None:
+        return True
     if not is_redacted(applied):
         return False
     return live is None or (isinstance(live, str) and (live == "" or set(live) == {"*"}))

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from nimctl.common.envref import MissingHostVariables, resolve_host_markers
 from nimctl.common.errors import NimctlError
 from nimctl.common.secrets import SECRET_ENV_NAME
 from nimctl.providers.base import (
@@ -600,10 +601,23 @@ class LeptonProvider:
                 hint="fix it in your config and run `nimctl validate`",
             ) from None
 
+    def _with_host_values(self, spec: dict[str, Any], what: str) -> tuple[dict[str, Any], list[str]]:
+        """The spec as sent: host:VAR values read from nimctl's environment now (they are in no
+        stored spec), and those values, to scrub from every message."""
+        try:
+            return resolve_host_markers(spec)
+        except MissingHostVariables as exc:
+            raise Rejected(
+                f"cannot send {what}: {exc}",
+                resource=what,
+                hint="export the variable(s) in the shell that runs nimctl, or change the host: value in the config",
+            ) from None
+
     def create_endpoint(self, name: str, spec: dict[str, Any]) -> EndpointInfo:
+        spec, host_values = self._with_host_values(spec, f"endpoint {name}")
         model = self._deployment_model(name, spec)
         sent = _dump(model.spec)
-        secrets = _secret_values(spec)
+        secrets = _secret_values(spec) + host_values
         resource = f"endpoint {name}"
         budget = self._budget()
         while True:
@@ -667,6 +681,7 @@ class LeptonProvider:
         from leptonai.api.v2.types.common import Metadata
         from leptonai.api.v2.types.deployment import LeptonDeployment, LeptonDeploymentUserSpec
 
+        spec, host_values = self._with_host_values(spec, f"endpoint {name}")
         budget = self._budget()
         live = self._get_deployment(name, budget)
         patch = update_patch(spec, _dump(live.spec))
@@ -681,7 +696,7 @@ class LeptonProvider:
             action="update",
             resource=f"endpoint {name}",
             budget=budget,
-            secrets=_secret_values(spec),
+            secrets=_secret_values(spec) + host_values,
         )
         return _endpoint_info(updated)
 
@@ -782,9 +797,10 @@ class LeptonProvider:
         )
 
     def submit_job(self, name: str, spec: dict[str, Any]) -> JobInfo:
+        spec, host_values = self._with_host_values(spec, f"job {name}")
         model = self._job_model(name, spec)
         sent = _dump(model.spec)
-        secrets = _secret_values(spec)
+        secrets = _secret_values(spec) + host_values
         budget = self._budget()
         started = time.time()
         while True:

@@ -31,7 +31,7 @@ from nimctl.stack.specs.common import (
     base_url,
     canonical_hash,
     dump_run_config,
-    env_entries,
+    env_layers,
     get,
     load_run_config,
     looks_secret,
@@ -176,15 +176,12 @@ def _build_stack(cfg: LoadedConfigLike, problems: Problems) -> Stack | None:
     endpoint = _endpoint(cfg, deployment, platform, problems) if deployment.managed else None
     tasks = read_tasks(config, problems)
     _check_unique_tasks(tasks, problems)
-    shared_env = (
-        env_entries(
-            get(config, "execution.lepton_platform.tasks.env_vars"),
-            "execution.lepton_platform.tasks.env_vars",
-            problems,
-        )
-        if platform == "lepton"
-        else []
-    )
+    # Env for every job: top-level env_vars, then evaluation.env_vars, then (Lepton) the platform's
+    # task env_vars; a task's own env_vars win over all of them.
+    shared_places = ["env_vars", "evaluation.env_vars"]
+    if platform == "lepton":
+        shared_places.append("execution.lepton_platform.tasks.env_vars")
+    shared_env = env_layers(config, shared_places, problems)
     jobs = tuple(_job(cfg, task, deployment, platform, endpoint, shared_env, problems) for task in tasks)
     return Stack(
         name=stack_name,
@@ -248,7 +245,12 @@ def _endpoint(cfg: LoadedConfigLike, deployment: Deployment, platform: str, prob
             lifetime_job = lifetime.lifetime_job_template(config, name)
     else:
         spec = local_specs.endpoint_spec(deployment)
-        timeout = get(config, "execution.local.readiness_timeout", DEFAULT_LOCAL_READINESS_S)
+        # The launcher's local key, else nimctl's own (whose bundled default is always set).
+        timeout = get(
+            config,
+            "execution.endpoint_readiness_timeout",
+            get(config, "execution.local.readiness_timeout", DEFAULT_LOCAL_READINESS_S),
+        )
     return DesiredEndpoint(
         stack=str(cfg.stack_name),
         name=name,

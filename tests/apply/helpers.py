@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
-SEED = REPO / "examples" / "lepton_nim_llama_3_1_8b_instruct.yaml"
+SEED = REPO / "examples" / "lepton_nim_seed_example.yaml"
 ENDPOINT_TOKEN = "tok-endpoint-7f3a9c1e"  # planted secret: must never reach state or output
 
 

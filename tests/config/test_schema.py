@@ -236,7 +236,11 @@ def test_schema_rules_on_the_seed(tmp_path, old, new, key_path, message):
             "deployment.endpoints.chat",
             "must be a URL path starting with '/'",
         ),
-        ("deployment:\n  type: vlm\n", "deployment.type", "must be one of: nim, vllm, sglang, none, mock (got 'vlm')"),
+        (
+            "deployment:\n  type: vlm\n",
+            "deployment.type",
+            "must be one of: nim, vllm, sglang, generic, none, mock (got 'vlm')",
+        ),
         (
             "target:\n  api_endpoint:\n    api_key_name: my-key\n",
             "target.api_endpoint.api_key_name",
@@ -274,7 +278,7 @@ def test_enum_typo_suggests_the_close_match(tmp_path):
 def test_unknown_key_without_a_close_match_lists_the_allowed_keys(tmp_path):
     [error] = errors_of(write(tmp_path, LOCAL_MOCK, "execution:\n  zzz: 1\n"))
     assert error.message == "unknown key under execution"
-    assert error.hint.startswith("keys allowed here: destroy_after, env_var_names, evaluation_tasks")
+    assert error.hint.startswith("keys allowed here: auto_export, destroy_after, endpoint_readiness_timeout")
     assert (error.line, error.column) == (6, 3)
 
 

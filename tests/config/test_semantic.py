@@ -263,18 +263,6 @@ def test_literal_api_token_warns(tmp_path):
             "ignored for deployment type nim",
         ),
         (
-            "evaluation:\n",
-            "evaluation:\n  overrides:\n    config.params.temperature: 0.6\n",
-            "evaluation.overrides",
-            "evaluation.nemo_evaluator_config",
-        ),
-        (
-            "    - name: ifeval",
-            "    - name: ifeval\n      overrides:\n        config.params.top_p: 0.9",
-            "evaluation.tasks.0.overrides",
-            "this task's nemo_evaluator_config",
-        ),
-        (
             "evaluation:",
             "target:\n  api_endpoint:\n    url: https://elsewhere.example.com\nevaluation:",
             "target.api_endpoint.url",

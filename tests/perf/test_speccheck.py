@@ -17,7 +17,7 @@ from nimctl.stack.builder import build_stacks
 from nimctl.stack.speccheck import CACHE_FILE, check_lepton_specs, raise_on_problems
 
 REPO = Path(__file__).resolve().parents[2]
-SEED = REPO / "examples" / "lepton_nim_llama_3_1_8b_instruct.yaml"
+SEED = REPO / "examples" / "lepton_nim_seed_example.yaml"
 LOCAL = REPO / "examples" / "local-quickstart.yaml"
 LITERAL = REPO / "examples" / "lepton_literal_token.yaml"
 

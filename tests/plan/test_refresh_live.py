@@ -24,7 +24,7 @@ from nimctl.state.model import PendingEntry, State
 from nimctl.state.records import endpoint_spec_hash, record_endpoint, record_job
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-SEED = EXAMPLES / "lepton_nim_llama_3_1_8b_instruct.yaml"
+SEED = EXAMPLES / "lepton_nim_seed_example.yaml"
 INVOCATION = "a1b2c3d4e5f60718"
 FAST_RETRY = RetryPolicy(max_attempts=5, base_delay=0.001, max_delay=0.01, max_total_s=10)
 

@@ -71,7 +71,7 @@ def test_seed_example_json_has_the_exact_spec(validator, tmp_path):
     from nimctl.plan import make_plan
     from nimctl.state.model import State
 
-    seed = Path(__file__).resolve().parents[2] / "examples" / "lepton_nim_llama_3_1_8b_instruct.yaml"
+    seed = Path(__file__).resolve().parents[2] / "examples" / "lepton_nim_seed_example.yaml"
     (stack,) = load_stacks([str(seed)], [], UI(quiet=True))
     state = State()
     document = render_json(make_plan([stack], state, None, salt=state.lineage))

@@ -10,7 +10,7 @@ from nimctl.providers.base import JobState, ResourceState
 from nimctl.stack.builder import build_stacks, job_name, referenced_secrets, render_job_spec
 
 LEPTON_EXAMPLES = [
-    "examples/lepton_nim_llama_3_1_8b_instruct.yaml",
+    "examples/lepton_nim_seed_example.yaml",
     "examples/lepton_multi_task.yaml",
     "examples/lepton_literal_token.yaml",
     "examples/lepton_autoscaling.yaml",

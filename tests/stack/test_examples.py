@@ -14,7 +14,7 @@ from nimctl.stack.builder import build_stacks, redact_stack_dict, render_job_spe
 from nimctl.stack.resources import Stack
 from tests.stack.test_lepton_endpoint import EXPECTED_SPEC
 
-SEED = "examples/lepton_nim_llama_3_1_8b_instruct.yaml"
+SEED = "examples/lepton_nim_seed_example.yaml"
 
 
 def load(*paths: str, overrides: tuple[str, ...] = ()) -> list[Stack]:

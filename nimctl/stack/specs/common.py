@@ -16,6 +16,7 @@ import shlex
 import sys
 from typing import Any, NamedTuple
 
+from nimctl.common.envref import EnvSource, host_marker, parse_env_value, runtime_marker, runtime_variable
 from nimctl.common.secrets import SECRET_ENV_NAME
 from nimctl.stack.tasks import AmbiguousTask, ResolvedTask, UnknownTask, resolve_task
 
@@ -34,12 +35,41 @@ DEFAULT_ENDPOINT_PATHS = {
 DEFAULT_PORT = 8000
 DEFAULT_STORAGE = "node-nfs:lepton-shared-fs"
 DEFAULT_API_KEY_NAME = "API_KEY"
+DEFAULT_DATASET_MOUNT_PATH = "/datasets"  # the launcher's default dataset_mount_path
 RUN_CONFIG_FILE = "nimctl_run_config.yaml"
 
 # The command every harness job runs: it writes the run config (passed in NIMCTL_RUN_CONFIG)
 # to a file and hands that file to the NeMo Evaluator. Optional pre/post commands are the
 # user's own shell code by definition; they too travel as data and run from files.
-RUN_EVAL_SCRIPT = """\
+# runtime:VAR env values: NIMCTL_RUNTIME_ENV holds "TARGET=VAR" lines (names checked when the
+# config is read); each TARGET is exported with VAR's value in the container, as the job starts.
+RUNTIME_ENV_PRELUDE = """\
+if [ -n "${NIMCTL_RUNTIME_ENV:-}" ]; then
+  while IFS='=' read -r nimctl_target nimctl_source; do
+    if [ -n "$nimctl_target" ]; then
+      nimctl_value=$(printenv "$nimctl_source" || true)
+      export "$nimctl_target=$nimctl_value"
+    fi
+  done <<NIMCTL_EOF
+$NIMCTL_RUNTIME_ENV
+NIMCTL_EOF
+fi
+"""
+# Runs the server's (or a task's) own argv after the runtime env and the optional pre command
+# (NIMCTL_SERVER_PRE_CMD, the user's shell code, from a file): the argv follows as "$@".
+WRAPPED_COMMAND_SCRIPT = (
+    RUNTIME_ENV_PRELUDE
+    + """\
+if [ -n "${NIMCTL_SERVER_PRE_CMD:-}" ]; then
+  printf '%s\\n' "$NIMCTL_SERVER_PRE_CMD" > /tmp/nimctl_pre_cmd.sh
+  . /tmp/nimctl_pre_cmd.sh
+fi
+exec "$@"
+"""
+)
+RUN_EVAL_SCRIPT = (
+    RUNTIME_ENV_PRELUDE
+    + """\
 set -eu
 out="${NIMCTL_OUTPUT_DIR:-/results}"
 mkdir -p "$out"
@@ -65,6 +95,7 @@ if [ -n "${NIMCTL_POST_CMD:-}" ]; then
 fi
 exit "$status"
 """
+)
 RUN_EVAL_COMMAND = ("/bin/sh", "-c", RUN_EVAL_SCRIPT)
 
 BUILTIN_MODULES = {"smoke": "nimctl.builtin_tasks.smoke", "perf": "nimctl.builtin_tasks.perf"}
@@ -224,10 +255,42 @@ def env_entry(
             )
             return None
     try:
-        return {"name": name, "value": scalar_text(raw)}
+        text = scalar_text(raw)
     except ValueError as err:
         problems.error(key_path, str(err))
         return None
+    if not isinstance(raw, str):
+        return {"name": name, "value": text}
+    parsed = parse_env_value(text)
+    if parsed.source is EnvSource.HOST:  # read from nimctl's environment when the platform is called
+        return {"name": name, "value": host_marker(parsed.text)}
+    if parsed.source is EnvSource.RUNTIME:  # resolved in the container (see RUNTIME_ENV_PRELUDE)
+        return {"name": name, "value": runtime_marker(parsed.text)}
+    return {"name": name, "value": parsed.text}
+
+
+def split_runtime(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """Env entries without the runtime:VAR ones, and those as NIMCTL_RUNTIME_ENV's text
+    ("TARGET=VAR" lines; empty when there are none)."""
+    kept: list[dict[str, Any]] = []
+    lines: list[str] = []
+    for entry in entries:
+        variable = runtime_variable(entry.get("value"))
+        if variable is None:
+            kept.append(entry)
+        else:
+            lines.append(f"{entry['name']}={variable}")
+    return kept, "\n".join(lines)
+
+
+def wrapped_command(argv: list[str]) -> list[str]:
+    """``argv`` run by WRAPPED_COMMAND_SCRIPT (runtime env, server pre command, then exec)."""
+    return ["/bin/sh", "-c", WRAPPED_COMMAND_SCRIPT, "nimctl", *argv]
+
+
+def env_layers(config: dict[str, Any], places: list[str], problems: Problems) -> list[dict[str, Any]]:
+    """The env maps at ``places`` (dotted key paths) as entries, later places winning."""
+    return merge_env(*(env_entries(get(config, place), place, problems) for place in places))
 
 
 def env_entries(mapping: Any, key_path: str, problems: Problems) -> list[dict[str, Any]]:
@@ -343,7 +406,17 @@ def read_deployment(config: dict[str, Any], platform: str, problems: Problems) -
     image = get(config, "deployment.image")
     if platform == "lepton" and not image:
         problems.error("deployment.image", "is required on Lepton", "set the model server's container image")
-    user_envs = env_entries(get(config, "deployment.lepton_config.envs"), "deployment.lepton_config.envs", problems)
+    # Top-level env_vars reach the server too (as in the launcher); Lepton's own envs win.
+    user_envs = env_layers(config, ["env_vars", "deployment.env_vars", "deployment.lepton_config.envs"], problems)
+    if dtype in ("vllm", "sglang") and not (
+        get(config, "deployment.checkpoint_path") or get(config, "deployment.hf_model_handle")
+    ):
+        problems.error(
+            "deployment.checkpoint_path",
+            f"deployment {dtype} needs the model to serve: checkpoint_path, or hf_model_handle when it is null",
+            "set checkpoint_path to a path in the container or a Hugging Face model id",
+        )
+    command, user_envs = _server_wrapper(config, dtype, command, user_envs, platform, problems)
     tokens, token = read_api_tokens(config, problems)
     return Deployment(
         dtype,
@@ -358,6 +431,41 @@ def read_deployment(config: dict[str, Any], platform: str, problems: Problems) -
         None,
         api_key_name,
     )
+
+
+def _server_wrapper(
+    config: dict[str, Any],
+    dtype: str,
+    command: list[str] | None,
+    envs: list[dict[str, Any]],
+    platform: str,
+    problems: Problems,
+) -> tuple[list[str] | None, list[dict[str, Any]]]:
+    """The server command run through WRAPPED_COMMAND_SCRIPT when it needs a pre command or
+    runtime: env values resolved in the container (Lepton; the local platform resolves those
+    itself), with the env entries that feed the script."""
+    pre_cmd = get(config, "deployment.pre_cmd")
+    pre_cmd = pre_cmd if isinstance(pre_cmd, str) and pre_cmd.strip() else None
+    runtime_text = ""
+    if platform == "lepton":
+        envs, runtime_text = split_runtime(envs)
+    if not (pre_cmd or runtime_text):
+        return command, envs
+    if not command:
+        if runtime_text:  # pre_cmd for nim is reported by the config check
+            problems.error(
+                "deployment.lepton_config.envs",
+                f"runtime: env values need a server command to resolve them in; deployment {dtype} "
+                "starts from its image's entrypoint",
+                "use lit:VALUE, host:VARIABLE or a secret reference for the server's env",
+            )
+        return command, envs
+    extra = []
+    if runtime_text:
+        extra.append({"name": "NIMCTL_RUNTIME_ENV", "value": runtime_text})
+    if pre_cmd:
+        extra.append({"name": "NIMCTL_SERVER_PRE_CMD", "value": pre_cmd})
+    return wrapped_command(command), merge_env(envs, extra)
 
 
 def read_port(config: dict[str, Any], platform: str, problems: Problems) -> int | str:
@@ -389,9 +497,9 @@ def server_command(
     if explicit is not None:
         if platform == "lepton":  # "{port}" means the server port everywhere
             explicit = [arg.replace("{port}", port_arg) for arg in explicit]
-        return explicit
+        return _with_gpu_memory_utilization(config, dtype, explicit)
     if dtype in ("vllm", "sglang"):
-        return _engine_command(config, dtype, port_arg, problems)
+        return _with_gpu_memory_utilization(config, dtype, _engine_command(config, dtype, port_arg, problems))
     if platform == "local" and dtype != "nim":
         problems.error(
             "deployment.command",
@@ -407,14 +515,19 @@ def server_command(
     return None
 
 
+def _with_gpu_memory_utilization(config: dict[str, Any], dtype: str, argv: list[str]) -> list[str]:
+    """vLLM's --gpu-memory-utilization from deployment.gpu_memory_utilization (the launcher's vllm
+    group puts it on the command line), unless the command already sets it."""
+    value = get(config, "deployment.gpu_memory_utilization")
+    flag = "--gpu-memory-utilization"
+    if dtype != "vllm" or value is None or any(a == flag or a.startswith(flag + "=") for a in argv):
+        return argv
+    return [*argv, f"{flag}={value}"]
+
+
 def _engine_command(config: dict[str, Any], dtype: str, port_arg: str, problems: Problems) -> list[str]:
-    checkpoint = get(config, "deployment.checkpoint_path")
-    if not checkpoint:
-        problems.error(
-            "deployment.checkpoint_path",
-            f"deployment {dtype} needs the model to serve",
-            "set a local path or a Hugging Face model id",
-        )
+    # checkpoint_path: null is the launcher's way of serving hf_model_handle (reported when neither is set)
+    checkpoint = get(config, "deployment.checkpoint_path") or get(config, "deployment.hf_model_handle")
     served = str(get(config, "deployment.served_model_name", ""))
     tp = get(config, "deployment.tensor_parallel_size", 1)
     dp = get(config, "deployment.data_parallel_size", 1)
@@ -504,6 +617,7 @@ class TaskPlan(NamedTuple):
     pre_cmd: str | None
     post_cmd: str | None
     dataset_dir: str | None
+    dataset_mount_path: str  # where dataset_dir is mounted in the job
     env: list[dict[str, Any]]  # the task's own env_vars as entries
     notes: list[str]
 
@@ -548,6 +662,7 @@ def _read_task(config: dict[str, Any], index: int, item: dict[str, Any], problem
         params=params,
         env=env,
         dataset_dir=str(item["dataset_dir"]) if item.get("dataset_dir") else None,
+        dataset_mount_path=str(item.get("dataset_mount_path") or DEFAULT_DATASET_MOUNT_PATH),
     )
     if command is not None:
         return TaskPlan(
@@ -585,6 +700,15 @@ def _read_task(config: dict[str, Any], index: int, item: dict[str, Any], problem
     run_config = deep_merge(
         get(config, "evaluation.nemo_evaluator_config", {}) or {}, item.get("nemo_evaluator_config") or {}
     )
+    # Older launchers' dotted overrides ("config.params.temperature: 0.6"), evaluation-wide then
+    # the task's own, applied on top of nemo_evaluator_config.
+    for where, overrides in (
+        ("evaluation.overrides", get(config, "evaluation.overrides")),
+        (task_key(index, "overrides"), item.get("overrides")),
+    ):
+        if isinstance(overrides, dict):
+            for dotted, value in overrides.items():
+                _set_dotted(run_config, str(dotted), value, f"{where}.{dotted}", problems)
     run_config.setdefault("config", {}).setdefault("type", resolved.task)
     pre_cmd = item.get("pre_cmd") or get(config, "evaluation.pre_cmd")
     post_cmd = item.get("post_cmd") or get(config, "evaluation.post_cmd")
@@ -601,6 +725,25 @@ def _read_task(config: dict[str, Any], index: int, item: dict[str, Any], problem
         notes=notes,
         **common,
     )
+
+
+def _set_dotted(document: dict[str, Any], dotted: str, value: Any, key_path: str, problems: Problems) -> None:
+    """``document["a"]["b"]["c"] = value`` for ``"a.b.c"``, creating mappings on the way."""
+    parts = dotted.split(".")
+    if not all(parts):
+        problems.error(key_path, f"{dotted!r} is not a dotted key path", "write e.g. config.params.temperature: 0.6")
+        return
+    node = document
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: depth + 1])
+            problems.error(key_path, f"cannot set {dotted}: {where} is not a mapping in the run config")
+            return
+        node = child
+    node[parts[-1]] = copy.deepcopy(value)
 
 
 def _resolve(name: str, index: int, container: Any, problems: Problems) -> ResolvedTask | None:
@@ -625,7 +768,7 @@ def task_hash_input(
 ) -> dict[str, Any]:
     """Everything that decides a task's result (hashed into DesiredJob.inputs_hash). Not in it:
     replicas, autoscaling, names, the invocation id, URLs, output paths."""
-    return {
+    data: dict[str, Any] = {
         "v": 1,
         "platform": platform,
         "task": {
@@ -645,6 +788,9 @@ def task_hash_input(
         },
         "model": {**deployment.model_facts(), "api_key_name": deployment.api_key_name},
     }
+    if task.dataset_dir and task.dataset_mount_path != DEFAULT_DATASET_MOUNT_PATH:
+        data["task"]["dataset_mount_path"] = task.dataset_mount_path  # only when set: older hashes stay
+    return data
 
 
 def run_config_document(

@@ -18,7 +18,9 @@ from nimctl.stack.specs.common import (
     get,
     job_env_entries,
     merge_env,
+    split_runtime,
     task_key,
+    wrapped_command,
 )
 
 # Top-level fields of leptonai 0.47's LeptonDeploymentUserSpec (a test keeps this in step with
@@ -55,7 +57,6 @@ JOB_SHARED_MEMORY_MIB = 1024
 # Finished jobs stay visible for three days (the `lep` CLI's default), so their logs and
 # status can still be read; nimctl's state remembers the outcome after that anyway.
 JOB_TTL_SECONDS = 3 * 24 * 3600
-DATASET_MOUNT_PATH = "/datasets"
 DEFAULT_JOB_OUTPUT_ROOT = "/results"
 
 
@@ -227,18 +228,26 @@ def job_template(
     node_group = get(config, "execution.lepton_platform.tasks.node_group")
     if node_group:
         spec["affinity"] = {"allowed_dedicated_node_groups": [str(node_group)]}
-    spec["container"] = {"image": _job_image(task, problems), "command": _job_command(task)}
+    envs, runtime_text = split_runtime(
+        job_env_entries(
+            config,
+            task,
+            deployment,
+            stack=stack,
+            output_dir=output_dir,
+            shared_env=shared_env,
+            dataset_dir=task.dataset_mount_path if task.dataset_dir else None,
+        )
+    )
+    command = _job_command(task)
+    if runtime_text:  # runtime:VAR values are resolved in the container, as it starts
+        envs.append({"name": "NIMCTL_RUNTIME_ENV", "value": runtime_text})
+        if task.kind != "harness":  # the harness script resolves them itself
+            command = wrapped_command(command)
+    spec["container"] = {"image": _job_image(task, problems), "command": command}
     spec["completions"] = 1
     spec["parallelism"] = 1
-    spec["envs"] = job_env_entries(
-        config,
-        task,
-        deployment,
-        stack=stack,
-        output_dir=output_dir,
-        shared_env=shared_env,
-        dataset_dir=DATASET_MOUNT_PATH if task.dataset_dir else None,
-    )
+    spec["envs"] = envs
     spec["mounts"] = mounts
     spec["image_pull_secrets"] = _unique(get(config, "execution.lepton_platform.tasks.image_pull_secrets", []) or [])
     spec["shared_memory_size"] = JOB_SHARED_MEMORY_MIB
@@ -277,7 +286,7 @@ def _job_mounts(config: dict[str, Any], task: TaskPlan) -> list[dict[str, Any]]:
         entry["path"] = f"{str(mount.get('path') or '').rstrip('/')}/{INVOCATION_MARKER}"
         mounts.append(entry)
     if task.dataset_dir:
-        mounts.append({"path": task.dataset_dir, "from": storage_source(config), "mount_path": DATASET_MOUNT_PATH})
+        mounts.append({"path": task.dataset_dir, "from": storage_source(config), "mount_path": task.dataset_mount_path})
     return mounts
 
 

@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+from nimctl.common.envref import host_variable, runtime_variable
 from nimctl.stack.specs.common import (
     INVOCATION_MARKER,
     RUN_EVAL_COMMAND,
@@ -24,12 +25,15 @@ LOCAL_HOST = "127.0.0.1"
 
 
 def split_env(entries: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
-    """Lepton env entries → (literal env mapping, env_from mapping)."""
+    """Lepton env entries → (literal env mapping, env_from mapping). host:VAR and runtime:VAR
+    values are both read from the environment the process starts in: on this machine, that is
+    nimctl's own."""
     env: dict[str, str] = {}
     env_from: dict[str, str] = {}
     for entry in entries:
-        if "value_from" in entry:
-            env_from[entry["name"]] = entry["value_from"]["secret_name_ref"]
+        variable = host_variable(entry.get("value")) or runtime_variable(entry.get("value"))
+        if "value_from" in entry or variable:
+            env_from[entry["name"]] = variable or entry["value_from"]["secret_name_ref"]
             env.pop(entry["name"], None)
         else:
             env[entry["name"]] = entry["value"]
