@@ -327,3 +327,20 @@ def test_launcher_defaults_and_unsupported_features_give_one_line_each(tmp_path)
     )
     [error] = errors_of(judge)
     assert error.key_path == "auxiliary_deployments" and "not supported by nimctl" in error.message
+
+
+def test_the_wrapper_script_resolves_runtime_values_and_runs_the_pre_command_in_the_container(tmp_path) -> None:
+    import subprocess
+
+    from nimctl.stack.specs.common import wrapped_command
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SOURCE_VAR": "it's $(not run) `either`",
+        "NIMCTL_RUNTIME_ENV": "TARGET=SOURCE_VAR\nEMPTY=UNSET_VAR",
+        "NIMCTL_SERVER_PRE_CMD": f"echo pre > {tmp_path}/pre.txt",
+    }
+    argv = wrapped_command(["/bin/sh", "-c", 'printf "%s|%s" "$TARGET" "${EMPTY-unset}"'])
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+    assert done.stdout == "it's $(not run) `either`|"
+    assert (tmp_path / "pre.txt").read_text() == "pre\n"

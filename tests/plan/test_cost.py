@@ -20,7 +20,7 @@ from nimctl.stack.builder import build_stacks
 from nimctl.state.model import State
 
 REPO = Path(__file__).resolve().parents[2]
-SEED = REPO / "examples" / "lepton_nim_llama_3_1_8b_instruct.yaml"
+SEED = REPO / "examples" / "lepton_nim_seed_example.yaml"
 EXAMPLE_PRICES = REPO / "examples" / "prices" / "example.yaml"
 SCHEMA = json.loads((REPO / "nimctl" / "schemas" / "nimctl-plan.schema.json").read_text())
 

@@ -67,9 +67,7 @@ fi
 exec "$@"
 """
 )
-RUN_EVAL_SCRIPT = (
-    RUNTIME_ENV_PRELUDE
-    + """\
+RUN_EVAL_SCRIPT = """\
 set -eu
 out="${NIMCTL_OUTPUT_DIR:-/results}"
 mkdir -p "$out"
@@ -95,7 +93,6 @@ if [ -n "${NIMCTL_POST_CMD:-}" ]; then
 fi
 exit "$status"
 """
-)
 RUN_EVAL_COMMAND = ("/bin/sh", "-c", RUN_EVAL_SCRIPT)
 
 BUILTIN_MODULES = {"smoke": "nimctl.builtin_tasks.smoke", "perf": "nimctl.builtin_tasks.perf"}

@@ -242,8 +242,7 @@ def job_template(
     command = _job_command(task)
     if runtime_text:  # runtime:VAR values are resolved in the container, as it starts
         envs.append({"name": "NIMCTL_RUNTIME_ENV", "value": runtime_text})
-        if task.kind != "harness":  # the harness script resolves them itself
-            command = wrapped_command(command)
+        command = wrapped_command(command)
     spec["container"] = {"image": _job_image(task, problems), "command": command}
     spec["completions"] = 1
     spec["parallelism"] = 1
