@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nimctl.apply import lifetime
 from nimctl.apply.journal import Journal, checkpoint
 from nimctl.apply.recovery import close_abandoned_invocations, settle_pending
 from nimctl.apply.waiting import Poller, poll_jobs, wait_endpoints_ready
-from nimctl.cli.context import RunContext, load_stacks
+from nimctl.cli.context import RunContext, load_stacks, state_banner
 from nimctl.cli.ui import UI, elapsed
 from nimctl.common.errors import NimctlError
 from nimctl.common.secrets import redact_spec
@@ -69,6 +70,7 @@ def run_apply(
     stacks = load_stacks(files, overrides, ui) if not plan_file else None
     with ctx.store.lock("apply", timeout=ctx.lock_timeout):
         state = ctx.store.read()
+        ui.print(state_banner(ctx, state))
         # A read-only, full or failing state directory is refused before the first side effect.
         ctx.store.check_writable()
         journal = Journal(ctx.store, state)
@@ -96,12 +98,37 @@ def run_apply(
         waits = _running_jobs_to_wait(stacks, state, plan)
         if not plan.has_changes and not waits:
             ui.print(render_text(plan, color=ui.color))
+            _move_lifetimes(ctx, journal, stacks, providers, plan)
             return EXIT_OK
         ui.print(render_text(plan, color=ui.color))
         if not options.auto_approve and not _approved(ui):
             ui.print("Apply cancelled.")
             return EXIT_FAILED
         return Applier(ctx, journal, stacks, providers, options, files or [plan_file or ""]).run(plan, waits)
+
+
+def _move_lifetimes(
+    ctx: RunContext, journal: Journal, stacks: list[Stack], providers: dict[str, Provider], plan: Any
+) -> None:
+    """An apply with nothing else to do still moves each endpoint's max_lifetime deadline (the
+    lifetime counts from the last apply)."""
+    for stack in stacks:
+        desired = stack.endpoint
+        record = journal.state.resources.get(desired.address) if desired else None
+        if desired is None or record is None or desired.platform != "lepton" or plan.change(desired.address) is None:
+            continue
+        if desired.max_lifetime_s is None and not lifetime.scheduled_for(record):
+            continue
+        marker = ownership.Marker.new(
+            lineage=journal.state.lineage,
+            state=ctx.store.locator,
+            stack=desired.stack,
+            invocation=record.invocation_id or "",
+            endpoint=desired.name,
+        )
+        moved = sync_lifetime(journal, providers[desired.platform], desired, marker)
+        if moved:
+            ctx.ui.print(moved)
 
 
 def _platforms(stacks: list[Stack], state: State) -> set[str]:
@@ -234,6 +261,7 @@ class Applier:
         # that run first. Removing it also keeps the state from forgetting a running object.
         for change in changes("job", replace):
             self._delete_job_record(change.address)
+        self._schedule_lifetimes(plan)
         needed = set(touched) | {f"endpoint.{j.endpoint}" for j in to_run if j.endpoint}
         urls = self._wait_ready(sorted(needed)) if needed else {}
         submitted = self._submit_jobs(to_run, urls)
@@ -295,6 +323,24 @@ class Applier:
             spec=redacted,
             inputs_hash=endpoint_spec_hash(redacted),
         )
+
+    def _schedule_lifetimes(self, plan: Any) -> None:
+        """Right after the endpoints are created or updated (before the readiness wait, which
+        nimctl may not survive): every endpoint of this apply with a max_lifetime gets its
+        deletion job (re)scheduled at now + max_lifetime; one whose config dropped it loses it."""
+        in_scope = [c.address for c in plan.changes if c.type == "endpoint" and c.actions != ["delete"]]
+        for address in sorted(in_scope):
+            desired = self.endpoints.get(address)
+            if desired is None or address not in self.state.resources or desired.platform != "lepton":
+                continue
+            moved = sync_lifetime(
+                self.journal,
+                self.providers[desired.platform],
+                desired,
+                self._marker(desired.stack, endpoint=desired.name),
+            )
+            if moved:
+                self.ui.print(moved)
 
     def _marker(self, stack: str, *, endpoint: str = "") -> ownership.Marker:
         return ownership.Marker.new(
@@ -629,6 +675,9 @@ def remove_endpoint(
         invocation_id=invocation_id,
         platform_id=name,
     )
+    record = journal.state.resources.get(address)
+    if record is not None and lifetime.scheduled_for(record):
+        lifetime.unschedule(journal, provider, address, name)  # type: ignore[arg-type]
     with contextlib.suppress(NotFound):
         provider.delete_endpoint(name)
     wait_gone(provider, name, timeout)
@@ -654,6 +703,24 @@ def remove_job(
         with contextlib.suppress(NotFound):
             provider.delete_job(jid)
     journal.resolve(entry, lambda s: forget(s, address, name=name))
+
+
+def sync_lifetime(journal: Journal, provider: Any, desired: DesiredEndpoint, marker: ownership.Marker) -> str:
+    """Make the endpoint's max_lifetime job match the config (``nimctl.apply.lifetime``): schedule
+    or move it, or remove it when the config no longer asks for one. Returns what it did ('' when
+    nothing)."""
+    from datetime import datetime, timezone
+
+    record = journal.state.resources[desired.address]
+    if desired.max_lifetime_s is None:
+        if lifetime.scheduled_for(record):
+            lifetime.unschedule(journal, provider, desired.address, desired.name)
+            return f"{desired.address}: max_lifetime removed from the config; its deletion job is gone"
+        return ""
+    done = lifetime.schedule(journal, provider, desired, marker)
+    when = datetime.fromtimestamp(done.deadline, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    verb = "moved to" if done.replaced else "scheduled for"
+    return f"{desired.address}: max_lifetime: job {done.job_name} deletes it at {when} ({verb} now + max_lifetime)"
 
 
 def wait_gone(provider: Provider, name: str, timeout: float) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from nimctl.cli.context import RunContext, load_stacks
+from nimctl.cli.context import RunContext, load_stacks, state_banner, state_info
 from nimctl.common.errors import NimctlError
 from nimctl.providers.base import JobState, NotFound
 
@@ -47,10 +47,12 @@ def run_plan(
     if json_output:
         from nimctl.plan.render import render_json
 
-        ctx.ui.print(json.dumps(render_json(plan), indent=2, sort_keys=False))
+        document = {**render_json(plan), "state": state_info(ctx, state)}
+        ctx.ui.print(json.dumps(document, indent=2, sort_keys=False))
     else:
         from nimctl.plan.render import render_text
 
+        ctx.ui.print(state_banner(ctx, state))
         ctx.ui.print(render_text(plan, color=ctx.ui.color, verbose=verbose))
     if out:
         from nimctl.plan.planfile import save_plan
@@ -92,6 +94,9 @@ def run_status(ctx: RunContext, invocation: str | None, *, json_output: bool) ->
         else sorted(state.invocations, key=lambda i: state.invocations[i].started_at)
     )
     live = _live_states(ctx, state)
+    from nimctl.config.prices import load_prices
+
+    prices = load_prices()
     report = []
     for inv_id in chosen:
         inv = state.invocations[inv_id]
@@ -100,17 +105,18 @@ def run_status(ctx: RunContext, invocation: str | None, *, json_output: bool) ->
             if record.invocation_id != inv_id and address not in inv.created:
                 continue
             now_state = live.get(address, {})
-            resources.append(
-                {
-                    "address": address,
-                    "type": record.type,
-                    "name": record.name,
-                    "provider": record.provider,
-                    "state": now_state.get("state", record.observed.get("state", "unknown")),
-                    "platform_state": now_state.get("platform_state", record.observed.get("platform_state")),
-                    "url": now_state.get("url", record.observed.get("url")),
-                }
-            )
+            item = {
+                "address": address,
+                "type": record.type,
+                "name": record.name,
+                "provider": record.provider,
+                "state": now_state.get("state", record.observed.get("state", "unknown")),
+                "platform_state": now_state.get("platform_state", record.observed.get("platform_state")),
+                "url": now_state.get("url", record.observed.get("url")),
+            }
+            if record.type == "endpoint" and record.provider == "lepton" and item["state"] != "gone":
+                item["cost_so_far"] = _endpoint_cost_so_far(record, now_state, prices)
+            resources.append(item)
         report.append(
             {
                 "id": inv_id,
@@ -124,11 +130,14 @@ def run_status(ctx: RunContext, invocation: str | None, *, json_output: bool) ->
             }
         )
     if json_output:
-        ctx.ui.print(json.dumps({"invocations": report}, indent=2))
+        ctx.ui.print(json.dumps({"state": state_info(ctx, state), "invocations": report}, indent=2))
         return 0
+    ctx.ui.print(state_banner(ctx, state))
     if not report:
         ctx.ui.print("No invocations recorded.")
         return 0
+    from nimctl.plan.cost import so_far_text
+
     for item in report:
         ctx.ui.print(
             f"Invocation {item['id']}  {item['command']}  {item['status']}"
@@ -136,14 +145,41 @@ def run_status(ctx: RunContext, invocation: str | None, *, json_output: bool) ->
         )
         if item["resources"]:
             ctx.ui.table(
-                ["address", "name", "state", "url"],
+                ["address", "name", "state", "url", "cost so far"],
                 [
-                    [r["address"], r["name"], r["platform_state"] or r["state"], r["url"] or ""]
+                    [
+                        r["address"],
+                        r["name"],
+                        r["platform_state"] or r["state"],
+                        r["url"] or "",
+                        so_far_text(r["cost_so_far"]) if r.get("cost_so_far") else "",
+                    ]
                     for r in item["resources"]
                 ],
             )
         ctx.ui.print("")
+    if prices is None and any(r.get("cost_so_far") for i in report for r in i["resources"]):
+        from nimctl.config.prices import HOW_TO_ADD
+
+        ctx.ui.print(f"(no price table: {HOW_TO_ADD})")
     return 0
+
+
+def _endpoint_cost_so_far(record: Any, live: dict[str, Any], prices: Any) -> dict[str, Any]:
+    from nimctl.plan.cost import cost_so_far
+
+    requirement = record.spec.get("resource_requirement") or {}
+    replicas = live.get("ready_replicas")
+    if not isinstance(replicas, int):
+        replicas = record.observed.get("ready_replicas")
+    if not isinstance(replicas, int):
+        replicas = int(requirement.get("min_replicas") or 0)
+    return cost_so_far(
+        shape=str(requirement.get("resource_shape") or ""),
+        replicas=replicas,
+        created_at=live.get("created_at") or record.created_at,
+        prices=prices,
+    )
 
 
 def run_results(ctx: RunContext, invocation: str, *, json_output: bool) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nimctl.cli.ui import UI
 
@@ -67,3 +67,20 @@ def load_stacks(files: list[str], overrides: list[str], ui: UI) -> list[Stack]:
         for warning in stack.warnings:
             ui.warn(f"{stack.source_file}: {warning}")
     return stacks
+
+
+def state_info(ctx: RunContext, state: Any) -> dict[str, Any]:
+    """Which state a command read, for its --json document."""
+    return {
+        "locator": ctx.store.locator,
+        "exists": ctx.store.exists(),
+        "lineage": state.lineage,
+        "serial": state.serial,
+    }
+
+
+def state_banner(ctx: RunContext, state: Any) -> str:
+    """The first line of plan, apply, destroy and status: which state they read."""
+    if not ctx.store.exists():
+        return f"State: {ctx.store.locator} (no state file yet)"
+    return f"State: {ctx.store.locator} (lineage {state.lineage[:8]}, serial {state.serial})"

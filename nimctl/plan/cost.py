@@ -79,6 +79,7 @@ class EndpointCost:
     max_lifetime_s: float | None
     worst_case_hours: float | None  # None: unbounded
     unbounded_reason: str | None = None
+    lifetime_note: str | None = None  # what enforces max_lifetime, and what it needs
     warnings: list[str] = field(default_factory=list)
 
     def _usd(self, replicas: float, hours: float = 1.0) -> float | None:
@@ -243,6 +244,7 @@ def estimate(plan: Any, stacks: Any, prices: Any = None, *, no_wait: bool = Fals
             worst_case_hours=None,
         )
         _worst_case(cost, [j.address for j, limit in zip(jobs, limits, strict=True) if limit is None])
+        cost.lifetime_note = _lifetime_note(desired)
         _gap_warnings(cost, change, jobs, planned_jobs, no_wait=no_wait)
         report.endpoints.append(cost)
     return report
@@ -264,6 +266,26 @@ def _worst_case(cost: EndpointCost, unlimited_jobs: list[str]) -> None:
     if seconds is None:
         cost.unbounded_reason = reason
     cost.worst_case_hours = None if seconds is None else round(seconds / 3600.0, 4)
+
+
+def _lifetime_note(desired: Any) -> str | None:
+    if desired is None or not getattr(desired, "max_lifetime_s", None) or not desired.lifetime_job:
+        return None
+    from nimctl.stack.lifetime import ENV_TOKEN, lifetime_job_name
+
+    secret = next(
+        (
+            (e.get("value_from") or {}).get("secret_name_ref")
+            for e in desired.lifetime_job.get("envs") or []
+            if e.get("name") == ENV_TOKEN
+        ),
+        None,
+    )
+    return (
+        f"max_lifetime {format_duration(desired.max_lifetime_s)}: job {lifetime_job_name(desired.name)} deletes it "
+        f"{format_duration(desired.max_lifetime_s)} after the last apply (needs workspace secret {secret} "
+        "holding a workspace token)"
+    )
 
 
 def _gap_warnings(cost: EndpointCost, change: Any, jobs: list[Any], planned: set[str], *, no_wait: bool) -> None:
@@ -330,6 +352,8 @@ def text_lines(report: CostReport) -> list[str]:
                     f"{_usd(e.per_hour_max)}/h at {_replicas(e.max_replicas)}"
                 )
         lines.append(f"    if nimctl dies right after creating it: {_worst_case_text(e)}")
+        if e.lifetime_note:
+            lines.append(f"    {e.lifetime_note}")
     totals = report.totals
     if len(report.endpoints) > 1:
         parts = []
@@ -362,3 +386,31 @@ def _worst_case_text(e: EndpointCost) -> str:
     if e.worst_case_usd is not None:
         text += f" ({_usd(e.worst_case_usd)})"
     return text
+
+
+# -- what a live endpoint has cost so far ---------------------------------------------------------
+
+
+def cost_so_far(
+    *, shape: str, replicas: int, created_at: float | None, prices: Any = None, at: float | None = None
+) -> dict[str, Any]:
+    """An endpoint's cost since its creation: its age × its replicas now × its price (an
+    estimate: replicas may have scaled in between). Dollars only with a price table."""
+    import time
+
+    age = max(0.0, (time.time() if at is None else at) - created_at) if created_at else None
+    hours = None if age is None else age / 3600.0
+    price = prices.price(shape) if prices is not None else None
+    return {
+        "age_s": None if age is None else round(age, 1),
+        "replicas": replicas,
+        "gpu_hours": None if hours is None else round(hours * replicas * gpus_per_replica(shape), 3),
+        "usd": None if hours is None or price is None else round(hours * replicas * price, 2),
+    }
+
+
+def so_far_text(item: dict[str, Any]) -> str:
+    if item.get("age_s") is None:
+        return ""
+    text = f"{format_duration(item['age_s'])} × {_replicas(item['replicas'])}: {item['gpu_hours']:g} GPU-hours"
+    return text + (f", {_usd(item['usd'])}" if item.get("usd") is not None else "")

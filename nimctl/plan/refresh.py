@@ -140,6 +140,8 @@ class Observed:
                     "state": res.live.state.value,
                     "platform_state": res.live.platform_state,
                     "url": getattr(res.live, "url", None),
+                    "ready_replicas": getattr(res.live, "ready_replicas", None),
+                    "created_at": res.live.created_at,
                 }
         return out
 

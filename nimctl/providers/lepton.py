@@ -428,6 +428,11 @@ class LeptonProvider:
         return self._workspace_id or os.environ.get("LEPTON_WORKSPACE_ID") or "(not configured)"
 
     @property
+    def workspace_url(self) -> str:
+        """The workspace API URL this provider calls (what a platform-side job calls too)."""
+        return str(self.client.url)
+
+    @property
     def client(self) -> APIClient:
         with self._lock:
             if self._client_obj is None:

@@ -59,6 +59,9 @@ def record_endpoint(state: State, desired: DesiredEndpoint, info: EndpointInfo, 
         extra={**dict(info.extra), "served_model_name": desired.served_model_name,
                "source_file": desired.source_file},
     )
+    if same_object and previous is not None and "lifetime" in previous.extra:
+        # the max_lifetime job scheduled for this endpoint (nimctl.apply.lifetime) stays known
+        record.extra["lifetime"] = previous.extra["lifetime"]
     state.resources[desired.address] = record
     return record
 

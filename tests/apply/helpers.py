@@ -117,6 +117,14 @@ class Platform:
     def job_names(self) -> list[str]:
         return sorted(j["metadata"]["name"] for j in self.jobs())
 
+    def post(self, path: str, body: object) -> dict:
+        resp = requests.post(f"{self.url}{path}", headers=self.headers, timeout=10, json=body)
+        resp.raise_for_status()
+        return resp.json()
+
+    def delete(self, path: str) -> None:
+        requests.delete(f"{self.url}{path}", headers=self.headers, timeout=10).raise_for_status()
+
     def add_secret(self, name: str, value: str) -> None:
         resp = requests.post(
             f"{self.url}/usersecrets", headers=self.headers, timeout=10, json=[{"name": name, "value": value}]

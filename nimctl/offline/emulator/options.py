@@ -37,6 +37,14 @@ class EmulatorOptions:
     # Real Lepton fails a replica whose env/token secret reference does not exist
     # (CreateContainerConfigError). Off by default so configs can be rehearsed without secrets.
     require_secrets: bool = False
+    # Emulated time: seconds added to the emulator's clock. Raising it makes everything due by then
+    # happen at once (a job scheduled with time_schedule.start_at hours ahead starts now), so tests
+    # advance time instead of sleeping.
+    clock_offset: float = 0.0
+    # Jobs whose container.image matches this regex run their command for real, as a local process
+    # (``python``/``python3`` is this interpreter), with the job's env and its secret references
+    # resolved; they finish when the process exits, with its exit code. Others are emulated.
+    run_job_images: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

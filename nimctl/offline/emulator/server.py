@@ -103,7 +103,7 @@ class Runtime:
         for key in ("fault_rate", "lost_response_rate", "endpoint_fault_rate"):
             if key in coerced and not 0.0 <= coerced[key] <= 1.0:
                 raise ValueError(f"option {key} must be between 0 and 1, got {coerced[key]}")
-        for key in ("ready_after", "job_duration", "queue_time", "delete_after", "latency"):
+        for key in ("ready_after", "job_duration", "queue_time", "delete_after", "latency", "clock_offset"):
             if key in coerced and coerced[key] < 0:
                 raise ValueError(f"option {key} must not be negative, got {coerced[key]}")
         self.options = replace(self.options, **coerced)
@@ -181,6 +181,8 @@ class EmulatorServer:
         """Stop serving. ``wait=False`` returns at once; the server finishes within ~0.2 s by itself."""
         if self._server is not None:
             self._server.should_exit = True
+        if self._runtime is not None:
+            self._runtime.world.shutdown()  # no job process outlives the emulator
         if wait:
             if self._thread is not None:
                 self._thread.join(timeout=5)

@@ -149,9 +149,20 @@ class World:
             self._jobs: dict[str, JobRecord] = {}
             self._secrets: dict[str, dict[str, Any]] = {}
             self.history: list[dict[str, Any]] = []  # every create, ever: kind, name, id, time
+            self._kill_processes()
+
+    def shutdown(self) -> None:
+        """End every job process still running (the emulator is stopping)."""
+        with self._lock:
+            self._kill_processes()
+
+    def _kill_processes(self) -> None:
+        for process in getattr(self, "_processes", {}).values():
+            process.kill()
+        self._processes: dict[str, Any] = {}  # job id -> runner.JobProcess of a job run for real
 
     def _now(self) -> float:
-        return self._clock()
+        return self._clock() + self._options().clock_offset
 
     def _schedule(self, obj: _Object, start: float, delay: float, action: Callable[[float], None]) -> None:
         """Run ``action(due_time)`` at ``start + delay``; chained steps pass their own due time as start."""
@@ -159,6 +170,10 @@ class World:
 
     def _cancel(self, obj: _Object) -> None:
         obj.pending.clear()
+        if isinstance(obj, JobRecord):
+            process = self._processes.pop(obj.id, None)
+            if process is not None:
+                process.kill()
 
     def _advance(self) -> None:
         """Apply every transition that is due, in time order."""
@@ -554,7 +569,18 @@ class World:
 
     def _queue_job(self, job: JobRecord, at: float) -> None:
         self._cancel(job)
-        job.state, job.completion_time, job.replicas = "Queueing", None, []
+        job.completion_time, job.replicas = None, []
+        start_at = (job.spec.get("time_schedule") or {}).get("start_at")
+        if isinstance(start_at, (int, float)) and not isinstance(start_at, bool) and start_at > at:
+            # time_schedule.start_at (unix seconds): the job waits, then queues like any other.
+            job.state = "Awaiting"
+            job.event(at, "Normal", "Scheduled", f"Job {job.name} starts at {_iso(start_at)}")
+            self._schedule(job, at, start_at - at, lambda when: self._enqueue(job, when))
+            return
+        self._enqueue(job, at)
+
+    def _enqueue(self, job: JobRecord, at: float) -> None:
+        job.state = "Queueing"
         job.event(at, "Normal", "Queueing", f"Job {job.name} is waiting for resources")
         self._schedule(job, at, self._options().queue_time, lambda when: self._run_job(job, when))
 
@@ -566,7 +592,50 @@ class World:
         for replica in job.replicas:
             job.event(at, "Normal", "Started", f"Started container for {replica}", replica)
             job.log(at, f"[emulator] running: {command or '(image entrypoint)'}", replica)
+        image = (job.spec.get("container") or {}).get("image", "")
+        if self._matches(self._options().run_job_images, image) and (job.spec.get("container") or {}).get("command"):
+            self._start_process(job)
+            return
         self._schedule(job, at, self._options().job_duration, lambda when: self._finish_job(job, when))
+
+    def _start_process(self, job: JobRecord) -> None:
+        """Run the job's command for real (``runner``); it finishes when the process exits."""
+        from nimctl.offline.emulator import runner
+
+        env = {"LEPTON_WORKSPACE_ID": self._options().workspace_id, "LEPTON_JOB_NAME": job.name}
+        for entry in job.spec.get("envs") or []:
+            ref = (entry.get("value_from") or {}).get("secret_name_ref")
+            if ref:
+                if ref in self._secrets:
+                    env[entry["name"]] = str(self._secrets[ref]["value"])
+            elif entry.get("value") is not None:
+                env[entry["name"]] = str(entry["value"])
+        missing = self._missing_secret_refs(job.spec)
+        if missing:  # Lepton does not start a container whose secret is missing
+            self._schedule(job, self._now(), 0.0, lambda when: self._finish_job(job, when))
+            return
+        command = [str(part) for part in (job.spec.get("container") or {}).get("command") or []]
+
+        def exited(code: int, lines: list[str]) -> None:
+            with self._lock:
+                if self._processes.get(job.id) is not process:
+                    return  # stopped or deleted meanwhile: that transition already happened
+                del self._processes[job.id]
+                at = self._now()
+                replica = job.replicas[0] if job.replicas else None
+                for line in lines:
+                    job.log(at, line, replica)
+                job.completion_time = at
+                if code == 0:
+                    job.state = "Completed"
+                    job.event(at, "Normal", "Completed", "Job completed")
+                else:
+                    job.state = "Failed"
+                    job.event(at, "Warning", "BackoffLimitExceeded", f"the command exited with code {code}")
+                self._schedule_archive(job)
+
+        process = runner.start(command, env, exited)
+        self._processes[job.id] = process
 
     def _finish_job(self, job: JobRecord, at: float) -> None:
         options = self._options()
