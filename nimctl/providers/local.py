@@ -285,6 +285,10 @@ def _check_command(kind: str, name: str, command: Any, cwd: str | None = None) -
             hint='write the command as a list, e.g. ["vllm", "serve", "MODEL"]',
         )
     program = command[0]
+    if len(command) > 4 and command[1] == "-c" and os.path.basename(program) == "sh":
+        # `sh -c SCRIPT NAME PROGRAM ARGS...` (how nimctl wraps a task's argv): the script runs
+        # PROGRAM, so that is what must exist.
+        program = command[4]
     if os.sep in program:
         path = Path(program) if os.path.isabs(program) or cwd is None else Path(cwd) / program
         found = path.is_file() and os.access(path, os.X_OK)

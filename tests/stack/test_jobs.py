@@ -60,7 +60,7 @@ def test_run_config_carries_target_and_task(seed: dict) -> None:
         "url": f"{URL}/v1/chat/completions",
         "model_id": "meta/llama-3.1-8b-instruct",
         "type": "chat",
-        "api_key": "API_KEY",
+        "api_key_name": "API_KEY",
     }
     assert document["metadata"]["nimctl"]["invocation_id"] == INVOCATION
 
@@ -95,7 +95,7 @@ def test_literal_endpoint_token_reaches_the_job_as_its_key(seed: dict) -> None:
     env = env_of(spec)
     assert env["NIM_ENDPOINT_TOKEN"] == "s3cr3t-token"
     assert env["NIMCTL_API_KEY_ENV"] == "NIM_ENDPOINT_TOKEN"
-    assert yaml.safe_load(env["NIMCTL_RUN_CONFIG"])["target"]["api_endpoint"]["api_key"] == "NIM_ENDPOINT_TOKEN"
+    assert yaml.safe_load(env["NIMCTL_RUN_CONFIG"])["target"]["api_endpoint"]["api_key_name"] == "NIM_ENDPOINT_TOKEN"
 
 
 def test_custom_key_name_gets_the_referenced_secret(seed: dict) -> None:
@@ -110,7 +110,8 @@ def test_no_endpoint_token_means_no_key_variable(seed: dict) -> None:
     job = build(seed).jobs[0]
     env = env_of(render_job_spec(job, invocation_id=INVOCATION, endpoint_url=URL)[1])
     assert "API_KEY" not in env
-    assert "api_key" not in yaml.safe_load(env["NIMCTL_RUN_CONFIG"])["target"]["api_endpoint"]
+    endpoint = yaml.safe_load(env["NIMCTL_RUN_CONFIG"])["target"]["api_endpoint"]
+    assert "api_key" not in endpoint and "api_key_name" not in endpoint
     assert build(seed).endpoint.probe_token is None
 
 
@@ -183,10 +184,14 @@ def test_container_override_and_unlisted_task(seed: dict) -> None:
     assert any("not in nimctl's task mapping" in n for n in custom.notes)
 
 
-def test_command_task_runs_its_argv_without_a_shell(seed: dict) -> None:
+def test_command_task_runs_its_argv_as_arguments_of_the_constant_script(seed: dict) -> None:
+    # The argv items are the script's "$@": run as given, never parsed by a shell.
     seed["evaluation"]["tasks"] = [{"name": "probe", "container": "python:3.11", "command": "python -c 'print(1)'"}]
     job = build(seed).jobs[0]
-    assert job.spec_template["container"] == {"image": "python:3.11", "command": ["python", "-c", "print(1)"]}
+    assert job.spec_template["container"] == {
+        "image": "python:3.11",
+        "command": [*RUN_EVAL_COMMAND, "python", "-c", "print(1)"],
+    }
     assert job.resolved_task == "command"
     assert "NIMCTL_RUN_CONFIG" not in env_of(job.spec_template)
 
@@ -196,7 +201,7 @@ def test_builtin_on_lepton_runs_in_the_given_image(seed: dict) -> None:
         {"name": "nimctl.smoke", "container": "registry.example/nimctl:0.1", "params": {"max_tokens": 8}}
     ]
     job = build(seed).jobs[0]
-    assert job.spec_template["container"]["command"] == ["python", "-m", "nimctl.builtin_tasks.smoke"]
+    assert job.spec_template["container"]["command"] == [*RUN_EVAL_COMMAND, "python", "-m", "nimctl.builtin_tasks.smoke"]
     assert env_of(job.spec_template)["NIMCTL_TASK_PARAMS"] == '{"max_tokens": 8}'
 
 
@@ -245,7 +250,7 @@ def test_deployment_none_targets_the_fixed_url(seed: dict) -> None:
     assert env["NIMCTL_ENDPOINT_URL"] == "https://api.example.com"
     document = yaml.safe_load(env["NIMCTL_RUN_CONFIG"])["target"]["api_endpoint"]
     assert document["url"] == "https://api.example.com/v1/chat/completions"
-    assert document["api_key"] == "NGC_API_KEY"
+    assert document["api_key_name"] == "NGC_API_KEY" and "api_key" not in document
     assert env["NGC_API_KEY"] == {"secret_name_ref": "NGC"}
 
 

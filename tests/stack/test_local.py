@@ -10,6 +10,7 @@ import pytest
 
 from nimctl.common.errors import ConfigError
 from nimctl.stack.builder import render_job_spec
+from nimctl.stack.specs.common import DEFAULT_TASK_TIMEOUT_S, RUN_EVAL_COMMAND
 from tests.stack.conftest import build, local_mock_config
 
 INVOCATION = "feedfacecafe0001"
@@ -74,13 +75,14 @@ def test_builtin_jobs(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert name.startswith("eval-feedfa-quick-smoke-")
     output_dir = os.path.join(str(tmp_path), "results", INVOCATION, "nimctl.smoke")
     assert spec == {
-        "command": [sys.executable, "-m", "nimctl.builtin_tasks.smoke"],
+        "command": [*RUN_EVAL_COMMAND, sys.executable, "-m", "nimctl.builtin_tasks.smoke"],
         "env": {
             "NIMCTL_ENDPOINT_URL": "http://127.0.0.1:40123",
             "NIMCTL_MODEL_ID": "mock-model",
             "NIMCTL_API_KEY_ENV": "API_KEY",
             "NIMCTL_OUTPUT_DIR": output_dir,
             "NIMCTL_TASK_PARAMS": json.dumps({"max_tokens": 8}),
+            "NIMCTL_TASK_TIMEOUT_S": str(DEFAULT_TASK_TIMEOUT_S),
         },
         "output_dir": output_dir,
     }
@@ -102,7 +104,7 @@ def test_command_task_and_secret_env(tmp_path, monkeypatch: pytest.MonkeyPatch) 
     ]
     job = build(config).jobs[0]
     _, spec = render_job_spec(job, invocation_id=INVOCATION, endpoint_url="http://127.0.0.1:1")
-    assert spec["command"] == ["python", "-c", "print(42)"]
+    assert spec["command"] == [*RUN_EVAL_COMMAND, "python", "-c", "print(42)"]
     assert spec["env"]["MODE"] == "fast" and "TOKEN_FOR_X" not in spec["env"]
     assert spec["env_from"] == {"TOKEN_FOR_X": "X_TOKEN"}
     assert spec["output_dir"].endswith(f"/results/{INVOCATION}/my_check")

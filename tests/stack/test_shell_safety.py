@@ -54,7 +54,7 @@ def nasty_config(execution: str) -> dict:
 def test_lepton_command_is_the_constant_whatever_the_values() -> None:
     job = build(nasty_config("lepton")).jobs[0]
     _, spec = render_job_spec(job, invocation_id="0123456789abcdef", endpoint_url="https://e.example")
-    assert spec["container"]["command"] == ["/bin/sh", "-c", RUN_EVAL_SCRIPT]
+    assert spec["container"]["command"] == list(RUN_EVAL_COMMAND)
     for value in NASTY:
         assert value not in RUN_EVAL_SCRIPT
     env = {e["name"]: e.get("value") for e in spec["envs"]}
@@ -65,8 +65,11 @@ def test_lepton_command_is_the_constant_whatever_the_values() -> None:
 
 
 def test_the_script_has_no_placeholders_to_fill() -> None:
-    assert "{" not in RUN_EVAL_SCRIPT.replace("${", "")  # only shell parameter expansions
-    assert RUN_EVAL_COMMAND == ("/bin/sh", "-c", RUN_EVAL_SCRIPT)
+    import re
+
+    # Only shell syntax: no Python format field ({name}) left unfilled, nothing but the constant.
+    assert not re.search(r"(?<![$])\{[A-Za-z_][A-Za-z0-9_]*\}", RUN_EVAL_SCRIPT)
+    assert RUN_EVAL_COMMAND == ("/bin/sh", "-c", RUN_EVAL_SCRIPT, "nimctl-job")
 
 
 @pytest.fixture

@@ -14,10 +14,12 @@ import json
 import re
 import shlex
 import sys
+from enum import Enum
 from typing import Any, NamedTuple
 
 from nimctl.common.envref import EnvSource, host_marker, parse_env_value, runtime_marker, runtime_variable
 from nimctl.common.secrets import SECRET_ENV_NAME
+from nimctl.results.channel import EMIT_FUNCTIONS
 from nimctl.stack.tasks import AmbiguousTask, ResolvedTask, UnknownTask, resolve_task
 
 # Values known only at apply time appear in spec templates as these markers; render_job_spec
@@ -38,9 +40,6 @@ DEFAULT_API_KEY_NAME = "API_KEY"
 DEFAULT_DATASET_MOUNT_PATH = "/datasets"  # the launcher's default dataset_mount_path
 RUN_CONFIG_FILE = "nimctl_run_config.yaml"
 
-# The command every harness job runs: it writes the run config (passed in NIMCTL_RUN_CONFIG)
-# to a file and hands that file to the NeMo Evaluator. Optional pre/post commands are the
-# user's own shell code by definition; they too travel as data and run from files.
 # runtime:VAR env values: NIMCTL_RUNTIME_ENV holds "TARGET=VAR" lines (names checked when the
 # config is read); each TARGET is exported with VAR's value in the container, as the job starts.
 RUNTIME_ENV_PRELUDE = """\
@@ -67,33 +66,74 @@ fi
 exec "$@"
 """
 )
-RUN_EVAL_SCRIPT = """\
-set -eu
+# The one shell script every job runs (user strings reach it only as data: env values and argv
+# items, never as part of its text). With arguments it runs them (a built-in or `command:` task);
+# without, the harness path: it writes the run config (passed in NIMCTL_RUN_CONFIG) to a file and
+# hands that file to the NeMo Evaluator, between the optional pre/post commands (the user's own
+# shell code by definition; they too travel as data and run from files). The task's time limit
+# (NIMCTL_TASK_TIMEOUT_S) bounds the evaluation; a run it stops leaves "nimctl_timed_out" in the
+# output directory. With NIMCTL_RESULTS_TO_LOG set (Lepton) it ends by printing its small result
+# files into its log, on success and failure alike (nimctl.results.channel).
+JOB_SCRIPT = (
+    """\
 out="${NIMCTL_OUTPUT_DIR:-/results}"
 mkdir -p "$out"
-cfg="$out/nimctl_run_config.yaml"
-printf '%s' "$NIMCTL_RUN_CONFIG" > "$cfg"
-if [ -n "${NIMCTL_PRE_CMD:-}" ]; then
-  printf '%s\\n' "$NIMCTL_PRE_CMD" > "$out/nimctl_pre_cmd.sh"
-  . "$out/nimctl_pre_cmd.sh"
-fi
-runner=eval-factory
-if command -v nemo-evaluator >/dev/null 2>&1; then runner=nemo-evaluator; fi
+rm -f "$out/nimctl_timed_out"
+nimctl_limited() {
+  limit="${NIMCTL_TASK_TIMEOUT_S:-}"
+  if [ -z "$limit" ] || ! command -v timeout >/dev/null 2>&1; then "$@"; return $?; fi
+  started=$(date +%s)
+  rc=0
+  timeout -k 30 "$limit" "$@" || rc=$?
+  if { [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; } && [ $(( $(date +%s) - started )) -ge "$limit" ]; then
+    echo "nimctl: the evaluation ran into its time limit of $limit s and was stopped" >&2
+    : > "$out/nimctl_timed_out"
+  fi
+  return "$rc"
+}
+nimctl_harness() (
+  set -eu
+  cfg="$out/nimctl_run_config.yaml"
+  printf '%s' "$NIMCTL_RUN_CONFIG" > "$cfg"
+  if [ -n "${NIMCTL_PRE_CMD:-}" ]; then
+    printf '%s\\n' "$NIMCTL_PRE_CMD" > "$out/nimctl_pre_cmd.sh"
+    . "$out/nimctl_pre_cmd.sh"
+  fi
+  runner=eval-factory
+  if command -v nemo-evaluator >/dev/null 2>&1; then runner=nemo-evaluator; fi
+  status=0
+  nimctl_limited "$runner" run_eval --run_config "$cfg" || status=$?
+  if [ -n "${NIMCTL_POST_CMD:-}" ]; then
+    printf '%s\\n' "$NIMCTL_POST_CMD" > "$out/nimctl_post_cmd.sh"
+    post_status=0
+    sh "$out/nimctl_post_cmd.sh" || post_status=$?
+    if [ "$status" -eq 0 ]; then status=$post_status; fi
+  fi
+  exit "$status"
+)
+"""
+    + EMIT_FUNCTIONS
+    + """\
 status=0
-if [ -n "${NIMCTL_TASK_TIMEOUT_S:-}" ] && command -v timeout >/dev/null 2>&1; then
-  timeout "$NIMCTL_TASK_TIMEOUT_S" "$runner" run_eval --run_config "$cfg" || status=$?
+if [ "$#" -gt 0 ]; then
+  nimctl_limited "$@" || status=$?
 else
-  "$runner" run_eval --run_config "$cfg" || status=$?
+  nimctl_harness
+  status=$?
 fi
-if [ -n "${NIMCTL_POST_CMD:-}" ]; then
-  printf '%s\\n' "$NIMCTL_POST_CMD" > "$out/nimctl_post_cmd.sh"
-  post_status=0
-  sh "$out/nimctl_post_cmd.sh" || post_status=$?
-  if [ "$status" -eq 0 ]; then status=$post_status; fi
-fi
+if [ -n "${NIMCTL_RESULTS_TO_LOG:-}" ]; then nimctl_emit_results "$status"; fi
 exit "$status"
 """
-RUN_EVAL_COMMAND = ("/bin/sh", "-c", RUN_EVAL_SCRIPT)
+)
+JOB_SCRIPT_NAME = "nimctl-job"  # $0 of the script (what `ps` shows)
+RUN_EVAL_SCRIPT = JOB_SCRIPT
+RUN_EVAL_COMMAND = ("/bin/sh", "-c", JOB_SCRIPT, JOB_SCRIPT_NAME)
+
+
+def job_script_command(argv: list[str]) -> list[str]:
+    """A built-in's or `command:` task's argv, run by JOB_SCRIPT (time limit, results to the log)."""
+    return [*RUN_EVAL_COMMAND, *argv]
+
 
 BUILTIN_MODULES = {"smoke": "nimctl.builtin_tasks.smoke", "perf": "nimctl.builtin_tasks.perf"}
 
@@ -352,6 +392,9 @@ class Deployment(NamedTuple):
     token: EndpointToken | None
     target_url: str | None  # deployment "none": the external endpoint
     api_key_name: str
+    # Whether the config names the key's variable (target.api_endpoint.api_key_name): with no
+    # endpoint token, a named variable is still passed into the jobs; an unnamed one is not.
+    api_key_named: bool = False
 
     @property
     def managed(self) -> bool:
@@ -375,6 +418,7 @@ class Deployment(NamedTuple):
 def read_deployment(config: dict[str, Any], platform: str, problems: Problems) -> Deployment:
     dtype = str(get(config, "deployment.type", "none"))
     api_key_name = str(get(config, "target.api_endpoint.api_key_name", DEFAULT_API_KEY_NAME))
+    api_key_named = get(config, "target.api_endpoint.api_key_name") is not None
     paths = {**DEFAULT_ENDPOINT_PATHS, **(get(config, "deployment.endpoints", {}) or {})}
     if dtype == "none":
         url = get(config, "target.api_endpoint.url")
@@ -392,7 +436,18 @@ def read_deployment(config: dict[str, Any], platform: str, problems: Problems) -
                 "set target.api_endpoint.model_id",
             )
         return Deployment(
-            "none", None, str(model_id or ""), DEFAULT_PORT, paths, None, [], [], None, str(url or ""), api_key_name
+            "none",
+            None,
+            str(model_id or ""),
+            DEFAULT_PORT,
+            paths,
+            None,
+            [],
+            [],
+            None,
+            str(url or ""),
+            api_key_name,
+            api_key_named,
         )
 
     served = get(config, "deployment.served_model_name")
@@ -427,6 +482,7 @@ def read_deployment(config: dict[str, Any], platform: str, problems: Problems) -
         token,
         None,
         api_key_name,
+        api_key_named,
     )
 
 
@@ -598,6 +654,31 @@ def read_api_tokens(config: dict[str, Any], problems: Problems) -> tuple[list[di
 # -- tasks ------------------------------------------------------------------------------------
 
 
+DEFAULT_TASK_TIMEOUT_S = 12 * 3600  # when no config (not even a bundled default) sets one
+
+
+class TimeLimit(NamedTuple):
+    """How long a task's evaluation may run, and which key set it (shown in the plan)."""
+
+    seconds: int
+    key: str  # "evaluation.tasks.0.timeout" | "execution.evaluation_tasks.timeout" | "" (nimctl's own)
+
+
+def read_time_limit(config: dict[str, Any], index: int, item: dict[str, Any], problems: Problems) -> TimeLimit:
+    """The task's ``timeout``, else ``execution.evaluation_tasks.timeout``, else nimctl's default."""
+    for key, value in (
+        (task_key(index, "timeout"), item.get("timeout")),
+        ("execution.evaluation_tasks.timeout", get(config, "execution.evaluation_tasks.timeout")),
+    ):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1:
+            problems.error(key, f"{value!r} is not a number of seconds", "give a whole number of seconds >= 1")
+            break
+        return TimeLimit(int(value), key)
+    return TimeLimit(DEFAULT_TASK_TIMEOUT_S, "")
+
+
 class TaskPlan(NamedTuple):
     """One evaluation task, platform-independent: what runs and with which inputs."""
 
@@ -617,6 +698,7 @@ class TaskPlan(NamedTuple):
     dataset_mount_path: str  # where dataset_dir is mounted in the job
     env: list[dict[str, Any]]  # the task's own env_vars as entries
     notes: list[str]
+    time_limit: TimeLimit | None = None
 
     @property
     def dir_name(self) -> str:
@@ -660,6 +742,7 @@ def _read_task(config: dict[str, Any], index: int, item: dict[str, Any], problem
         env=env,
         dataset_dir=str(item["dataset_dir"]) if item.get("dataset_dir") else None,
         dataset_mount_path=str(item.get("dataset_mount_path") or DEFAULT_DATASET_MOUNT_PATH),
+        time_limit=read_time_limit(config, index, item, problems),
     )
     if command is not None:
         return TaskPlan(
@@ -791,10 +874,17 @@ def task_hash_input(
 
 
 def run_config_document(
-    task: TaskPlan, deployment: Deployment, *, stack: str, output_dir: str, api_key: bool
+    task: TaskPlan, deployment: Deployment, *, stack: str, output_dir: str, api_key_name: str | None
 ) -> dict[str, Any]:
     """The task's NeMo Evaluator run config with nimctl's values filled in where the user left
-    them unset. The endpoint URL stays PENDING_URL until apply (unless the target is fixed)."""
+    them unset. The endpoint URL stays PENDING_URL until apply (unless the target is fixed).
+
+    The key is named only by ``api_key_name`` (the variable holding it), never by ``api_key``:
+    nemo-evaluator 0.2.5 removed ``api_key`` and forbids unknown keys, and 0.1.49-0.2.4 refuse
+    both set to different values. A user's run config that still writes ``api_key`` (the
+    launcher's old spelling, which always held a variable name) has it moved to ``api_key_name``.
+    ``api_key_name`` None: the job gets no key, and the run config names none.
+    """
     assert task.run_config is not None
     document = copy.deepcopy(task.run_config)
     config_section = document.setdefault("config", {})
@@ -803,8 +893,13 @@ def run_config_document(
     endpoint.setdefault("url", deployment.target_url if not deployment.managed else PENDING_URL)
     endpoint.setdefault("model_id", deployment.served_model_name)
     endpoint.setdefault("type", task.endpoint_type)
-    if api_key:
-        endpoint.setdefault("api_key", deployment.api_key_name)
+    legacy = endpoint.pop("api_key", None)
+    if endpoint.get("api_key_name") is None and legacy is not None:
+        endpoint["api_key_name"] = str(legacy)
+    if api_key_name is not None:
+        endpoint.setdefault("api_key_name", api_key_name)
+    elif endpoint.get("api_key_name") is None:
+        endpoint.pop("api_key_name", None)
     path = deployment.paths.get(task.endpoint_type, DEFAULT_ENDPOINT_PATHS.get(task.endpoint_type, ""))
     document.setdefault("metadata", {})["nimctl"] = {"stack": stack, "task": task.name, "endpoint_path": path}
     return document
@@ -835,7 +930,9 @@ def job_env_entries(
     """A job's environment as Lepton env entries: NIMCTL_* values, the run config (harness tasks),
     the endpoint key (wired automatically), then the user's env vars (execution-wide, then the
     task's own), later ones winning."""
-    key_env = api_key_env(deployment)
+    user_env = merge_env(shared_env, task.env)
+    wiring = key_wiring(deployment, user_env)
+    key_env = wiring.entry
     url = base_url(deployment.target_url) if not deployment.managed and deployment.target_url else PENDING_URL
     nimctl_env = [
         {"name": "NIMCTL_ENDPOINT_URL", "value": url},
@@ -844,10 +941,11 @@ def job_env_entries(
         {"name": "NIMCTL_OUTPUT_DIR", "value": output_dir},
         {"name": "NIMCTL_TASK_PARAMS", "value": json.dumps(task.params, sort_keys=True)},
     ]
-    user_env = merge_env(shared_env, task.env)
+    if task.time_limit is not None:
+        nimctl_env.append({"name": "NIMCTL_TASK_TIMEOUT_S", "value": str(task.time_limit.seconds)})
     if task.kind == "harness":
-        has_key = key_env is not None or any(e["name"] == deployment.api_key_name for e in user_env)
-        document = run_config_document(task, deployment, stack=stack, output_dir=output_dir, api_key=has_key)
+        key_name = None if wiring.kind is KeyWiring.NONE else deployment.api_key_name
+        document = run_config_document(task, deployment, stack=stack, output_dir=output_dir, api_key_name=key_name)
         nimctl_env += _harness_env(config, task, document, dataset_dir=dataset_dir)
     return merge_env(nimctl_env, [key_env] if key_env else [], user_env)
 
@@ -861,9 +959,6 @@ def _harness_env(
         env.append({"name": "NIMCTL_PRE_CMD", "value": task.pre_cmd})
     if task.post_cmd:
         env.append({"name": "NIMCTL_POST_CMD", "value": task.post_cmd})
-    timeout = get(config, "execution.evaluation_tasks.timeout")
-    if timeout:
-        env.append({"name": "NIMCTL_TASK_TIMEOUT_S", "value": str(int(timeout))})
     if dataset_dir:
         env.append({"name": "NEMO_EVALUATOR_DATASET_DIR", "value": dataset_dir})
     return env
@@ -887,12 +982,48 @@ def load_run_config(text: str) -> Any:
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (a safe loader)
 
 
-def api_key_env(deployment: Deployment) -> dict[str, Any] | None:
-    """The job's API key variable, from the endpoint's own token: the same Lepton secret when the
-    endpoint references one, else the literal (a secret everywhere nimctl shows or stores it)."""
+class KeyWiring(str, Enum):
+    """How the endpoint's API key reaches a job (as the variable ``api_key_name`` names)."""
+
+    LITERAL = "literal"  # the endpoint's literal token, as a (secret) env value
+    TOKEN_REF = "token_name_ref"  # the Lepton secret the endpoint's token references
+    NAMED = "api_key_name"  # no endpoint token: the named variable, passed through
+    USER_ENV = "env_vars"  # the user's env_vars set the variable themselves
+    NONE = "none"  # no key: the evaluation calls the endpoint unauthenticated
+
+    def describe(self, name: str, platform: str) -> str:
+        """One line for the plan: where the job's key comes from."""
+        if self is KeyWiring.LITERAL:
+            return f"API key: ${name} carries the endpoint's literal token"
+        if self is KeyWiring.TOKEN_REF:
+            return f"API key: ${name} from the endpoint token's secret"
+        if self is KeyWiring.NAMED:
+            where = f"the Lepton secret {name}" if platform == "lepton" else f"nimctl's environment (export {name})"
+            return f"API key: ${name} from {where}"
+        if self is KeyWiring.USER_ENV:
+            return f"API key: ${name} as set in the task's env_vars"
+        return "API key: none - the evaluation calls the endpoint unauthenticated (set target.api_endpoint.api_key_name to send one)"
+
+
+class KeyRoute(NamedTuple):
+    kind: KeyWiring
+    entry: dict[str, Any] | None  # the env entry nimctl adds (None: nothing added)
+
+
+def key_wiring(deployment: Deployment, user_env: list[dict[str, Any]]) -> KeyRoute:
+    """How the key reaches the job: the endpoint's own token (the same Lepton secret when the
+    endpoint references one, else the literal, a secret everywhere nimctl shows or stores it);
+    else the variable the config names, passed in as a secret reference of that name (on Lepton a
+    workspace secret, locally nimctl's own environment variable, read when the job starts); else
+    none. The user's env_vars win over all of these."""
+    name = deployment.api_key_name
+    if any(e["name"] == name for e in user_env):
+        return KeyRoute(KeyWiring.USER_ENV, None)
     token = deployment.token
-    if token is None:
-        return None
-    if token.ref:
-        return {"name": deployment.api_key_name, "value_from": {"secret_name_ref": token.ref}}
-    return {"name": deployment.api_key_name, "value": token.literal}
+    if token is not None and token.ref:
+        return KeyRoute(KeyWiring.TOKEN_REF, {"name": name, "value_from": {"secret_name_ref": token.ref}})
+    if token is not None:
+        return KeyRoute(KeyWiring.LITERAL, {"name": name, "value": token.literal})
+    if deployment.api_key_named:
+        return KeyRoute(KeyWiring.NAMED, {"name": name, "value_from": {"secret_name_ref": name}})
+    return KeyRoute(KeyWiring.NONE, None)

@@ -17,6 +17,7 @@ from nimctl.stack.specs.common import (
     deep_merge,
     get,
     job_env_entries,
+    job_script_command,
     merge_env,
     split_runtime,
     task_key,
@@ -246,7 +247,8 @@ def job_template(
     spec["container"] = {"image": _job_image(task, problems), "command": command}
     spec["completions"] = 1
     spec["parallelism"] = 1
-    spec["envs"] = envs
+    # The job's log is how its result files come back (the container's disk is gone with the pod).
+    spec["envs"] = merge_env([{"name": "NIMCTL_RESULTS_TO_LOG", "value": "1"}], envs)
     spec["mounts"] = mounts
     spec["image_pull_secrets"] = _unique(get(config, "execution.lepton_platform.tasks.image_pull_secrets", []) or [])
     spec["shared_memory_size"] = JOB_SHARED_MEMORY_MIB
@@ -268,9 +270,9 @@ def _job_image(task: TaskPlan, problems: Problems) -> str:
 
 def _job_command(task: TaskPlan) -> list[str]:
     if task.kind == "command":
-        return list(task.command or [])
+        return job_script_command(list(task.command or []))
     if task.kind == "builtin":
-        return ["python", "-m", f"nimctl.builtin_tasks.{task.builtin}"]
+        return job_script_command(["python", "-m", f"nimctl.builtin_tasks.{task.builtin}"])
     return list(RUN_EVAL_COMMAND)
 
 

@@ -19,6 +19,7 @@ from nimctl.stack.specs.common import (
     Deployment,
     TaskPlan,
     job_env_entries,
+    job_script_command,
 )
 
 LOCAL_HOST = "127.0.0.1"
@@ -93,7 +94,7 @@ def job_template(
 
 def job_command(task: TaskPlan) -> list[str]:
     if task.kind == "command":
-        return list(task.command or [])
+        return job_script_command(list(task.command or []))
     if task.kind == "builtin":
-        return [sys.executable, "-m", f"nimctl.builtin_tasks.{task.builtin}"]
+        return job_script_command([sys.executable, "-m", f"nimctl.builtin_tasks.{task.builtin}"])
     return list(RUN_EVAL_COMMAND)

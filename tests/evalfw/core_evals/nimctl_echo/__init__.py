@@ -1,0 +1,1 @@
+"""A tiny offline NeMo Evaluator framework used by nimctl's tests (see tests/evalfw/README.md)."""
