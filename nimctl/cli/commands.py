@@ -183,42 +183,35 @@ def _endpoint_cost_so_far(record: Any, live: dict[str, Any], prices: Any) -> dic
 
 
 def run_results(ctx: RunContext, invocation: str, *, json_output: bool) -> int:
-    from nimctl.apply.applier import read_results_summary
     from nimctl.apply.destroy import resolve_invocation
+    from nimctl.results import store as results_store
 
     state = ctx.store.read()
-    inv = state.invocations[resolve_invocation(state, invocation)]
-    results = []
-    for address, result in sorted(inv.job_results.items()):
-        item = dict(result, address=address)
-        directory = result.get("results_dir")
-        if directory:
+    inv_id = resolve_invocation(state, invocation)
+    inv = state.invocations[inv_id]
+    root = results_store.cache_root(ctx.state_path)
+    for address, record in sorted(inv.job_results.items()):
+        # A job nimctl did not see finish (apply --no-wait, or an interrupted wait): read its
+        # files back now, once; later calls (and offline ones) use the cache.
+        if results_store.load(root, inv_id, address) is None and record.get("platform") == "lepton":
             try:
-                from pathlib import Path
-
-                item["results"] = json.loads((Path(directory) / "results.json").read_text())
-            except (OSError, ValueError):
-                item["results"] = None
-        results.append(item)
+                results_store.collect_record(root, inv_id, address, record, ctx.provider("lepton"))
+            except NimctlError as err:
+                ctx.ui.warn(f"{address}: could not read its results back from the job's log: {err.message}")
+    results = results_store.invocation_results(state, root, inv_id)
     if json_output:
-        ctx.ui.print(json.dumps({"invocation": inv.id, "status": inv.status, "results": results}, indent=2))
+        ctx.ui.print(json.dumps(results.to_json(), indent=2))
         return 0
-    if not results:
+    if not results.jobs:
         ctx.ui.print(f"Invocation {inv.id} has no job results yet (status: {inv.status}).")
         return 0
-    ctx.ui.table(
-        ["task", "state", "result", "results"],
-        [
-            [
-                r["address"],
-                r["state"],
-                r.get("summary") or read_results_summary(r.get("results_dir")),
-                r.get("results_dir") or "",
-            ]
-            for r in results
-        ],
-    )
-    failed = [r for r in results if r["state"] != JobState.SUCCEEDED.value]
+    from nimctl.cli.results_view import detail_lines
+
+    ctx.ui.print(f"Invocation {inv.id} ({inv.status})")
+    for job in results.jobs:
+        ctx.ui.print("")
+        ctx.ui.print("\n".join(detail_lines(job)))
+    failed = [j for j in results.jobs if j.state != JobState.SUCCEEDED.value]
     return 1 if failed else 0
 
 

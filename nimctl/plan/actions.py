@@ -482,6 +482,10 @@ def _job_after(
         "model_id": job.model_id,
         "endpoint": endpoint_address,
         "spec": spec,
+        "time_limit": {"seconds": job.time_limit_s, "source": job.time_limit_source},
+        "api_key": job.api_key_wiring,
+        "results_storage": job.results_storage,
+        "notes": list(job.notes),
     }
 
 

@@ -139,6 +139,9 @@ def _rows(change: ResourceChange, *, shared: frozenset[tuple[str, str | None, st
         rows.append(_Row("+", "task", format_value(after.get("task"))))
         if after.get("resolved_task") and after.get("resolved_task") != after.get("task"):
             rows.append(_Row("+", "resolved_task", format_value(after.get("resolved_task"))))
+        limit = after.get("time_limit") or {}
+        if limit.get("seconds"):
+            rows.append(_Row("+", "time_limit", f"{limit['seconds']} s", f"# {limit.get('source') or ''}"))
         before = change.before or {}
         if before and before.get("inputs_hash") != after.get("inputs_hash"):
             old, new = format_value(before.get("inputs_hash")), format_value(after.get("inputs_hash"))
@@ -292,6 +295,8 @@ def _group_block(group: _JobGroup, paint: _Painter) -> list[str]:
 def _change_block(change: ResourceChange, paint: _Painter, group: _JobGroup | None = None) -> list[str]:
     label = change.name if change.type == "endpoint" else change.address.split(".", 1)[1]
     header = [f"{change.address} {_headline(change)}"] + [f"({r})" for r in change.reasons]
+    if change.type == "job" and change.actions != DELETE:
+        header += [f"note: {n}" for n in (change.after or {}).get("notes") or []]
     if change.depends_on and change.actions != DELETE:
         header.append(f"(after {', '.join(change.depends_on)})")
     rows = _rows(change, shared=group.shared if group else frozenset())

@@ -215,6 +215,22 @@ def collect(
     return load(root, invocation_id, address)
 
 
+def collect_record(
+    root: Path, invocation_id: str, address: str, record: dict[str, Any], reader: ResultLogReader | None
+) -> Cached | None:
+    """``collect`` for a job as its ``job_results`` record describes it (platform, job id, start)."""
+    local = record.get("platform", "local") == "local"
+    return collect(
+        root,
+        invocation_id,
+        address,
+        output_dir=record.get("results_dir") if local else None,
+        reader=None if local else reader,
+        job_id=record.get("job_id"),
+        since=record.get("started_at"),
+    )
+
+
 # -- reading an invocation's results --------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from nimctl.stack.specs.common import (
     MAX_NAME_LENGTH,
     PENDING_URL,
     Deployment,
+    KeyWiring,
     Problem,
     Problems,
     TaskPlan,
@@ -33,8 +34,10 @@ from nimctl.stack.specs.common import (
     dump_run_config,
     env_layers,
     get,
+    key_wiring,
     load_run_config,
     looks_secret,
+    merge_env,
     read_deployment,
     read_tasks,
     short_hash,
@@ -317,6 +320,17 @@ def _job(
                 f"{task.name} runs `nemo-evaluator` on this machine (install nemo-evaluator; "
                 "the task's container image is not used by local runs)"
             )
+    wiring = key_wiring(deployment, merge_env(shared_env, task.env)).kind
+    if wiring in (KeyWiring.NONE, KeyWiring.NAMED):
+        notes.append(wiring.describe(deployment.api_key_name, platform))
+    storage = lepton_specs.results_storage(config, task) if platform == "lepton" else None
+    if platform == "lepton" and storage is None:
+        notes.append(
+            f"{task.name}: no task mount, so only the scores (results.yml, eval_factory_metrics.json, read back "
+            "from the job's log) survive the job; per-sample outputs go with its container "
+            "(add execution.lepton_platform.tasks.mounts to keep them)"
+        )
+    limit = task.time_limit
     return DesiredJob(
         stack=stack,
         task=task.name,
@@ -331,7 +345,19 @@ def _job(
         name_slug=job_name_slug(stack, task.name),
         source_file=str(cfg.path),
         notes=tuple(notes),
+        time_limit_s=limit.seconds if limit else None,
+        time_limit_source=_time_limit_source(cfg, limit.key) if limit else "",
+        api_key_wiring=wiring.value,
+        results_storage=storage,
     )
+
+
+def _time_limit_source(cfg: LoadedConfigLike, key: str) -> str:
+    """Where a task's time limit was set, as the plan shows it."""
+    if not key:
+        return "nimctl's default for every task (set execution.evaluation_tasks.timeout or the task's timeout)"
+    file, line, _ = _locate(cfg, key)
+    return f"{key} ({file}{f':{line}' if line else ''})"
 
 
 def _check_lepton_spec_names(spec: dict[str, Any], key: str, problems: Problems) -> None:

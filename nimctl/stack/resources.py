@@ -80,6 +80,12 @@ class DesiredJob:
     name_slug: str = ""  # readable, hashed middle part of the job name (see job_name)
     source_file: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)  # e.g. "ifeval resolved to ..."
+    time_limit_s: int | None = None  # the evaluation is stopped after this long
+    time_limit_source: str = ""  # which key set it (file and line), or nimctl's default
+    api_key_wiring: str = ""  # nimctl.stack.specs.common.KeyWiring value: how the key reaches the job
+    # Lepton with a task mount: where the job's output directory is on storage ("<path>/<invocation
+    # marker>/<task> on <from>"); None when the files stay in the container (or for local runs).
+    results_storage: str | None = None
 
     @property
     def address(self) -> str:

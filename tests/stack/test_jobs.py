@@ -201,7 +201,12 @@ def test_builtin_on_lepton_runs_in_the_given_image(seed: dict) -> None:
         {"name": "nimctl.smoke", "container": "registry.example/nimctl:0.1", "params": {"max_tokens": 8}}
     ]
     job = build(seed).jobs[0]
-    assert job.spec_template["container"]["command"] == [*RUN_EVAL_COMMAND, "python", "-m", "nimctl.builtin_tasks.smoke"]
+    assert job.spec_template["container"]["command"] == [
+        *RUN_EVAL_COMMAND,
+        "python",
+        "-m",
+        "nimctl.builtin_tasks.smoke",
+    ]
     assert env_of(job.spec_template)["NIMCTL_TASK_PARAMS"] == '{"max_tokens": 8}'
 
 

@@ -291,6 +291,16 @@ def _job_mounts(config: dict[str, Any], task: TaskPlan) -> list[dict[str, Any]]:
     return mounts
 
 
+def results_storage(config: dict[str, Any], task: TaskPlan) -> str | None:
+    """Where the job's output directory lives on storage when the first task mount holds it
+    (``<path>/<invocation marker>/<task> on <from>``); None when it stays in the container."""
+    for mount in get(config, "execution.lepton_platform.tasks.mounts", []) or []:
+        if isinstance(mount, dict) and mount.get("mount_path"):
+            path = f"{str(mount.get('path') or '').rstrip('/')}/{INVOCATION_MARKER}/{task.dir_name}"
+            return f"{path} on {mount.get('from') or DEFAULT_STORAGE}"
+    return None
+
+
 def _job_output_dir(config: dict[str, Any], task: TaskPlan) -> str:
     """Results go to the first task mount (already per invocation), else inside the container."""
     for mount in get(config, "execution.lepton_platform.tasks.mounts", []) or []:
