@@ -184,7 +184,7 @@ def collect(
     """Read a finished job's result files and cache them. ``reader`` None: the output directory
     is on this machine (the local platform). Returns what was cached, or None when the job left
     nothing to read (no file, no marker in its log). Platform errors propagate (ProviderError)."""
-    from nimctl.results.channel import decode
+    from nimctl.results.recover import decode
 
     if reader is None:
         if not output_dir or not Path(output_dir).is_dir():

@@ -357,6 +357,11 @@ def _time_limit_source(cfg: LoadedConfigLike, key: str) -> str:
     if not key:
         return "nimctl's default for every task (set execution.evaluation_tasks.timeout or the task's timeout)"
     file, line, _ = _locate(cfg, key)
+    try:  # relative to the working directory when the file is below it (shorter, and stable)
+        relative = os.path.relpath(file)
+        file = relative if not relative.startswith("..") else file
+    except ValueError:
+        pass
     return f"{key} ({file}{f':{line}' if line else ''})"
 
 

@@ -65,10 +65,12 @@ def test_eight_gpu_shapes_count_eight_gpus() -> None:
     assert endpoint.worst_case_gpu_hours == 3 * 8 * 2.0
 
 
-def test_max_lifetime_caps_the_worst_case_and_a_job_without_limit_is_unbounded() -> None:
-    [unbounded] = estimate_seed(seed_plan()).endpoints
-    assert unbounded.worst_case_hours is None
-    assert "job.llama-3-1-8b.ifeval has no time limit" in (unbounded.unbounded_reason or "")
+def test_max_lifetime_caps_the_worst_case_and_nimctls_default_time_limit_bounds_it() -> None:
+    from nimctl.stack.specs.common import DEFAULT_TASK_TIMEOUT_S
+
+    [default] = estimate_seed(seed_plan()).endpoints  # every job has a time limit, nimctl's default at least
+    assert default.longest_job_limit_s == DEFAULT_TASK_TIMEOUT_S
+    assert default.worst_case_hours == DEFAULT_TASK_TIMEOUT_S / 3600 + 1
     [capped] = estimate_seed(seed_plan("deployment.lepton_config.max_lifetime=2h")).endpoints
     assert capped.worst_case_hours == 2.0 and capped.worst_case_gpu_hours == 6.0
 

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nimctl.results.channel import EMIT_FUNCTIONS, MARKER, MAX_FILE_BYTES, decode
+from nimctl.results.channel import EMIT_FUNCTIONS, MARKER, MAX_FILE_BYTES
+from nimctl.results.recover import decode
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
