@@ -18,19 +18,43 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nimctl import __version__
 from nimctl.apply import lifetime
+from nimctl.apply.events import (
+    ApplyComplete,
+    Approve,
+    CleanupStart,
+    EndpointKept,
+    ErrorMessage,
+    Events,
+    InvocationStarted,
+    JobResults,
+    JobsFailed,
+    JobsSubmitted,
+    Note,
+    Outcome,
+    Phase,
+    PlanReady,
+    Progress,
+    ResourceStep,
+    RunStart,
+    StateRead,
+    Step,
+    WaitEnd,
+    WaitStart,
+    WarningMessage,
+)
 from nimctl.apply.journal import Journal, checkpoint
 from nimctl.apply.recovery import close_abandoned_invocations, settle_pending
+from nimctl.apply.removal import destroy_addresses, remove_endpoint, remove_job
 from nimctl.apply.waiting import Poller, poll_jobs, wait_endpoints_ready
-from nimctl.cli.context import RunContext, load_stacks, state_banner
-from nimctl.cli.ui import UI, elapsed
+from nimctl.apply.workspace import Workspace
 from nimctl.common.errors import NimctlError
 from nimctl.common.secrets import redact_spec
 from nimctl.providers.base import (
     EndpointInfo,
     JobInfo,
     JobState,
-    NotFound,
     Provider,
     ProviderError,
     Transient,
@@ -39,9 +63,7 @@ from nimctl.stack import ownership
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
 from nimctl.state.errors import StateWriteError
 from nimctl.state.model import Invocation, State, now
-from nimctl.state.records import endpoint_spec_hash, forget, observed_endpoint, observed_job
-
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+from nimctl.state.records import endpoint_spec_hash, observed_endpoint, observed_job
 
 
 class Interrupted(KeyboardInterrupt):
@@ -51,7 +73,6 @@ class Interrupted(KeyboardInterrupt):
 
 @dataclass
 class ApplyOptions:
-    auto_approve: bool = False
     wait: bool = True
     keep_on_failure: bool = False
     destroy_after: bool = False
@@ -64,16 +85,25 @@ def new_invocation_id() -> str:
 
 
 def run_apply(
-    ctx: RunContext, files: list[str], overrides: list[str], options: ApplyOptions, *, plan_file: str | None = None
+    ws: Workspace,
+    stacks: list[Stack] | None,
+    options: ApplyOptions,
+    events: Events,
+    approve: Approve,
+    *,
+    plan_file: str | None = None,
+    config_files: list[str] | None = None,
 ) -> int:
-    ui = ctx.ui
-    stacks = load_stacks(files, overrides, ui) if not plan_file else None
-    with ctx.store.lock("apply", timeout=ctx.lock_timeout):
-        state = ctx.store.read()
-        ui.print(state_banner(ctx, state))
+    """Apply ``stacks`` (or the saved plan in ``plan_file``). ``approve`` is asked once the plan is
+    shown, unless there is nothing to do. Gives the exit code (``Outcome.exit_code``)."""
+    invocation_id = new_invocation_id()
+    events.emit(RunStart("apply", invocation_id, __version__))
+    with ws.store.lock("apply", timeout=ws.lock_timeout):
+        state = ws.store.read()
+        events.emit(StateRead(ws.store.locator, ws.store.exists(), state.lineage, state.serial))
         # A read-only, full or failing state directory is refused before the first side effect.
-        ctx.store.check_writable()
-        journal = Journal(ctx.store, state)
+        ws.store.check_writable()
+        journal = Journal(ws.store, state)
         if plan_file:
             from nimctl.plan.planfile import load_plan_file
 
@@ -85,30 +115,41 @@ def run_apply(
 
         # Before any side effect; specs checked by an earlier plan/apply are not parsed again.
         raise_on_problems(check_lepton_specs(stacks, may_import_sdk=True))
-        providers = ctx.providers_for(_platforms(stacks, state))
+        providers = ws.providers_for(_platforms(stacks, state))
         for settled in settle_pending(journal, providers):
-            ui.warn(f"settled an interrupted run's step: {settled.describe()}")
-        plan, observed = _plan(stacks, state, providers, options, plan_file, ui)
+            events.emit(WarningMessage(f"settled an interrupted run's step: {settled.describe()}"))
+        plan, observed = _plan(stacks, state, providers, options, plan_file)
         plan.cost = _cost(plan, stacks, options)
         # After the saved plan's staleness check: this write is not a change the plan missed.
         for inv_id in close_abandoned_invocations(journal):
-            ui.warn(f"invocation {inv_id} was interrupted: its nimctl process ended before finishing")
-        from nimctl.plan.render import render_text
-
+            events.emit(
+                WarningMessage(f"invocation {inv_id} was interrupted: its nimctl process ended before finishing")
+            )
         waits = _running_jobs_to_wait(stacks, state, plan)
+        events.emit(PlanReady(plan))
+        summary = _plan_counts(plan)
         if not plan.has_changes and not waits:
-            ui.print(render_text(plan, color=ui.color))
-            _move_lifetimes(ctx, journal, stacks, providers, plan)
-            return EXIT_OK
-        ui.print(render_text(plan, color=ui.color))
-        if not options.auto_approve and not _approved(ui):
-            ui.print("Apply cancelled.")
-            return EXIT_FAILED
-        return Applier(ctx, journal, stacks, providers, options, files or [plan_file or ""]).run(plan, waits)
+            _move_lifetimes(ws, journal, stacks, providers, plan, events)
+            return _complete(events, Outcome.NO_CHANGES, None, summary)
+        if not approve():
+            return _complete(events, Outcome.CANCELLED, None, summary)
+        files = config_files or [plan_file or ""]
+        applier = Applier(ws, journal, stacks, providers, options, files, events, invocation_id=invocation_id)
+        return applier.run(plan, waits)
+
+
+def _plan_counts(plan: Any) -> dict[str, Any]:
+    counts = plan.summary
+    return {k: counts[k] for k in ("add", "change", "replace", "destroy", "run")}
+
+
+def _complete(events: Events, outcome: Outcome, invocation_id: str | None, summary: dict[str, Any]) -> int:
+    events.emit(ApplyComplete(outcome, outcome.exit_code, invocation_id, summary))
+    return outcome.exit_code
 
 
 def _move_lifetimes(
-    ctx: RunContext, journal: Journal, stacks: list[Stack], providers: dict[str, Provider], plan: Any
+    ws: Workspace, journal: Journal, stacks: list[Stack], providers: dict[str, Provider], plan: Any, events: Events
 ) -> None:
     """An apply with nothing else to do still moves each endpoint's max_lifetime deadline (the
     lifetime counts from the last apply)."""
@@ -121,14 +162,14 @@ def _move_lifetimes(
             continue
         marker = ownership.Marker.new(
             lineage=journal.state.lineage,
-            state=ctx.store.locator,
+            state=ws.store.locator,
             stack=desired.stack,
             invocation=record.invocation_id or "",
             endpoint=desired.name,
         )
         moved = sync_lifetime(journal, providers[desired.platform], desired, marker)
         if moved:
-            ctx.ui.print(moved)
+            events.emit(Note(desired.address, moved))
 
 
 def _platforms(stacks: list[Stack], state: State) -> set[str]:
@@ -144,7 +185,6 @@ def _plan(
     providers: dict[str, Provider],
     options: ApplyOptions,
     plan_file: str | None,
-    ui: UI,
 ) -> tuple[Any, Any]:
     from nimctl.plan import make_plan, refresh
 
@@ -165,17 +205,6 @@ def _cost(plan: Any, stacks: list[Stack], options: ApplyOptions) -> Any:
     return estimate(plan, stacks, load_prices(), no_wait=not options.wait)
 
 
-def _approved(ui: UI) -> bool:
-    import sys
-
-    if not sys.stdin.isatty():
-        raise NimctlError(
-            "apply needs confirmation but there is no terminal to ask on",
-            hint="review `nimctl plan`, then run `nimctl apply --auto-approve`",
-        )
-    return ui.confirm("Do you want to perform these actions? Only 'yes' will be accepted.")
-
-
 def _running_jobs_to_wait(stacks: list[Stack], state: State, plan: Any) -> list[str]:
     """Jobs a previous --no-wait run left running with the same inputs: apply waits on them."""
     running_changes = {c.address for c in plan.changes if c.actions == ["no-op"] and c.type == "job"}
@@ -190,15 +219,18 @@ def _running_jobs_to_wait(stacks: list[Stack], state: State, plan: Any) -> list[
 class Applier:
     def __init__(
         self,
-        ctx: RunContext,
+        ws: Workspace,
         journal: Journal,
         stacks: list[Stack],
         providers: dict[str, Provider],
         options: ApplyOptions,
         config_files: list[str],
+        events: Events,
+        *,
+        invocation_id: str | None = None,
     ) -> None:
-        self.ctx = ctx
-        self.ui = ctx.ui
+        self.ws = ws
+        self.events = events
         self.journal = journal
         self.state = journal.state
         self.salt = self.state.lineage
@@ -210,14 +242,16 @@ class Applier:
         self.jobs: dict[str, DesiredJob] = {j.address: j for s in stacks for j in s.jobs}
         self.stack_of: dict[str, Stack] = {s.name: s for s in stacks}
         self.invocation = Invocation(
-            id=new_invocation_id(), command="apply", config_files=[str(f) for f in config_files]
+            id=invocation_id or new_invocation_id(), command="apply", config_files=[str(f) for f in config_files]
         )
         self._cancel = threading.Event()
         self._interrupts = 0
+        self._counts: dict[str, Any] = {}
 
     # -- the run ---------------------------------------------------------------------------
     def run(self, plan: Any, waits: list[str]) -> int:
-        self.ui.print(f"Invocation: {self.invocation.id}")
+        self._counts = _plan_counts(plan)
+        self.events.emit(InvocationStarted(self.invocation.id))
         # Handlers first: a Ctrl-C or SIGTERM right after the invocation is recorded must still
         # end as an interrupted invocation (exit 130), not as one left 'running' forever.
         previous = self._install_signal_handlers()
@@ -225,17 +259,17 @@ class Applier:
             self.journal.start_invocation(self.invocation)
             outcome = self._execute(plan, waits)
         except (KeyboardInterrupt, Interrupted):
-            return self._fail("interrupted", "interrupted by the user", EXIT_INTERRUPTED)
+            outcome = self._fail(Outcome.INTERRUPTED, "interrupted by the user")
         except StateWriteError as err:
-            return self._state_unwritable(err)
+            outcome = self._state_unwritable(err)
         except NimctlError as err:
-            self.ui.error(str(err))
-            return self._fail("failed", err.message, EXIT_FAILED)
+            self.events.emit(ErrorMessage(err.message, err.hint))
+            outcome = self._fail(Outcome.FAILED, err.message)
         finally:
             self._restore_signal_handlers(previous)
-        return outcome
+        return _complete(self.events, outcome, self.invocation.id, self._counts)
 
-    def _execute(self, plan: Any, waits: list[str]) -> int:
+    def _execute(self, plan: Any, waits: list[str]) -> Outcome:
         def changes(kind: str, *action_lists: tuple[str, ...]) -> list[Any]:
             return sorted(
                 (c for c in plan.changes if c.type == kind and tuple(c.actions) in action_lists),
@@ -267,15 +301,13 @@ class Applier:
         submitted = self._submit_jobs(to_run, urls)
         if not self.options.wait:
             self.journal.finish_invocation(self.invocation.id, "succeeded")
-            self.ui.print(
-                f"Submitted {len(submitted)} job(s); `nimctl status {self.invocation.id}` "
-                "shows their progress and the next `nimctl apply` picks up their results."
-            )
-            self._print_endpoint_notice()
-            return EXIT_OK
+            self.events.emit(JobsSubmitted(self.invocation.id, submitted))
+            self._report_endpoints_kept()
+            return Outcome.SUBMITTED
         finished = self._wait_jobs(submitted + waits)
         failed = [a for a, info in finished.items() if info.state != JobState.SUCCEEDED]
-        self._print_results(finished)
+        self._counts = {**self._counts, "jobs_succeeded": len(finished) - len(failed), "jobs_failed": len(failed)}
+        self._report_results(finished)
         destroy_after = self.options.destroy_after or any(s.destroy_after for s in self.stacks)
         if destroy_after:
             self._destroy_after(submitted + waits)
@@ -283,24 +315,20 @@ class Applier:
             self.journal.finish_invocation(
                 self.invocation.id, "failed", f"{len(failed)} evaluation job(s) did not succeed"
             )
-            self.ui.error(
-                f"{len(failed)} job(s) did not succeed: {', '.join(sorted(failed))}. "
-                "The endpoint is kept; the next `nimctl apply` re-runs only these."
-            )
+            self.events.emit(JobsFailed(sorted(failed)))
             if not destroy_after:
-                self._print_endpoint_notice()
-            return EXIT_FAILED
+                self._report_endpoints_kept()
+            return Outcome.FAILED
         self.journal.finish_invocation(self.invocation.id, "succeeded")
         if not destroy_after:
-            self._print_endpoint_notice()
-        self.ui.success("Apply complete.")
-        return EXIT_OK
+            self._report_endpoints_kept()
+        return Outcome.SUCCEEDED
 
     # -- endpoints -------------------------------------------------------------------------
     def _create_endpoint(self, desired: DesiredEndpoint) -> None:
         provider = self.providers[desired.platform]
         redacted = redact_spec(desired.spec, self.salt)
-        self.ui.print(f"{desired.address}: creating {desired.name} on {desired.platform}")
+        self.events.emit(ResourceStep(desired.address, Step.CREATING, desired.name, desired.platform))
 
         def record(state: State, info: EndpointInfo) -> None:
             self._record_endpoint(state, desired, info, created=True)
@@ -340,12 +368,12 @@ class Applier:
                 self._marker(desired.stack, endpoint=desired.name),
             )
             if moved:
-                self.ui.print(moved)
+                self.events.emit(Note(address, moved))
 
     def _marker(self, stack: str, *, endpoint: str = "") -> ownership.Marker:
         return ownership.Marker.new(
             lineage=self.state.lineage,
-            state=self.ctx.store.locator,
+            state=self.ws.store.locator,
             stack=stack,
             invocation=self.invocation.id,
             endpoint=endpoint,
@@ -354,7 +382,7 @@ class Applier:
     def _update_endpoint(self, desired: DesiredEndpoint) -> None:
         provider = self.providers[desired.platform]
         redacted = redact_spec(desired.spec, self.salt)
-        self.ui.print(f"{desired.address}: updating {desired.name} in place")
+        self.events.emit(ResourceStep(desired.address, Step.UPDATING, desired.name, desired.platform))
 
         def record(state: State, info: EndpointInfo) -> None:
             self._record_endpoint(state, desired, info, created=False)
@@ -393,21 +421,32 @@ class Applier:
         if record is None:
             return
         provider = self.providers[record.provider]
-        self.ui.print(f"{address}: deleting {record.name}")
-        remove_endpoint(self.journal, provider, address, record.name, self.invocation.id, ui=self.ui)
+        self.events.emit(ResourceStep(address, Step.DELETING, record.name, record.provider))
+        remove_endpoint(self.journal, provider, address, record.name, self.invocation.id)
 
     def _wait_ready(self, addresses: list[str]) -> dict[str, str]:
         waiting = {
             a: (self.endpoints[a], self.providers[self.endpoints[a].platform]) for a in addresses if a in self.endpoints
         }
         started = time.monotonic()
-        with self.ui.progress() as progress:
 
-            def on_update(address: str, text: str, info: EndpointInfo | None) -> None:
-                replicas = f", {info.ready_replicas} replica(s) ready" if info and info.ready_replicas else ""
-                progress.update(address, f"{text}{replicas}", live_suffix=f" [{elapsed(time.monotonic() - started)}]")
+        def on_update(address: str, text: str, info: EndpointInfo | None) -> None:
+            self.events.emit(
+                Progress(
+                    Phase.ENDPOINTS_READY,
+                    address,
+                    text,
+                    round(time.monotonic() - started, 3),
+                    state=info.state.value if info else None,
+                    ready_replicas=info.ready_replicas if info else None,
+                )
+            )
 
+        self.events.emit(WaitStart(Phase.ENDPOINTS_READY, sorted(waiting)))
+        try:
             ready = wait_endpoints_ready(waiting, on_update)
+        finally:
+            self.events.emit(WaitEnd(Phase.ENDPOINTS_READY))
         checkpoint("endpoints:ready")
 
         def record(state: State) -> None:
@@ -467,7 +506,7 @@ class Applier:
                 return
             with lock:
                 submitted.append(job.address)
-            self.ui.print(f"{job.address}: submitted as {name}")
+            self.events.emit(ResourceStep(job.address, Step.SUBMITTED, name, job.platform))
 
         with ThreadPoolExecutor(max_workers=self.options.parallelism, thread_name_prefix="submit") as pool:
             futures: set[Future] = {pool.submit(submit, job) for job in jobs}
@@ -489,7 +528,8 @@ class Applier:
         finished: dict[str, JobInfo] = {}
         poller = Poller()
         started = time.monotonic()
-        with self.ui.progress() as progress:
+        self.events.emit(WaitStart(Phase.JOBS_FINISHED, sorted(pending)))
+        try:
             while pending:
                 by_provider: dict[Provider, set[str]] = {}
                 for record in pending.values():
@@ -500,8 +540,14 @@ class Applier:
                     info = live.get(record.platform_id or "")
                     updates[address] = info
                     state_word = info.platform_state if info else "gone"
-                    progress.update(
-                        address, f"{record.name}: {state_word}", live_suffix=f" [{elapsed(time.monotonic() - started)}]"
+                    self.events.emit(
+                        Progress(
+                            Phase.JOBS_FINISHED,
+                            address,
+                            f"{record.name}: {state_word}",
+                            round(time.monotonic() - started, 3),
+                            state=info.state.value if info else JobState.GONE.value,
+                        )
                     )
                     if info is None or info.state.terminal:
                         finished[address] = info or _gone_job(record)
@@ -513,6 +559,8 @@ class Applier:
                     self.journal.mutate(lambda s, u=changed: self._record_job_observations(s, u))
                 if pending:
                     poller.sleep()
+        finally:
+            self.events.emit(WaitEnd(Phase.JOBS_FINISHED))
         checkpoint("jobs:finished")
         return finished
 
@@ -538,30 +586,18 @@ class Applier:
             if info is None or info.state.terminal:
                 inv.job_results[address] = job_result(record, info)
 
-    def _print_results(self, finished: dict[str, JobInfo]) -> None:
+    def _report_results(self, finished: dict[str, JobInfo]) -> None:
         inv = self.state.invocations[self.invocation.id]
-        rows = []
-        for address in sorted(finished):
-            result = inv.job_results.get(address, {})
-            rows.append(
-                [
-                    address,
-                    result.get("state", "?"),
-                    _duration(result),
-                    result.get("summary", ""),
-                    result.get("results_dir") or "",
-                ]
-            )
-        if rows:
-            self.ui.print("")
-            self.ui.table(["task", "state", "duration", "result", "results"], rows)
+        results = [{**inv.job_results.get(address, {}), "address": address} for address in sorted(finished)]
+        if results:
+            self.events.emit(JobResults(results))
 
     def _delete_job_record(self, address: str) -> None:
         record = self.state.resources.get(address)
         if record is None:
             return
         provider = self.providers[record.provider]
-        self.ui.print(f"{address}: deleting job {record.name}")
+        self.events.emit(ResourceStep(address, Step.DELETING_JOB, record.name, record.provider))
         remove_job(self.journal, provider, address, record.name, record.platform_id, self.invocation.id)
 
     def _destroy_after(self, job_addresses: list[str]) -> None:
@@ -569,20 +605,18 @@ class Applier:
         for stack in sorted(stacks):
             ep = self.stack_of.get(stack).endpoint if stack in self.stack_of else None
             if ep is not None and ep.address in self.state.resources:
-                self.ui.print(f"{ep.address}: every job has finished; removing it (--destroy-after)")
+                record = self.state.resources[ep.address]
+                self.events.emit(ResourceStep(ep.address, Step.REMOVING_AFTER_JOBS, record.name, record.provider))
                 self._delete_endpoint_record(ep.address)
 
-    def _print_endpoint_notice(self) -> None:
+    def _report_endpoints_kept(self) -> None:
         for address in sorted(self.endpoints):
             record = self.state.resources.get(address)
             if record is None:
                 continue
             url = record.observed.get("url") or ""
             creator = record.invocation_id or self.invocation.id
-            self.ui.print(
-                f"Endpoint {record.name} is still running{f' at {url}' if url else ''}. "
-                f"To remove it: nimctl destroy {creator}"
-            )
+            self.events.emit(EndpointKept(address, record.name, url, creator))
 
     # -- failure and interruption ----------------------------------------------------------
     def _install_signal_handlers(self) -> dict[int, Any]:
@@ -602,51 +636,53 @@ class Applier:
         for sig, old in previous.items():
             signal.signal(sig, old)
 
-    def _fail(self, status: str, reason: str, code: int) -> int:
+    def _fail(self, outcome: Outcome, reason: str) -> Outcome:
         """Stop what this invocation started; remove the endpoints it created (the seed's cleanup)."""
         self._cancel.set()
         inv_id = self.invocation.id
+        status = outcome.value
         if inv_id not in self.state.invocations:
-            return code  # interrupted before the invocation was recorded: nothing was started
+            return outcome  # interrupted before the invocation was recorded: nothing was started
         try:
             if self.options.keep_on_failure:
-                self.ui.warn(f"--keep-on-failure: leaving what this run created. To remove it: nimctl destroy {inv_id}")
-            else:
-                self.ui.print(
-                    f"Cleaning up after the {status} run (Ctrl-C again to skip; "
-                    f"`nimctl destroy {inv_id}` finishes it later)..."
+                self.events.emit(
+                    WarningMessage(
+                        f"--keep-on-failure: leaving what this run created. To remove it: nimctl destroy {inv_id}"
+                    )
                 )
+            else:
+                self.events.emit(CleanupStart(inv_id, status))
                 self._cleanup_created()
             self.journal.finish_invocation(inv_id, status, reason)
         except (KeyboardInterrupt, Interrupted):
-            self.ui.error(f"Cleanup skipped. What is left is recorded: run `nimctl destroy {inv_id}`.")
+            self.events.emit(ErrorMessage(f"Cleanup skipped. What is left is recorded: run `nimctl destroy {inv_id}`."))
             with contextlib.suppress(KeyboardInterrupt, Interrupted, NimctlError):
                 self.journal.finish_invocation(inv_id, "interrupted", reason)
-            return EXIT_INTERRUPTED
+            return Outcome.INTERRUPTED
         except NimctlError as err:
-            self.ui.error(f"cleanup failed: {err}. Run `nimctl destroy {inv_id}` to finish it.")
+            self.events.emit(ErrorMessage(f"cleanup failed: {err}. Run `nimctl destroy {inv_id}` to finish it."))
             self.journal.finish_invocation(inv_id, status, reason)
-        return code
+        return outcome
 
-    def _state_unwritable(self, err: StateWriteError) -> int:
+    def _state_unwritable(self, err: StateWriteError) -> Outcome:
         """The state stopped taking writes after a side effect. Nothing more is attempted (every
         step must be journaled first); what this run did is recoverable from the journal on disk:
         each call's intent was written before the call."""
         self._cancel.set()
         inv = self.state.invocations.get(self.invocation.id)
         made = sorted(set(inv.created if inv else []) | {p.address for p in self.state.pending})
-        self.ui.error(str(err))
+        self.events.emit(ErrorMessage(err.message, err.hint))
         what = f"This run had created or started: {', '.join(made)}. " if made else ""
-        self.ui.error(
-            f"{what}Each step was journaled in the state file before it was taken. Once "
-            f"{self.ctx.store.path.parent} takes writes again, `nimctl apply` continues (it adopts "
-            f"what this run created) and `nimctl destroy {self.invocation.id}` removes it."
+        self.events.emit(
+            ErrorMessage(
+                f"{what}Each step was journaled in the state file before it was taken. Once "
+                f"{self.ws.store.path.parent} takes writes again, `nimctl apply` continues (it adopts "
+                f"what this run created) and `nimctl destroy {self.invocation.id}` removes it."
+            )
         )
-        return EXIT_FAILED
+        return Outcome.FAILED
 
     def _cleanup_created(self) -> None:
-        from nimctl.apply.destroy import destroy_addresses
-
         # Steps whose outcome is unknown (a lost response) are settled first: whatever they created
         # is adopted into the invocation, so it is cleaned up like the rest.
         settle_pending(self.journal, self.providers)
@@ -655,54 +691,8 @@ class Applier:
         endpoints = [a for a in inv.created if a.startswith("endpoint.")]
         # Jobs are stopped, not deleted, so their logs stay readable; `destroy` removes them.
         destroy_addresses(
-            self.journal, self.providers, jobs + endpoints, self.invocation.id, ui=self.ui, stop_only_jobs=True
+            self.journal, self.providers, jobs + endpoints, self.invocation.id, events=self.events, stop_only_jobs=True
         )
-
-
-# -- shared removal steps (also used by destroy) -----------------------------------------------
-
-
-def remove_endpoint(
-    journal: Journal, provider: Provider, address: str, name: str, invocation_id: str, *, ui: UI, timeout: float = 600.0
-) -> None:
-    """Delete an endpoint and wait until the platform no longer lists it, then forget it."""
-    entry = journal.intent(
-        op="delete",
-        address=address,
-        type="endpoint",
-        provider=provider.name,
-        name=name,
-        invocation_id=invocation_id,
-        platform_id=name,
-    )
-    record = journal.state.resources.get(address)
-    if record is not None and lifetime.scheduled_for(record):
-        lifetime.unschedule(journal, provider, address, name)  # type: ignore[arg-type]
-    with contextlib.suppress(NotFound):
-        provider.delete_endpoint(name)
-    wait_gone(provider, name, timeout)
-    journal.resolve(entry, lambda s: forget(s, address, name=name))
-
-
-def remove_job(
-    journal: Journal, provider: Provider, address: str, name: str, job_id: str | None, invocation_id: str
-) -> None:
-    entry = journal.intent(
-        op="delete",
-        address=address,
-        type="job",
-        provider=provider.name,
-        name=name,
-        invocation_id=invocation_id,
-        platform_id=job_id,
-    )
-    # Every job of this name: names are unique to an invocation and task, so all are ours, and a
-    # submit whose answer timed out may have landed after nimctl's look-up and run twice.
-    ids = {j.id for j in provider.find_jobs(name)} | ({job_id} if job_id else set())
-    for jid in ids:
-        with contextlib.suppress(NotFound):
-            provider.delete_job(jid)
-    journal.resolve(entry, lambda s: forget(s, address, name=name))
 
 
 def sync_lifetime(journal: Journal, provider: Any, desired: DesiredEndpoint, marker: ownership.Marker) -> str:
@@ -721,21 +711,6 @@ def sync_lifetime(journal: Journal, provider: Any, desired: DesiredEndpoint, mar
     when = datetime.fromtimestamp(done.deadline, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     verb = "moved to" if done.replaced else "scheduled for"
     return f"{desired.address}: max_lifetime: job {done.job_name} deletes it at {when} ({verb} now + max_lifetime)"
-
-
-def wait_gone(provider: Provider, name: str, timeout: float) -> None:
-    """Re-read until the endpoint is gone: nimctl forgets nothing that may still exist."""
-    deadline = time.monotonic() + timeout
-    poller = Poller(first=0.1, cap=3.0)
-    while True:
-        if name not in {e.name for e in provider.list_endpoints()}:
-            return
-        if time.monotonic() > deadline:
-            raise NimctlError(
-                f"endpoint {name} is still listed by {provider.name} {timeout:g} s after its deletion was requested",
-                hint="it may still be deleting; run `nimctl destroy` again later",
-            )
-        poller.sleep()
 
 
 def results_dir(spec: dict[str, Any]) -> str | None:
@@ -796,11 +771,6 @@ def read_results_summary(directory: str | None) -> str:
     if "passed" in data:
         return "passed" if data["passed"] else "failed"
     return ""
-
-
-def _duration(result: dict[str, Any]) -> str:
-    start, end = result.get("started_at"), result.get("finished_at")
-    return f"{end - start:.1f}s" if isinstance(start, (int, float)) and isinstance(end, (int, float)) else ""
 
 
 def _gone_job(record: Any) -> JobInfo:

@@ -8,24 +8,31 @@ an object is forgotten only after a re-read shows it gone. Running it twice is h
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from nimctl import __version__
+from nimctl.apply.events import (
+    Approve,
+    DestroyComplete,
+    DestroyPlanned,
+    Events,
+    Outcome,
+    RunStart,
+    WarningMessage,
+)
 from nimctl.apply.journal import Journal
 from nimctl.apply.recovery import close_abandoned_invocations, settle_pending
-from nimctl.cli.context import RunContext, load_stacks
-from nimctl.cli.ui import UI
+from nimctl.apply.removal import destroy_addresses
+from nimctl.apply.workspace import Workspace
 from nimctl.common.errors import NimctlError
-from nimctl.providers.base import EndpointInfo, JobInfo, JobState, NotFound, Provider
+from nimctl.providers.base import EndpointInfo, JobInfo, JobState, Provider
 from nimctl.state.model import State
 
 
 @dataclass
 class DestroyOptions:
     invocation: str | None = None
-    files: list[str] = field(default_factory=list)
-    overrides: list[str] = field(default_factory=list)
     all: bool = False
-    auto_approve: bool = False
     force: bool = False
 
 
@@ -45,46 +52,61 @@ def resolve_invocation(state: State, prefix: str) -> str:
     )
 
 
-def run_destroy(ctx: RunContext, options: DestroyOptions) -> int:
-    ui = ctx.ui
-    stack_names: set[str] | None = None
-    if options.files:
-        stack_names = {s.name for s in load_stacks(options.files, options.overrides, ui)}
-    with ctx.store.lock("destroy", timeout=ctx.lock_timeout):
-        state = ctx.store.read()
-        ctx.store.check_writable()  # before the first side effect
-        journal = Journal(ctx.store, state)
+def run_destroy(
+    ws: Workspace,
+    options: DestroyOptions,
+    events: Events,
+    approve: Approve,
+    *,
+    stack_names: set[str] | None = None,
+) -> int:
+    """Remove what ``options`` selects (an invocation; ``stack_names``, the stacks of the configs
+    given; or everything). ``approve`` is asked once the destroy plan is shown."""
+    with ws.store.lock("destroy", timeout=ws.lock_timeout):
+        state = ws.store.read()
+        ws.store.check_writable()  # before the first side effect
+        journal = Journal(ws.store, state)
         platforms = {r.provider for r in state.resources.values()} | {p.provider for p in state.pending}
-        providers = ctx.providers_for(platforms)
+        providers = ws.providers_for(platforms)
         invocation_id = resolve_invocation(state, options.invocation) if options.invocation else None
+        events.emit(RunStart("destroy", invocation_id, __version__))
         for settled in settle_pending(journal, providers):
-            ui.warn(f"settled an interrupted run's step: {settled.describe()}")
+            events.emit(WarningMessage(f"settled an interrupted run's step: {settled.describe()}"))
         for inv_id in close_abandoned_invocations(journal):
-            ui.warn(f"invocation {inv_id} was interrupted: its nimctl process ended before finishing")
+            events.emit(
+                WarningMessage(f"invocation {inv_id} was interrupted: its nimctl process ended before finishing")
+            )
         addresses = _select(state, invocation_id, stack_names)
         if not addresses:
-            ui.print("Nothing to destroy.")
             if invocation_id:
                 _mark_destroyed(journal, invocation_id)
-            return 0
+            return _complete(events, Outcome.NOTHING_TO_DESTROY, invocation_id)
         live = _live_view(state, addresses, providers)
-        _show_destroy_plan(ui, state, addresses, live)
+        events.emit(DestroyPlanned([_planned(state, a, live[a]) for a in addresses]))
         shared = _shared_endpoints(state, addresses, invocation_id)
         if shared and not options.force:
             for address, users in shared.items():
-                ui.warn(f"{address} is still used by invocation(s) {', '.join(users)}")
+                events.emit(WarningMessage(f"{address} is still used by invocation(s) {', '.join(users)}"))
             raise NimctlError(
                 "refusing to remove an endpoint that another invocation still uses",
                 hint="wait for those jobs, or pass --force",
             )
-        if not options.auto_approve and not _approved(ui):
-            ui.print("Destroy cancelled.")
-            return 1
-        destroy_addresses(journal, providers, addresses, invocation_id or "destroy", ui=ui)
+        if not approve():
+            return _complete(events, Outcome.CANCELLED, invocation_id)
+        removed = destroy_addresses(journal, providers, addresses, invocation_id or "destroy", events=events)
         if invocation_id:
             _mark_destroyed(journal, invocation_id)
-        ui.success(f"Destroy complete: {len(addresses)} resource(s) removed.")
-        return 0
+        return _complete(events, Outcome.SUCCEEDED, invocation_id, removed)
+
+
+def _complete(events: Events, outcome: Outcome, invocation_id: str | None, removed: list[str] | None = None) -> int:
+    events.emit(DestroyComplete(outcome, outcome.exit_code, invocation_id, removed or []))
+    return outcome.exit_code
+
+
+def _planned(state: State, address: str, live: str) -> dict[str, str]:
+    record = state.resources[address]
+    return {"address": address, "type": record.type, "name": record.name, "provider": record.provider, "live": live}
 
 
 def _select(state: State, invocation_id: str | None, stack_names: set[str] | None) -> list[str]:
@@ -120,14 +142,6 @@ def _live_view(state: State, addresses: list[str], providers: dict[str, Provider
     return view
 
 
-def _show_destroy_plan(ui: UI, state: State, addresses: list[str], live: dict[str, str]) -> None:
-    ui.print("nimctl will destroy:")
-    for address in addresses:
-        record = state.resources[address]
-        ui.print(f"  - {address}  ({record.type} {record.name} on {record.provider}, now {live[address]})")
-    ui.print(f"\nPlan: 0 to add, 0 to change, 0 to replace, {len(addresses)} to destroy.")
-
-
 def _shared_endpoints(state: State, addresses: list[str], invocation_id: str | None) -> dict[str, list[str]]:
     """Endpoints being removed whose stack has unfinished jobs of *other* invocations."""
     removing = set(addresses)
@@ -152,79 +166,7 @@ def _shared_endpoints(state: State, addresses: list[str], invocation_id: str | N
     return shared
 
 
-def _approved(ui: UI) -> bool:
-    import sys
-
-    if not sys.stdin.isatty():
-        raise NimctlError(
-            "destroy needs confirmation but there is no terminal to ask on", hint="run it again with --auto-approve"
-        )
-    return ui.confirm("Do you really want to destroy these resources? Only 'yes' will be accepted.")
-
-
 def _mark_destroyed(journal: Journal, invocation_id: str) -> None:
     inv = journal.state.invocations.get(invocation_id)
     if inv is not None and inv.status != "destroyed":
         journal.finish_invocation(invocation_id, "destroyed")
-
-
-def destroy_addresses(
-    journal: Journal,
-    providers: dict[str, Provider],
-    addresses: list[str],
-    invocation_id: str,
-    *,
-    ui: UI,
-    stop_only_jobs: bool = False,
-) -> None:
-    """Remove jobs, then endpoints; collect failures and report what is left."""
-    from nimctl.apply.applier import remove_endpoint, remove_job
-
-    state = journal.state
-    left: list[str] = []
-    ordered = sorted(set(addresses), key=lambda a: (not a.startswith("job."), a))
-    for address in ordered:
-        record = state.resources.get(address)
-        if record is None:
-            continue
-        provider = providers[record.provider]
-        try:
-            if record.type == "job":
-                if stop_only_jobs:
-                    stop_job(journal, provider, address, record.platform_id, invocation_id)
-                else:
-                    remove_job(journal, provider, address, record.name, record.platform_id, invocation_id)
-            else:
-                remove_endpoint(journal, provider, address, record.name, invocation_id, ui=ui)
-            ui.print(f"{address}: destroyed")
-        except NimctlError as err:
-            left.append(f"{address} ({record.name}): {err.message}")
-    if left:
-        raise NimctlError(
-            "could not remove everything; still present:\n  " + "\n  ".join(left),
-            hint="run `nimctl destroy` again once the platform answers",
-        )
-
-
-def stop_job(journal: Journal, provider: Provider, address: str, job_id: str | None, invocation_id: str) -> None:
-    record = journal.state.resources[address]
-    entry = journal.intent(
-        op="stop",
-        address=address,
-        type="job",
-        provider=provider.name,
-        name=record.name,
-        invocation_id=invocation_id,
-        platform_id=job_id,
-    )
-    try:
-        if job_id:
-            provider.stop_job(job_id)
-    except NotFound:
-        pass
-
-    def mark(state: State) -> None:
-        if address in state.resources:
-            state.resources[address].observed["state"] = JobState.STOPPED.value
-
-    journal.resolve(entry, mark)

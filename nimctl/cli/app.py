@@ -7,7 +7,8 @@ that needs it, so ``nimctl --help`` and ``nimctl validate`` start fast.
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
@@ -15,6 +16,9 @@ from nimctl import __version__
 from nimctl.cli.context import RunContext, resolve_state_path
 from nimctl.cli.ui import UI
 from nimctl.common.errors import NimctlError
+
+if TYPE_CHECKING:
+    from nimctl.cli.views import HumanView, JsonView
 
 app = typer.Typer(
     name="nimctl",
@@ -183,6 +187,9 @@ def apply(
     files: list[str] = typer.Option(None, "-f", "--file", help=FILES_HELP),
     overrides: list[str] = typer.Option(None, "-o", "--override", help=OVERRIDE_HELP),
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Do not ask for confirmation."),
+    json_output: bool = typer.Option(
+        False, "--json", help="Events as JSON lines on stdout (needs --auto-approve or a plan file)."
+    ),
     no_wait: bool = typer.Option(False, "--no-wait", help="Return once jobs are submitted."),
     keep_on_failure: bool = typer.Option(
         False, "--keep-on-failure", help="Do not remove what this run created when it fails."
@@ -196,10 +203,11 @@ def apply(
 ) -> None:
     """Make the platform match the config: deploy, wait until ready, run the evaluation jobs."""
     from nimctl.apply.applier import ApplyOptions, run_apply
+    from nimctl.cli.context import load_stacks
 
     ctx = _context(lock_timeout)
+    view = _view(ctx, json_output)
     options = ApplyOptions(
-        auto_approve=auto_approve,
         wait=not no_wait,
         keep_on_failure=keep_on_failure,
         destroy_after=destroy_after,
@@ -211,9 +219,21 @@ def apply(
             raise NimctlError("give either a plan file or -f configs, not both")
         if not plan_file:
             _need_files(files)
-        code = run_apply(ctx, files or [], overrides or [], options, plan_file=plan_file)
+        if json_output and not (auto_approve or plan_file):
+            raise NimctlError(
+                "--json cannot ask for confirmation", hint="add --auto-approve, or apply a saved plan file"
+            )
+        approve = _approver(
+            ctx.ui,
+            auto_approve,
+            "Do you want to perform these actions? Only 'yes' will be accepted.",
+            "apply needs confirmation but there is no terminal to ask on",
+            "review `nimctl plan`, then run `nimctl apply --auto-approve`",
+        )
+        stacks = load_stacks(files or [], overrides or [], view) if not plan_file else None
+        code = run_apply(ctx, stacks, options, view, approve, plan_file=plan_file, config_files=files or None)
     except NimctlError as err:
-        _fail(err, ctx.ui)
+        _fail_run(err, ctx.ui, view, "apply")
     raise typer.Exit(code)
 
 
@@ -224,28 +244,69 @@ def destroy(
     overrides: list[str] = typer.Option(None, "-o", "--override", help=OVERRIDE_HELP),
     all_: bool = typer.Option(False, "--all", help="Destroy everything in the state."),
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Do not ask for confirmation."),
+    json_output: bool = typer.Option(False, "--json", help="Events as JSON lines on stdout (needs --auto-approve)."),
     force: bool = typer.Option(False, "--force", help="Also remove an endpoint another invocation uses."),
     lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="Seconds to wait for the state lock."),
 ) -> None:
     """Remove what an invocation (or a config, or everything) left running."""
     from nimctl.apply.destroy import DestroyOptions, run_destroy
+    from nimctl.cli.context import load_stacks
 
     ctx = _context(lock_timeout)
+    view = _view(ctx, json_output)
     try:
         chosen = sum(bool(x) for x in (invocation, files, all_))
         if chosen != 1:
             raise NimctlError("say what to destroy: an INVOCATION_ID, -f FILE, or --all (exactly one)")
-        options = DestroyOptions(
-            invocation=invocation,
-            files=files or [],
-            overrides=overrides or [],
-            all=all_,
-            auto_approve=auto_approve,
-            force=force,
+        if json_output and not auto_approve:
+            raise NimctlError("--json cannot ask for confirmation", hint="add --auto-approve")
+        options = DestroyOptions(invocation=invocation, all=all_, force=force)
+        stack_names = {s.name for s in load_stacks(files, overrides or [], view)} if files else None
+        approve = _approver(
+            ctx.ui,
+            auto_approve,
+            "Do you really want to destroy these resources? Only 'yes' will be accepted.",
+            "destroy needs confirmation but there is no terminal to ask on",
+            "run it again with --auto-approve",
         )
-        code = run_destroy(ctx, options)
+        code = run_destroy(ctx, options, view, approve, stack_names=stack_names)
     except NimctlError as err:
-        _fail(err, ctx.ui)
+        _fail_run(err, ctx.ui, view, "destroy")
+    raise typer.Exit(code)
+
+
+def _view(ctx: RunContext, json_output: bool) -> HumanView | JsonView:
+    from nimctl.cli.views import HumanView, JsonView
+
+    return JsonView(ctx.ui.out) if json_output else HumanView(ctx.ui)
+
+
+def _approver(ui: UI, auto_approve: bool, question: str, no_tty: str, hint: str) -> Callable[[], bool]:
+    """The one question apply and destroy ask, on the terminal (Terraform's rule: only ``yes``)."""
+
+    def approve() -> bool:
+        if auto_approve:
+            return True
+        if not sys.stdin.isatty():
+            raise NimctlError(no_tty, hint=hint)
+        return ui.confirm(question)
+
+    return approve
+
+
+def _fail_run(err: NimctlError, ui: UI, view: HumanView | JsonView, command: str) -> NoReturn:
+    """An error that ended apply/destroy before its engine reported the outcome."""
+    from nimctl.apply.events import ApplyComplete, DestroyComplete, ErrorMessage, Outcome, RunStart
+    from nimctl.cli.views import JsonView
+
+    if not isinstance(view, JsonView):
+        _fail(err, ui)
+    code = getattr(err, "exit_code", 1)
+    if not view.started:
+        view.emit(RunStart(command, None, __version__))
+    view.emit(ErrorMessage(err.message, err.hint))
+    complete = ApplyComplete if command == "apply" else DestroyComplete
+    view.emit(complete(Outcome.FAILED, code, None))
     raise typer.Exit(code)
 
 

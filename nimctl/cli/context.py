@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nimctl.cli.ui import UI
 
@@ -53,7 +53,13 @@ class RunContext:
         return {p: self.provider(p) for p in sorted(platforms)}
 
 
-def load_stacks(files: list[str], overrides: list[str], ui: UI) -> list[Stack]:
+class Warns(Protocol):
+    """Where config warnings go: the UI, or an apply/destroy view."""
+
+    def warn(self, text: str) -> None: ...
+
+
+def load_stacks(files: list[str], overrides: list[str], ui: Warns) -> list[Stack]:
     """Config files → validated, typed stacks. Raises ConfigError (nothing else is touched)."""
     from nimctl.config import load_configs
     from nimctl.stack.builder import build_stacks
@@ -81,6 +87,10 @@ def state_info(ctx: RunContext, state: Any) -> dict[str, Any]:
 
 def state_banner(ctx: RunContext, state: Any) -> str:
     """The first line of plan, apply, destroy and status: which state they read."""
-    if not ctx.store.exists():
-        return f"State: {ctx.store.locator} (no state file yet)"
-    return f"State: {ctx.store.locator} (lineage {state.lineage[:8]}, serial {state.serial})"
+    return banner(ctx.store.locator, ctx.store.exists(), state.lineage, state.serial)
+
+
+def banner(locator: str, exists: bool, lineage: str, serial: int) -> str:
+    if not exists:
+        return f"State: {locator} (no state file yet)"
+    return f"State: {locator} (lineage {lineage[:8]}, serial {serial})"

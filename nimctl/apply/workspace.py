@@ -1,0 +1,21 @@
+"""What the apply and destroy engines need from the command that runs them: the state store,
+how long to wait for its lock, and the providers for a set of platforms. ``cli.context.RunContext``
+is one; tests pass their own."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from nimctl.providers.base import Provider
+    from nimctl.state.store import StateStore
+
+
+class Workspace(Protocol):
+    @property
+    def store(self) -> StateStore: ...
+
+    @property
+    def lock_timeout(self) -> float: ...
+
+    def providers_for(self, platforms: set[str]) -> dict[str, Provider]: ...

@@ -1,0 +1,226 @@
+"""How the apply and destroy events (``nimctl.apply.events``) are shown.
+
+``HumanView`` prints the text nimctl has always printed: messages on stdout, warnings and errors
+on stderr, live progress on a terminal. ``JsonView`` prints one JSON object per line on stdout,
+each with a ``type`` and an ``@timestamp``, like ``terraform apply -json``; it is what
+``apply --json`` and ``destroy --json`` use. Both take events from several threads.
+
+A new event kind needs nothing here to reach JSON readers; to be seen by people it needs an
+``on_<type>`` method on ``HumanView``. The apply results table is built in ``results_table``
+(its columns read the result dicts of ``JobResults``), so columns are added in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+from nimctl.apply.events import (
+    ApplyComplete,
+    CleanupStart,
+    DestroyComplete,
+    DestroyPlanned,
+    EndpointKept,
+    ErrorMessage,
+    Event,
+    InvocationStarted,
+    JobResults,
+    JobsFailed,
+    JobsSubmitted,
+    Note,
+    Outcome,
+    Phase,
+    PlanReady,
+    Progress,
+    ResourceStep,
+    RunStart,
+    StateRead,
+    Step,
+    WaitEnd,
+    WaitStart,
+    WarningMessage,
+)
+from nimctl.cli.ui import UI, elapsed
+from nimctl.cli.ui import Progress as LiveLines
+
+STEP_TEXT: dict[Step, str] = {
+    Step.CREATING: "{address}: creating {name} on {platform}",
+    Step.UPDATING: "{address}: updating {name} in place",
+    Step.DELETING: "{address}: deleting {name}",
+    Step.DELETING_JOB: "{address}: deleting job {name}",
+    Step.SUBMITTED: "{address}: submitted as {name}",
+    Step.REMOVING_AFTER_JOBS: "{address}: every job has finished; removing it (--destroy-after)",
+    Step.DESTROYED: "{address}: destroyed",
+}
+
+
+def results_table(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The apply results table: headers and one row per finished job."""
+    headers = ["task", "state", "duration", "result", "results"]
+    rows = [
+        [r["address"], r.get("state", "?"), _duration(r), r.get("summary", ""), r.get("results_dir") or ""]
+        for r in results
+    ]
+    return headers, rows
+
+
+def _duration(result: dict[str, Any]) -> str:
+    start, end = result.get("started_at"), result.get("finished_at")
+    return f"{end - start:.1f}s" if isinstance(start, (int, float)) and isinstance(end, (int, float)) else ""
+
+
+class HumanView:
+    """Events as the text a person reads."""
+
+    def __init__(self, ui: UI) -> None:
+        self.ui = ui
+        self._live: LiveLines | None = None
+
+    def emit(self, event: Event) -> None:
+        handler = getattr(self, f"on_{event.type}", None)
+        if handler is not None:
+            handler(event)
+
+    def warn(self, text: str) -> None:
+        self.ui.warn(text)
+
+    def on_state(self, event: StateRead) -> None:
+        from nimctl.cli.context import banner
+
+        self.ui.print(banner(event.locator, event.exists, event.lineage, event.serial))
+
+    def on_note(self, event: Note) -> None:
+        self.ui.print(event.message)
+
+    def on_warning(self, event: WarningMessage) -> None:
+        self.ui.warn(event.message)
+
+    def on_error(self, event: ErrorMessage) -> None:
+        self.ui.error(event.message if not event.hint else f"{event.message}\n  hint: {event.hint}")
+
+    def on_plan(self, event: PlanReady) -> None:
+        from nimctl.plan.render import render_text
+
+        self.ui.print(render_text(event.plan, color=self.ui.color))
+
+    def on_invocation_started(self, event: InvocationStarted) -> None:
+        self.ui.print(f"Invocation: {event.invocation_id}")
+
+    def on_resource_step(self, event: ResourceStep) -> None:
+        self.ui.print(STEP_TEXT[event.step].format(address=event.address, name=event.name, platform=event.platform))
+
+    def on_wait_start(self, event: WaitStart) -> None:
+        self._live = self.ui.progress().__enter__()
+
+    def on_progress(self, event: Progress) -> None:
+        if self._live is None:
+            return
+        text = event.status
+        if event.phase is Phase.ENDPOINTS_READY and event.ready_replicas:
+            text += f", {event.ready_replicas} replica(s) ready"
+        self._live.update(event.address, text, live_suffix=f" [{elapsed(event.elapsed_s)}]")
+
+    def on_wait_end(self, event: WaitEnd) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+            self._live = None
+
+    def on_job_results(self, event: JobResults) -> None:
+        headers, rows = results_table(event.results)
+        if rows:
+            self.ui.print("")
+            self.ui.table(headers, rows)
+
+    def on_jobs_failed(self, event: JobsFailed) -> None:
+        self.ui.error(
+            f"{len(event.addresses)} job(s) did not succeed: {', '.join(event.addresses)}. "
+            "The endpoint is kept; the next `nimctl apply` re-runs only these."
+        )
+
+    def on_jobs_submitted(self, event: JobsSubmitted) -> None:
+        self.ui.print(
+            f"Submitted {len(event.addresses)} job(s); `nimctl status {event.invocation_id}` "
+            "shows their progress and the next `nimctl apply` picks up their results."
+        )
+
+    def on_endpoint_kept(self, event: EndpointKept) -> None:
+        at = f" at {event.url}" if event.url else ""
+        self.ui.print(
+            f"Endpoint {event.name} is still running{at}. To remove it: nimctl destroy {event.destroy_invocation}"
+        )
+
+    def on_cleanup_start(self, event: CleanupStart) -> None:
+        self.ui.print(
+            f"Cleaning up after the {event.status} run (Ctrl-C again to skip; "
+            f"`nimctl destroy {event.invocation_id}` finishes it later)..."
+        )
+
+    def on_apply_complete(self, event: ApplyComplete) -> None:
+        if event.outcome is Outcome.SUCCEEDED:
+            self.ui.success("Apply complete.")
+        elif event.outcome is Outcome.CANCELLED:
+            self.ui.print("Apply cancelled.")
+
+    def on_destroy_plan(self, event: DestroyPlanned) -> None:
+        self.ui.print("nimctl will destroy:")
+        for r in event.resources:
+            self.ui.print(f"  - {r['address']}  ({r['type']} {r['name']} on {r['provider']}, now {r['live']})")
+        self.ui.print(f"\nPlan: 0 to add, 0 to change, 0 to replace, {len(event.resources)} to destroy.")
+
+    def on_destroy_complete(self, event: DestroyComplete) -> None:
+        if event.outcome is Outcome.NOTHING_TO_DESTROY:
+            self.ui.print("Nothing to destroy.")
+        elif event.outcome is Outcome.CANCELLED:
+            self.ui.print("Destroy cancelled.")
+        elif event.outcome is Outcome.SUCCEEDED:
+            self.ui.success(f"Destroy complete: {len(event.removed)} resource(s) removed.")
+
+
+class JsonView:
+    """Events as JSON lines; the first line is always ``run_start`` (config warnings found before
+    the run started are held until it has). A progress event that repeats the last status of its
+    resource is dropped, so a long wait prints a line per change, not per poll."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self._lock = threading.Lock()
+        self._last_status: dict[str, str] = {}
+        self._held: list[Event] | None = []  # None once run_start is written
+
+    @property
+    def started(self) -> bool:
+        return self._held is None
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, Progress):
+            if self._last_status.get(event.address) == event.status:
+                return
+            self._last_status[event.address] = event.status
+        if self._held is not None:
+            if not isinstance(event, RunStart):
+                self._held.append(event)
+                return
+            held, self._held = self._held, None
+            self._write(event)
+            for earlier in held:
+                self._write(earlier)
+            return
+        self._write(event)
+
+    def _write(self, event: Event) -> None:
+        line = {"type": event.type, "@timestamp": _timestamp(), **event.payload()}
+        text = json.dumps(line, default=str, ensure_ascii=False)
+        with self._lock:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+    def warn(self, text: str) -> None:
+        self.emit(WarningMessage(text))
+
+
+def _timestamp() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
