@@ -40,3 +40,23 @@ def emulator_env(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_
     for key, value in emulator.env().items():
         monkeypatch.setenv(key, value)
     return emulator
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server on 127.0.0.1 (tests/postgres_server.py). Skipped only where
+    the server is not installed, and never under CI, whose .ci/run installs it."""
+    import os
+
+    from tests.postgres_server import PostgresServer, find_binaries, remove_template
+
+    if find_binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL server binaries are missing under CI: .ci/run installs them (postgresql)")
+        pytest.skip("PostgreSQL server not installed (apt-get install postgresql)")
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        remove_template()

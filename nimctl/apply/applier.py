@@ -454,7 +454,7 @@ class Applier:
                 if address in state.resources:
                     state.resources[address].observed = observed_endpoint(info)
 
-        self.journal.mutate(record)
+        self.journal.mutate(record, touches=ready)
         return {a: info.url or "" for a, info in ready.items()}
 
     # -- jobs ------------------------------------------------------------------------------
@@ -556,7 +556,7 @@ class Applier:
                 # evaluation the whole state would otherwise be rewritten at every poll.
                 changed = {a: i for a, i in updates.items() if self._observation_changed(a, i)}
                 if changed:
-                    self.journal.mutate(lambda s, u=changed: self._record_job_observations(s, u))
+                    self.journal.mutate(lambda s, u=changed: self._record_job_observations(s, u), touches=changed)
                 if pending:
                     poller.sleep()
         finally:

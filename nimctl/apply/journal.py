@@ -21,11 +21,17 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
+from nimctl.state.backend import StateAppender, StateWriter
+from nimctl.state.delta import Image
 from nimctl.state.model import Invocation, PendingEntry, State, now
-from nimctl.state.store import StateStore
+
+
+class JournalStore(StateWriter, StateAppender):
+    """What the journal needs of a state backend: whole writes and appended steps."""
+
 
 T = TypeVar("T")
 GROUP_COMMIT_WAIT_S = 0.005  # how long a write waits for changes other threads are making
@@ -48,14 +54,18 @@ def checkpoint(mark: str) -> None:
 class Journal:
     """Serialises state mutations (jobs are submitted from several threads) and persists each.
 
-    ``mutate`` returns only once a write that includes its change is on disk, as before; but
-    changes made by other threads while a write is in progress are persisted together by the next
-    write (group commit), so K jobs submitted in parallel cost far fewer than 2K whole-state writes.
+    ``mutate`` returns only once a write that includes its change is stored; changes made by
+    other threads while a write is in progress are persisted together by the next write (group
+    commit). Each write is a step appended to the backend's journal: the delta from what was last
+    persisted (``nimctl.state.delta``), computed over the resources the change says it
+    ``touches`` (every resource when it does not say), so a step costs O(what it changed).
     """
 
-    def __init__(self, store: StateStore, state: State) -> None:
+    def __init__(self, store: JournalStore, state: State) -> None:
         self.store = store
         self.state = state
+        self._image = Image.of(state)  # the state as last persisted
+        self._touched: set[str] | None = set()  # resources changed since the last write (None: any)
         self._lock = threading.RLock()  # guards the state (changes and serialising it)
         self._write_lock = threading.Lock()  # one writer at a time
         self._applied = 0  # changes made to self.state
@@ -64,18 +74,22 @@ class Journal:
         self._count_lock = threading.Lock()
         self._arriving = 0  # threads in mutate whose change is not applied yet
 
-    def mutate(self, change: Callable[[State], None]) -> None:
+    def mutate(self, change: Callable[[State], None], touches: Iterable[str] | None = None) -> None:
+        """Apply ``change`` to the state and persist it. ``touches``: the resource addresses it may
+        change (None: it may change any; then every record is compared)."""
         if getattr(self._local, "depth", 0):  # a change that mutates again: write as it always did
             with self._lock:
+                self._note(touches)
                 change(self.state)
                 self._applied += 1
-                self.store.write(self.state)
+                self._persist()
             return
         with self._count_lock:
             self._arriving += 1
         try:
             with self._lock:
                 self._local.depth = 1
+                self._note(touches)
                 try:
                     change(self.state)
                 finally:
@@ -95,8 +109,25 @@ class Journal:
                 time.sleep(0.0005)
             with self._lock:
                 upto = self._applied
-                self.store.write(self.state)
+                self._persist()
             self._persisted = upto
+
+    def _note(self, touches: Iterable[str] | None) -> None:
+        if touches is None:
+            self._touched = None
+        elif self._touched is not None:
+            self._touched.update(touches)
+
+    def _persist(self) -> None:
+        """Store what changed since the last write (called with ``self._lock`` held)."""
+        if self.state.serial == 0:
+            self.store.write(self.state)  # a fresh state: there is nothing to append to yet
+            self._image = Image.of(self.state)
+        else:
+            delta = self._image.diff(self.state, self._touched)
+            self.store.append(self.state, delta)
+            self._image.advance(delta)
+        self._touched = set()
 
     def intent(
         self,
@@ -125,7 +156,7 @@ class Journal:
             spec=spec or {},
             inputs_hash=inputs_hash,
         )
-        self.mutate(lambda s: s.pending.append(entry))
+        self.mutate(lambda s: s.pending.append(entry), touches=())
         checkpoint(f"pending:{op}:{address}")
         return entry
 
@@ -137,7 +168,7 @@ class Journal:
                 change(state)
             state.pending[:] = [p for p in state.pending if p.id != entry.id]
 
-        self.mutate(apply_change)
+        self.mutate(apply_change, touches=(entry.address,))
         checkpoint(f"recorded:{entry.op}:{entry.address}")
 
     def step(
@@ -165,7 +196,7 @@ class Journal:
 
     # -- invocations -----------------------------------------------------------------------
     def start_invocation(self, invocation: Invocation) -> None:
-        self.mutate(lambda s: s.invocations.__setitem__(invocation.id, invocation))
+        self.mutate(lambda s: s.invocations.__setitem__(invocation.id, invocation), touches=())
         checkpoint("invocation:started")
 
     def finish_invocation(self, invocation_id: str, status: str, error: str | None = None) -> None:
@@ -176,5 +207,5 @@ class Journal:
             if error:
                 inv.error = error
 
-        self.mutate(change)
+        self.mutate(change, touches=())
         checkpoint(f"invocation:{status}")

@@ -75,7 +75,7 @@ def close_abandoned_invocations(journal: Journal) -> list[str]:
             inv.error = inv.error or "its nimctl process ended before finishing (killed or crashed)"
 
     if stale:
-        journal.mutate(change)
+        journal.mutate(change, touches=())
     return stale
 
 

@@ -29,7 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-state_app = typer.Typer(help="Inspect and edit the state file.", no_args_is_help=True)
+state_app = typer.Typer(help="Inspect, edit and move the state.", no_args_is_help=True)
 emulator_app = typer.Typer(help="A local emulator of the Lepton workspace API.", no_args_is_help=True)
 app.add_typer(state_app, name="state")
 app.add_typer(emulator_app, name="emulator")
@@ -51,7 +51,11 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_callback(
     state: str = typer.Option(
-        None, "--state", help="State file (env NIMCTL_STATE; default state/nimctl.state.json).", envvar="NIMCTL_STATE"
+        None,
+        "--state",
+        help="State file, or a postgresql://user@host:port/db[?schema=S&state=NAME] URL for a team's "
+        "state (env NIMCTL_STATE; default state/nimctl.state.json).",
+        envvar="NIMCTL_STATE",
     ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
@@ -410,6 +414,86 @@ def state_rm(
     ctx.ui.print(
         f"Removed {address} from the state; {record.type} {record.name} still exists on "
         f"{record.provider} and is no longer managed."
+    )
+
+
+@state_app.command("history")
+def state_history(
+    limit: int = typer.Option(20, "--limit", "-n", help="How many versions to list (newest first)."),
+    serial: int = typer.Option(None, "--serial", help="Print the state as it was at this serial (JSON)."),
+) -> None:
+    """The kept versions of the state (a state in PostgreSQL keeps every serial)."""
+    import json
+
+    from nimctl.state.backend import StateHistory
+
+    ctx = _context()
+    try:
+        store = ctx.store
+        if not isinstance(store, StateHistory):
+            raise NimctlError(
+                f"the state file {store.location} keeps only its previous version ({store.location}.backup)",
+                hint="a state in PostgreSQL keeps every version: nimctl --state postgresql://... state push FILE",
+            )
+        if serial is not None:
+            ctx.ui.print(json.dumps(store.read_version(serial).to_dict(), indent=2))
+            return
+        versions = store.versions(limit)
+        if not versions:
+            ctx.ui.print(f"The state at {store.location} has no versions yet.")
+            return
+        ctx.ui.table(
+            ["serial", "kind", "written at", "by", "what"],
+            [[str(v.serial), v.kind, v.written_at, v.written_by, v.summary] for v in versions],
+        )
+    except NimctlError as err:
+        _fail(err, ctx.ui)
+
+
+@state_app.command("push")
+def state_push(
+    source: str = typer.Argument(..., help="The state file to upload into --state / NIMCTL_STATE."),
+    force: bool = typer.Option(False, "--force", help="Replace another or a newer state."),
+    lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="Seconds to wait for the state lock."),
+) -> None:
+    """Make the state at --state (e.g. PostgreSQL) hold the state in SOURCE."""
+    from nimctl.state.backend import open_state
+    from nimctl.state.transfer import copy_state
+
+    ctx = _context()
+    try:
+        state = copy_state(open_state(source), ctx.store, command="state push", force=force, lock_timeout=lock_timeout)
+    except NimctlError as err:
+        _fail(err, ctx.ui)
+    ctx.ui.print(
+        f"Pushed {source} to {ctx.state_location}: {len(state.resources)} resource(s), "
+        f"lineage {state.lineage}, serial {state.serial}."
+    )
+
+
+@state_app.command("pull")
+def state_pull(
+    target: str = typer.Argument("-", help="The state file to write (default '-': print the state as JSON)."),
+    force: bool = typer.Option(False, "--force", help="Replace another or a newer state."),
+    lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="Seconds to wait for the state lock."),
+) -> None:
+    """Copy the state at --state (e.g. PostgreSQL) into TARGET, a state file."""
+    import json
+
+    from nimctl.state.backend import open_state
+    from nimctl.state.transfer import copy_state
+
+    ctx = _context()
+    try:
+        if target == "-":
+            ctx.ui.print(json.dumps(ctx.store.read().to_dict(), indent=2))
+            return
+        state = copy_state(ctx.store, open_state(target), command="state pull", force=force, lock_timeout=lock_timeout)
+    except NimctlError as err:
+        _fail(err, ctx.ui)
+    ctx.ui.print(
+        f"Pulled {ctx.state_location} into {target}: {len(state.resources)} resource(s), "
+        f"lineage {state.lineage}, serial {state.serial}."
     )
 
 

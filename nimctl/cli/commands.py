@@ -254,9 +254,9 @@ def run_show(ctx: RunContext, *, json_output: bool) -> int:
         ctx.ui.print(json.dumps(state.to_dict(), indent=2))
         return 0
     if not state.resources and not state.invocations:
-        ctx.ui.print(f"The state at {ctx.state_path} is empty.")
+        ctx.ui.print(f"The state at {ctx.state_location} is empty.")
         return 0
-    ctx.ui.print(f"State {ctx.state_path} (lineage {state.lineage}, serial {state.serial})")
+    ctx.ui.print(f"State {ctx.state_location} (lineage {state.lineage}, serial {state.serial})")
     if state.resources:
         ctx.ui.table(
             ["address", "name", "provider", "state", "invocation"],

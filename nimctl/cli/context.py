@@ -13,34 +13,47 @@ from nimctl.cli.ui import UI
 if TYPE_CHECKING:
     from nimctl.providers.base import Provider
     from nimctl.stack.resources import Stack
-    from nimctl.state.store import StateStore
+    from nimctl.state.backend import StateBackend
 
 DEFAULT_STATE_PATH = "state/nimctl.state.json"
 
 
-def resolve_state_path(cli_value: str | None) -> Path:
-    return Path(cli_value or os.environ.get("NIMCTL_STATE") or DEFAULT_STATE_PATH)
+def resolve_state_path(cli_value: str | None) -> str:
+    """Where the state lives: ``--state``, else ``NIMCTL_STATE``, else the default file. A
+    ``postgresql://`` URL names a state in PostgreSQL; anything else is a file path."""
+    return cli_value or os.environ.get("NIMCTL_STATE") or DEFAULT_STATE_PATH
 
 
 @dataclass
 class RunContext:
-    state_path: Path
+    state_path: str  # a file path or a postgresql:// URL
     ui: UI
     lock_timeout: float = 0.0
     _providers: dict[str, Provider] = field(default_factory=dict)
-    _store: StateStore | None = None
+    _store: StateBackend | None = None
 
     @property
     def state_dir(self) -> Path:
-        return self.state_path.parent
+        """Where the local platform keeps its registry and logs: beside a state file; for a
+        state in PostgreSQL, the default state directory."""
+        from nimctl.state.backend import is_url
+
+        if is_url(self.state_path):
+            return Path(DEFAULT_STATE_PATH).parent
+        return Path(self.state_path).parent
 
     @property
-    def store(self) -> StateStore:
+    def store(self) -> StateBackend:
         if self._store is None:
-            from nimctl.state.store import StateStore
+            from nimctl.state.backend import open_state
 
-            self._store = StateStore(self.state_path)
+            self._store = open_state(self.state_path)
         return self._store
+
+    @property
+    def state_location(self) -> str:
+        """The state's location for messages (a URL without its password)."""
+        return self.store.location if self._store is not None else self.state_path
 
     def provider(self, platform: str) -> Provider:
         if platform not in self._providers:

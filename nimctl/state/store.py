@@ -11,6 +11,12 @@
 - An older format is migrated in memory (``nimctl.state.migrate``); the first write keeps the old
   file as ``<state>.v<N>.backup``.
 - A literal secret about to be written is a bug and raises ``UnredactedSecretError``.
+- A journal step is an append to a write-ahead journal beside the state, ``<state>.journal``
+  (one line per step: a delta, see ``nimctl.state.delta``; fsync'ed before ``append`` returns),
+  not a rewrite of the whole file: a step costs I/O in proportion to what it changed. The
+  journal is folded into the state file (``compact``) when the lock is released at the end of a
+  command, and by the next holder's read after a crash. A reader replays it; a torn last line (a
+  kill in the middle of an append) is a step that never returned, and is ignored.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nimctl.state.errors import (
     AddressNotInState,
@@ -35,6 +41,10 @@ from nimctl.state.errors import (
 from nimctl.state.lock import LockInfo, StateLock, process_alive, read_lock_info
 from nimctl.state.model import STATE_VERSION, ResourceRecord, State
 
+if TYPE_CHECKING:
+    from nimctl.state.backend import StateBackend
+    from nimctl.state.delta import Delta
+
 __all__ = [
     "AddressNotInState",
     "LockInfo",
@@ -45,6 +55,8 @@ __all__ = [
     "StateWriteError",
     "UnredactedSecretError",
     "encode_state",
+    "check_state_document",
+    "find_unredacted_in_delta",
     "find_unredacted_secrets",
     "state_document",
     "state_rm",
@@ -218,6 +230,32 @@ def find_unredacted_secrets(doc: dict[str, Any]) -> list[str]:
     return found
 
 
+def find_unredacted_in_delta(delta: Delta) -> list[str]:
+    """Paths (never values) of literal secrets in the specs a journal step writes."""
+    found: list[str] = []
+    for where, spec in delta.changed_specs():
+        found += _unredacted_in_spec(spec, where)
+    return found
+
+
+def check_state_document(data: dict[str, Any], raw: bytes, *, where: str) -> None:
+    """Refuse a state document another backend read that does not match the state format (or
+    comes from a newer nimctl). ``raw``: the bytes it was parsed from (a verdict is remembered)."""
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version > STATE_VERSION:
+        raise StateError(
+            f"{where} has format version {version!r}; this nimctl reads versions up to {STATE_VERSION}",
+            hint="upgrade nimctl to the version that wrote it",
+        )
+    problems = _validate_once(raw, data)
+    if problems:
+        raise StateError(
+            f"{where} does not match the state format (schemas/nimctl-state.schema.json):\n  "
+            + "\n  ".join(problems[:_MAX_PROBLEMS_SHOWN]),
+            hint="restore an earlier version (nimctl state history) or fix it by hand",
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # The store
 
@@ -310,6 +348,7 @@ class StateStore:
         self.backup_path = self.path.with_name(self.path.name + ".backup")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.lock_info_path = self.path.with_name(self.path.name + ".lock.info")
+        self.journal_path = self.path.with_name(self.path.name + ".journal")
         self._lock = StateLock(self.lock_path, self.lock_info_path, self.path, mode=lock_mode)
         self._seen: _Seen | None = None
         # (lineage, serial, sha256) of the write in progress, until its bookkeeping is done.
@@ -321,6 +360,17 @@ class StateStore:
         self._clean_records: set[str] = set()
         # One write at a time from this process (the applier records job outcomes from threads).
         self._write_guard = threading.Lock()
+        # The write-ahead journal: steps since the file's serial, the serial they reach, whether
+        # the journal on disk is left over from a finished compaction, and the open descriptor.
+        self._journal_steps = 0
+        self._journal_serial = 0
+        self._journal_stale = False
+        self._journal_fd: int | None = None
+        # (size before, size after, serial) of the append in flight, until its bookkeeping is done.
+        self._appending: tuple[int, int, int] | None = None
+        self._holding = 0  # how deep this object holds the lock (only its holder appends or compacts)
+        self.writes = 0  # whole-state writes (bench/ reports them)
+        self.appends = 0  # journal steps appended
 
     def __repr__(self) -> str:
         return f"StateStore({str(self.path)!r})"
@@ -332,46 +382,135 @@ class StateStore:
 
         return state_locator(self.path)
 
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
     def exists(self) -> bool:
         return self.path.exists()
 
     # -- reading ---------------------------------------------------------------------------
     def read(self) -> State:
-        """The state on disk; a fresh (unwritten) state when there is no file yet."""
+        """The state on disk, with its journal's steps; a fresh (unwritten) state when there is
+        no file yet. Read by the lock's holder, a journal left by a killed writer is compacted."""
+        for _ in range(5):
+            state = self._load(validate=True)
+            if state is not None:
+                break
+        else:
+            raise StateError(
+                f"the journal {self.journal_path} kept changing while {self.path} was read",
+                hint="run the command again (another nimctl was writing)",
+            )
+        if self._journal_steps and self._holding:
+            self.write(state)
+        elif self._journal_stale and self._holding:
+            self._drop_journal()
+        return state
+
+    def _load(self, *, validate: bool) -> State | None:
+        """The state file with its journal replayed; None when the journal is of a newer base than
+        the file just read (a compaction ran in between: read again)."""
         try:
             with open(self.path, "rb") as fh:
                 st = os.fstat(fh.fileno())
                 raw = fh.read()
         except FileNotFoundError:
             self._seen = None
+            self._journal_steps = 0
+            self._journal_stale = self.journal_path.exists()
             return State()
         except IsADirectoryError as err:
-            raise StateError(f"the state path {self.path} is a directory, not a file",
-                             hint="pass the state file itself with --state PATH") from err
+            raise StateError(
+                f"the state path {self.path} is a directory, not a file",
+                hint="pass the state file itself with --state PATH",
+            ) from err
         except PermissionError as err:
-            raise StateError(f"cannot read the state file {self.path}: permission denied",
-                             hint="run nimctl as the user who owns the state file") from err
+            raise StateError(
+                f"cannot read the state file {self.path}: permission denied",
+                hint="run nimctl as the user who owns the state file",
+            ) from err
         data = self._parse(raw)
         version = data.get("version")
         if isinstance(version, int) and not isinstance(version, bool) and version > STATE_VERSION:
             raise StateError(
                 f"the state file {self.path} has format version {version}, written by a newer "
                 f"nimctl; this nimctl reads versions up to {STATE_VERSION}. The file was not changed",
-                hint="upgrade nimctl to the version that wrote this file")
+                hint="upgrade nimctl to the version that wrote this file",
+            )
         migrated_from = None
         if isinstance(version, int) and not isinstance(version, bool) and version < STATE_VERSION:
             data = self._migrate(data, version)
             migrated_from = version
-        problems = _validate_once(raw, data)
-        if problems:
-            raise self._damaged("does not match the state format (schemas/nimctl-state.schema.json):\n  "
-                                + "\n  ".join(problems[:_MAX_PROBLEMS_SHOWN])
-                                + (f"\n  ... and {len(problems) - _MAX_PROBLEMS_SHOWN} more"
-                                   if len(problems) > _MAX_PROBLEMS_SHOWN else ""))
+        if validate:
+            problems = _validate_once(raw, data)
+            if problems:
+                raise self._damaged(
+                    "does not match the state format (schemas/nimctl-state.schema.json):\n  "
+                    + "\n  ".join(problems[:_MAX_PROBLEMS_SHOWN])
+                    + (
+                        f"\n  ... and {len(problems) - _MAX_PROBLEMS_SHOWN} more"
+                        if len(problems) > _MAX_PROBLEMS_SHOWN
+                        else ""
+                    )
+                )
+        base = data["serial"]
+        steps = self._replay_journal(data)
+        if steps is None:
+            return None
         state = State.from_dict(data)
-        self._seen = _Seen(_identity(st), state.lineage, state.serial)
+        self._seen = _Seen(_identity(st), state.lineage, base)
+        self._journal_serial = base + steps
         self._migrated_from = migrated_from
         return state
+
+    def _replay_journal(self, data: dict[str, Any]) -> int | None:
+        """Apply the journal's steps to the state document ``data`` (in place); how many there were.
+        None when the journal starts after the file's serial (the file was compacted meanwhile)."""
+        self._journal_steps, self._journal_stale = 0, False
+        try:
+            with open(self.journal_path, "rb") as fh:
+                text = fh.read()
+        except FileNotFoundError:
+            return 0
+        lines = text.split(b"\n")
+        complete, torn = lines[:-1], lines[-1]  # the part after the last newline never returned
+        if not complete:
+            self._journal_stale = bool(torn)
+            return 0
+        try:
+            header = json.loads(complete[0])
+            lineage, base = header["lineage"], header["base_serial"]
+        except (ValueError, KeyError, TypeError) as err:
+            raise self._damaged_journal("has no valid first line (lineage and base serial)") from err
+        if lineage != data["lineage"] or base < data["serial"]:
+            self._journal_stale = True  # left by a compaction that did not get to remove it
+            return 0
+        if base > data["serial"]:
+            return None
+        from nimctl.state.delta import apply_delta
+
+        serial = base
+        for number, line in enumerate(complete[1:], start=2):
+            try:
+                step = json.loads(line)
+                if step["serial"] != serial + 1:
+                    raise ValueError(f"serial {step['serial']} after {serial}")
+                apply_delta(data, step["delta"])
+            except (ValueError, KeyError, TypeError, AttributeError) as err:
+                raise self._damaged_journal(f"has an unreadable step on line {number} ({err})") from err
+            serial += 1
+        data["serial"] = serial
+        self._journal_steps = serial - base
+        return self._journal_steps
+
+    def _damaged_journal(self, what: str) -> StateError:
+        return StateError(
+            f"the state journal {self.journal_path} {what}. nimctl never overwrites a state it cannot "
+            "read; nothing was changed",
+            hint=f"{self.path} holds the state before the journaled steps: move the journal away to use it "
+            "(then run `nimctl plan` to see what the platform has that the state no longer records)",
+        )
 
     def _parse(self, raw: bytes) -> dict[str, Any]:
         if not raw.strip():
@@ -411,12 +550,14 @@ class StateStore:
                  "no longer knows what it created: remove those objects on the platform yourself)")
 
     # -- writing ---------------------------------------------------------------------------
-    def write(self, state: State) -> None:
-        """Persist ``state`` atomically with ``serial`` + 1 (``state.serial`` is updated).
-        A write the file system refuses raises ``StateWriteError`` (the file on disk is unchanged)."""
+    def write(self, state: State, *, force: bool = False) -> None:
+        """Persist ``state`` atomically with ``serial`` + 1 (``state.serial`` is updated); the
+        journal's steps are then in the file and the journal is removed. ``force``: the file may
+        hold another lineage (``state push --force``). A write the file system refuses raises
+        ``StateWriteError`` (the file on disk is unchanged)."""
         with self._write_guard:
             try:
-                self._write(state)
+                self._write(state, force=force)
             except OSError as err:
                 raise self._write_error(err, "write") from None
 
@@ -467,7 +608,7 @@ class StateStore:
             with suppress(OSError):
                 probe.unlink()
 
-    def _write(self, state: State) -> None:
+    def _write(self, state: State, *, force: bool = False) -> None:
         if state.version != STATE_VERSION:
             raise StateError(f"cannot write state format version {state.version}; this nimctl "
                              f"writes version {STATE_VERSION}")
@@ -485,7 +626,8 @@ class StateStore:
 
         self._ensure_directory()
         self._refuse_if_locked_by_another()
-        self._refuse_if_changed_on_disk(state)
+        self._settle_append(state)
+        self._refuse_if_changed_on_disk(state, force=force)
         tmp = self._write_temp(payload)
         self._attempt = (state.lineage, doc["serial"], hashlib.sha256(payload).hexdigest())
         try:
@@ -499,9 +641,111 @@ class StateStore:
         self._seen = _Seen(_identity(os.stat(self.path)), state.lineage, state.serial)
         self._migrated_from = None
         self._attempt = None
+        self.writes += 1
+        self._drop_journal()
         if not self._swept:
             self._swept = True
             self._sweep_stale_temps()
+
+    # -- the write-ahead journal -----------------------------------------------------------
+    def append(self, state: State, delta: Delta) -> None:
+        """Persist one journal step: ``delta`` (what changed since ``state.serial``) appended to
+        the journal and fsync'ed, as ``state.serial`` + 1. Without a file to follow (a fresh state)
+        or without the lock, the state is written whole instead."""
+        with self._write_guard:
+            try:
+                self._append(state, delta)
+            except OSError as err:
+                raise self._write_error(err, "append a step to") from None
+
+    def _append(self, state: State, delta: Delta) -> None:
+        self._settle_append(state)
+        if not self._can_append(state):
+            self._write(state)
+            return
+        leaks = find_unredacted_in_delta(delta)
+        if leaks:
+            raise UnredactedSecretError(
+                "refusing to write a literal secret to the state journal (a bug in nimctl: specs must "
+                "be redacted with nimctl.common.secrets.redact_spec first) at: " + ", ".join(leaks)
+            )
+        fd = self._journal_descriptor(state)
+        target = state.serial + 1
+        line = f'{{"serial":{target},"delta":{delta.to_json()}}}\n'.encode()
+        before = os.fstat(fd).st_size
+        self._appending = (before, before + len(line), target)
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fdatasync(fd)
+        state.serial = target
+        self._journal_serial = target
+        self._journal_steps += 1
+        self.appends += 1
+        self._appending = None
+
+    def _settle_append(self, state: State) -> None:
+        """An append whose bookkeeping a signal cut short: landed whole (then ``state`` is one
+        serial further; the next delta repeats its change, which is harmless), not at all, or
+        partly (then the torn part is cut off)."""
+        appending, self._appending = self._appending, None
+        if appending is None or self._journal_fd is None:
+            return
+        before, after, target = appending
+        size = os.fstat(self._journal_fd).st_size
+        if size >= after:
+            if state.serial == target - 1:
+                state.serial = target
+            self._journal_serial, self._journal_steps = target, self._journal_steps + 1
+        elif size != before:
+            os.ftruncate(self._journal_fd, before)
+
+    def _can_append(self, state: State) -> bool:
+        seen = self._seen
+        if seen is None or state.serial == 0 or seen.lineage != state.lineage:
+            return False
+        if not self._holding or self._journal_serial != state.serial:
+            return False
+        try:
+            return _identity(os.stat(self.path)) == seen.identity  # nobody replaced the file since
+        except FileNotFoundError:
+            return False
+
+    def _journal_descriptor(self, state: State) -> int:
+        if self._journal_fd is not None:
+            return self._journal_fd
+        assert self._seen is not None
+        if self._journal_steps == 0:
+            self.journal_path.unlink(missing_ok=True)  # a leftover of a finished compaction
+        fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        if os.fstat(fd).st_size == 0:
+            header = {"nimctl_journal": 1, "lineage": state.lineage, "base_serial": self._seen.serial}
+            os.write(fd, (json.dumps(header) + "\n").encode())
+            _fsync_dir(self.path.parent)
+        self._journal_fd = fd
+        return fd
+
+    def _drop_journal(self) -> None:
+        """The file now holds every step: the journal goes (a crash before the unlink leaves a
+        journal whose base is older than the file, which readers ignore)."""
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
+        self.journal_path.unlink(missing_ok=True)
+        self._journal_steps, self._journal_stale = 0, False
+        if self._seen is not None:
+            self._journal_serial = self._seen.serial
+
+    def compact(self) -> None:
+        """Fold the journal into the state file (one whole write of the state it replays to)."""
+        with self._write_guard:
+            if not self._journal_steps and self._journal_fd is None:
+                return
+            state = self._load(validate=False)
+            if state is None or not self._journal_steps:
+                self._drop_journal()
+                return
+            self._write(state)
 
     def _guard(self, doc: dict[str, Any], texts: dict[str, str]) -> tuple[list[str], set[str]]:
         """``find_unredacted_secrets(doc)``, skipping resource records written unchanged before.
@@ -567,7 +811,7 @@ class StateStore:
             raise LockedError(f"refusing to write {self.path}: it is locked by {who}",
                               hint="take the state lock (StateStore.lock) before writing", holder=holder)
 
-    def _refuse_if_changed_on_disk(self, state: State) -> None:
+    def _refuse_if_changed_on_disk(self, state: State, *, force: bool = False) -> None:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -576,14 +820,14 @@ class StateStore:
             disk_lineage, disk_serial = self._seen.lineage, self._seen.serial
         else:
             disk_lineage, disk_serial = self._peek_lineage_and_serial()
-        if disk_lineage != state.lineage:
+        if disk_lineage != state.lineage and not force:
             raise StateError(
                 f"refusing to write {self.path}: the file belongs to another state (lineage "
                 f"{disk_lineage}) than the one this command holds (lineage {state.lineage}). "
                 "Nothing was written",
                 hint="check that --state / NIMCTL_STATE name the intended file; a state file "
                      "copied or moved into place would cause this")
-        if disk_serial > state.serial:
+        if disk_serial > state.serial and not force:
             raise StateError(
                 f"refusing to write {self.path}: another writer changed it since this command "
                 f"read it (serial {disk_serial} on disk, {state.serial} when read). Nothing was written",
@@ -674,14 +918,25 @@ class StateStore:
     def lock(self, command: str, timeout: float = 0.0) -> Iterator[LockInfo]:
         """Hold the state lock for ``command``; ``LockedError`` naming the holder when another
         process has it (after waiting up to ``timeout`` seconds). Nested use in one process nests.
-        A state directory that cannot hold the lock file raises ``StateWriteError``."""
+        A state directory that cannot hold the lock file raises ``StateWriteError``. Releasing the
+        lock folds the journal into the state file."""
         with ExitStack() as stack:
             try:
                 self._ensure_directory()
                 info = stack.enter_context(self._lock.hold(command, timeout))
             except OSError as err:
                 raise self._write_error(err, "lock") from None
-            yield info
+            self._holding += 1
+            try:
+                yield info
+            finally:
+                try:
+                    if self._holding == 1:
+                        # A failed compaction leaves the journal, which the next holder folds in.
+                        with suppress(OSError, StateError):
+                            self.compact()
+                finally:
+                    self._holding -= 1
 
     def lock_holder(self) -> LockInfo | None:
         """Who holds the lock now (None when nobody does)."""
@@ -698,7 +953,7 @@ class StateStore:
 # State commands
 
 
-def state_rm(store: StateStore, address: str, *, lock_timeout: float = 0.0) -> ResourceRecord:
+def state_rm(store: StateBackend, address: str, *, lock_timeout: float = 0.0) -> ResourceRecord:
     """Forget ``address`` without touching the platform (``nimctl state rm``). Also drops the
     address's pending journal entries, so that no later run acts on it. The previous state is
     kept as ``<state>.backup``. Returns the forgotten record."""
@@ -717,7 +972,7 @@ def state_rm(store: StateStore, address: str, *, lock_timeout: float = 0.0) -> R
                 hint = f"did you mean one of: {', '.join(suggestions)}?"
             else:
                 hint = "list the addresses with: nimctl state list"
-            raise AddressNotInState(f"{address} is not in the state {store.path}", hint=hint,
+            raise AddressNotInState(f"{address} is not in the state {store.location}", hint=hint,
                                     suggestions=suggestions)
         if record is None:
             # Only an interrupted operation knows it: describe the object from its journal entry.

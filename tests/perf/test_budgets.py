@@ -32,6 +32,7 @@ HEAVY = (
     "omegaconf",
     "loguru",
     "nemo_evaluator",  # installed by the test extra: the jobs run it, nimctl itself never imports it
+    "psycopg",  # only a state in PostgreSQL imports it
 )
 
 

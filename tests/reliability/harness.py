@@ -224,10 +224,14 @@ class Sandbox:
         return self.run("destroy", "--all", "--auto-approve", **extra_env)
 
     def state(self) -> dict[str, Any] | None:
+        """The state as nimctl reads it (the file with its journal's steps, or PostgreSQL's rows)."""
+        from nimctl.state.backend import open_state
+
+        backend = open_state(self.env["NIMCTL_STATE"])
         try:
-            return json.loads(self.state_path.read_text())
-        except FileNotFoundError:
-            return None
+            return backend.read().to_dict() if backend.exists() else None
+        finally:
+            getattr(backend, "close", lambda: None)()
 
     def tracked_names(self) -> set[str]:
         """Platform names the state knows: its records and its journal's pending entries."""

@@ -4,6 +4,7 @@
     python workers.py try-lock STATE COMMAND TIMEOUT              # prints "locked" or the LockedError
     python workers.py write-loop STATE COUNT RESOURCES            # writes COUNT times, prints "wrote N"
     python workers.py read-loop STATE SECONDS                     # reads repeatedly, prints "reads N"
+    python workers.py journal-loop STATE COUNT                    # journaled steps, prints "step N"
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ from nimctl.state.store import StateStore  # noqa: E402
 from tests.state.samples import sample_state  # noqa: E402
 
 
-def _store(path: str) -> StateStore:
-    # NIMCTL_TEST_LOCK_MODE=file stands in for a filesystem without flock.
+def _store(path: str):
+    # NIMCTL_TEST_LOCK_MODE=file stands in for a filesystem without flock; a URL is PostgreSQL.
+    if path.startswith("postgresql://"):
+        from nimctl.state.backend import open_state
+
+        return open_state(path)
     return StateStore(path, lock_mode=os.environ.get("NIMCTL_TEST_LOCK_MODE", "auto"))
 
 
@@ -59,6 +64,22 @@ def write_loop(path: str, count: str, resources: str) -> None:
     print(f"wrote {count}", flush=True)
 
 
+def journal_loop(path: str, count: str) -> None:
+    from nimctl.apply.journal import Journal
+    from tests.state.samples import INVOCATION_ID, job_record
+
+    store = _store(path)
+    with store.lock("journal-loop"):
+        journal = Journal(store, store.read())
+        print("started", flush=True)
+        for i in range(int(count)):
+            record = job_record(f"step{i % 7}", journal.state.lineage)
+            entry = journal.intent(op="submit", address=record.address, type="job", provider="local",
+                                   name=record.name, invocation_id=INVOCATION_ID, stack="demo")
+            journal.resolve(entry, lambda s, r=record: s.resources.__setitem__(r.address, r))
+            print(f"step {i}", flush=True)
+
+
 def read_loop(path: str, seconds: str) -> None:
     store = StateStore(path)
     deadline = time.monotonic() + float(seconds)
@@ -74,5 +95,5 @@ def read_loop(path: str, seconds: str) -> None:
 
 if __name__ == "__main__":
     commands = {"hold-lock": hold_lock, "try-lock": try_lock, "write-loop": write_loop,
-                "read-loop": read_loop}
+                "read-loop": read_loop, "journal-loop": journal_loop}
     commands[sys.argv[1]](*sys.argv[2:])
