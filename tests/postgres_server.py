@@ -61,7 +61,7 @@ def _runner() -> tuple[int, int] | None:
 def _chown_tree(root: Path, owner: tuple[int, int] | None) -> None:
     if owner is None:
         return
-    for directory, dirs, files in os.walk(root):
+    for directory, _dirs, files in os.walk(root):
         os.chown(directory, *owner)
         for name in files:
             os.chown(os.path.join(directory, name), *owner)

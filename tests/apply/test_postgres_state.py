@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from nimctl.state.model import State
+from nimctl.state.postgres import PostgresState
 from tests.apply.helpers import cli_env, copy_config, run_cli, start_cli, wait_for_mark
 
 pytestmark = pytest.mark.timeout(240)
@@ -122,7 +124,9 @@ def test_push_and_pull_round_trip(world, postgres, pg_env, tmp_path):
     other = run_cli(["state", "push", str(tmp_path / "other.json")], pg_env)
     assert other.code == 1 and "no state at" in other.err
     foreign_env = {**pg_env, "NIMCTL_STATE": postgres.url()}
-    assert run_cli(["apply", "-f", str(copy_config(tmp_path, name="b.yaml")), "--auto-approve"], foreign_env).code == 0
+    foreign = PostgresState(foreign_env["NIMCTL_STATE"])
+    foreign.write(State())  # another team's state: another lineage
+    foreign.close()
     refused = run_cli(["state", "push", str(tmp_path / "local" / "nimctl.state.json")], foreign_env)
     assert refused.code == 1 and "holds another state" in refused.err, refused.text
     assert run_cli(["destroy", "--all", "--auto-approve"], pg_env).code == 0
