@@ -89,7 +89,7 @@ def schedule(
             "moving_to": deadline,
         }
 
-    journal.mutate(intent)
+    journal.mutate(intent, touches=(address,))
     checkpoint(f"pending:lifetime:{address}")
     spec = render_lifetime_job(
         desired.lifetime_job,
@@ -113,7 +113,7 @@ def schedule(
                 "max_lifetime_s": desired.max_lifetime_s,
             }
 
-    journal.mutate(done)
+    journal.mutate(done, touches=(address,))
     checkpoint(f"recorded:lifetime:{address}")
     return Scheduled(address, name, info.id, deadline, len([j for j in earlier if j.id != info.id]))
 
@@ -132,7 +132,7 @@ def unschedule(journal: Journal, provider: ScheduledJobs, address: str, endpoint
         if record is not None:
             record.extra.pop("lifetime", None)
 
-    journal.mutate(forget)
+    journal.mutate(forget, touches=(address,))
     return removed
 
 
