@@ -15,6 +15,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -556,7 +557,7 @@ class Applier:
                 # evaluation the whole state would otherwise be rewritten at every poll.
                 changed = {a: i for a, i in updates.items() if self._observation_changed(a, i)}
                 if changed:
-                    self.journal.mutate(lambda s, u=changed: self._record_job_observations(s, u), touches=changed)
+                    self.journal.mutate(partial(self._record_job_observations, updates=changed), touches=changed)
                 if pending:
                     poller.sleep()
         finally:
@@ -603,7 +604,7 @@ class Applier:
     def _destroy_after(self, job_addresses: list[str]) -> None:
         stacks = {self.state.resources[a].stack for a in job_addresses if a in self.state.resources}
         for stack in sorted(stacks):
-            ep = self.stack_of.get(stack).endpoint if stack in self.stack_of else None
+            ep = self.stack_of[stack].endpoint if stack in self.stack_of else None
             if ep is not None and ep.address in self.state.resources:
                 record = self.state.resources[ep.address]
                 self.events.emit(ResourceStep(ep.address, Step.REMOVING_AFTER_JOBS, record.name, record.provider))
@@ -620,7 +621,7 @@ class Applier:
 
     # -- failure and interruption ----------------------------------------------------------
     def _install_signal_handlers(self) -> dict[int, Any]:
-        previous = {}
+        previous: dict[int, Any] = {}
 
         def handler(signum: int, frame: Any) -> None:
             self._interrupts += 1

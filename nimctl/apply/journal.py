@@ -160,7 +160,7 @@ class Journal:
         checkpoint(f"pending:{op}:{address}")
         return entry
 
-    def resolve(self, entry: PendingEntry, change: Callable[[State], None] | None = None) -> None:
+    def resolve(self, entry: PendingEntry, change: Callable[[State], object] | None = None) -> None:
         """Record the outcome of ``entry``'s call and clear it, in one write."""
 
         def apply_change(state: State) -> None:

@@ -130,13 +130,11 @@ def number_param(
     value = params.get(key)
     if value is None and optional:
         return None
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= minimum
-    if ok and integer:
-        ok = float(value).is_integer()
-    if not ok:
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if number is None or number < minimum or (integer and not float(number).is_integer()):
         kind = "an integer" if integer else "a number"
         raise TaskConfigError(f"param {key} must be {kind} >= {minimum:g}, got {value!r}")
-    return int(value) if integer else float(value)
+    return int(number) if integer else float(number)
 
 
 def make_client(env: TaskEnv, timeout: float) -> httpx.Client:

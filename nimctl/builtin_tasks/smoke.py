@@ -94,11 +94,12 @@ def check_chat_completion(payload: Any, model: str) -> str:
         isinstance(message, dict) and message.get("role") == "assistant",
         "choices[0].message is not an assistant message",
     )
+    assert isinstance(message, dict)  # checked just above; this narrows the type
     content = message.get("content")
     _require(isinstance(content, str) and content.strip() != "", "choices[0].message.content is empty")
     _require(choices[0].get("finish_reason") is not None, "choices[0].finish_reason is missing")
     check_usage(payload.get("usage"))
-    return content
+    return str(content)
 
 
 def check_text_completion(payload: Any, model: str) -> str:
@@ -108,7 +109,7 @@ def check_text_completion(payload: Any, model: str) -> str:
     _require(isinstance(text, str) and text.strip() != "", "choices[0].text is empty")
     _require(choices[0].get("finish_reason") is not None, "choices[0].finish_reason is missing")
     check_usage(payload.get("usage"))
-    return text
+    return str(text)
 
 
 def check_stream(events: list[Any], obj: str, model: str, chat: bool) -> str:
@@ -123,6 +124,7 @@ def check_stream(events: list[Any], obj: str, model: str, chat: bool) -> str:
             if chat:
                 delta = choice.get("delta")
                 _require(isinstance(delta, dict), "a chunk's choice has no delta")
+                assert isinstance(delta, dict)  # checked just above; this narrows the type
                 piece = delta.get("content")
             else:
                 piece = choice.get("text")

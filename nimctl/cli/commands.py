@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from nimctl.cli.context import RunContext, load_stacks, state_banner, state_info
 from nimctl.common.errors import NimctlError
 from nimctl.providers.base import JobState, NotFound
+
+if TYPE_CHECKING:
+    from nimctl.results.store import ResultLogReader
 
 
 def run_plan(
@@ -97,7 +100,7 @@ def run_status(ctx: RunContext, invocation: str | None, *, json_output: bool) ->
     from nimctl.config.prices import load_prices
 
     prices = load_prices()
-    report = []
+    report: list[dict[str, Any]] = []
     for inv_id in chosen:
         inv = state.invocations[inv_id]
         resources = []
@@ -195,7 +198,8 @@ def run_results(ctx: RunContext, invocation: str, *, json_output: bool) -> int:
         # files back now, once; later calls (and offline ones) use the cache.
         if results_store.load(root, inv_id, address) is None and record.get("platform") == "lepton":
             try:
-                results_store.collect_record(root, inv_id, address, record, ctx.provider("lepton"))
+                reader = cast("ResultLogReader", ctx.provider("lepton"))  # the Lepton provider reads job logs
+                results_store.collect_record(root, inv_id, address, record, reader)
             except NimctlError as err:
                 ctx.ui.warn(f"{address}: could not read its results back from the job's log: {err.message}")
     results = results_store.invocation_results(state, root, inv_id)

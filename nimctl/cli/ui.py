@@ -12,7 +12,10 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from rich.live import Live
 
 
 def color_enabled(stream: TextIO) -> bool:
@@ -98,7 +101,7 @@ class Progress:
         self.ui = ui
         self.lines: dict[str, str] = {}
         self.started = time.monotonic()
-        self._live = None
+        self._live: Live | None = None
         self._lock = threading.Lock()
 
     def __enter__(self) -> Progress:

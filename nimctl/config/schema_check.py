@@ -286,7 +286,7 @@ def _describe(error: SchemaError, interpolated: set[str]) -> list[Finding]:
             where = f" under {key_path}" if key_path else " at the top level"
             if close:
                 message = f"unknown key; did you mean {close[0]}?"
-                hint = f"rename it to {close[0]}"
+                hint: str | None = f"rename it to {close[0]}"
             else:
                 message = f"unknown key{where}"
                 hint = f"keys allowed here: {', '.join(allowed)}" if allowed else "remove it"
@@ -298,14 +298,14 @@ def _describe(error: SchemaError, interpolated: set[str]) -> list[Finding]:
             for key in error.validator_value
             if key not in value
         ]
-    decode_hint = None
+    decode_hint: str | None = None
     if key_path in interpolated and isinstance(value, str) and _looks_typed(value):
         decode_hint = "an interpolation such as ${oc.env:NAME} gives a string; wrap it: ${oc.decode:${oc.env:NAME}}"
     if custom and kind in ("const", "pattern", "enum"):
         return [(key_path, f"{custom}{_got(parts, value, interpolated)}", decode_hint)]
     if kind == "type":
         expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        words = " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
+        words = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in expected)
         hint = decode_hint
         if hint is None and value is None:
             hint = "give it a value, or remove the key to use the default"

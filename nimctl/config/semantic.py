@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from nimctl.common.envref import EnvSource, parse_env_value, variable_problem
 from nimctl.common.secrets import is_secret_name
@@ -66,7 +66,7 @@ def _replicas(config: dict[str, Any]) -> Iterator[Finding]:
         )
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

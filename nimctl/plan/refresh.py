@@ -231,6 +231,7 @@ class _Listings:
             return list(call(provider))
         except ProviderError as err:
             kind = "endpoints" if what == "list_endpoints" else "jobs"
+            hint: str | None
             if isinstance(err, Unauthorized):
                 hint = err.hint or f"check the {platform} credentials (see `nimctl --help`)"
             elif isinstance(err, Transient):

@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         _write_exit_file(exit_file, run_id, CANNOT_START, None)
         return CANNOT_START
     returncode = child.wait()
-    sig = -returncode if returncode < 0 else None
-    exit_code = 128 + sig if sig is not None else returncode
-    _write_exit_file(exit_file, run_id, exit_code, sig)
+    signum = -returncode if returncode < 0 else None
+    exit_code = 128 + signum if signum is not None else returncode
+    _write_exit_file(exit_file, run_id, exit_code, signum)
     return exit_code
 
 

@@ -55,7 +55,7 @@ class RetryPolicy:
                     f"{ENV_MAX_ATTEMPTS}={attempts} must be at least 1",
                     hint=f"unset {ENV_MAX_ATTEMPTS} or give a positive integer",
                 )
-            policy = replace(policy, max_attempts=attempts)
+            policy = replace(policy, max_attempts=int(attempts))
         if seconds is not None:
             if seconds < 0:
                 raise NimctlError(

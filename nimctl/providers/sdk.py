@@ -49,5 +49,5 @@ def prepare() -> None:
             except KeyError:
                 raise AttributeError(f"module {PACKAGE!r} has no attribute {name!r}") from None
 
-        module.__getattr__ = complete  # type: ignore[attr-defined]
+        module.__getattr__ = complete  # type: ignore[method-assign]
         sys.modules[PACKAGE] = module

@@ -215,9 +215,9 @@ def parse_metrics_json(text: str, source: str = METRICS_FILE) -> RunMetrics:
         raise ResultsFileError(source, f"not JSON ({err})") from None
     if not isinstance(document, dict):
         raise ResultsFileError(source, "not a JSON object")
-    stats = document.get("response_stats") if isinstance(document.get("response_stats"), dict) else {}
-    evaluation = document.get("evaluation") if isinstance(document.get("evaluation"), dict) else {}
-    codes = stats.get("status_codes") if isinstance(stats.get("status_codes"), dict) else {}
+    stats: dict[str, Any] = document["response_stats"] if isinstance(document.get("response_stats"), dict) else {}
+    evaluation: dict[str, Any] = document["evaluation"] if isinstance(document.get("evaluation"), dict) else {}
+    codes: dict[Any, Any] = stats["status_codes"] if isinstance(stats.get("status_codes"), dict) else {}
     count, ok = _number(stats.get("count")), _number(stats.get("successful_count"))
     return RunMetrics(
         requests=int(count) if count is not None else None,

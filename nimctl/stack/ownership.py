@@ -265,9 +265,9 @@ def read(spec: Mapping[str, Any] | None, labels: Mapping[str, Any] | None = None
             extra[name] = value
     if not data.get("lineage") and labels:
         for name in _LABEL_FIELDS:
-            value = labels.get(label_key(name))
-            if isinstance(value, str) and value:
-                data.setdefault(name, value)
+            label = labels.get(label_key(name))
+            if isinstance(label, str) and label:
+                data.setdefault(name, label)
     if not data.get("lineage"):
         return None
     marker = Marker.from_dict(data)

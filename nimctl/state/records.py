@@ -40,7 +40,7 @@ def observed_job(info: JobInfo) -> dict[str, Any]:
 
 
 def record_endpoint(state: State, desired: DesiredEndpoint, info: EndpointInfo, *,
-                    invocation_id: str, salt: str) -> ResourceRecord:
+                    invocation_id: str | None, salt: str) -> ResourceRecord:
     """Record that ``desired`` was created or updated and the platform answered ``info``.
 
     An update in place (same address, name and provider already recorded) keeps the record's

@@ -79,7 +79,7 @@ class _Object:
     events: list[dict[str, Any]] = field(default_factory=list)
     logs: list[tuple[float, str, str]] = field(default_factory=list)  # (time, replica, line)
     replicas: list[str] = field(default_factory=list)
-    pending: list[tuple[float, int, Callable[[float], None]]] = field(default_factory=list)
+    pending: list[tuple[float, int, Callable[[float], object]]] = field(default_factory=list)
 
     def event(self, at: float, type_: str, reason: str, message: str, replica: str | None = None) -> None:
         regarding = {"kind": "Pod" if replica else self.kind, "name": replica or self.name}
@@ -164,7 +164,7 @@ class World:
     def _now(self) -> float:
         return self._clock() + self._options().clock_offset
 
-    def _schedule(self, obj: _Object, start: float, delay: float, action: Callable[[float], None]) -> None:
+    def _schedule(self, obj: _Object, start: float, delay: float, action: Callable[[float], object]) -> None:
         """Run ``action(due_time)`` at ``start + delay``; chained steps pass their own due time as start."""
         heapq.heappush(obj.pending, (start + max(0.0, delay), next(self._seq), action))
 
@@ -198,7 +198,9 @@ class World:
 
     @staticmethod
     def _matches(pattern: str | None, *texts: str) -> bool:
-        return bool(pattern) and any(re.search(pattern, text) for text in texts if text)
+        if not pattern:
+            return False
+        return any(re.search(pattern, text) for text in texts if text)
 
     def _missing_secret_refs(self, spec: dict[str, Any]) -> list[str]:
         if not self._options().require_secrets:
@@ -360,6 +362,7 @@ class World:
             problem = _validation().endpoint_name_problem(name)
             if problem:
                 raise ApiError(400, problem)
+            assert isinstance(name, str)  # endpoint_name_problem refuses anything else
             existing = self._deployments.get(name)
             if existing is not None:
                 if existing.deleting:
@@ -524,7 +527,7 @@ class World:
 
     def _job_json(self, job: JobRecord) -> dict[str, Any]:
         running = job.state == "Running"
-        status = {
+        status: dict[str, Any] = {
             "job_name": job.name,
             "state": job.state,
             "ready": len(job.replicas) if running else 0,

@@ -682,7 +682,7 @@ def read_time_limit(config: dict[str, Any], index: int, item: dict[str, Any], pr
 class TaskPlan(NamedTuple):
     """One evaluation task, platform-independent: what runs and with which inputs."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # (shadows tuple.index, which nothing calls)
     name: str
     kind: str  # "harness" | "builtin" | "command"
     resolved: str  # "lm-evaluation-harness.ifeval", "nimctl.smoke", "command"
@@ -735,7 +735,7 @@ def _read_task(config: dict[str, Any], index: int, item: dict[str, Any], problem
         problems.error(task_key(index, "params"), "must be a mapping")
         params = {}
     env = env_entries(item.get("env_vars"), task_key(index, "env_vars"), problems)
-    common = dict(
+    common: dict[str, Any] = dict(
         index=index,
         name=name,
         params=params,
