@@ -674,10 +674,14 @@ class Applier:
         made = sorted(set(inv.created if inv else []) | {p.address for p in self.state.pending})
         self.events.emit(ErrorMessage(err.message, err.hint))
         what = f"This run had created or started: {', '.join(made)}. " if made else ""
+        from nimctl.state.backend import is_url
+
+        where = self.ws.store.location
+        where = where if is_url(where) else str(Path(where).parent)  # a file state: its directory
         self.events.emit(
             ErrorMessage(
                 f"{what}Each step was journaled in the state file before it was taken. Once "
-                f"{self.ws.store.path.parent} takes writes again, `nimctl apply` continues (it adopts "
+                f"{where} takes writes again, `nimctl apply` continues (it adopts "
                 f"what this run created) and `nimctl destroy {self.invocation.id}` removes it."
             )
         )

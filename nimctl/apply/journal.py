@@ -22,14 +22,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from nimctl.state.backend import StateAppender, StateWriter
 from nimctl.state.delta import Image
 from nimctl.state.model import Invocation, PendingEntry, State, now
 
 
-class JournalStore(StateWriter, StateAppender):
+class JournalStore(StateWriter, StateAppender, Protocol):
     """What the journal needs of a state backend: whole writes and appended steps."""
 
 

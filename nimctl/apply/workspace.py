@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from nimctl.providers.base import Provider
-    from nimctl.state.store import StateStore
+    from nimctl.state.backend import StateBackend
 
 
 class Workspace(Protocol):
     @property
-    def store(self) -> StateStore: ...
+    def store(self) -> StateBackend: ...
 
     @property
     def lock_timeout(self) -> float: ...
