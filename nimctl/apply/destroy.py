@@ -9,6 +9,7 @@ an object is forgotten only after a re-read shows it gone. Running it twice is h
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from nimctl import __version__
 from nimctl.apply.events import (
@@ -18,10 +19,12 @@ from nimctl.apply.events import (
     Events,
     Outcome,
     RunStart,
+    StateRead,
     WarningMessage,
 )
 from nimctl.apply.journal import Journal
 from nimctl.apply.recovery import close_abandoned_invocations, settle_pending
+from nimctl.apply.gc import untracked
 from nimctl.apply.removal import destroy_addresses
 from nimctl.apply.workspace import Workspace
 from nimctl.common.errors import NimctlError
@@ -64,6 +67,7 @@ def run_destroy(
     given; or everything). ``approve`` is asked once the destroy plan is shown."""
     with ws.store.lock("destroy", timeout=ws.lock_timeout):
         state = ws.store.read()
+        events.emit(StateRead(ws.store.locator, ws.store.exists(), state.lineage, state.serial))
         ws.store.check_writable()  # before the first side effect
         journal = Journal(ws.store, state)
         platforms = {r.provider for r in state.resources.values()} | {p.provider for p in state.pending}
@@ -80,7 +84,9 @@ def run_destroy(
         if not addresses:
             if invocation_id:
                 _mark_destroyed(journal, invocation_id)
-            return _complete(events, Outcome.NOTHING_TO_DESTROY, invocation_id)
+            # This state records nothing (more): say whether the platforms hold nimctl objects anyway.
+            unknown = untracked(state, ws.providers_for({"lepton", "local"})) if options.all or not state.resources else None
+            return _complete(events, Outcome.NOTHING_TO_DESTROY, invocation_id, untracked=unknown)
         live = _live_view(state, addresses, providers)
         events.emit(DestroyPlanned([_planned(state, a, live[a]) for a in addresses]))
         shared = _shared_endpoints(state, addresses, invocation_id)
@@ -99,8 +105,15 @@ def run_destroy(
         return _complete(events, Outcome.SUCCEEDED, invocation_id, removed)
 
 
-def _complete(events: Events, outcome: Outcome, invocation_id: str | None, removed: list[str] | None = None) -> int:
-    events.emit(DestroyComplete(outcome, outcome.exit_code, invocation_id, removed or []))
+def _complete(
+    events: Events,
+    outcome: Outcome,
+    invocation_id: str | None,
+    removed: list[str] | None = None,
+    *,
+    untracked: dict[str, Any] | None = None,
+) -> int:
+    events.emit(DestroyComplete(outcome, outcome.exit_code, invocation_id, removed or [], untracked))
     return outcome.exit_code
 
 

@@ -292,3 +292,6 @@ class DestroyComplete(Event):
     exit_code: int
     invocation_id: str | None
     removed: list[str] = field(default_factory=list)
+    # Nothing to destroy, yet the platforms hold objects nimctl made that this state does not
+    # record: {"count", "orphans", "platforms"} (``nimctl.apply.gc.untracked``); None otherwise.
+    untracked: dict[str, Any] | None = None

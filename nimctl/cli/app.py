@@ -333,6 +333,30 @@ def status(
 
 
 @app.command()
+def gc(
+    names: list[str] = typer.Argument(
+        None, help="Also remove these (names or job ids), though another state records them."
+    ),
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="Do not ask for confirmation."),
+    older_than: str = typer.Option(None, "--older-than", help="Only objects at least this old (e.g. 6h, 2d)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List only; remove nothing."),
+    json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="Seconds to wait for the state lock."),
+) -> None:
+    """Find endpoints and jobs nimctl made that no state records (lost or deleted state files) and remove them."""
+    from nimctl.cli.commands import run_gc
+
+    ctx = _context(lock_timeout)
+    try:
+        code = run_gc(
+            ctx, names or [], auto_approve=auto_approve, older_than=older_than, dry_run=dry_run, json_output=json_output
+        )
+    except NimctlError as err:
+        _fail(err, ctx.ui)
+    raise typer.Exit(code)
+
+
+@app.command()
 def results(
     invocation: str = typer.Argument(..., help="Invocation id or unique prefix."),
     json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),

@@ -107,3 +107,13 @@ def banner(locator: str, exists: bool, lineage: str, serial: int) -> str:
     if not exists:
         return f"State: {locator} (no state file yet)"
     return f"State: {locator} (lineage {lineage[:8]}, serial {serial})"
+
+
+def untracked_text(untracked: dict[str, Any]) -> str:
+    """The hint after "Nothing to destroy." / "No invocations recorded." when the platforms hold
+    objects nimctl made that this state does not record (``nimctl.apply.gc.untracked``)."""
+    return (
+        f"{untracked['count']} object(s) nimctl made on {', '.join(untracked['platforms'])} are not recorded by "
+        f"this state ({untracked['orphans']} orphaned): `nimctl gc --dry-run` lists them, `nimctl gc` removes "
+        "the orphans."
+    )

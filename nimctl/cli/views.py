@@ -173,6 +173,10 @@ class HumanView:
     def on_destroy_complete(self, event: DestroyComplete) -> None:
         if event.outcome is Outcome.NOTHING_TO_DESTROY:
             self.ui.print("Nothing to destroy.")
+            if event.untracked:
+                from nimctl.cli.context import untracked_text
+
+                self.ui.print(untracked_text(event.untracked))
         elif event.outcome is Outcome.CANCELLED:
             self.ui.print("Destroy cancelled.")
         elif event.outcome is Outcome.SUCCEEDED:
