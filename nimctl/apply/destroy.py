@@ -22,9 +22,9 @@ from nimctl.apply.events import (
     StateRead,
     WarningMessage,
 )
+from nimctl.apply.gc import untracked
 from nimctl.apply.journal import Journal
 from nimctl.apply.recovery import close_abandoned_invocations, settle_pending
-from nimctl.apply.gc import untracked
 from nimctl.apply.removal import destroy_addresses
 from nimctl.apply.workspace import Workspace
 from nimctl.common.errors import NimctlError
@@ -67,13 +67,17 @@ def run_destroy(
     given; or everything). ``approve`` is asked once the destroy plan is shown."""
     with ws.store.lock("destroy", timeout=ws.lock_timeout):
         state = ws.store.read()
-        events.emit(StateRead(ws.store.locator, ws.store.exists(), state.lineage, state.serial))
         ws.store.check_writable()  # before the first side effect
         journal = Journal(ws.store, state)
         platforms = {r.provider for r in state.resources.values()} | {p.provider for p in state.pending}
         providers = ws.providers_for(platforms)
-        invocation_id = resolve_invocation(state, options.invocation) if options.invocation else None
+        try:
+            invocation_id = resolve_invocation(state, options.invocation) if options.invocation else None
+        except NimctlError as err:  # say which state was searched: the id may be in another one
+            err.message = f"{err.message} {ws.store.locator}"
+            raise
         events.emit(RunStart("destroy", invocation_id, __version__))
+        events.emit(StateRead(ws.store.locator, ws.store.exists(), state.lineage, state.serial))
         for settled in settle_pending(journal, providers):
             events.emit(WarningMessage(f"settled an interrupted run's step: {settled.describe()}"))
         for inv_id in close_abandoned_invocations(journal):
@@ -85,7 +89,9 @@ def run_destroy(
             if invocation_id:
                 _mark_destroyed(journal, invocation_id)
             # This state records nothing (more): say whether the platforms hold nimctl objects anyway.
-            unknown = untracked(state, ws.providers_for({"lepton", "local"})) if options.all or not state.resources else None
+            unknown = (
+                untracked(state, ws.providers_for({"lepton", "local"})) if options.all or not state.resources else None
+            )
             return _complete(events, Outcome.NOTHING_TO_DESTROY, invocation_id, untracked=unknown)
         live = _live_view(state, addresses, providers)
         events.emit(DestroyPlanned([_planned(state, a, live[a]) for a in addresses]))
