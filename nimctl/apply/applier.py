@@ -13,6 +13,7 @@ import secrets as pysecrets
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
@@ -283,13 +284,11 @@ class Applier:
         for change in changes("endpoint", delete, replace):
             self._delete_endpoint_record(change.address)
 
-        touched: list[str] = []
-        for change in changes("endpoint", replace, create):
-            self._create_endpoint(self.endpoints[change.address])
-            touched.append(change.address)
-        for change in changes("endpoint", update):
-            self._update_endpoint(self.endpoints[change.address])
-            touched.append(change.address)
+        # Creates and updates of different endpoints are independent: up to --parallelism at once.
+        writes = [(self._create_endpoint, c.address) for c in changes("endpoint", replace, create)]
+        writes += [(self._update_endpoint, c.address) for c in changes("endpoint", update)]
+        self._in_parallel([lambda f=f, a=a: f(self.endpoints[a]) for f, a in writes], "endpoint")
+        touched = [a for _, a in writes]
 
         to_run = [self.jobs[c.address] for c in changes("job", create, replace)]
         # A re-run of a job whose previous run is still active (``replace``): the plan promises to stop
@@ -324,6 +323,43 @@ class Applier:
         if not destroy_after:
             self._report_endpoints_kept()
         return Outcome.SUCCEEDED
+
+    def _in_parallel(self, calls: list[Callable[[], None]], kind: str) -> None:
+        """Run ``calls`` on up to ``--parallelism`` threads (each journals its own steps; the
+        journal serialises and group-commits them). Calls not started when the run is cancelled
+        (Ctrl-C, SIGTERM) are skipped; those in flight finish and are recorded. Platform errors are
+        raised once every started call has returned (one as it is, several together); any other
+        error as it is."""
+        if len(calls) <= 1 or self.options.parallelism <= 1:
+            for call in calls:
+                call()
+            return
+
+        def guarded(call: Callable[[], None]) -> None:
+            if not self._cancel.is_set():
+                call()
+
+        with ThreadPoolExecutor(max_workers=self.options.parallelism, thread_name_prefix=kind) as pool:
+            futures: set[Future] = {pool.submit(guarded, call) for call in calls}
+            done: set[Future] = set()
+            try:
+                while futures:
+                    finished, futures = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
+                    done |= finished
+            except BaseException:
+                self._cancel.set()
+                raise
+        failures = [f.exception() for f in done if f.exception() is not None]
+        unexpected = [e for e in failures if not isinstance(e, ProviderError)]
+        if unexpected:
+            raise unexpected[0]
+        if len(failures) == 1:
+            raise failures[0]  # type: ignore[misc]
+        if failures:
+            raise NimctlError(
+                f"{len(failures)} {kind} operations failed:\n  " + "\n  ".join(str(e) for e in failures),
+                hint="fix the cause and run `nimctl apply` again",
+            )
 
     # -- endpoints -------------------------------------------------------------------------
     def _create_endpoint(self, desired: DesiredEndpoint) -> None:
