@@ -555,6 +555,12 @@ def emulator_serve(
     require_secrets: bool = typer.Option(
         False, "--require-secrets", help="Fail replicas that reference a missing secret, as Lepton does."
     ),
+    run_job_images: str = typer.Option(
+        None,
+        "--run-job-images",
+        help="Jobs whose image matches this regex run their command here for real, e.g. '^python:' "
+        "for max_lifetime's deletion job.",
+    ),
 ) -> None:
     """Serve an emulated Lepton workspace on loopback, to rehearse a Lepton config offline."""
     from nimctl.offline.emulator.cli import serve
@@ -573,6 +579,7 @@ def emulator_serve(
             error_image_pattern=error_image_pattern,
             fail_job_pattern=fail_job_pattern,
             require_secrets=require_secrets,
+            run_job_images=run_job_images,
         )
     except NimctlError as err:
         _fail(err)

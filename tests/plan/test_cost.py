@@ -10,6 +10,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nimctl.common.errors import NimctlError
 from nimctl.config import load_configs
@@ -182,3 +184,47 @@ def test_plan_text_and_json_with_and_without_prices(tmp_path: Path) -> None:
         "unbounded_reason": None,
     }
     assert cost["total"]["worst_case_usd"] == 36.0
+
+
+@given(
+    replicas=st.integers(min_value=1, max_value=16),
+    gpus=st.sampled_from([1, 2, 4, 8]),
+    job_limit=st.integers(min_value=0, max_value=48 * 3600),
+    idle=st.integers(min_value=0, max_value=4 * 3600),
+    not_ready=st.integers(min_value=0, max_value=4 * 3600),
+    lifetime=st.one_of(st.none(), st.integers(min_value=600, max_value=72 * 3600)),
+    price=st.one_of(st.none(), st.floats(min_value=0, max_value=100, allow_nan=False)),
+)
+def test_worst_case_properties(replicas, gpus, job_limit, idle, not_ready, lifetime, price) -> None:
+    from nimctl.plan.cost import EndpointCost, _worst_case
+
+    cost = EndpointCost(
+        address="endpoint.e",
+        action="create",
+        resource_shape=f"gpu.{gpus}xh200",
+        gpus_per_replica=gpus,
+        min_replicas=1,
+        max_replicas=replicas,
+        price_per_replica_hour=price,
+        now_replicas=0,
+        now_per_replica_hour=None,
+        no_traffic_timeout_s=float(idle),
+        not_ready_timeout_s=float(not_ready),
+        longest_job_limit_s=float(job_limit),
+        jobs=1,
+        max_lifetime_s=None if lifetime is None else float(lifetime),
+        worst_case_hours=None,
+    )
+    _worst_case(cost, [])
+    # Bounded exactly when the platform scales it down by itself or a lifetime deletes it.
+    assert (cost.worst_case_hours is not None) == (idle > 0 or lifetime is not None)
+    if cost.worst_case_hours is None:
+        assert cost.unbounded_reason and cost.worst_case_usd is None
+        return
+    if lifetime is not None:  # never longer than the lifetime
+        assert cost.worst_case_hours * 3600 <= lifetime + 1
+    if idle > 0:  # never shorter than serving the jobs, then idling once, unless the lifetime cuts it
+        assert cost.worst_case_hours * 3600 >= min(job_limit + idle, lifetime or 10**9) - 1
+    assert cost.worst_case_gpu_hours == pytest.approx(replicas * gpus * cost.worst_case_hours, abs=0.01)
+    if price is not None:
+        assert cost.worst_case_usd == pytest.approx(replicas * price * cost.worst_case_hours, abs=0.01)

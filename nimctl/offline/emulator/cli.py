@@ -34,6 +34,7 @@ def serve(
     error_name_pattern: str | None = None,
     fail_job_pattern: str | None = None,
     require_secrets: bool = False,
+    run_job_images: str | None = None,
     out: TextIO | None = None,
 ) -> None:
     """Print the ``export LEPTON_WORKSPACE_*`` lines, then serve until interrupted (Ctrl-C/SIGTERM).
@@ -68,6 +69,7 @@ def serve(
         error_name_pattern=error_name_pattern,
         fail_job_pattern=fail_job_pattern,
         require_secrets=require_secrets,
+        run_job_images=run_job_images,
     )
     if token:
         options.token = token
