@@ -33,6 +33,9 @@ HEAVY = (
     "loguru",
     "nemo_evaluator",  # installed by the test extra: the jobs run it, nimctl itself never imports it
     "psycopg",  # only a state in PostgreSQL imports it
+    "mlflow",
+    "wandb",
+    "sqlalchemy",
 )
 
 
