@@ -46,7 +46,18 @@ def check(config: dict[str, Any], written: Callable[[str], bool]) -> list[Findin
     """All semantic findings. ``written(key_path)`` says whether the user wrote the key (in the file
     or with -o): warnings about ignored keys are only given for those, never for bundled defaults."""
     findings: list[Finding] = []
-    for checker in (_replicas, _names, _env_maps, _api_tokens, _mounts, _platform_fit, _tasks, _bounds, _unsupported):
+    for checker in (
+        _replicas,
+        _names,
+        _env_maps,
+        _api_tokens,
+        _mounts,
+        _platform_fit,
+        _tasks,
+        _bounds,
+        _unsupported,
+        _exports,
+    ):
         findings.extend(checker(config))
     findings.extend(_ignored_keys(config, written))
     return findings
@@ -326,6 +337,16 @@ def _tasks(config: dict[str, Any]) -> Iterator[Finding]:
             )
         else:
             first[name] = index
+
+
+def _exports(config: dict[str, Any]) -> Iterator[Finding]:
+    """``export.<dest>`` and ``execution.auto_export``: the export stage's own settings table."""
+    from nimctl.export.settings import check_auto_export, check_export_block
+
+    problems = check_export_block(config.get("export"))
+    problems += check_auto_export(_get(config, "execution", "auto_export"), config.get("export"))
+    for problem in problems:
+        yield Finding(problem.key_path, problem.message, problem.hint, problem.severity)
 
 
 # -- accepted but not acted on --------------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from nimctl.common.errors import ConfigError, ConfigProblem
-from nimctl.common.secrets import fingerprint, redact_spec
+from nimctl.common.secrets import fingerprint, redact_config, redact_spec
 from nimctl.stack import lifetime
 from nimctl.stack.resources import PLATFORMS, DesiredEndpoint, DesiredJob, ProbeToken, Stack
 from nimctl.stack.specs import lepton as lepton_specs
@@ -195,6 +195,7 @@ def _build_stack(cfg: LoadedConfigLike, problems: Problems) -> Stack | None:
         output_dir=str(get(config, "execution.output_dir", DEFAULT_OUTPUT_DIR)),
         destroy_after=bool(get(config, "execution.destroy_after", False)),
         warnings=tuple(_warning_text(cfg, p) for p in problems.warnings),
+        config=redact_config(config),
     )
 
 

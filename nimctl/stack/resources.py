@@ -115,6 +115,9 @@ class Stack:
     output_dir: str
     destroy_after: bool = False
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    # The composed config, redacted (nimctl.common.secrets.redact_config): what exports log as the
+    # run's parameters, and where their export:/execution.auto_export settings are read.
+    config: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +129,7 @@ class Stack:
             "output_dir": self.output_dir,
             "destroy_after": self.destroy_after,
             "warnings": list(self.warnings),
+            "config": self.config,
         }
 
     @classmethod
@@ -139,4 +143,5 @@ class Stack:
             output_dir=data["output_dir"],
             destroy_after=data.get("destroy_after", False),
             warnings=tuple(data.get("warnings", ())),
+            config=data.get("config") or {},
         )
