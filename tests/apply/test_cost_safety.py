@@ -126,3 +126,23 @@ def test_lifetime_job_leaves_a_re_created_endpoint_alone(world, emulator, env, t
         time.sleep(0.1)
     assert state == "Completed"
     assert world.deployment_names() == ["llama-3-1-8b"]
+
+
+def test_an_abandoned_endpoint_scales_to_zero_on_the_platform(world, emulator, env, tmp_path: Path) -> None:
+    # nimctl applies and goes away: nobody destroys the endpoint, nobody sends it a request.
+    config = copy_config(tmp_path)
+    assert run_cli(["apply", "-f", str(config), "--auto-approve"], env).code == 0
+    [before] = world.deployments()
+    assert before["status"]["state"] == "Ready" and before["status"]["ready_replicas"] == 1
+    emulator.configure(clock_offset=1800)  # half the default no-traffic timeout: still serving
+    assert world.deployments()[0]["status"]["state"] == "Ready"
+    emulator.configure(clock_offset=3600 + 60)
+    [after] = world.deployments()
+    assert (after["status"]["state"], after["status"]["phase"], after["status"]["ready_replicas"]) == (
+        "Not Ready",
+        "Stopped",
+        0,
+    )
+    report = json.loads(run_cli(["status", "--json"], env).out)
+    [endpoint] = [r for i in report["invocations"] for r in i["resources"] if r["type"] == "endpoint"]
+    assert endpoint["cost_so_far"]["replicas"] == 0  # it costs nothing any more

@@ -111,6 +111,7 @@ class DeploymentRecord(_Object):
     readiness: tuple[str, str] = ("InProgress", "")  # (reason, message) for every replica
     terminations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     deleting: bool = False
+    last_traffic: float = 0.0  # when the mock behind it last answered a request (or it became Ready)
 
 
 @dataclass
@@ -254,6 +255,7 @@ class World:
                 "external_endpoint": self._endpoint_url(d.name),
             },
             "autoscaler_status": {"desired_replicas": len(d.replicas)},
+            "ready_replicas": len(d.replicas) if d.state == "Ready" else 0,
         }
         if d.phase:
             status["phase"] = d.phase
@@ -281,6 +283,34 @@ class World:
             d.event(at, "Normal", "Pulling", f'Pulling image "{image}"', replica)
             d.log(at, f"[emulator] pulling image {image}", replica)
         self._schedule(d, at, self._options().ready_after, lambda when: self._finish_rollout(d, when))
+        not_ready = self._scale_down(d.spec, "not_ready_timeout")
+        if not_ready:
+            self._schedule(d, at, not_ready, lambda when: self._not_ready_check(d, when))
+
+    @staticmethod
+    def _scale_down(spec: dict[str, Any], key: str) -> float:
+        value = ((spec.get("auto_scaler") or {}).get("scale_down") or {}).get(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else 0.0
+
+    def _scale_to_zero(self, d: DeploymentRecord, at: float, message: str) -> None:
+        """The autoscaler's scale-down: no replica left (Lepton does not scale up from zero)."""
+        self._set_state(d, "Not Ready", "Stopped")
+        d.replicas, d.readiness = [], ("Deleted", message)
+        d.event(at, "Normal", "ScaledToZero", message)
+
+    def _idle_check(self, d: DeploymentRecord, at: float) -> None:
+        timeout = self._scale_down(d.spec, "no_traffic_timeout")
+        if d.state != "Ready" or not timeout:
+            return
+        if at - d.last_traffic >= timeout:
+            self._scale_to_zero(d, at, f"scaled to zero after {timeout:g} s without traffic")
+        else:
+            self._schedule(d, d.last_traffic, timeout, lambda when: self._idle_check(d, when))
+
+    def _not_ready_check(self, d: DeploymentRecord, at: float) -> None:
+        if d.state not in ("Ready", "Not Ready") and not d.deleting:
+            timeout = self._scale_down(d.spec, "not_ready_timeout")
+            self._scale_to_zero(d, at, f"scaled to zero after {timeout:g} s without becoming ready")
 
     @staticmethod
     def _autoscales(spec: dict[str, Any]) -> bool:
@@ -303,6 +333,10 @@ class World:
         else:
             self._set_state(d, "Ready")
             d.readiness = ("Ready", "")
+            d.last_traffic = at
+            idle = self._scale_down(d.spec, "no_traffic_timeout")
+            if idle:
+                self._schedule(d, at, idle, lambda when: self._idle_check(d, when))
             for replica in d.replicas:
                 d.event(at, "Normal", "Pulled", f'Successfully pulled image "{image}"', replica)
                 d.event(at, "Normal", "Started", "Started container main", replica)
@@ -499,6 +533,8 @@ class World:
             d = self._deployments.get(name)
             if d is None:
                 return None
+            if d.state == "Ready":
+                d.last_traffic = self._now()  # a request through the endpoint is traffic
             tokens: list[str] = []
             for token in d.spec.get("api_tokens") or []:
                 if token.get("value"):
