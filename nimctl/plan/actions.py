@@ -626,6 +626,7 @@ def make_plan(
         if isinstance(item, DesiredJob):
             endpoint_change = changes.get(f"endpoint.{item.endpoint}") if item.endpoint else None
             changes[address] = _plan_job(item, current.get(address), endpoint_change, salt)
+    _wake_scaled_to_zero(changes, current, desired, salt)
 
     desired_stacks = {s.name for s in stacks}
     for address, cur in current.items():
@@ -651,6 +652,35 @@ def make_plan(
     )
     plan.desired = {a: desired[a] for a in sorted(changes) if a in desired}
     return plan
+
+
+def _wake_scaled_to_zero(
+    changes: dict[str, ResourceChange],
+    current: dict[str, _Current],
+    desired: dict[str, DesiredEndpoint | DesiredJob],
+    salt: str,
+) -> None:
+    """A kept endpoint the platform has scaled to zero (its scale-down timeout passed without
+    traffic) cannot serve the jobs this plan runs on it: Lepton does not scale up from zero, so
+    they would wait out the readiness timeout. It is created again instead."""
+    for address, change in changes.items():
+        cur = current.get(address)
+        item = desired.get(address)
+        if change.type != "endpoint" or change.actions not in (NOOP, UPDATE) or cur is None:
+            continue
+        if not (isinstance(cur.live, EndpointInfo) and cur.live.state == ResourceState.STOPPED):
+            continue
+        if not isinstance(item, DesiredEndpoint):
+            continue
+        runs = [c.address for c in changes.values() if c.type == "job" and c.is_change and address in c.depends_on]
+        if not runs:
+            continue
+        change.actions = REPLACE
+        change.reasons.append(
+            f"it has no replica running (scaled to zero) and Lepton does not scale up from zero: "
+            f"{', '.join(sorted(runs))} need{'s' if len(runs) == 1 else ''} it, so it is created again"
+        )
+        change.after = _endpoint_after(item, salt, None)
 
 
 def _order_deletes(changes: dict[str, ResourceChange]) -> None:

@@ -146,3 +146,10 @@ def test_an_abandoned_endpoint_scales_to_zero_on_the_platform(world, emulator, e
     report = json.loads(run_cli(["status", "--json"], env).out)
     [endpoint] = [r for i in report["invocations"] for r in i["resources"] if r["type"] == "endpoint"]
     assert endpoint["cost_so_far"]["replicas"] == 0  # it costs nothing any more
+    # A later stage runs a job on it: Lepton does not scale up from zero, so it is created again.
+    later = ("-o", "evaluation.tasks.0.name=lm-evaluation-harness.gsm8k")
+    plan = run_cli(["plan", "-f", str(config), *later], env)
+    assert "scaled to zero) and Lepton does not scale up from zero" in plan.out, plan.text
+    applied = run_cli(["apply", "-f", str(config), "--auto-approve", *later], env)
+    assert applied.code == 0, applied.text
+    assert world.deployments()[0]["status"]["state"] == "Ready"
