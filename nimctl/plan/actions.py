@@ -361,6 +361,7 @@ def _endpoint_before(cur: _Current) -> dict[str, Any]:
         cur.live.platform_state if isinstance(cur.live, EndpointInfo) else record.observed.get("platform_state")
     )
     url = cur.live.url if isinstance(cur.live, EndpointInfo) else record.observed.get("url")
+    ready = cur.live.ready_replicas if isinstance(cur.live, EndpointInfo) else record.observed.get("ready_replicas")
     return {
         "name": record.name,
         "provider": record.provider,
@@ -368,6 +369,7 @@ def _endpoint_before(cur: _Current) -> dict[str, Any]:
         "invocation_id": record.invocation_id,
         "state": live_state,
         "url": url,
+        "ready_replicas": ready if isinstance(ready, int) else None,
     }
 
 

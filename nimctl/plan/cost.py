@@ -70,7 +70,7 @@ class EndpointCost:
     min_replicas: int
     max_replicas: int
     price_per_replica_hour: float | None
-    now_replicas: int  # replicas running now, at the current spec's minimum (0: not running)
+    now_replicas: int  # replicas serving now (as last reported; else the current spec's minimum)
     now_per_replica_hour: float | None
     no_traffic_timeout_s: float | None
     not_ready_timeout_s: float | None
@@ -221,7 +221,8 @@ def estimate(plan: Any, stacks: Any, prices: Any = None, *, no_wait: bool = Fals
         now_replicas, now_price = 0, None
         if before and before.get("state") not in ("gone", "not found"):  # None: not refreshed, as recorded
             old_shape, old_low, _ = _requirement(before.get("spec") or {})
-            now_replicas = old_low
+            ready = before.get("ready_replicas")
+            now_replicas = ready if isinstance(ready, int) else old_low  # scaled to zero: 0
             now_price = prices.price(old_shape) if prices is not None else None
         scale_down = (spec.get("auto_scaler") or {}).get("scale_down") or {}
         jobs = jobs_by_endpoint.get(change.name or "", [])

@@ -150,6 +150,7 @@ def test_an_abandoned_endpoint_scales_to_zero_on_the_platform(world, emulator, e
     later = ("-o", "evaluation.tasks.0.name=lm-evaluation-harness.gsm8k")
     plan = run_cli(["plan", "-f", str(config), *later], env)
     assert "scaled to zero) and Lepton does not scale up from zero" in plan.out, plan.text
+    assert "now $0.00/h (+$4.00/h)" in plan.out  # nothing serves now
     applied = run_cli(["apply", "-f", str(config), "--auto-approve", *later], env)
     assert applied.code == 0, applied.text
     assert world.deployments()[0]["status"]["state"] == "Ready"
