@@ -320,7 +320,11 @@ def run_gc(
             raise NimctlError(f"--older-than {older_than!r} is not a duration", hint=DURATION_HINT)
     if json_output and not (auto_approve or dry_run):
         raise NimctlError("gc --json needs --auto-approve or --dry-run (there is no prompt in JSON mode)")
-    with ctx.store.lock("gc", timeout=ctx.lock_timeout):
+    import contextlib
+
+    # --dry-run writes nothing, not even the lock file; a removal holds the state lock throughout.
+    guard = contextlib.nullcontext() if dry_run else ctx.store.lock("gc", timeout=ctx.lock_timeout)
+    with guard:
         state = ctx.store.read()
         providers = ctx.providers_for({"lepton", "local"})
         found = survey(state, providers, prices=load_prices(), older_than_s=older_s)

@@ -70,8 +70,11 @@ def test_gc_after_the_state_file_is_deleted_keeps_a_live_states_objects(world, e
 
 
 def test_gc_rejects_bad_input_without_touching_anything(world, env, tmp_path: Path) -> None:
+    listed = run_cli(["gc", "--dry-run"], env)
+    assert listed.code == 0 and "Nothing to collect" in listed.out
     bad = run_cli(["gc", "--older-than", "soon"], env)
     assert bad.code == 1 and "--older-than 'soon' is not a duration" in bad.err
+    assert not (tmp_path / "state").exists()  # no state file, no lock file: nothing written
     unknown = run_cli(["gc", "--auto-approve", "nope"], env)
     assert unknown.code == 1 and "named nope" in unknown.err
     assert not (tmp_path / "state" / "nimctl.state.json").exists()
