@@ -287,7 +287,8 @@ class Applier:
         # Creates and updates of different endpoints are independent: up to --parallelism at once.
         writes = [(self._create_endpoint, c.address) for c in changes("endpoint", replace, create)]
         writes += [(self._update_endpoint, c.address) for c in changes("endpoint", update)]
-        self._in_parallel([lambda f=f, a=a: f(self.endpoints[a]) for f, a in writes], "endpoint")
+        calls: list[Callable[[], None]] = [partial(f, self.endpoints[a]) for f, a in writes]
+        self._in_parallel(calls, "endpoint")
         touched = [a for _, a in writes]
 
         to_run = [self.jobs[c.address] for c in changes("job", create, replace)]
@@ -349,12 +350,12 @@ class Applier:
             except BaseException:
                 self._cancel.set()
                 raise
-        failures = [f.exception() for f in done if f.exception() is not None]
+        failures: list[BaseException] = [e for e in (f.exception() for f in done) if e is not None]
         unexpected = [e for e in failures if not isinstance(e, ProviderError)]
         if unexpected:
             raise unexpected[0]
         if len(failures) == 1:
-            raise failures[0]  # type: ignore[misc]
+            raise failures[0]
         if failures:
             raise NimctlError(
                 f"{len(failures)} {kind} operations failed:\n  " + "\n  ".join(str(e) for e in failures),
