@@ -82,6 +82,10 @@ class ApplyOptions:
     targets: list[str] = field(default_factory=list)
 
 
+AfterJobs = Callable[[str, State, Events], None]
+"""Called with (invocation id, state, events) once an apply's jobs have finished."""
+
+
 def new_invocation_id() -> str:
     return pysecrets.token_hex(8)
 
@@ -95,9 +99,12 @@ def run_apply(
     *,
     plan_file: str | None = None,
     config_files: list[str] | None = None,
+    after_jobs: AfterJobs | None = None,
 ) -> int:
     """Apply ``stacks`` (or the saved plan in ``plan_file``). ``approve`` is asked once the plan is
-    shown, unless there is nothing to do. Gives the exit code (``Outcome.exit_code``)."""
+    shown, unless there is nothing to do. ``after_jobs`` runs once the jobs have finished and the
+    invocation is recorded (the CLI's auto-export); it cannot change the outcome. Gives the exit
+    code (``Outcome.exit_code``)."""
     invocation_id = new_invocation_id()
     events.emit(RunStart("apply", invocation_id, __version__))
     with ws.store.lock("apply", timeout=ws.lock_timeout):
@@ -136,7 +143,9 @@ def run_apply(
         if not approve():
             return _complete(events, Outcome.CANCELLED, None, summary)
         files = config_files or [plan_file or ""]
-        applier = Applier(ws, journal, stacks, providers, options, files, events, invocation_id=invocation_id)
+        applier = Applier(
+            ws, journal, stacks, providers, options, files, events, invocation_id=invocation_id, after_jobs=after_jobs
+        )
         return applier.run(plan, waits)
 
 
@@ -230,9 +239,11 @@ class Applier:
         events: Events,
         *,
         invocation_id: str | None = None,
+        after_jobs: AfterJobs | None = None,
     ) -> None:
         self.ws = ws
         self.events = events
+        self.after_jobs = after_jobs
         self.journal = journal
         self.state = journal.state
         self.salt = self.state.lineage
@@ -244,7 +255,10 @@ class Applier:
         self.jobs: dict[str, DesiredJob] = {j.address: j for s in stacks for j in s.jobs}
         self.stack_of: dict[str, Stack] = {s.name: s for s in stacks}
         self.invocation = Invocation(
-            id=invocation_id or new_invocation_id(), command="apply", config_files=[str(f) for f in config_files]
+            id=invocation_id or new_invocation_id(),
+            command="apply",
+            config_files=[str(f) for f in config_files],
+            stacks={s.name: s.snapshot() for s in stacks},
         )
         self._cancel = threading.Event()
         self._interrupts = 0
@@ -317,13 +331,31 @@ class Applier:
                 self.invocation.id, "failed", f"{len(failed)} evaluation job(s) did not succeed"
             )
             self.events.emit(JobsFailed(sorted(failed)))
+            self._run_after_jobs()
             if not destroy_after:
                 self._report_endpoints_kept()
             return Outcome.FAILED
         self.journal.finish_invocation(self.invocation.id, "succeeded")
+        self._run_after_jobs()
         if not destroy_after:
             self._report_endpoints_kept()
         return Outcome.SUCCEEDED
+
+    def _run_after_jobs(self) -> None:
+        """The after-jobs hook (auto-export): its failure, even a Ctrl-C, never changes the
+        outcome of an evaluation that has finished and is recorded."""
+        if self.after_jobs is None:
+            return
+        try:
+            self.after_jobs(self.invocation.id, self.state, self.events)
+        except (KeyboardInterrupt, Exception) as err:  # noqa: BLE001 - see the docstring
+            what = "interrupted" if isinstance(err, KeyboardInterrupt) else f"failed: {err}"
+            self.events.emit(
+                WarningMessage(
+                    f"exporting the results {what}; the evaluation is recorded as it finished. "
+                    f"To export: nimctl export {self.invocation.id} --dest DEST"
+                )
+            )
 
     def _in_parallel(self, calls: list[Callable[[], None]], kind: str) -> None:
         """Run ``calls`` on up to ``--parallelism`` threads (each journals its own steps; the

@@ -20,8 +20,8 @@ Adding an event kind:
 
 Order of a JSON apply stream: ``run_start`` (carries the invocation id) → ``state`` → ``warning``s →
 ``plan`` → ``invocation_started`` → ``resource_step`` / ``wait_start`` / ``progress`` /
-``wait_end`` … → ``job_results`` → ``endpoint_kept`` → ``apply_complete`` (summary and exit
-code). Destroy: ``run_start`` → ``destroy_plan`` → ``resource_step``… → ``destroy_complete``.
+``wait_end`` … → ``job_results`` → ``export`` (one per auto_export destination) →
+``endpoint_kept`` → ``apply_complete`` (summary and exit code). Destroy: ``run_start`` → ``destroy_plan`` → ``resource_step``… → ``destroy_complete``.
 """
 
 from __future__ import annotations
@@ -218,6 +218,22 @@ class JobResults(Event):
 class JobsFailed(Event):
     type: ClassVar[str] = "jobs_failed"
     addresses: list[str]
+
+
+@dataclass(frozen=True)
+class ExportFinished(Event):
+    """An automatic export (``execution.auto_export``) after the jobs finished. ``ok`` False never
+    changes the apply's outcome; ``retry`` is the command that exports again."""
+
+    type: ClassVar[str] = "export"
+    destination: str
+    invocation_id: str
+    ok: bool
+    counts: dict[str, int]  # created / updated / skipped / failed
+    failures: list[dict[str, str]]  # {address, detail}
+    notes: list[str]
+    error: str | None
+    retry: str
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
@@ -235,7 +235,16 @@ def apply(
             "review `nimctl plan`, then run `nimctl apply --auto-approve`",
         )
         stacks = load_stacks(files or [], overrides or [], view) if not plan_file else None
-        code = run_apply(ctx, stacks, options, view, approve, plan_file=plan_file, config_files=files or None)
+        code = run_apply(
+            ctx,
+            stacks,
+            options,
+            view,
+            approve,
+            plan_file=plan_file,
+            config_files=files or None,
+            after_jobs=auto_export_hook(ctx),
+        )
     except NimctlError as err:
         _fail_run(err, ctx.ui, view, "apply")
     raise typer.Exit(code)
@@ -277,6 +286,22 @@ def destroy(
     except NimctlError as err:
         _fail_run(err, ctx.ui, view, "destroy")
     raise typer.Exit(code)
+
+
+def auto_export_hook(ctx: RunContext) -> Callable[[str, Any, Any], None]:
+    """What apply runs once its jobs have finished: the exports ``execution.auto_export`` asks for."""
+
+    def hook(invocation_id: str, state: Any, events: Any) -> None:
+        from nimctl.export.auto import destinations_of
+
+        if not destinations_of(state, invocation_id):
+            return  # nothing imported for the (usual) config without auto_export
+        from nimctl.cli.exporting import export_events
+
+        for event in export_events(ctx, state, invocation_id):
+            events.emit(event)
+
+    return hook
 
 
 def _view(ctx: RunContext, json_output: bool) -> HumanView | JsonView:
@@ -358,17 +383,58 @@ def gc(
 
 @app.command()
 def results(
-    invocation: str = typer.Argument(..., help="Invocation id or unique prefix."),
+    invocations: list[str] = typer.Argument(..., help="Invocation id(s) or unique prefixes."),
+    json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    compare: bool = typer.Option(
+        False, "--compare", help="Compare runs side by side (implied by several ids; with one, its stacks)."
+    ),
+) -> None:
+    """The evaluation results of an invocation, or several runs compared: tasks as rows, runs as
+    columns, each score with its difference to the first column."""
+    ctx = _context()
+    try:
+        if compare or len(invocations) > 1:
+            from nimctl.cli.exporting import run_compare
+
+            raise typer.Exit(run_compare(ctx, invocations, json_output=json_output))
+        from nimctl.cli.commands import run_results
+
+        raise typer.Exit(run_results(ctx, invocations[0], json_output=json_output))
+    except NimctlError as err:
+        _fail(err, ctx.ui)
+
+
+@app.command()
+def export(
+    invocations: list[str] = typer.Argument(..., help="Invocation id(s) or unique prefixes."),
+    dest: str = typer.Option("local", "--dest", help="Where to: local (JSON/CSV files), mlflow or wandb."),
+    fmt: str = typer.Option(None, "--format", help="json or csv (--dest local)."),
+    overrides: list[str] = typer.Option(
+        None, "-o", "--override", help="A setting, e.g. -o export.mlflow.tracking_uri=http://127.0.0.1:5000."
+    ),
+    config: str = typer.Option(
+        None, "--config", help="Take export.<dest> from this YAML file instead of each run's own config."
+    ),
     json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
 ) -> None:
-    """The evaluation results of an invocation."""
-    from nimctl.cli.commands import run_results
+    """Send invocations' results to MLflow, Weights & Biases or summary files, configured like the
+    launcher's export.<dest> blocks. Exporting again updates the same runs."""
+    from nimctl.cli.exporting import run_export
 
     ctx = _context()
     try:
-        raise typer.Exit(run_results(ctx, invocation, json_output=json_output))
+        code = run_export(
+            ctx,
+            invocations,
+            dest=dest,
+            fmt=fmt,
+            overrides=overrides or [],
+            config=config,
+            json_output=json_output,
+        )
     except NimctlError as err:
         _fail(err, ctx.ui)
+    raise typer.Exit(code)
 
 
 @app.command()

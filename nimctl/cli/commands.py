@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from nimctl.cli.context import RunContext, load_stacks, state_banner, state_info
@@ -192,6 +193,23 @@ def _endpoint_cost_so_far(record: Any, live: dict[str, Any], prices: Any) -> dic
     )
 
 
+def collect_missing_results(ctx: RunContext, state: Any, inv_id: str) -> Path:
+    """Read back, once, the result files of the invocation's jobs nimctl did not see finish
+    (apply --no-wait, or an interrupted wait); later calls (and offline ones) use the cache.
+    Gives the cache's root."""
+    from nimctl.results import store as results_store
+
+    root = results_store.cache_root(ctx.state_path)
+    for address, record in sorted(state.invocations[inv_id].job_results.items()):
+        if results_store.load(root, inv_id, address) is None and record.get("platform") == "lepton":
+            try:
+                reader = cast("ResultLogReader", ctx.provider("lepton"))  # the Lepton provider reads job logs
+                results_store.collect_record(root, inv_id, address, record, reader)
+            except NimctlError as err:
+                ctx.ui.warn(f"{address}: could not read its results back from the job's log: {err.message}")
+    return root
+
+
 def run_results(ctx: RunContext, invocation: str, *, json_output: bool) -> int:
     from nimctl.apply.destroy import resolve_invocation
     from nimctl.results import store as results_store
@@ -199,16 +217,7 @@ def run_results(ctx: RunContext, invocation: str, *, json_output: bool) -> int:
     state = ctx.store.read()
     inv_id = resolve_invocation(state, invocation)
     inv = state.invocations[inv_id]
-    root = results_store.cache_root(ctx.state_path)
-    for address, record in sorted(inv.job_results.items()):
-        # A job nimctl did not see finish (apply --no-wait, or an interrupted wait): read its
-        # files back now, once; later calls (and offline ones) use the cache.
-        if results_store.load(root, inv_id, address) is None and record.get("platform") == "lepton":
-            try:
-                reader = cast("ResultLogReader", ctx.provider("lepton"))  # the Lepton provider reads job logs
-                results_store.collect_record(root, inv_id, address, record, reader)
-            except NimctlError as err:
-                ctx.ui.warn(f"{address}: could not read its results back from the job's log: {err.message}")
+    root = collect_missing_results(ctx, state, inv_id)
     results = results_store.invocation_results(state, root, inv_id)
     if json_output:
         ctx.ui.print(json.dumps(results.to_json(), indent=2))

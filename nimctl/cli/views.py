@@ -26,6 +26,7 @@ from nimctl.apply.events import (
     EndpointKept,
     ErrorMessage,
     Event,
+    ExportFinished,
     InvocationStarted,
     JobResults,
     JobsFailed,
@@ -139,6 +140,18 @@ class HumanView:
             f"{len(event.addresses)} job(s) did not succeed: {', '.join(event.addresses)}. "
             "The endpoint is kept; the next `nimctl apply` re-runs only these."
         )
+
+    def on_export(self, event: ExportFinished) -> None:
+        counts = ", ".join(f"{n} {k}" for k, n in event.counts.items() if n) or "nothing to export"
+        for note in event.notes:
+            self.ui.warn(f"export to {event.destination}: {note}")
+        if event.ok:
+            self.ui.print(f"Exported to {event.destination}: {counts}. Again (updates the same runs): {event.retry}")
+            return
+        lines = [f"Export to {event.destination} failed (the evaluation is not affected): {event.error or counts}"]
+        lines += [f"  {f['address']}: {f['detail']}" for f in event.failures]
+        lines.append(f"  To retry: {event.retry}")
+        self.ui.warn("\n".join(lines))
 
     def on_jobs_submitted(self, event: JobsSubmitted) -> None:
         self.ui.print(

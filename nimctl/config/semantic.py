@@ -361,8 +361,6 @@ _IGNORED_KEYS = {
     "target.api_endpoint.api_key_name",
     "execution.mounts": "not supported on local: nimctl's local platform runs the server and the tasks as processes "
     "on this machine, not in docker containers, so there are no volumes to mount; they read host paths directly",
-    "execution.auto_export": "not run by nimctl after each job: nimctl keeps each job's results in "
-    "execution.output_dir; the export: block is checked but exports are not started automatically",
 }
 _VLLM_KEYS = ("checkpoint_path", "tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "extra_args")
 _SERVER_KEYS = ("image", "command", "port", "served_model_name", "lepton_config", *_VLLM_KEYS)

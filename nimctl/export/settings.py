@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nimctl.common.errors import NimctlError
+from nimctl.common.secrets import copy_tree
 
 
 class Kind(enum.Enum):
@@ -298,7 +299,8 @@ def parse_overrides(overrides: Iterable[str], dest: Destination) -> tuple[dict[s
 def resolve(dest: Destination, block: Any, overrides: Iterable[str] = ()) -> tuple[dict[str, Any], list[str]]:
     """The settings of one destination: the config's ``export.<dest>`` block, then the overrides,
     then defaults. Returns (settings, notes); raises NimctlError listing every problem."""
-    values: dict[str, Any] = dict(block) if isinstance(block, dict) else {}
+    # A deep copy: overrides of nested keys (tags.team=x) must not reach the config they came from.
+    values: dict[str, Any] = copy_tree(block) if isinstance(block, dict) else {}
     sets, removes, ignored = parse_overrides(overrides, dest)
     for name in removes:
         _pop_path(values, name)

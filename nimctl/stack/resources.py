@@ -132,6 +132,16 @@ class Stack:
             "config": self.config,
         }
 
+    def snapshot(self) -> dict[str, Any]:
+        """What an invocation records of this stack (secrets redacted): its file, its config and,
+        per task, the resolved task and the model evaluated."""
+        return {
+            "source_file": self.source_file,
+            "platform": self.platform,
+            "config": self.config,
+            "jobs": {j.task: {"resolved_task": j.resolved_task, "model_id": j.model_id} for j in self.jobs},
+        }
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Stack:
         return cls(

@@ -57,6 +57,9 @@ class Invocation:
     created: list[str] = field(default_factory=list)  # addresses of resources it created
     job_results: dict[str, dict[str, Any]] = field(default_factory=dict)  # address -> result
     error: str | None = None
+    # stack name -> what it applied (Stack.snapshot(): source file, redacted config, each task's
+    # resolved name and model): what exports and comparisons read after the config has changed.
+    stacks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

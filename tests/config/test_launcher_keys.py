@@ -315,7 +315,6 @@ def test_launcher_defaults_and_unsupported_features_give_one_line_each(tmp_path)
         "execution.mode",
         "execution.extra_docker_args",
         "execution.mounts",
-        "execution.auto_export",
     }
     assert warnings["execution.mounts"].startswith("not supported on local")
     [stack] = build_stacks([loaded])

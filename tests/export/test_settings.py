@@ -79,6 +79,12 @@ def test_defaults_overrides_and_removal(monkeypatch) -> None:
     assert notes == ["-o export.wandb.entity=ignored: for another destination; ignored"]
 
 
+def test_overrides_leave_the_config_block_alone() -> None:
+    block = {"tracking_uri": "sqlite:///m.db", "tags": {"team": "a"}}
+    resolve(Destination.MLFLOW, block, ["export.mlflow.tags.round=2"])
+    assert block == {"tracking_uri": "sqlite:///m.db", "tags": {"team": "a"}}
+
+
 def test_deprecated_launcher_names_feed_the_current_ones() -> None:
     settings, notes = resolve(Destination.LOCAL, {"log_artifacts": False})
     assert settings["copy_artifacts"] is False
