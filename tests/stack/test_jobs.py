@@ -262,3 +262,10 @@ def test_deployment_none_targets_the_fixed_url(seed: dict) -> None:
 def test_render_needs_a_url_for_a_managed_endpoint(seed: dict) -> None:
     with pytest.raises(ValueError, match="endpoint URL"):
         render_job_spec(build(seed).jobs[0], invocation_id=INVOCATION, endpoint_url=None)
+
+
+def test_vlm_tasks_call_the_chat_completions_path(seed: dict) -> None:
+    seed["evaluation"]["tasks"] = [{"name": "vlmevalkit.ocrbench"}]
+    _, spec = rendered(seed)
+    endpoint = yaml.safe_load(env_of(spec)["NIMCTL_RUN_CONFIG"])["target"]["api_endpoint"]
+    assert (endpoint["type"], endpoint["url"]) == ("vlm", f"{URL}/v1/chat/completions")

@@ -33,6 +33,9 @@ DEFAULT_ENDPOINT_PATHS = {
     "health": "/v1/health/ready",
     "embedding": "/v1/embeddings",
     "ranking": "/v1/ranking",
+    # Vision-language tasks (vlmevalkit) send chat completions with images; nemo-evaluator
+    # treats the type as chat.
+    "vlm": "/v1/chat/completions",
 }
 DEFAULT_PORT = 8000
 DEFAULT_STORAGE = "node-nfs:lepton-shared-fs"
