@@ -273,7 +273,10 @@ def _endpoint(cfg: LoadedConfigLike, deployment: Deployment, platform: str, prob
 def _probe_token(deployment: Deployment) -> ProbeToken | None:
     token = deployment.token
     if token is None:
-        return None
+        # No endpoint token, but the config names the variable the jobs send their key from
+        # (target.api_endpoint.api_key_name): an endpoint that checks keys answers the probe's
+        # /v1/models with 401 unless the probe sends the same key.
+        return ProbeToken(env_var=deployment.api_key_name) if deployment.api_key_named else None
     if token.literal is not None:
         return ProbeToken(literal=token.literal)
     return ProbeToken(env_var=token.ref)

@@ -42,6 +42,15 @@ def test_mock_endpoint_spec() -> None:
     assert endpoint.probe_token is None
 
 
+def test_the_model_probe_sends_the_key_the_jobs_send() -> None:
+    # No endpoint token, but target.api_endpoint.api_key_name names the variable the jobs read:
+    # a server that checks keys must get it from the readiness probe too.
+    config = local_mock_config()
+    config["target"] = {"api_endpoint": {"api_key_name": "SMOLLM_API_KEY"}}
+    token = build(config, stack="quick").endpoint.probe_token
+    assert token is not None and (token.env_var, token.literal) == ("SMOLLM_API_KEY", None)
+
+
 def test_fixed_port_and_user_envs() -> None:
     config = local_mock_config()
     config["deployment"]["port"] = 8123
