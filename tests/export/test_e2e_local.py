@@ -115,6 +115,14 @@ def test_apply_auto_exports_then_export_updates_and_results_compare(tmp_path) ->
     text = run_cli(["results", inv, "--compare"], env, cwd=tmp_path).out
     assert "tinyfw.recall  accuracy" in text and "0.3333 (-0.6667)" in text
 
+    # Bad input: a clear message, exit 1, no traceback, nothing sent.
+    typo = run_cli(["export", inv, "--dest", "mlflow", "-o", "export.mlflow.experiment=x"], env, cwd=tmp_path)
+    assert typo.code == 1 and "export.mlflow.experiment: is not a setting" in typo.err
+    assert "did you mean experiment_name" in typo.err and "Traceback" not in typo.text
+    sheets = run_cli(["export", inv, "--dest", "gsheets"], env, cwd=tmp_path)
+    assert sheets.code == 1 and "not supported by nimctl" in sheets.err and "--format csv" in sheets.err
+    assert len(client.search_runs([experiment.experiment_id])) == 2
+
 
 def test_a_failed_auto_export_leaves_the_apply_succeeded_and_says_how_to_retry(tmp_path) -> None:
     with socket.socket() as sock:
