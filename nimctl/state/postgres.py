@@ -111,6 +111,8 @@ class PostgresState:
         # (table, serial, write id) of the write in flight: its outcome is unknown until answered.
         self._unknown: tuple[str, int, str] | None = None
         self.requests = 0  # statements sent (bench/ reports them)
+        self.writes = 0  # whole-state snapshots written
+        self.appends = 0  # journal steps inserted
 
     def __repr__(self) -> str:
         return f"PostgresState({self._location!r})"
@@ -402,6 +404,7 @@ class PostgresState:
             raise self._refusal(state)
         state.serial = target
         self._steps_since_snapshot = 0
+        self.writes += 1
         self._unknown = None
 
     def append(self, state: State, delta: Delta) -> None:
@@ -447,6 +450,7 @@ class PostgresState:
             raise self._refusal(state)
         state.serial = target
         self._steps_since_snapshot += 1
+        self.appends += 1
         self._unknown = None
 
     def _landed(self, conn: Any) -> bool:

@@ -9,7 +9,8 @@ and its cleanup leaves nothing the invocation created running.
 
 The plain run covers what tests/apply/test_crash.py does not (two parallel jobs, caught signals
 at marks, the local platform, kill -9 in the middle of waits and during destroy); the full matrix
-(every mark × KILL/TERM/INT × both platforms) is marked slow and run by bench/reliability.py.
+(every mark × KILL/TERM/INT × both platforms) is marked slow and run by bench/reliability.py. A
+subset (and, slow, the whole Lepton apply matrix) runs with the state in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -55,6 +56,18 @@ def local_marks(tmp_path_factory) -> tuple[list[str], list[str]]:
 def lepton_box(lepton, tmp_path_factory):
     def make(name: str = "case", **options) -> LeptonSandbox:
         return LeptonSandbox(tmp_path_factory.mktemp(name), lepton, **options)
+
+    return make
+
+
+@pytest.fixture
+def lepton_pg_box(lepton, tmp_path_factory, postgres):
+    """A Lepton sandbox whose state is in PostgreSQL (a fresh schema each)."""
+
+    def make(name: str = "case", **options) -> LeptonSandbox:
+        box = LeptonSandbox(tmp_path_factory.mktemp(name), lepton, **options)
+        box.env["NIMCTL_STATE"] = postgres.url()
+        return box
 
     return make
 
@@ -109,6 +122,15 @@ def test_local_apply_stopped_at_a_mark(local_box, local_marks, signame, prefix, 
     assert report.survived, report.describe()
 
 
+@pytest.mark.parametrize(
+    ("signame", "prefix", "index"),
+    [("KILL", "pending:submit:", 1), ("KILL", "recorded:create:", 0), ("INT", "recorded:submit:", 0)],
+)
+def test_lepton_apply_stopped_at_a_mark_state_in_postgres(lepton_pg_box, lepton_marks, signame, prefix, index):
+    report = apply_crash_case(lepton_pg_box(), pick(lepton_marks[0], prefix, index), signame)
+    assert report.survived, report.describe()
+
+
 @pytest.mark.parametrize(("prefix", "index"), [("recorded:delete:job.", 0)])
 def test_lepton_destroy_killed(lepton_box, lepton_marks, prefix, index):
     report = destroy_crash_case(lepton_box(), pick(lepton_marks[1], prefix, index))
@@ -148,6 +170,14 @@ def test_full_matrix_lepton_apply(lepton_box, lepton_marks, signame):
 def test_full_matrix_local_apply(local_box, local_marks, signame):
     reports = apply_matrix(local_box, local_marks[0], [signame])
     assert len(reports) == len(local_marks[0])
+    assert not failures(reports), failures(reports)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signame", SIGNALS)
+def test_full_matrix_lepton_apply_state_in_postgres(lepton_pg_box, lepton_marks, signame):
+    reports = apply_matrix(lepton_pg_box, lepton_marks[0], [signame])
+    assert len(reports) == len(lepton_marks[0])
     assert not failures(reports), failures(reports)
 
 
