@@ -368,8 +368,11 @@ class PostgresState:
         params = {"name": self.name, "lineage": state.lineage, "serial": target, "before": state.serial}
         lineage_check = "" if force else " AND s.lineage = EXCLUDED.lineage"
 
+        tries = []
+
         def execute(conn: Any) -> bool:
-            if self._landed(conn):
+            tries.append(1)
+            if len(tries) > 1 and self._landed(conn):  # a retry: the first attempt may have landed
                 return True
             with conn.transaction():
                 self.requests += 1
@@ -438,8 +441,11 @@ class PostgresState:
             "id": step_id,
         }
 
+        tries = []
+
         def execute(conn: Any) -> bool:
-            if self._landed(conn):
+            tries.append(1)
+            if len(tries) > 1 and self._landed(conn):  # a retry: the first attempt may have landed
                 return True
             self.requests += 1
             return conn.execute(sql, params).fetchone() is not None
