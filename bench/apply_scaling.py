@@ -143,7 +143,10 @@ def main() -> None:
                 rows.append(one(n, backend, args.code, postgres, workdir))
     finally:
         if postgres is not None:
+            from tests.postgres_server import remove_template
+
             postgres.stop()
+            remove_template()
         shutil.rmtree(workdir, ignore_errors=True)
     fits = {
         backend: {
