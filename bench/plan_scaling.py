@@ -6,11 +6,9 @@ Budget: requests constant in N; 1,000 stacks planned in under 3 s.
 
 How the stacks get applied (both through nimctl's real code):
 - N <= --cli-max: `nimctl apply --auto-approve -f DIR` against the emulator (the real command);
-- larger N: the same steps apply takes, driven from here — `LeptonProvider.create_endpoint` and
-  `submit_job` (real SDK, real HTTP to the emulator, 8 threads), the job specs rendered by
-  `nimctl.stack.builder.render_job_spec`, recorded with `nimctl.state.records` and written once with
-  `StateStore.write`. (Applying 1,000 stacks through `nimctl apply` is a benchmark of its own:
-  see bench/state_io.py.) Either way the following `nimctl plan` must report "No changes".
+- larger N: the apply engine itself (`nimctl.apply.applier.run_apply`) called in this process
+  (real SDK, real HTTP to the emulator, 20 parallel submissions), without the CLI's process start
+  and output. Either way the following `nimctl plan` must report "No changes".
 
 Each size is planned in two situations: after apply (every job finished and recorded as such:
 refresh lists only the endpoints) and after `apply --no-wait` (jobs recorded as running: refresh
@@ -25,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -57,59 +54,27 @@ def apply_with_cli(server: Any, stacks_dir: Path, env: dict[str, str]) -> dict[s
     return {"how": "nimctl apply", "wall_s": round(wall, 2), "requests": sum(request_counts(server).values())}
 
 
-def apply_programmatically(server: Any, stacks_dir: Path, state_path: Path) -> dict[str, Any]:
-    """What apply records, done with the provider and state code directly (see the module doc)."""
-    from nimctl.apply.applier import new_invocation_id, results_dir
+def apply_in_process(server: Any, stacks_dir: Path, state_path: Path) -> dict[str, Any]:
+    """The real apply engine (``run_apply``) in this process, against the emulator through the real
+    SDK: what `nimctl apply` does, without a process start or output."""
+    from nimctl.apply.applier import ApplyOptions, run_apply
+    from nimctl.apply.events import CollectEvents, ErrorMessage
     from nimctl.config import load_configs
-    from nimctl.providers.base import JobState, ResourceState
     from nimctl.providers.lepton import LeptonProvider
-    from nimctl.stack.builder import build_stacks, render_job_spec
-    from nimctl.state.model import Invocation, now
-    from nimctl.state.records import observed_job, record_endpoint, record_job
+    from nimctl.stack.builder import build_stacks
     from nimctl.state.store import StateStore
+    from tests.support.memory import MemoryWorkspace
 
     started = time.perf_counter()
     stacks = build_stacks(load_configs([str(stacks_dir)]))
     provider = LeptonProvider(workspace_id=server.workspace_id, token=server.token, url=server.url)
-    store = StateStore(state_path)
-    state = store.read()
-    invocation = Invocation(id=new_invocation_id(), command="apply", config_files=[str(stacks_dir)])
-    state.invocations[invocation.id] = invocation
-    with ThreadPoolExecutor(8) as pool:
-        created = list(pool.map(lambda s: (s, provider.create_endpoint(s.endpoint.name, s.endpoint.spec)), stacks))
-    for stack, info in created:
-        record_endpoint(state, stack.endpoint, info, invocation_id=invocation.id, salt=state.lineage)
-        invocation.created.append(stack.endpoint.address)
-    while True:  # every endpoint Ready (the emulator is set to ready_after=0)
-        live = {e.name: e for e in provider.list_endpoints()}
-        if all(live[s.endpoint.name].state == ResourceState.READY for s in stacks):
-            break
-        time.sleep(0.2)
-
-    def submit(job: Any) -> tuple[Any, Any, dict[str, Any]]:
-        url = live[job.endpoint].url
-        name, spec = render_job_spec(job, invocation_id=invocation.id, endpoint_url=url)
-        return job, provider.submit_job(name, spec), spec
-
-    with ThreadPoolExecutor(8) as pool:
-        submitted = list(pool.map(submit, [j for s in stacks for j in s.jobs]))
-    for job, info, spec in submitted:
-        record_job(state, job, info, invocation_id=invocation.id, salt=state.lineage, spec=spec)
-        state.resources[job.address].extra["results_dir"] = results_dir(spec)
-        invocation.created.append(job.address)
-    ids = {info.id for _, info, _ in submitted}
-    while True:
-        finished = {j.id: j for j in provider.list_jobs() if j.id in ids and j.state.terminal}
-        if len(finished) == len(ids):
-            break
-        time.sleep(0.2)
-    for job, info, _spec in submitted:
-        final = finished[info.id]
-        assert final.state == JobState.SUCCEEDED, final
-        state.resources[job.address].observed = observed_job(final)
-    invocation.status, invocation.finished_at = "succeeded", now()
-    store.write(state)
-    return {"how": "provider + state code", "wall_s": round(time.perf_counter() - started, 2)}
+    ws = MemoryWorkspace(StateStore(state_path), {"lepton": provider})  # type: ignore[dict-item]
+    events = CollectEvents()
+    code = run_apply(ws, stacks, ApplyOptions(parallelism=20), events, lambda: True)
+    if code != 0:
+        errors = "; ".join(str(e.payload()) for e in events.of(ErrorMessage))
+        raise RuntimeError(f"apply of {len(stacks)} stacks exited {code}: {errors}")
+    return {"how": "the apply engine in-process", "wall_s": round(time.perf_counter() - started, 2)}
 
 
 def mark_jobs_running(state_path: Path) -> None:
@@ -178,7 +143,7 @@ def main() -> int:
                 if size <= args.cli_max:
                     applied = apply_with_cli(server, stacks_dir, env)
                 else:
-                    applied = apply_programmatically(server, stacks_dir, state_path)
+                    applied = apply_in_process(server, stacks_dir, state_path)
                     # the apply command would have run the SDK check (and cached it): do the same
                     run([*nimctl_argv(), "plan", "-f", str(stacks_dir)], env)
                 row: dict[str, Any] = {"applied": applied, "state_bytes": state_path.stat().st_size}

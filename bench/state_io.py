@@ -3,10 +3,10 @@ and bytes a whole apply of K jobs on one endpoint costs (it must not turn quadra
 
     .venv/bin/python bench/state_io.py [--stacks 1000] [--k 1,10,50,200] [--runs 5]
 
-Part 1 builds the state of N applied stacks (1 endpoint + 3 jobs each) from real configs with the
-real code: `build_stacks`, `render_job_spec`, `nimctl.state.records` (the platform's answers are
-made up here: no emulator needed to time the store), then times `StateStore.write` (split into
-its steps) and `StateStore.read` (first read, and a read of bytes already validated).
+Part 1 applies N stacks (1 endpoint + 3 jobs each) from real configs with the real apply engine,
+in-process, to an in-memory platform (no emulator needed to time the store), then times
+`StateStore.write` (split into its steps) and `StateStore.read` (first read, and a read of bytes
+already validated).
 
 Part 2 runs `nimctl apply --auto-approve` of one stack with K evaluation tasks against the Lepton
 emulator and counts the state writes (the state's serial) and the bytes the nimctl process wrote
@@ -61,35 +61,18 @@ main()
 
 
 def applied_state(stacks_dir: Path) -> Any:
-    from nimctl.apply.applier import new_invocation_id, results_dir
+    """The state the real apply engine records for these stacks, applied in-process to an
+    in-memory platform (tests/support/memory.py): every endpoint Ready, every job succeeded."""
     from nimctl.config import load_configs
-    from nimctl.providers.base import EndpointInfo, JobInfo, JobState, ResourceState
-    from nimctl.stack.builder import build_stacks, render_job_spec
-    from nimctl.state.model import Invocation, State
-    from nimctl.state.records import record_endpoint, record_job
+    from nimctl.stack.builder import build_stacks
+    from tests.support.memory import apply, memory_workspace
 
-    state = State()
-    inv = Invocation(id=new_invocation_id(), command="apply", config_files=[str(stacks_dir)], status="succeeded")
-    state.invocations[inv.id] = inv
-    now = time.time()
-    for stack in build_stacks(load_configs([str(stacks_dir)])):
-        ep = stack.endpoint
-        url = f"https://ws1-{ep.name}.example.invalid"
-        record_endpoint(
-            state,
-            ep,
-            EndpointInfo(ep.name, ResourceState.READY, "Ready", url, dict(ep.spec), 1, now),
-            invocation_id=inv.id,
-            salt=state.lineage,
-        )
-        inv.created.append(ep.address)
-        for job in stack.jobs:
-            name, spec = render_job_spec(job, invocation_id=inv.id, endpoint_url=url)
-            info = JobInfo(f"{name}-abcd", name, JobState.SUCCEEDED, "Completed", spec, now, now + 60)
-            record_job(state, job, info, invocation_id=inv.id, salt=state.lineage, spec=spec)
-            state.resources[job.address].extra["results_dir"] = results_dir(spec)
-            inv.created.append(job.address)
-    return state
+    stacks = build_stacks(load_configs([str(stacks_dir)]))
+    with memory_workspace() as ws:
+        code, _ = apply(ws, stacks, parallelism=20)
+        if code != 0:
+            raise RuntimeError(f"apply of {len(stacks)} stacks exited {code}")
+        return ws.state()
 
 
 def time_write_steps(state: Any, path: Path, runs: int) -> dict[str, Any]:

@@ -100,12 +100,14 @@ def run_apply(
     plan_file: str | None = None,
     config_files: list[str] | None = None,
     after_jobs: AfterJobs | None = None,
+    invocation_id: str | None = None,
 ) -> int:
     """Apply ``stacks`` (or the saved plan in ``plan_file``). ``approve`` is asked once the plan is
     shown, unless there is nothing to do. ``after_jobs`` runs once the jobs have finished and the
     invocation is recorded (the CLI's auto-export); it cannot change the outcome. Gives the exit
-    code (``Outcome.exit_code``)."""
-    invocation_id = new_invocation_id()
+    code (``Outcome.exit_code``). ``invocation_id`` is chosen here unless given (tests fix it to
+    get stable names)."""
+    invocation_id = invocation_id or new_invocation_id()
     events.emit(RunStart("apply", invocation_id, __version__))
     with ws.store.lock("apply", timeout=ws.lock_timeout):
         state = ws.store.read()

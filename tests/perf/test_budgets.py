@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.common import SEED, nimctl_argv, request_counts, user_env, write_stacks
-from bench.plan_scaling import apply_programmatically, mark_jobs_running
+from bench.plan_scaling import apply_in_process, mark_jobs_running
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -115,6 +115,7 @@ def test_refresh_requests_are_constant_in_the_number_of_stacks(emulator, tmp_pat
     emulator.configure(ready_after=0.0, job_duration=0.05, queue_time=0.0)
     seen = {}
     for count in (10, 100):
+        emulator.reset()  # each size is its own state: the endpoints of the last one are not its own
         workdir = tmp_path / f"n{count}"
         stacks = write_stacks(workdir / "stacks", count)
         env = user_env(
@@ -123,7 +124,7 @@ def test_refresh_requests_are_constant_in_the_number_of_stacks(emulator, tmp_pat
             NIMCTL_CACHE_DIR=str(tmp_path / "cache"),
             LEPTON_CACHE_DIR=str(tmp_path / "lepton"),
         )
-        apply_programmatically(emulator, stacks, Path(env["NIMCTL_STATE"]))
+        apply_in_process(emulator, stacks, Path(env["NIMCTL_STATE"]))
         plan(emulator, stacks, env)  # fills the spec-check and state-validation caches, as apply would
         walls, requests = [], []
         for _ in range(2):

@@ -10,9 +10,8 @@ from nimctl.plan import Plan, make_plan, refresh
 from nimctl.providers.base import JobState
 from nimctl.state.model import PendingEntry, State
 from nimctl.state.records import endpoint_spec_hash
-from tests.plan.applying import apply_outcomes
 from tests.plan.factories import endpoint_info, stack
-from tests.plan.fakes import MemoryPlatform
+from tests.support.memory import applied_state
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LINEAGE = "0123456789abcdef0123456789abcdef"
@@ -20,9 +19,7 @@ PLANTED = "PLANTED-SECRET-7f3a9c41d2"  # a literal token that must never be prin
 
 
 def _applied(*stacks, job_state=JobState.SUCCEEDED):
-    state, platform = State(lineage=LINEAGE), MemoryPlatform()
-    apply_outcomes(make_plan(list(stacks), state, None, salt=LINEAGE), state, platform, job_state=job_state)
-    return state, platform
+    return applied_state(*stacks, job_state=job_state, lineage=LINEAGE)
 
 
 def create() -> Plan:

@@ -11,15 +11,12 @@ from nimctl.plan import make_plan, refresh
 from nimctl.providers.base import EndpointInfo, JobState, ResourceState
 from nimctl.state.model import PendingEntry, State
 from nimctl.state.records import endpoint_spec_hash
-from tests.plan.applying import apply_outcomes
 from tests.plan.factories import endpoint_info, job_info, stack
-from tests.plan.fakes import MemoryPlatform
+from tests.support.memory import MemoryPlatform, applied_state
 
 
 def applied(*stacks, job_state=JobState.SUCCEEDED):
-    state, platform = State(), MemoryPlatform()
-    apply_outcomes(make_plan(list(stacks), state, None, salt=state.lineage), state, platform, job_state=job_state)
-    return state, platform
+    return applied_state(*stacks, job_state=job_state)
 
 
 def plan_of(stacks, state, platform=None, **kw):
@@ -79,8 +76,7 @@ def test_update_or_replace_per_field(field_change, expected):
 def test_local_endpoints_replace_on_any_change():
     s = stack("llama", ())
     local = dataclasses.replace(s, platform="local", endpoint=dataclasses.replace(s.endpoint, platform="local"))
-    state = State()
-    apply_outcomes(make_plan([local], state, None, salt=state.lineage), state)
+    state, _ = applied_state(local)
     s2 = stack("llama", (), max_replicas=5)
     local2 = dataclasses.replace(s2, platform="local", endpoint=dataclasses.replace(s2.endpoint, platform="local"))
     plan = make_plan([local2], state, None, salt=state.lineage)

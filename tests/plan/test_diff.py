@@ -79,16 +79,22 @@ def test_planner_mirror_equals_each_provider_constant():
     assert updatable_endpoint_fields("lepton") == lepton.UPDATABLE_ENDPOINT_FIELDS
 
 
-def test_planning_without_refresh_imports_no_sdk():
+def test_planning_without_refresh_imports_no_sdk(tmp_path):
+    from nimctl.state.store import StateStore
+    from tests.plan.factories import stack
+    from tests.support.memory import applied_state
+
+    # applied here, by the real engine (which checks specs with the SDK); planned in a fresh process
+    state, _ = applied_state(stack("a", ("ifeval",)))
+    StateStore(tmp_path / "s.json").write(state)
     code = (
         "import sys\n"
         "from nimctl.plan import make_plan\n"
         "from nimctl.plan.render import render_text, render_json\n"
         "from nimctl.plan.planfile import save_plan\n"
-        "from nimctl.state.model import State\n"
+        "from nimctl.state.store import StateStore\n"
         "from tests.plan.factories import stack\n"
-        "from tests.plan.applying import apply_outcomes\n"
-        "s = State(); apply_outcomes(make_plan([stack('a', ('ifeval',))], s, None, salt=s.lineage), s)\n"
+        f"s = StateStore({str(tmp_path / 's.json')!r}).read()\n"
         "p = make_plan([stack('a', ('ifeval',), max_replicas=9)], s, None, salt=s.lineage)\n"
         "render_text(p); render_json(p)\n"
         "assert p.change('endpoint.a-ep').actions == ['update']\n"

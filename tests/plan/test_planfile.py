@@ -23,16 +23,13 @@ from nimctl.plan.render import render_json_text, render_text
 from nimctl.state.model import PendingEntry, State
 from nimctl.state.records import adopt_pending, endpoint_spec_hash
 from nimctl.state.store import StateStore
-from tests.plan.applying import apply_outcomes
 from tests.plan.factories import endpoint_info, stack
-from tests.plan.fakes import MemoryPlatform
 from tests.plan.scenarios import PLANTED
+from tests.support.memory import MemoryPlatform, applied_state
 
 
 def applied(*stacks):
-    state, platform = State(), MemoryPlatform()
-    apply_outcomes(make_plan(list(stacks), state, None, salt=state.lineage), state, platform)
-    return state, platform
+    return applied_state(*stacks)
 
 
 def planned(stacks, state, platform):
@@ -107,8 +104,10 @@ def test_stale_when_state_written_since_names_the_resource(tmp_path):
     plan, observed = planned(desired, state, platform)
     save_plan(tmp_path / "p", plan, desired, state, observed)
     state.resources["job.llama.ifeval"].inputs_hash = "another-run"
+    saved_serial = state.serial
     state.serial += 1
-    with pytest.raises(StalePlanError, match=r"serial 0 -> 1.*job\.llama\.ifeval") as info:
+    expected = rf"serial {saved_serial} -> {saved_serial + 1}.*job\.llama\.ifeval"
+    with pytest.raises(StalePlanError, match=expected) as info:
         load_plan(tmp_path / "p", state, refresh(state, {"lepton": platform}))
     assert info.value.resource == "job.llama.ifeval"
     state.resources["job.llama.ifeval"].inputs_hash = plan.change("job.llama.ifeval").before["inputs_hash"]
@@ -194,6 +193,7 @@ def test_planning_writes_nothing(tmp_path):
     assert PLANTED.encode() not in before[0]
 
     read = store.read()
+    platform.calls.clear()  # the apply's calls
     desired = [stack("llama", ("ifeval", "gsm8k"), token=PLANTED + "x", image="nim:2")]
     observed = refresh(read, {"lepton": platform})
     plan = make_plan(desired, read, observed, salt=read.lineage)

@@ -1,4 +1,5 @@
-"""Properties of the planner, over generated configs and states."""
+"""Properties of the planner, over generated configs and states. Every applied state comes from
+the real applier, driven in-process against an in-memory platform (tests/support/memory.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ from nimctl.plan.render import render_json, render_text
 from nimctl.providers.base import JobState
 from nimctl.stack.resources import Stack
 from nimctl.state.model import State
-from tests.plan.applying import apply_outcomes
 from tests.plan.factories import stack
-from tests.plan.fakes import MemoryPlatform
+from tests.support.memory import apply, memory_workspace
 
 TASKS = ("ifeval", "gsm8k", "mmlu", "humaneval")
 STACK_NAMES = ("llama", "mistral", "qwen")
@@ -77,23 +77,18 @@ def scrambled(stacks: list[Stack], rnd: random.Random) -> list[Stack]:
     return out
 
 
-def applied_state(config: dict, job_state: JobState = JobState.SUCCEEDED) -> tuple[State, MemoryPlatform]:
-    state, platform = State(), MemoryPlatform()
-    first = make_plan(build(config), state, None, salt=state.lineage)
-    apply_outcomes(first, state, platform, job_state=job_state)
-    return state, platform
-
-
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
 @given(before=configs, after=configs, refreshed=st.booleans())
 def test_plan_is_deterministic(before, after, refreshed):
-    state, platform = applied_state(before)
-    observed = refresh(state, {"lepton": platform}) if refreshed else None
-    one = make_plan(build(after), state, observed, salt=state.lineage)
-    two = make_plan(build(after), state, observed, salt=state.lineage)
+    with memory_workspace() as ws:
+        apply(ws, build(before))
+        state = ws.state()
+        observed = refresh(state, {"lepton": ws.platform}) if refreshed else None
+        one = make_plan(build(after), state, observed, salt=state.lineage)
+        two = make_plan(build(after), state, observed, salt=state.lineage)
     assert one.to_dict() == two.to_dict()
     assert render_text(one) == render_text(two)
     assert render_json(one) == render_json(two)
@@ -102,12 +97,14 @@ def test_plan_is_deterministic(before, after, refreshed):
 @SETTINGS
 @given(before=configs, after=configs, refreshed=st.booleans(), failed=st.booleans())
 def test_applying_the_plan_then_planning_again_gives_no_changes(before, after, refreshed, failed):
-    state, platform = applied_state(before, JobState.FAILED if failed else JobState.SUCCEEDED)
-    observed = refresh(state, {"lepton": platform}) if refreshed else None
-    plan = make_plan(build(after), state, observed, salt=state.lineage)
-    apply_outcomes(plan, state, platform)
-    again_observed = refresh(state, {"lepton": platform}) if refreshed else None
-    again = make_plan(build(after), state, again_observed, salt=state.lineage)
+    with memory_workspace(job_state=JobState.FAILED if failed else JobState.SUCCEEDED) as ws:
+        apply(ws, build(before))
+        ws.platform.job_outcome = lambda name, spec: JobState.SUCCEEDED
+        code, _ = apply(ws, build(after))
+        assert code == 0
+        state = ws.state()
+        again_observed = refresh(state, {"lepton": ws.platform}) if refreshed else None
+        again = make_plan(build(after), state, again_observed, salt=state.lineage)
     assert [c.address for c in again.changes if c.is_change] == []
     assert not again.has_changes
     assert render_text(again).endswith("No changes. The platform matches the configuration.")
@@ -116,8 +113,10 @@ def test_applying_the_plan_then_planning_again_gives_no_changes(before, after, r
 @SETTINGS
 @given(before=configs, after=configs, seed=st.integers(0, 2**32 - 1))
 def test_reordering_stacks_jobs_and_keys_plans_the_same(before, after, seed):
-    state, platform = applied_state(before)
-    observed = refresh(state, {"lepton": platform})
+    with memory_workspace() as ws:
+        apply(ws, build(before))
+        state = ws.state()
+        observed = refresh(state, {"lepton": ws.platform})
     stacks = build(after)
     plan = make_plan(stacks, state, observed, salt=state.lineage)
     reordered = make_plan(scrambled(stacks, random.Random(seed)), state, observed, salt=state.lineage)
