@@ -80,6 +80,7 @@ class ApplyOptions:
     destroy_after: bool = False
     parallelism: int = 10
     targets: list[str] = field(default_factory=list)
+    replace: list[str] = field(default_factory=list)  # addresses recreated / run again (--replace)
 
 
 AfterJobs = Callable[[str, State, Events], None]
@@ -202,7 +203,7 @@ def _plan(
     from nimctl.plan import make_plan, refresh
 
     observed = refresh(state, providers)
-    plan = make_plan(stacks, state, observed, targets=options.targets, salt=state.lineage)
+    plan = make_plan(stacks, state, observed, targets=options.targets, salt=state.lineage, replace=options.replace)
     if plan_file:
         from nimctl.plan.planfile import check_plan_fresh
 

@@ -20,6 +20,11 @@ from nimctl.common.errors import NimctlError
 if TYPE_CHECKING:
     from nimctl.cli.views import HumanView, JsonView
 
+HELP = {"help_option_names": ["-h", "--help"]}
+# Options of the whole program, accepted before the command and (as Terraform users type them)
+# after it too: ``nimctl plan --state X`` is ``nimctl --state X plan``. Name -> takes a value.
+GLOBAL_OPTIONS = {"--state": True, "--no-color": False}
+
 app = typer.Typer(
     name="nimctl",
     help="Deploy model endpoints on DGX Cloud Lepton or locally, run evaluations against them, "
@@ -28,9 +33,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings=HELP,
 )
-state_app = typer.Typer(help="Inspect, edit and move the state.", no_args_is_help=True)
-emulator_app = typer.Typer(help="A local emulator of the Lepton workspace API.", no_args_is_help=True)
+state_app = typer.Typer(help="Inspect, edit and move the state.", no_args_is_help=True, context_settings=HELP)
+emulator_app = typer.Typer(
+    help="A local emulator of the Lepton workspace API.", no_args_is_help=True, context_settings=HELP
+)
 app.add_typer(state_app, name="state")
 app.add_typer(emulator_app, name="emulator")
 
@@ -60,8 +68,13 @@ def main_callback(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
+    no_color: bool = typer.Option(False, "--no-color", help="No colour in the output (same as NO_COLOR=1)."),
 ) -> None:
     Globals.state = state
+    if no_color:
+        import os
+
+        os.environ["NO_COLOR"] = "1"  # the one colour rule (nimctl.common.terminal) reads it
 
 
 def _context(lock_timeout: float = 0.0) -> RunContext:
@@ -203,6 +216,9 @@ def apply(
     ),
     parallelism: int = typer.Option(10, "--parallelism", min=1, max=200, help="Jobs submitted at once."),
     targets: list[str] = typer.Option(None, "--target", help="Limit to an address (repeatable)."),
+    replace: list[str] = typer.Option(
+        None, "--replace", help="Recreate this endpoint, or run this job again, although nothing changed (repeatable)."
+    ),
     lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="Seconds to wait for the state lock."),
 ) -> None:
     """Make the platform match the config: deploy, wait until ready, run the evaluation jobs."""
@@ -217,10 +233,13 @@ def apply(
         destroy_after=destroy_after,
         parallelism=parallelism,
         targets=targets or [],
+        replace=replace or [],
     )
     try:
         if plan_file and files:
             raise NimctlError("give either a plan file or -f configs, not both")
+        if plan_file and replace:
+            raise NimctlError("--replace applies to -f configs: a saved plan already says what it replaces")
         if not plan_file:
             _need_files(files)
         if json_output and not (auto_approve or plan_file):
@@ -229,7 +248,7 @@ def apply(
             )
         approve = _approver(
             ctx.ui,
-            auto_approve,
+            auto_approve or bool(plan_file),  # the saved plan was the review: no second prompt
             "Do you want to perform these actions? Only 'yes' will be accepted.",
             "apply needs confirmation but there is no terminal to ask on",
             "review `nimctl plan`, then run `nimctl apply --auto-approve`",
@@ -488,6 +507,36 @@ def state_list() -> None:
         _fail(err, ctx.ui)
 
 
+@state_app.command("show")
+def state_show(
+    address: str = typer.Argument(..., help="The address to show (see `nimctl state list`)."),
+    json_output: bool = typer.Option(False, "--json", help="The record as JSON."),
+) -> None:
+    """One resource as the state records it (specs are redacted)."""
+    from nimctl.cli.outputs import run_state_show
+
+    ctx = _context()
+    try:
+        raise typer.Exit(run_state_show(ctx, address, json_output=json_output))
+    except NimctlError as err:
+        _fail(err, ctx.ui)
+
+
+@app.command()
+def output(
+    name: str = typer.Argument(None, help="STACK, or STACK.KEY for one value (endpoint, url, model_id, ...)."),
+    json_output: bool = typer.Option(False, "--json", help="As JSON."),
+) -> None:
+    """Endpoint URLs and model ids from the state, for people and scripts (no platform call)."""
+    from nimctl.cli.outputs import run_output
+
+    ctx = _context()
+    try:
+        raise typer.Exit(run_output(ctx, name, json_output=json_output))
+    except NimctlError as err:
+        _fail(err, ctx.ui)
+
+
 @state_app.command("rm")
 def state_rm(
     address: str = typer.Argument(..., help="Address to forget (the object keeps running)."),
@@ -661,9 +710,40 @@ def mock_server(ctx: typer.Context) -> None:
     mock_main(list(ctx.args))
 
 
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """``argv`` (without the program name) with the global options found after the command moved
+    before it. Stops at ``--``; leaves ``mock-server``'s arguments alone (they are its own)."""
+    commands = [i for i, a in enumerate(argv) if not a.startswith("-")]
+    if not commands or argv[commands[0]] == "mock-server":
+        return argv
+    first = commands[0]
+    if first > 0 and argv[first - 1] in [o for o, takes in GLOBAL_OPTIONS.items() if takes]:
+        # the first bare word is a global option's value: the command is the next bare word
+        later = [i for i in commands if i > first]
+        if not later or argv[later[0]] == "mock-server":
+            return argv
+        first = later[0]
+    head, rest, moved = list(argv[:first]), [], []
+    i = first
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS:
+            takes_value = GLOBAL_OPTIONS[name] and "=" not in arg
+            moved.extend(argv[i : i + (2 if takes_value else 1)])
+            i += 2 if takes_value else 1
+            continue
+        rest.append(arg)
+        i += 1
+    return head + moved + rest
+
+
 def main() -> None:
     try:
-        app()
+        app(args=hoist_global_options(sys.argv[1:]), prog_name="nimctl")
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
         sys.exit(130)

@@ -14,16 +14,10 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
+from nimctl.common.terminal import color_enabled
+
 if TYPE_CHECKING:
     from rich.live import Live
-
-
-def color_enabled(stream: TextIO) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("NIMCTL_FORCE_COLOR"):
-        return True
-    return bool(getattr(stream, "isatty", lambda: False)())
 
 
 class UI:

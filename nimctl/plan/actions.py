@@ -516,7 +516,7 @@ def _job_decision(job: DesiredJob, cur: _Current, endpoint_change: ResourceChang
 
 
 def _plan_job(
-    job: DesiredJob, cur: _Current | None, endpoint_change: ResourceChange | None, salt: str
+    job: DesiredJob, cur: _Current | None, endpoint_change: ResourceChange | None, salt: str, *, forced: bool = False
 ) -> ResourceChange:
     change = ResourceChange(
         address=job.address, type="job", name=None, stack=job.stack, provider=job.platform, actions=NOOP
@@ -531,6 +531,12 @@ def _plan_job(
         if cur.adopted:
             change.reasons.append("an interrupted run submitted it: it is adopted, not submitted again")
         change.actions, reason = _job_decision(job, cur, endpoint_change)
+        if forced and change.actions == NOOP:
+            active = (JobState.GONE.value if cur.gone else cur.job_state) in ACTIVE_JOB_STATES
+            change.actions = REPLACE if active else CREATE
+            reason = "a new run was asked for with --replace" + (
+                "; the run in progress is stopped first" if active else ""
+            )
     change.reasons.append(reason)
 
     if change.actions == NOOP and cur is not None:
@@ -612,22 +618,54 @@ def _select_targets(changes: dict[str, ResourceChange], targets: Iterable[str]) 
     return selected
 
 
+def _replace_set(replace: Iterable[str], desired: dict[str, DesiredEndpoint | DesiredJob]) -> set[str]:
+    wanted = {r.strip() for r in replace if r and r.strip()}
+    unknown = sorted(wanted - set(desired))
+    if unknown:
+        known = ", ".join(sorted(desired)) or "none"
+        raise NimctlError(
+            f"--replace {unknown[0]}: no such resource in the config",
+            hint=f"addresses are endpoint.<name> and job.<stack>.<task>; in the config: {known}",
+        )
+    return wanted
+
+
+def _force_replace(change: ResourceChange, item: DesiredEndpoint, salt: str) -> None:
+    """``--replace`` of an endpoint that exists: deleted and created again, whatever else changed."""
+    if change.actions not in (NOOP, UPDATE):
+        return  # created or replaced anyway
+    change.actions = REPLACE
+    change.reasons.append("replacement asked for with --replace")
+    change.after = _endpoint_after(item, salt, None)
+
+
 def make_plan(
-    stacks: list[Stack], state: State, observed: Observed | None, *, targets: Iterable[str] = (), salt: str
+    stacks: list[Stack],
+    state: State,
+    observed: Observed | None,
+    *,
+    targets: Iterable[str] = (),
+    salt: str,
+    replace: Iterable[str] = (),
 ) -> Plan:
     """Plan what apply would do. ``observed`` is a refresh's result, or None for ``--refresh=false``
-    (the state is then taken as the truth). Reads nothing, writes nothing; deterministic."""
+    (the state is then taken as the truth). ``replace``: addresses to recreate (an endpoint) or
+    run again (a job) although nothing changed (``apply --replace``). Reads nothing, writes
+    nothing; deterministic."""
     desired = _desired_index(stacks)
     current, pending = _current_view(state, observed)
     changes: dict[str, ResourceChange] = {}
+    forced = _replace_set(replace, desired)
 
     for address, item in desired.items():
         if isinstance(item, DesiredEndpoint):
             changes[address] = _plan_endpoint(item, current.get(address), salt)
+            if address in forced:
+                _force_replace(changes[address], item, salt)
     for address, item in desired.items():
         if isinstance(item, DesiredJob):
             endpoint_change = changes.get(f"endpoint.{item.endpoint}") if item.endpoint else None
-            changes[address] = _plan_job(item, current.get(address), endpoint_change, salt)
+            changes[address] = _plan_job(item, current.get(address), endpoint_change, salt, forced=address in forced)
     _wake_scaled_to_zero(changes, current, desired, salt)
 
     desired_stacks = {s.name for s in stacks}

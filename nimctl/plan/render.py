@@ -22,6 +22,7 @@ import sys
 from typing import Any, NamedTuple, TextIO
 
 from nimctl.common.secrets import is_redacted
+from nimctl.common.terminal import color_enabled
 from nimctl.plan.actions import CREATE, DELETE, KNOWN_AFTER_APPLY, REPLACE, Plan, ResourceChange
 from nimctl.plan.canonical import flatten, format_path, normalise
 from nimctl.plan.diff import FieldChange
@@ -66,10 +67,7 @@ _COLORS = {"+": "32", "-": "31", "~": "33", "bold": "1", "dim": "2"}
 
 
 def colour_wanted(stream: TextIO | None = None) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    stream = stream or sys.stdout
-    return bool(getattr(stream, "isatty", lambda: False)())
+    return color_enabled(stream or sys.stdout)
 
 
 class _Painter:

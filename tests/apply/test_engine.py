@@ -128,3 +128,27 @@ def test_destroy_removes_jobs_before_the_endpoint_and_forgets_them():
         assert state.resources == {} and state.invocations["c" * 16].status == "destroyed"
         again, events = destroy(ws, "c" * 16)
         assert again == 0 and events.events[-1].outcome is Outcome.NOTHING_TO_DESTROY
+
+
+def test_replace_recreates_an_endpoint_or_runs_a_job_again_though_nothing_changed():
+    import pytest
+
+    from nimctl.common.errors import NimctlError
+
+    with memory_workspace() as ws:
+        s = stack("llama", ("ifeval", "gsm8k"))
+        apply(ws, [s])
+        ws.platform.calls.clear()
+        code, events = apply(ws, [s], replace=["job.llama.ifeval"])
+        assert code == 0
+        assert [c for c in ws.platform.calls if c in ("submit_job", "create_endpoint", "delete_endpoint")] == [
+            "submit_job"
+        ]
+        assert steps(events) == [("job.llama.ifeval", Step.SUBMITTED)]
+        ws.platform.calls.clear()
+        code, events = apply(ws, [s], replace=["endpoint.llama-ep"])
+        assert code == 0
+        assert [a for a, _ in steps(events)] == ["endpoint.llama-ep", "endpoint.llama-ep"]  # deleted, created
+        assert "submit_job" not in ws.platform.calls  # its jobs' results still stand
+        with pytest.raises(NimctlError, match="--replace job.llama.nope: no such resource"):
+            apply(ws, [s], replace=["job.llama.nope"])
