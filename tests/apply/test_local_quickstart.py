@@ -54,11 +54,8 @@ def endpoint_pid(tmp_path: Path) -> int:
 
 def test_quickstart_apply_results_destroy(tmp_path):
     env = local_env(tmp_path)
-    started = time.monotonic()
     applied = run_cli(["apply", "-f", str(QUICKSTART), "--auto-approve"], env, cwd=tmp_path)
-    wall = time.monotonic() - started
     assert applied.code == 0, applied.text
-    assert wall < 60
     inv = invocation_id(applied.out)
     assert "5/5 checks passed" in applied.out
     assert f"nimctl destroy {inv}" in applied.out

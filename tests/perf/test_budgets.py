@@ -1,10 +1,10 @@
-"""Performance budgets that hold on a loaded 2-core CI machine (docs/performance.md has the real
-figures): what start-up imports (exact), platform requests of a refreshing plan (exact, and the same
-for 10 and 100 stacks), and wall times with generous margins."""
+"""Performance budgets that do not depend on the machine's load: what start-up imports (exact) and
+the platform requests of a refreshing plan (exact, and the same for 10 and 100 stacks). Wall
+times are goals measured by bench/ (bench/startup.py, bench/plan_scaling.py; figures in
+docs/performance.md and bench/results/), never asserted here."""
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import time
@@ -76,26 +76,6 @@ def test_start_up_imports_nothing_heavy(args: list[str], env, tmp_path) -> None:
     assert heavy == set(), f"nimctl {' '.join(args)} imports {sorted(heavy)}"
 
 
-def median_wall(argv: list[str], env: dict[str, str], runs: int = 3) -> float:
-    walls = []
-    for _ in range(runs + 1):
-        started = time.perf_counter()
-        proc = subprocess.run(argv, env=env, capture_output=True, stdin=subprocess.DEVNULL)
-        walls.append(time.perf_counter() - started)
-        assert proc.returncode in (0, 2), proc.stderr[-2000:]
-    return statistics.median(walls[1:])  # the first run writes the bytecode
-
-
-@pytest.mark.parametrize(
-    ("args", "limit"),
-    [(["--help"], 0.6), (["validate", "-f", str(SEED)], 0.9), (["plan", "--refresh=false", "-f", str(SEED)], 0.9)],
-    ids=["help", "validate", "plan-no-refresh"],
-)
-def test_start_up_wall_time(args: list[str], limit: float, env) -> None:
-    # The budget is 0.3 s (measured: 0.08 / 0.12 / 0.15 s); 3x leaves room for a busy CI machine.
-    assert median_wall([*nimctl_argv(), *args], env) < limit
-
-
 def plan(emulator, stacks_dir: Path, env: dict[str, str]) -> tuple[float, dict[str, int], str]:
     emulator.clear_requests()
     started = time.perf_counter()
@@ -126,20 +106,17 @@ def test_refresh_requests_are_constant_in_the_number_of_stacks(emulator, tmp_pat
         )
         apply_in_process(emulator, stacks, Path(env["NIMCTL_STATE"]))
         plan(emulator, stacks, env)  # fills the spec-check and state-validation caches, as apply would
-        walls, requests = [], []
+        requests = []
         for _ in range(2):
-            wall, counts, summary = plan(emulator, stacks, env)
+            _, counts, summary = plan(emulator, stacks, env)
             assert summary == "No changes. The platform matches the configuration."
-            walls.append(wall)
             requests.append(counts)
         mark_jobs_running(Path(env["NIMCTL_STATE"]))  # as after `apply --no-wait`
         _, running, summary = plan(emulator, stacks, env)
         assert summary == "No changes. The platform matches the configuration."
-        seen[count] = (requests, running, min(walls))
+        seen[count] = (requests, running)
     for count in (10, 100):
-        requests, running, _ = seen[count]
+        requests, running = seen[count]
         assert requests == [{"GET /deployments": 1, "GET /workspace": 1}] * 2
         # jobs are paged 500 at a time until an empty page: 30 and 300 jobs are one page each
         assert running == {"GET /deployments": 1, "GET /jobs": 2, "GET /workspace": 1}
-    # 100 stacks plan in ~1.2 s here (1,000 in ~2.7 s); 8 s leaves room for a busy CI machine
-    assert seen[100][2] < 8.0

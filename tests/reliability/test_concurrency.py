@@ -106,7 +106,9 @@ def test_simultaneous_writers_and_readers(lepton, tmp_path):
         assert traceback_problems(result) == []
         assert result.code == 0, result.describe()
     assert watcher.problems == [], watcher.problems[:5]
-    assert watcher.reads > 50 and len(watcher.lineages) == 1
+    # The watcher read while the writers wrote: it saw the state move (a count of events, not of
+    # reads in a time window, which depends on the machine's load).
+    assert len(set(watcher.serials)) >= 2 and len(watcher.lineages) == 1, watcher.serials[-5:]
     assert watcher.holders <= {p.pid for p in procs[:4]}, "only writers take the lock"
     state = sandbox.state()
     assert validate_state_dict(state) == []

@@ -51,8 +51,9 @@ def test_readers_never_see_a_torn_file_during_a_write_loop(state_path: Path) -> 
     writer = _start("write-loop", str(state_path), "100000", "300")
     try:
         assert writer.stdout.readline() == "started\n"
-        readers = [_start("read-loop", str(state_path), "2.0") for _ in range(3)]
-        outputs = [r.communicate(timeout=30) for r in readers]
+        # Each reader reads until the writer has replaced the file 20 times under it.
+        readers = [_start("read-loop", str(state_path), "20") for _ in range(3)]
+        outputs = [r.communicate(timeout=120) for r in readers]
     finally:
         writer.kill()
         writer.wait(10)
@@ -61,5 +62,5 @@ def test_readers_never_see_a_torn_file_during_a_write_loop(state_path: Path) -> 
     for reader, (out, err) in zip(readers, outputs, strict=True):
         assert reader.returncode == 0, err[-2000:]
         reads, last_serial = int(out.split()[1]), int(out.split()[3])
-        assert reads >= 5 and last_serial > 1, out
+        assert reads >= 1 and last_serial >= 20, out
     _assert_whole_valid_state(state_path)

@@ -80,14 +80,16 @@ def journal_loop(path: str, count: str) -> None:
             print(f"step {i}", flush=True)
 
 
-def read_loop(path: str, seconds: str) -> None:
+def read_loop(path: str, writes: str) -> None:
+    """Read until the file has been replaced ``writes`` times under this reader (however long that
+    takes on a loaded machine; the caller's timeout bounds it): every read must be whole."""
     store = StateStore(path)
-    deadline = time.monotonic() + float(seconds)
-    reads, last_serial = 0, -1
-    while time.monotonic() < deadline:
+    reads, first_serial, last_serial = 0, None, -1
+    while first_serial is None or last_serial - first_serial < int(writes):
         state = store.read()  # raises StateError on a torn or invalid file
         if state.serial < last_serial:
             raise SystemExit(f"serial went backwards: {last_serial} -> {state.serial}")
+        first_serial = state.serial if first_serial is None else first_serial
         last_serial = state.serial
         reads += 1
     print(f"reads {reads} last_serial {last_serial}", flush=True)
