@@ -64,7 +64,7 @@ from nimctl.providers.base import (
 from nimctl.stack import ownership
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
 from nimctl.state.errors import StateWriteError
-from nimctl.state.model import Invocation, State, now
+from nimctl.state.model import Invocation, InvocationStatus, State, now
 from nimctl.state.records import endpoint_spec_hash, observed_endpoint, observed_job
 
 
@@ -318,7 +318,7 @@ class Applier:
         urls = self._wait_ready(sorted(needed)) if needed else {}
         submitted = self._submit_jobs(to_run, urls)
         if not self.options.wait:
-            self.journal.finish_invocation(self.invocation.id, "succeeded")
+            self.journal.finish_invocation(self.invocation.id, InvocationStatus.SUCCEEDED)
             self.events.emit(JobsSubmitted(self.invocation.id, submitted))
             self._report_endpoints_kept()
             return Outcome.SUBMITTED
@@ -338,7 +338,7 @@ class Applier:
             if not destroy_after:
                 self._report_endpoints_kept()
             return Outcome.FAILED
-        self.journal.finish_invocation(self.invocation.id, "succeeded")
+        self.journal.finish_invocation(self.invocation.id, InvocationStatus.SUCCEEDED)
         self._run_after_jobs()
         if not destroy_after:
             self._report_endpoints_kept()
@@ -730,7 +730,7 @@ class Applier:
         except (KeyboardInterrupt, Interrupted):
             self.events.emit(ErrorMessage(f"Cleanup skipped. What is left is recorded: run `nimctl destroy {inv_id}`."))
             with contextlib.suppress(KeyboardInterrupt, Interrupted, NimctlError):
-                self.journal.finish_invocation(inv_id, "interrupted", reason)
+                self.journal.finish_invocation(inv_id, InvocationStatus.INTERRUPTED, reason)
             return Outcome.INTERRUPTED
         except NimctlError as err:
             self.events.emit(ErrorMessage(f"cleanup failed: {err}. Run `nimctl destroy {inv_id}` to finish it."))

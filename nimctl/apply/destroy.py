@@ -29,7 +29,7 @@ from nimctl.apply.removal import destroy_addresses
 from nimctl.apply.workspace import Workspace
 from nimctl.common.errors import NimctlError
 from nimctl.providers.base import EndpointInfo, JobInfo, JobState, Provider
-from nimctl.state.model import State
+from nimctl.state.model import InvocationStatus, State
 
 
 @dataclass
@@ -187,5 +187,5 @@ def _shared_endpoints(state: State, addresses: list[str], invocation_id: str | N
 
 def _mark_destroyed(journal: Journal, invocation_id: str) -> None:
     inv = journal.state.invocations.get(invocation_id)
-    if inv is not None and inv.status != "destroyed":
-        journal.finish_invocation(invocation_id, "destroyed")
+    if inv is not None and inv.status != InvocationStatus.DESTROYED:
+        journal.finish_invocation(invocation_id, InvocationStatus.DESTROYED)

@@ -26,7 +26,7 @@ from typing import Protocol, TypeVar
 
 from nimctl.state.backend import StateAppender, StateWriter
 from nimctl.state.delta import Image
-from nimctl.state.model import Invocation, PendingEntry, State, now
+from nimctl.state.model import Invocation, InvocationStatus, PendingEntry, State, now
 
 
 class JournalStore(StateWriter, StateAppender, Protocol):
@@ -202,7 +202,7 @@ class Journal:
     def finish_invocation(self, invocation_id: str, status: str, error: str | None = None) -> None:
         def change(state: State) -> None:
             inv = state.invocations[invocation_id]
-            inv.status = status
+            inv.status = InvocationStatus(status).value  # a plain string in the state file
             inv.finished_at = now()
             if error:
                 inv.error = error

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from enum import Enum
 
 from nimctl.apply.journal import Journal
 from nimctl.providers.base import (
@@ -25,17 +26,27 @@ from nimctl.providers.base import (
     Provider,
     ResourceState,
 )
-from nimctl.state.model import PendingEntry, State, now
+from nimctl.state.model import InvocationStatus, PendingEntry, State, now
 from nimctl.state.records import adopt_pending, forget
+
+
+class SettleOutcome(str, Enum):
+    """What settling one pending entry did."""
+
+    ADOPTED = "adopted"  # the call had taken effect: the object is recorded as ours
+    NOT_CREATED = "not created"  # the call never took effect
+    DELETED = "deleted"  # a delete was issued again and the resource forgotten
+    STOPPED = "stopped"  # a stop was issued again
+    DROPPED = "dropped"  # nothing to finish (an update: the next plan shows it again if needed)
 
 
 @dataclass(frozen=True)
 class Settled:
     entry: PendingEntry
-    outcome: str  # "adopted" | "not created" | "deleted" | "stopped" | "dropped"
+    outcome: SettleOutcome
 
     def describe(self) -> str:
-        return f"{self.entry.address} ({self.entry.name}): interrupted {self.entry.op} → {self.outcome}"
+        return f"{self.entry.address} ({self.entry.name}): interrupted {self.entry.op} → {self.outcome.value}"
 
 
 def settle_pending(journal: Journal, providers: dict[str, Provider]) -> list[Settled]:
@@ -65,7 +76,7 @@ def close_abandoned_invocations(journal: Journal) -> list[str]:
     """Invocations still marked running, seen by a process that holds the state lock: an apply
     holds it from start to finish, so their nimctl process ended without finishing (kill -9, a
     crash, a lost machine). They are marked interrupted; what they left is settled from the journal."""
-    stale = sorted(i for i, inv in journal.state.invocations.items() if inv.status == "running")
+    stale = sorted(i for i, inv in journal.state.invocations.items() if not InvocationStatus(inv.status).finished)
 
     def change(state: State) -> None:
         for inv_id in stale:
@@ -85,33 +96,33 @@ def _settle_one(
     entry: PendingEntry,
     endpoints: dict[str, EndpointInfo],
     jobs: dict[str, list[JobInfo]],
-) -> str:
+) -> SettleOutcome:
     if entry.op == "create" and entry.type == "endpoint":
         live = endpoints.get(entry.name)
         if live is None or live.state == ResourceState.GONE:
             journal.resolve(entry)
-            return "not created"
+            return SettleOutcome.NOT_CREATED
         journal.resolve(entry, lambda s: _adopt(s, entry, live))
-        return "adopted"
+        return SettleOutcome.ADOPTED
     if entry.op == "submit":
         found = [j for j in jobs.get(entry.name, []) if j.state != JobState.GONE]
         if not found:
             journal.resolve(entry)
-            return "not created"
+            return SettleOutcome.NOT_CREATED
         journal.resolve(entry, lambda s: _adopt(s, entry, found[-1]))
-        return "adopted"
+        return SettleOutcome.ADOPTED
     if entry.op == "delete":
         _delete_again(provider, entry, endpoints, jobs)
         journal.resolve(entry, lambda s: _forget(s, entry))
-        return "deleted"
+        return SettleOutcome.DELETED
     if entry.op == "stop":
         if entry.platform_id:
             with contextlib.suppress(NotFound):
                 provider.stop_job(entry.platform_id)
         journal.resolve(entry)
-        return "stopped"
+        return SettleOutcome.STOPPED
     journal.resolve(entry)
-    return "dropped"
+    return SettleOutcome.DROPPED
 
 
 def _delete_again(

@@ -8,11 +8,26 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from typing import Any
 
 STATE_VERSION = 1
 
-INVOCATION_STATUSES = ("running", "succeeded", "failed", "interrupted", "destroyed")
+class InvocationStatus(str, Enum):
+    """Where an invocation is. Stored as its value (a plain string in the state file)."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    DESTROYED = "destroyed"
+
+    @property
+    def finished(self) -> bool:
+        return self is not InvocationStatus.RUNNING
+
+
+INVOCATION_STATUSES = tuple(s.value for s in InvocationStatus)
 
 
 def now() -> float:
