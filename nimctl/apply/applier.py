@@ -49,7 +49,7 @@ from nimctl.apply.events import (
 from nimctl.apply.journal import Journal, checkpoint
 from nimctl.apply.recovery import close_abandoned_invocations, settle_pending
 from nimctl.apply.removal import destroy_addresses, remove_endpoint, remove_job
-from nimctl.apply.waiting import Poller, poll_jobs, wait_endpoints_ready
+from nimctl.apply.waiting import Poller, poll_jobs, unreachable_timeout_s, wait_endpoints_ready
 from nimctl.apply.workspace import Workspace
 from nimctl.common.errors import NimctlError
 from nimctl.common.secrets import redact_spec
@@ -65,7 +65,7 @@ from nimctl.stack import ownership
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
 from nimctl.state.errors import StateWriteError
 from nimctl.state.model import Invocation, InvocationStatus, State, now
-from nimctl.state.records import endpoint_spec_hash, observed_endpoint, observed_job
+from nimctl.state.records import endpoint_spec_hash, forget, observed_endpoint, observed_job
 
 
 class Interrupted(KeyboardInterrupt):
@@ -81,6 +81,8 @@ class ApplyOptions:
     parallelism: int = 10
     targets: list[str] = field(default_factory=list)
     replace: list[str] = field(default_factory=list)  # addresses recreated / run again (--replace)
+    prune: bool = False  # the configs are authoritative: remove stacks they do not name
+    share_existing: bool = False  # use a live endpoint that is not this state's, without owning it
 
 
 AfterJobs = Callable[[str, State, Events], None]
@@ -122,12 +124,14 @@ def run_apply(
             saved = load_plan_file(plan_file)
             stacks = saved.stacks
             options.targets = list(saved.targets)  # the fresh plan must cover what the saved one did
+            options.prune = saved.plan.prune
+            options.share_existing = any(c.shared for c in saved.plan.resource_changes)
         assert stacks is not None
         from nimctl.stack.speccheck import check_lepton_specs, raise_on_problems
 
         # Before any side effect; specs checked by an earlier plan/apply are not parsed again.
         raise_on_problems(check_lepton_specs(stacks, may_import_sdk=True))
-        providers = ws.providers_for(_platforms(stacks, state))
+        providers = ws.providers_for(_platforms(stacks, state, options.prune))
         for settled in settle_pending(journal, providers):
             events.emit(WarningMessage(f"settled an interrupted run's step: {settled.describe()}"))
         plan, observed = _plan(stacks, state, providers, options, plan_file)
@@ -143,6 +147,14 @@ def run_apply(
         if not plan.has_changes and not waits:
             _move_lifetimes(ws, journal, stacks, providers, plan, events)
             return _complete(events, Outcome.NO_CHANGES, None, summary)
+        if plan.conflicts:
+            raise NimctlError(
+                "refusing to take over "
+                + ", ".join(f"endpoint {c.name} ({(c.owner or {}).get('description')})" for c in plan.conflicts)
+                + ": it is not this state's. Nothing was changed",
+                hint="pass --share-existing to use it without owning it (this state then never modifies or "
+                "deletes it), or set another deployment.lepton_config.endpoint_name",
+            )
         if not approve():
             return _complete(events, Outcome.CANCELLED, None, summary)
         files = config_files or [plan_file or ""]
@@ -186,9 +198,12 @@ def _move_lifetimes(
             events.emit(Note(desired.address, moved))
 
 
-def _platforms(stacks: list[Stack], state: State) -> set[str]:
+def _platforms(stacks: list[Stack], state: State, prune: bool = False) -> set[str]:
+    """The platforms this apply reads: its stacks', its stacks' records' (or every record's with
+    --prune) and the journal's. Other stacks' platforms are not touched (nor their credentials needed)."""
+    names = {s.name for s in stacks}
     platforms = {s.platform for s in stacks}
-    platforms |= {r.provider for r in state.resources.values()}
+    platforms |= {r.provider for r in state.resources.values() if prune or r.stack in names}
     platforms |= {p.provider for p in state.pending}
     return platforms
 
@@ -201,9 +216,24 @@ def _plan(
     plan_file: str | None,
 ) -> tuple[Any, Any]:
     from nimctl.plan import make_plan, refresh
+    from nimctl.plan.actions import scope_of
 
-    observed = refresh(state, providers)
-    plan = make_plan(stacks, state, observed, targets=options.targets, salt=state.lineage, replace=options.replace)
+    observed = refresh(
+        state,
+        providers,
+        stacks=scope_of(stacks, prune=options.prune),
+        desired_endpoints=[s.endpoint for s in stacks if s.endpoint],
+    )
+    plan = make_plan(
+        stacks,
+        state,
+        observed,
+        targets=options.targets,
+        salt=state.lineage,
+        replace=options.replace,
+        prune=options.prune,
+        share_existing=options.share_existing,
+    )
     if plan_file:
         from nimctl.plan.planfile import check_plan_fresh
 
@@ -281,6 +311,8 @@ class Applier:
             outcome = self._fail(Outcome.INTERRUPTED, "interrupted by the user")
         except StateWriteError as err:
             outcome = self._state_unwritable(err)
+        except Transient as err:
+            outcome = self._platform_unreachable(err)
         except NimctlError as err:
             self.events.emit(ErrorMessage(err.message, err.hint))
             outcome = self._fail(Outcome.FAILED, err.message)
@@ -301,12 +333,14 @@ class Applier:
         for change in changes("endpoint", delete, replace):
             self._delete_endpoint_record(change.address)
 
+        for change in changes("endpoint", ("share",)):
+            self._record_shared(change)
         # Creates and updates of different endpoints are independent: up to --parallelism at once.
         writes = [(self._create_endpoint, c.address) for c in changes("endpoint", replace, create)]
         writes += [(self._update_endpoint, c.address) for c in changes("endpoint", update)]
         calls: list[Callable[[], None]] = [partial(f, self.endpoints[a]) for f, a in writes]
         self._in_parallel(calls, "endpoint")
-        touched = [a for _, a in writes]
+        touched = [c.address for c in changes("endpoint", ("share",))] + [a for _, a in writes]
 
         to_run = [self.jobs[c.address] for c in changes("job", create, replace)]
         # A re-run of a job whose previous run is still active (``replace``): the plan promises to stop
@@ -484,6 +518,29 @@ class Applier:
         if created:
             self._note_created(state, desired.address)
 
+    def _record_shared(self, change: Any) -> None:
+        """Record a live endpoint that is not this state's as shared: no platform call, and this
+        state's destroy, cleanup and replacement only ever forget it."""
+        desired = self.endpoints[change.address]
+        owner = (change.owner or {}).get("marker") or {}
+        self.events.emit(
+            Note(
+                desired.address,
+                f"{desired.address}: using {desired.name} as shared ({(change.owner or {}).get('description')})",
+            )
+        )
+
+        def record(state: State) -> None:
+            from nimctl.providers.base import ResourceState
+            from nimctl.state.records import record_endpoint
+
+            url = (change.after or {}).get("url")
+            info = EndpointInfo(desired.name, ResourceState.PENDING, "shared", url, {})
+            entry = record_endpoint(state, desired, info, invocation_id=self.invocation.id, salt=self.salt)
+            entry.extra.update(shared=True, owner=owner)
+
+        self.journal.mutate(record)
+
     def _note_created(self, state: State, address: str) -> None:
         inv = state.invocations[self.invocation.id]
         if address not in inv.created:
@@ -492,6 +549,12 @@ class Applier:
     def _delete_endpoint_record(self, address: str) -> None:
         record = self.state.resources.get(address)
         if record is None:
+            return
+        if record.extra.get("shared"):
+            self.events.emit(
+                Note(address, f"{address}: forgetting the shared endpoint {record.name} (it stays: it is its owner's)")
+            )
+            self.journal.mutate(lambda s: forget(s, address, name=record.name))
             return
         provider = self.providers[record.provider]
         self.events.emit(ResourceStep(address, Step.DELETING, record.name, record.provider))
@@ -538,6 +601,7 @@ class Applier:
 
         submitted: list[str] = []
         errors: list[str] = []
+        transient: list[bool] = []
         lock = threading.Lock()
 
         def submit(job: DesiredJob) -> None:
@@ -576,6 +640,7 @@ class Applier:
             except ProviderError as err:
                 with lock:
                     errors.append(f"{job.address}: {err}")
+                    transient.append(isinstance(err, Transient))
                 return
             with lock:
                 submitted.append(job.address)
@@ -590,6 +655,10 @@ class Applier:
                 self._cancel.set()  # unstarted submissions return at once; in-flight ones finish
                 raise
         checkpoint("jobs:submitted")
+        if errors and all(transient):
+            # The platform did not answer: no verdict on what was submitted (the journal keeps
+            # each ambiguous submit for the next run to find by name and marker).
+            raise Transient("job submission did not get through:\n  " + "\n  ".join(errors))
         if errors:
             raise NimctlError(
                 "job submission failed:\n  " + "\n  ".join(errors), hint="fix the cause and run `nimctl apply` again"
@@ -601,13 +670,33 @@ class Applier:
         finished: dict[str, JobInfo] = {}
         poller = Poller()
         started = time.monotonic()
+        outage_since: float | None = None
         self.events.emit(WaitStart(Phase.JOBS_FINISHED, sorted(pending)))
         try:
             while pending:
                 by_provider: dict[Provider, set[str]] = {}
                 for record in pending.values():
                     by_provider.setdefault(self.providers[record.provider], set()).add(record.platform_id or "")
-                live = poll_jobs(by_provider)
+                try:
+                    live = poll_jobs(by_provider)
+                except Transient as err:
+                    # Not a verdict on the jobs: read again, until the platform has been silent
+                    # for longer than NIMCTL_UNREACHABLE_TIMEOUT.
+                    outage_since = outage_since or time.monotonic()
+                    if time.monotonic() - outage_since > unreachable_timeout_s():
+                        raise
+                    for address, record in pending.items():
+                        self.events.emit(
+                            Progress(
+                                Phase.JOBS_FINISHED,
+                                address,
+                                f"{record.name}: platform not answering ({err.message}); reading again",
+                                round(time.monotonic() - started, 3),
+                            )
+                        )
+                    poller.sleep()
+                    continue
+                outage_since = None
                 updates: dict[str, JobInfo | None] = {}
                 for address, record in list(pending.items()):
                     info = live.get(record.platform_id or "")
@@ -685,8 +774,8 @@ class Applier:
     def _report_endpoints_kept(self) -> None:
         for address in sorted(self.endpoints):
             record = self.state.resources.get(address)
-            if record is None:
-                continue
+            if record is None or record.extra.get("shared"):
+                continue  # a shared endpoint is not this state's to remove
             url = record.observed.get("url") or ""
             creator = record.invocation_id or self.invocation.id
             self.events.emit(EndpointKept(address, record.name, url, creator))
@@ -724,7 +813,7 @@ class Applier:
                     )
                 )
             else:
-                self.events.emit(CleanupStart(inv_id, status))
+                self.events.emit(CleanupStart(inv_id, status, after_ctrl_c=self._interrupts > 0))
                 self._cleanup_created()
             self.journal.finish_invocation(inv_id, status, reason)
         except (KeyboardInterrupt, Interrupted):
@@ -736,6 +825,28 @@ class Applier:
             self.events.emit(ErrorMessage(f"cleanup failed: {err}. Run `nimctl destroy {inv_id}` to finish it."))
             self.journal.finish_invocation(inv_id, status, reason)
         return outcome
+
+    def _platform_unreachable(self, err: Transient) -> Outcome:
+        """The platform kept failing past the run's deadline (after retries). That is no verdict on
+        what was created: nothing is deleted that could not be verified. The run ends failed,
+        saying what is left and how to continue or remove it."""
+        self._cancel.set()
+        inv_id = self.invocation.id
+        self.events.emit(ErrorMessage(err.message, err.hint))
+        if inv_id not in self.state.invocations:
+            return Outcome.FAILED
+        inv = self.state.invocations[inv_id]
+        left = sorted(set(inv.created) | {p.address for p in self.state.pending if p.invocation_id == inv_id})
+        what = f"Left as they are (not verified, so not deleted): {', '.join(left)}. " if left else ""
+        self.events.emit(
+            ErrorMessage(
+                f"{what}`nimctl apply` continues once the platform answers; `nimctl destroy {inv_id}` removes "
+                "what this run created."
+            )
+        )
+        with contextlib.suppress(NimctlError):
+            self.journal.finish_invocation(inv_id, "failed", f"the platform did not answer: {err.message}")
+        return Outcome.FAILED
 
     def _state_unwritable(self, err: StateWriteError) -> Outcome:
         """The state stopped taking writes after a side effect. Nothing more is attempted (every
@@ -763,9 +874,24 @@ class Applier:
         # Steps whose outcome is unknown (a lost response) are settled first: whatever they created
         # is adopted into the invocation, so it is cleaned up like the rest.
         settle_pending(self.journal, self.providers)
+        from nimctl.apply.destroy import foreign_users
+
         inv = self.state.invocations[self.invocation.id]
         jobs = [a for a in inv.created if a.startswith("job.")]
         endpoints = [a for a in inv.created if a.startswith("endpoint.")]
+        # An endpoint this run created that another state's jobs already use stays (destroy
+        # --force removes it); so does one whose users could not be read.
+        try:
+            others = foreign_users(self.state, endpoints, self.providers)
+        except ProviderError as err:
+            others = {a: [f"its users could not be read ({err.message})"] for a in endpoints}
+        for address, users in others.items():
+            self.events.emit(
+                WarningMessage(
+                    f"{address} is kept: " + "; ".join(users) + f". `nimctl destroy --force {self.invocation.id}`"
+                )
+            )
+        endpoints = [a for a in endpoints if a not in others]
         # Jobs are stopped, not deleted, so their logs stay readable; `destroy` removes them.
         destroy_addresses(
             self.journal, self.providers, jobs + endpoints, self.invocation.id, events=self.events, stop_only_jobs=True

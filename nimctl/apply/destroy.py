@@ -103,6 +103,14 @@ def run_destroy(
                 "refusing to remove an endpoint that another invocation still uses",
                 hint="wait for those jobs, or pass --force",
             )
+        others = foreign_users(state, addresses, providers)
+        if others and not options.force:
+            for address, users in others.items():
+                events.emit(WarningMessage(f"{address} is in use by another state: " + "; ".join(users)))
+            raise NimctlError(
+                "refusing to remove an endpoint on which another state's jobs are running. Nothing was removed",
+                hint="wait until those jobs finish (their owners see them in `nimctl status`), or pass --force",
+            )
         if not approve():
             return _complete(events, Outcome.CANCELLED, invocation_id)
         removed = destroy_addresses(journal, providers, addresses, invocation_id or "destroy", events=events)
@@ -183,6 +191,36 @@ def _shared_endpoints(state: State, addresses: list[str], invocation_id: str | N
         if users:
             shared[address] = users
     return shared
+
+
+def foreign_users(state: State, addresses: list[str], providers: dict[str, Provider]) -> dict[str, list[str]]:
+    """Endpoints among ``addresses`` (owned by this state) on which jobs of *another* state are
+    still active, found by the ownership marker those jobs carry: address -> who, in words."""
+    endpoints = {
+        a: state.resources[a]
+        for a in addresses
+        if a in state.resources and state.resources[a].type == "endpoint" and not state.resources[a].extra.get("shared")
+    }
+    if not endpoints:
+        return {}
+    from nimctl.plan.refresh import owner_of
+
+    users: dict[str, list[str]] = {}
+    listed: dict[str, list[JobInfo]] = {}
+    for address, record in sorted(endpoints.items()):
+        if record.provider not in listed:
+            listed[record.provider] = providers[record.provider].list_jobs()
+        for job in listed[record.provider]:
+            marker = owner_of(job)
+            if (
+                job.state.terminal
+                or marker is None
+                or marker.lineage == state.lineage
+                or marker.endpoint != record.name
+            ):
+                continue
+            users.setdefault(address, []).append(f"job {job.name} ({job.platform_state}), {marker.describe()}")
+    return users
 
 
 def _mark_destroyed(journal: Journal, invocation_id: str) -> None:

@@ -263,6 +263,7 @@ class CleanupStart(Event):
     type: ClassVar[str] = "cleanup_start"
     invocation_id: str
     status: str
+    after_ctrl_c: bool = False  # "Ctrl-C again to skip" is offered only to someone who pressed it
 
 
 class Outcome(str, Enum):

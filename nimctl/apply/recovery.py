@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from nimctl.apply.journal import Journal
+from nimctl.plan.refresh import owner_of
 from nimctl.providers.base import (
     EndpointInfo,
     JobInfo,
@@ -26,6 +27,7 @@ from nimctl.providers.base import (
     Provider,
     ResourceState,
 )
+from nimctl.stack.ownership import proves
 from nimctl.state.model import InvocationStatus, PendingEntry, State, now
 from nimctl.state.records import adopt_pending, forget
 
@@ -97,15 +99,22 @@ def _settle_one(
     endpoints: dict[str, EndpointInfo],
     jobs: dict[str, list[JobInfo]],
 ) -> SettleOutcome:
+    lineage = journal.state.lineage
     if entry.op == "create" and entry.type == "endpoint":
         live = endpoints.get(entry.name)
-        if live is None or live.state == ResourceState.GONE:
+        # Adopted only with this invocation's marker: an object of that name made by anyone else
+        # (another state, a teammate, by hand) is never recorded as this run's creation.
+        if live is None or live.state == ResourceState.GONE or not proves(owner_of(live), lineage, entry.invocation_id):
             journal.resolve(entry)
             return SettleOutcome.NOT_CREATED
         journal.resolve(entry, lambda s: _adopt(s, entry, live))
         return SettleOutcome.ADOPTED
     if entry.op == "submit":
-        found = [j for j in jobs.get(entry.name, []) if j.state != JobState.GONE]
+        found = [
+            j
+            for j in jobs.get(entry.name, [])
+            if j.state != JobState.GONE and proves(owner_of(j), lineage, entry.invocation_id)
+        ]
         if not found:
             journal.resolve(entry)
             return SettleOutcome.NOT_CREATED

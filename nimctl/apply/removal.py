@@ -12,7 +12,7 @@ import contextlib
 import time
 
 from nimctl.apply import lifetime
-from nimctl.apply.events import Events, ResourceStep, Step
+from nimctl.apply.events import Events, Note, ResourceStep, Step
 from nimctl.apply.journal import Journal
 from nimctl.apply.waiting import Poller
 from nimctl.common.errors import NimctlError
@@ -123,6 +123,12 @@ def destroy_addresses(
         if record is None:
             continue
         provider = providers[record.provider]
+        if record.extra.get("shared"):
+            # Never deleted by this state: it is its owner's. Forgetting it is all there is to do.
+            journal.mutate(lambda st, a=address, n=record.name: forget(st, a, name=n))
+            events.emit(Note(address, f"{address}: forgotten (shared; the endpoint stays, it is its owner's)"))
+            done.append(address)
+            continue
         try:
             if record.type == "job":
                 if stop_only_jobs:

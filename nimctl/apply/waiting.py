@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nimctl.common.errors import NimctlError
-from nimctl.providers.base import EndpointInfo, JobInfo, NotFound, Provider, ResourceState
+from nimctl.providers.base import EndpointInfo, JobInfo, NotFound, Provider, ResourceState, Transient
 from nimctl.stack.resources import DesiredEndpoint
 
 
@@ -97,7 +97,18 @@ def wait_endpoints_ready(
         if not pending:
             return ready
         for provider, addresses in _group_by_provider(pending).items():
-            live = {e.name: e for e in provider.list_endpoints()}
+            try:
+                live = {e.name: e for e in provider.list_endpoints()}
+            except Transient as err:
+                # A read that failed after its retries says nothing about the endpoint: read
+                # again until the run's own deadline (the readiness timeout), then give up
+                # without a verdict (the caller deletes nothing it could not verify).
+                deadline = max(pending[a][0].readiness_timeout_s for a in addresses)
+                if time.monotonic() - started > deadline:
+                    raise
+                for address in addresses:
+                    on_update(address, f"{provider.name} is not answering ({err.message}); reading again", None)
+                continue
             for address in addresses:
                 desired, _ = pending[address]
                 info = live.get(desired.name)
@@ -154,6 +165,19 @@ def _group_by_provider(items: dict[str, tuple[DesiredEndpoint, Provider]]) -> di
     for address, (_, provider) in sorted(items.items()):
         grouped.setdefault(provider, []).append(address)
     return grouped
+
+
+def unreachable_timeout_s() -> float:
+    """How long a job wait reads again through a platform that does not answer (after each
+    read's own retries) before the run gives up, leaving everything as it is."""
+    try:
+        return float(os.environ.get(ENV_UNREACHABLE_TIMEOUT, DEFAULT_UNREACHABLE_TIMEOUT_S))
+    except ValueError:
+        return DEFAULT_UNREACHABLE_TIMEOUT_S
+
+
+ENV_UNREACHABLE_TIMEOUT = "NIMCTL_UNREACHABLE_TIMEOUT"
+DEFAULT_UNREACHABLE_TIMEOUT_S = 900.0
 
 
 def poll_jobs(providers_and_ids: dict[Provider, set[str]]) -> dict[str, JobInfo]:

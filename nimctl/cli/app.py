@@ -172,6 +172,12 @@ def plan(
     verbose: bool = typer.Option(
         False, "--verbose", "-v", help="Show every job's spec in full (default: shared fields once)."
     ),
+    prune: bool = typer.Option(
+        False, "--prune", help="Plan as `apply --prune`: remove stacks the configs do not name."
+    ),
+    share_existing: bool = typer.Option(
+        False, "--share-existing", help="Plan as `apply --share-existing`: use foreign endpoints as shared."
+    ),
 ) -> None:
     """Show what apply would do. Writes nothing."""
     from nimctl.cli.commands import run_plan
@@ -189,6 +195,8 @@ def plan(
             refresh=do_refresh,
             targets=targets or [],
             verbose=verbose,
+            prune=prune,
+            share_existing=share_existing,
         )
     except NimctlError as err:
         _fail(err, ctx.ui)
@@ -220,6 +228,14 @@ def apply(
         None, "--replace", help="Recreate this endpoint, or run this job again, although nothing changed (repeatable)."
     ),
     lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="Seconds to wait for the state lock."),
+    prune: bool = typer.Option(
+        False, "--prune", help="The configs are authoritative: also remove stacks of the state they do not name."
+    ),
+    share_existing: bool = typer.Option(
+        False,
+        "--share-existing",
+        help="Use a live endpoint that is not this state's (same name) without owning it: never modified or deleted.",
+    ),
 ) -> None:
     """Make the platform match the config: deploy, wait until ready, run the evaluation jobs."""
     from nimctl.apply.applier import ApplyOptions, run_apply
@@ -234,6 +250,8 @@ def apply(
         parallelism=parallelism,
         targets=targets or [],
         replace=replace or [],
+        prune=prune,
+        share_existing=share_existing,
     )
     try:
         if plan_file and files:

@@ -25,9 +25,12 @@ def run_plan(
     refresh: bool,
     targets: list[str],
     verbose: bool = False,
+    prune: bool = False,
+    share_existing: bool = False,
 ) -> int:
     from nimctl.plan import make_plan
     from nimctl.plan import refresh as refresh_state
+    from nimctl.plan.actions import scope_of
 
     stacks = load_stacks(files, overrides, ctx.ui)
     from nimctl.stack.speccheck import check_lepton_specs, raise_on_problems
@@ -42,11 +45,22 @@ def run_plan(
         )
     state = ctx.store.read()
     observed = None
+    scope = scope_of(stacks, prune=prune)
     if refresh:
-        platforms = {s.platform for s in stacks} | {r.provider for r in state.resources.values()}
-        platforms |= {p.provider for p in state.pending}
-        observed = refresh_state(state, ctx.providers_for(platforms))
-    plan = make_plan(stacks, state, observed, targets=targets, salt=state.lineage)
+        # Only the platforms of the configs' stacks (and of the journal's entries of those stacks):
+        # a local plan needs no Lepton credentials when the state also holds Lepton stacks.
+        platforms = {s.platform for s in stacks}
+        platforms |= {r.provider for r in state.resources.values() if scope is None or r.stack in scope}
+        platforms |= {p.provider for p in state.pending if scope is None or p.stack in scope or not p.stack}
+        observed = refresh_state(
+            state,
+            ctx.providers_for(platforms),
+            stacks=scope,
+            desired_endpoints=[s.endpoint for s in stacks if s.endpoint],
+        )
+    plan = make_plan(
+        stacks, state, observed, targets=targets, salt=state.lineage, prune=prune, share_existing=share_existing
+    )
     plan.cost = estimate_cost(plan, stacks)
     if json_output:
         from nimctl.plan.render import render_json

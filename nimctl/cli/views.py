@@ -166,9 +166,9 @@ class HumanView:
         )
 
     def on_cleanup_start(self, event: CleanupStart) -> None:
+        skip = "Ctrl-C again to skip; " if event.after_ctrl_c else ""
         self.ui.print(
-            f"Cleaning up after the {event.status} run (Ctrl-C again to skip; "
-            f"`nimctl destroy {event.invocation_id}` finishes it later)..."
+            f"Cleaning up after the {event.status} run ({skip}`nimctl destroy {event.invocation_id}` finishes it later)..."
         )
 
     def on_apply_complete(self, event: ApplyComplete) -> None:

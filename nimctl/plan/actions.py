@@ -38,12 +38,14 @@ from typing import Any
 from nimctl.common.errors import NimctlError
 from nimctl.common.secrets import redact_spec
 from nimctl.plan.diff import FieldChange, diff_specs
-from nimctl.plan.refresh import DELETED, DRIFTED, NOT_REFRESHED, Observed, describe_pending
+from nimctl.plan.refresh import DELETED, DRIFTED, NOT_REFRESHED, Observed, Unrecorded, describe_pending
 from nimctl.providers.base import EndpointInfo, JobInfo, JobState, ResourceState
+from nimctl.stack import ownership
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
 from nimctl.state.model import PendingEntry, ResourceRecord, State
 
 CREATE, UPDATE, REPLACE, DELETE, NOOP = ["create"], ["update"], ["delete", "create"], ["delete"], ["no-op"]
+SHARE = ["share"]  # use a live endpoint that is not this state's, without owning it (--share-existing)
 KNOWN_AFTER_APPLY = "(known after apply)"
 ACTIVE_JOB_STATES = frozenset({JobState.PENDING.value, JobState.RUNNING.value, JobState.UNKNOWN.value})
 
@@ -82,6 +84,18 @@ class ResourceChange:
     reasons: list[str] = field(default_factory=list)
     changed_fields: list[FieldChange] = field(default_factory=list)
     depends_on: list[str] = field(default_factory=list)
+    # Set for an endpoint that is not this state's own: {"ownership": "foreign" | "shared",
+    # "marker": <ownership marker dict> | None, "description": "created by alice@ws-3, ..."}.
+    # "foreign" blocks apply (a create under a name someone else holds).
+    owner: dict[str, Any] | None = None
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.owner and self.owner.get("ownership") == "foreign")
+
+    @property
+    def shared(self) -> bool:
+        return bool(self.owner and self.owner.get("ownership") == "shared")
 
     @property
     def action(self) -> str:
@@ -105,6 +119,7 @@ class ResourceChange:
             "reasons": list(self.reasons),
             "changed_fields": [c.to_dict() for c in self.changed_fields],
             "depends_on": list(self.depends_on),
+            **({"owner": self.owner} if self.owner else {}),
         }
 
     @classmethod
@@ -121,6 +136,7 @@ class ResourceChange:
             reasons=list(data.get("reasons", ())),
             changed_fields=[FieldChange.from_dict(c) for c in data.get("changed_fields", ())],
             depends_on=list(data.get("depends_on", ())),
+            owner=data.get("owner"),
         )
 
 
@@ -199,6 +215,9 @@ class Plan:
     serial: int
     targets: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Stacks in the state that the given configs do not name: left alone (``--prune`` removes them).
+    untouched_stacks: list[str] = field(default_factory=list)
+    prune: bool = False
     # address -> desired resource (may hold literal secrets: never serialised)
     desired: dict[str, DesiredEndpoint | DesiredJob] = field(default_factory=dict, repr=False, compare=False)
     # nimctl.plan.cost.CostReport, attached by the command that shows the plan (not saved in plan files)
@@ -212,11 +231,18 @@ class Plan:
         return next((c for c in self.resource_changes if c.address == address), None)
 
     @property
+    def conflicts(self) -> list[ResourceChange]:
+        """Creates under a name a live object that is not this state's holds: apply refuses them."""
+        return [c for c in self.resource_changes if c.blocked]
+
+    @property
     def summary(self) -> dict[str, Any]:
-        counts = {"add": 0, "change": 0, "replace": 0, "destroy": 0, "run": 0, "no_op": 0}
+        counts = {"add": 0, "change": 0, "replace": 0, "destroy": 0, "run": 0, "no_op": 0, "share": 0}
         for c in self.resource_changes:
             if c.actions == NOOP:
                 counts["no_op"] += 1
+            elif c.actions == SHARE:
+                counts["share"] += 1
             elif c.type == "job" and c.actions[-1] == "create":
                 counts["run"] += 1
             elif c.actions == CREATE:
@@ -242,6 +268,8 @@ class Plan:
             "serial": self.serial,
             "targets": list(self.targets),
             "warnings": list(self.warnings),
+            "untouched_stacks": list(self.untouched_stacks),
+            "prune": self.prune,
             "resource_changes": [c.to_dict() for c in self.resource_changes],
             "drift": [d.to_dict() for d in self.drift],
             "pending": [p.to_dict() for p in self.pending],
@@ -258,6 +286,8 @@ class Plan:
             serial=int(data["serial"]),
             targets=list(data.get("targets", ())),
             warnings=list(data.get("warnings", ())),
+            untouched_stacks=list(data.get("untouched_stacks", ())),
+            prune=bool(data.get("prune", False)),
         )
 
 
@@ -299,14 +329,24 @@ def _record_from_entry(entry: PendingEntry) -> ResourceRecord:
     )
 
 
-def _current_view(state: State, observed: Observed | None) -> tuple[dict[str, _Current], list[PendingItem]]:
+def _current_view(
+    state: State, observed: Observed | None, scope: set[str] | None = None
+) -> tuple[dict[str, _Current], list[PendingItem]]:
     current: dict[str, _Current] = {}
     for address, record in state.resources.items():
+        if scope is not None and record.stack not in scope:
+            continue
         cur = _Current(record=record, base_spec=record.spec)
         seen = observed.resources.get(address) if observed else None
         if seen is not None and seen.status != NOT_REFRESHED:
             cur.live = seen.live
-            if seen.status == DELETED:
+            if seen.status == DELETED and observed is not None and address in observed.taken:
+                taker = observed.taken[address]
+                cur.gone = True
+                cur.gone_reason = "deleted outside nimctl; its name is now held by an endpoint " + (
+                    taker.describe() if taker else "not created by nimctl"
+                )
+            elif seen.status == DELETED:
                 cur.gone, cur.gone_reason = True, "deleted outside nimctl"
             elif seen.status == DRIFTED and seen.live_spec is not None:
                 cur.base_spec, cur.drift = seen.live_spec, seen.drift
@@ -314,6 +354,8 @@ def _current_view(state: State, observed: Observed | None) -> tuple[dict[str, _C
 
     pending: list[PendingItem] = []
     for entry in state.pending:
+        if observed is not None and observed.pending_for(entry.id) is None and _read_elsewhere(entry, observed):
+            continue  # another scope's platform was not read: its own command settles it
         seen_entry = observed.pending_for(entry.id) if observed else None
         resolution = seen_entry.resolution if seen_entry else "unresolved"
         pending.append(
@@ -340,6 +382,10 @@ def _current_view(state: State, observed: Observed | None) -> tuple[dict[str, _C
         elif resolution == "already deleted" and existing is not None and existing.record.name == entry.name:
             existing.gone, existing.gone_reason = True, "an interrupted delete finished"
     return current, sorted(pending, key=lambda p: (p.address, p.entry_id))
+
+
+def _read_elsewhere(entry: PendingEntry, observed: Observed) -> bool:
+    return entry.provider not in observed.providers
 
 
 # -- endpoints -----------------------------------------------------------------------------------
@@ -373,7 +419,21 @@ def _endpoint_before(cur: _Current) -> dict[str, Any]:
     }
 
 
-def _plan_endpoint(desired: DesiredEndpoint, cur: _Current | None, salt: str) -> ResourceChange:
+def _owner(ownership_kind: str, marker: Any, description: str) -> dict[str, Any]:
+    return {
+        "ownership": ownership_kind,
+        "marker": marker.to_dict() if marker is not None else None,
+        "description": description,
+    }
+
+
+def _plan_endpoint(
+    desired: DesiredEndpoint,
+    cur: _Current | None,
+    salt: str,
+    unrecorded: Unrecorded | None = None,
+    share_existing: bool = False,
+) -> ResourceChange:
     change = ResourceChange(
         address=desired.address,
         type="endpoint",
@@ -382,6 +442,20 @@ def _plan_endpoint(desired: DesiredEndpoint, cur: _Current | None, salt: str) ->
         provider=desired.platform,
         actions=NOOP,
     )
+    if (cur is None or cur.gone) and unrecorded is not None:
+        return _plan_unrecorded(change, desired, salt, unrecorded, share_existing)
+    if cur is not None and not cur.gone and cur.record.extra.get("shared"):
+        # Shared: this state uses it, never changes or replaces it.
+        change.before = _endpoint_before(cur)
+        owner = cur.record.extra.get("owner") or {}
+        description = ownership.Marker.from_dict(owner).describe() if owner.get("lineage") else "not created by nimctl"
+        change.owner = _owner("shared", ownership.Marker.from_dict(owner) if owner else None, description)
+        change.reasons.append(f"shared ({description}): this state uses it and never modifies or deletes it")
+        differs = diff_specs(cur.base_spec, redact_spec(desired.spec, salt))
+        if differs:
+            change.reasons.append("its spec differs from this config (" + ", ".join(f.path for f in differs) + ")")
+        change.after = _endpoint_after(desired, salt, change.before.get("url"))
+        return change
     if cur is None or cur.gone:
         change.actions = CREATE
         change.after = _endpoint_after(desired, salt, None)
@@ -421,6 +495,33 @@ def _plan_endpoint(desired: DesiredEndpoint, cur: _Current | None, salt: str) ->
         change.reasons.append(f"the platform reports it as {cur.live.platform_state or cur.live.state.value}")
     url = None if change.actions == REPLACE else change.before.get("url")
     change.after = _endpoint_after(desired, salt, url)
+    return change
+
+
+def _plan_unrecorded(
+    change: ResourceChange, desired: DesiredEndpoint, salt: str, found: Unrecorded, share_existing: bool
+) -> ResourceChange:
+    """A live endpoint under the desired name that this state does not record: never taken over
+    silently. With --share-existing it is used as shared; otherwise apply refuses."""
+    description = found.describe()
+    if found.marker is not None and found.marker.lineage == salt:
+        description += " (this state's, but no longer recorded in it: `nimctl state rm` left it unmanaged)"
+    if share_existing:
+        change.actions = SHARE
+        change.owner = _owner("shared", found.marker, description)
+        change.reasons.append(
+            f"endpoint {desired.name} exists and is not this state's ({description}): "
+            "it is shared (--share-existing); this state never modifies or deletes it"
+        )
+        change.after = _endpoint_after(desired, salt, found.live.url)
+        return change
+    change.actions = CREATE
+    change.owner = _owner("foreign", found.marker, description)
+    change.after = _endpoint_after(desired, salt, None)
+    change.reasons.append(
+        f"endpoint {desired.name} already exists and is not this state's ({description}): apply refuses "
+        "to take it over; pass --share-existing to use it without owning it, or choose another endpoint_name"
+    )
     return change
 
 
@@ -567,10 +668,12 @@ def _plan_delete(cur: _Current, desired_stacks: set[str]) -> ResourceChange:
     where = (
         f"no longer in the config of stack {record.stack}"
         if record.stack in desired_stacks
-        else f"stack {record.stack} is in none of the given configs"
+        else f"stack {record.stack} is in none of the given configs (--prune)"
     )
     change.reasons.append(where)
-    if cur.gone:
+    if record.extra.get("shared"):
+        change.reasons.append("shared: it is only forgotten; the endpoint is its owner's and stays")
+    elif cur.gone:
         change.reasons.append(f"already {cur.gone_reason}: it is only forgotten")
     elif record.type == "job" and cur.job_state in ACTIVE_JOB_STATES:
         change.reasons.append("it is still running: it is stopped, then deleted")
@@ -639,6 +742,11 @@ def _force_replace(change: ResourceChange, item: DesiredEndpoint, salt: str) -> 
     change.after = _endpoint_after(item, salt, None)
 
 
+def scope_of(stacks: Iterable[Stack], *, prune: bool) -> set[str] | None:
+    """The stacks a command acts on: those its configs name, or every stack (None) with --prune."""
+    return None if prune else {s.name for s in stacks}
+
+
 def make_plan(
     stacks: list[Stack],
     state: State,
@@ -647,20 +755,30 @@ def make_plan(
     targets: Iterable[str] = (),
     salt: str,
     replace: Iterable[str] = (),
+    prune: bool = False,
+    share_existing: bool = False,
 ) -> Plan:
     """Plan what apply would do. ``observed`` is a refresh's result, or None for ``--refresh=false``
     (the state is then taken as the truth). ``replace``: addresses to recreate (an endpoint) or
     run again (a job) although nothing changed (``apply --replace``). Reads nothing, writes
-    nothing; deterministic."""
+    nothing; deterministic.
+
+    Scoped to the given configs: stacks of the state that they do not name are left alone (listed
+    in ``untouched_stacks``) unless ``prune`` (the configs are then authoritative and those stacks
+    are deleted). A live endpoint under a desired name that the state does not record is a
+    conflict, or shared with ``share_existing``."""
     desired = _desired_index(stacks)
-    current, pending = _current_view(state, observed)
+    scope = scope_of(stacks, prune=prune)
+    current, pending = _current_view(state, observed, scope)
+    untouched = [] if scope is None else sorted({r.stack for r in state.resources.values()} - scope)
+    unrecorded = observed.unrecorded if observed is not None else {}
     changes: dict[str, ResourceChange] = {}
     forced = _replace_set(replace, desired)
 
     for address, item in desired.items():
         if isinstance(item, DesiredEndpoint):
-            changes[address] = _plan_endpoint(item, current.get(address), salt)
-            if address in forced:
+            changes[address] = _plan_endpoint(item, current.get(address), salt, unrecorded.get(address), share_existing)
+            if address in forced and not changes[address].shared and not changes[address].blocked:
                 _force_replace(changes[address], item, salt)
     for address, item in desired.items():
         if isinstance(item, DesiredJob):
@@ -689,6 +807,8 @@ def make_plan(
         serial=state.serial,
         targets=sorted(set(targets)),
         warnings=warnings,
+        untouched_stacks=untouched,
+        prune=prune,
     )
     plan.desired = {a: desired[a] for a in sorted(changes) if a in desired}
     return plan

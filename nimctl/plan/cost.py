@@ -229,7 +229,7 @@ def estimate(plan: Any, stacks: Any, prices: Any = None, *, no_wait: bool = Fals
         limits = [job_time_limit_s(j) for j in jobs]
         cost = EndpointCost(
             address=change.address,
-            action=change.action,
+            action="no-op" if change.action == "share" else change.action,  # a shared endpoint is its owner's cost
             resource_shape=shape,
             gpus_per_replica=gpus_per_replica(shape),
             min_replicas=low,

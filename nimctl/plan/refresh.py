@@ -14,7 +14,7 @@ a delete that already happened is done, ...). Nothing is written anywhere.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from nimctl.providers.base import (
     Unauthorized,
 )
 from nimctl.stack import ownership
+from nimctl.stack.resources import DesiredEndpoint
 from nimctl.state.model import PendingEntry, ResourceRecord, State
 
 ProviderSource = Mapping[str, Provider] | Callable[[str], Provider]
@@ -107,6 +108,22 @@ def describe_pending(entry: PendingEntry, resolution: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Unrecorded:
+    """A live endpoint under a desired name that this state does not record: someone else's
+    (``marker`` says whose, None when nimctl did not create it), or this state's own after
+    ``state rm`` (its marker names this lineage, but the state explicitly no longer manages it)."""
+
+    address: str
+    name: str
+    provider: str
+    live: EndpointInfo
+    marker: ownership.Marker | None
+
+    def describe(self) -> str:
+        return self.marker.describe() if self.marker else "not created by nimctl"
+
+
 @dataclass
 class Observed:
     """The result of a refresh. Pure data: planning from it reads nothing more."""
@@ -114,6 +131,10 @@ class Observed:
     lineage: str
     resources: dict[str, ObservedResource] = field(default_factory=dict)
     pending: list[ObservedPending] = field(default_factory=list)
+    # address -> a live endpoint under a desired name that the state does not record
+    unrecorded: dict[str, Unrecorded] = field(default_factory=dict)
+    # address -> the marker of a live object that took a recorded name (its record's object is gone)
+    taken: dict[str, ownership.Marker | None] = field(default_factory=dict)
     providers: tuple[str, ...] = ()  # providers that were read
     requests: dict[str, int] = field(default_factory=dict)  # "lepton.list_endpoints" -> calls made
     elapsed_s: float = 0.0
@@ -286,11 +307,28 @@ def find_job(jobs: list[JobInfo], *, name: str, job_id: str | None) -> JobInfo |
     return max(named, key=lambda j: (j.created_at or 0.0, j.id))
 
 
-def refresh(state: State, providers: ProviderSource) -> Observed:
-    """Read every state resource and pending entry from its platform (listing calls only).
+def owner_of(live: EndpointInfo | JobInfo) -> ownership.Marker | None:
+    """The ownership marker a live object carries (spec env, or job labels)."""
+    labels = live.extra.get("labels") if isinstance(live, JobInfo) else None
+    return ownership.read(live.spec, labels if isinstance(labels, dict) else None)
+
+
+def refresh(
+    state: State,
+    providers: ProviderSource,
+    *,
+    stacks: set[str] | None = None,
+    desired_endpoints: Iterable[DesiredEndpoint] = (),
+) -> Observed:
+    """Read the state's resources and pending entries from their platforms (listing calls only).
 
     ``providers`` maps a platform name to its provider, or is a factory called only for the
-    platforms actually read. Raises ``RefreshError`` naming the platform when a listing fails.
+    platforms actually read. ``stacks`` limits the read to those stacks' records (a command
+    scoped to its configs reads nothing of the others, nor needs their platform's credentials);
+    pending entries are read when their provider is given. ``desired_endpoints`` are looked up
+    by name too, in the same listings: a live one that the state does not record is reported in
+    ``unrecorded`` (never taken over silently). Raises ``RefreshError`` naming the platform when
+    a listing fails.
     """
     started = time.monotonic()
     salt = state.lineage
@@ -298,8 +336,15 @@ def refresh(state: State, providers: ProviderSource) -> Observed:
     listings = _Listings(providers, observed.requests)
 
     for address, record in sorted(state.resources.items()):
+        if stacks is not None and record.stack not in stacks:
+            continue
         if record.type == "endpoint":
             live_ep = listings.endpoints(record.provider).get(record.name)
+            marker = owner_of(live_ep) if live_ep is not None else None
+            if live_ep is not None and not record.extra.get("shared") and not ownership.owned_by(marker, salt):
+                # Our endpoint is gone and another owner's object took its name.
+                observed.taken[address] = marker
+                live_ep = None
             observed.resources[address] = _observe_endpoint(record, live_ep, salt)
         elif not _job_needs_refresh(record):
             observed.resources[address] = ObservedResource(address, "job", record.provider, record.name, NOT_REFRESHED)
@@ -317,7 +362,20 @@ def refresh(state: State, providers: ProviderSource) -> Observed:
             )
 
     for entry in state.pending:
+        if isinstance(providers, Mapping) and entry.provider not in providers:
+            continue  # another scope's platform: settled by a command that reads it
         observed.pending.append(_observe_pending(entry, listings, salt))
+
+    adopted = {p.entry.address for p in observed.pending if p.resolution == "adopt"}
+    recorded = set(state.resources) | adopted
+    for desired in desired_endpoints:
+        if desired.address in recorded and desired.address not in observed.taken:
+            continue
+        live_ep = listings.endpoints(desired.platform).get(desired.name)
+        if live_ep is not None:
+            observed.unrecorded[desired.address] = Unrecorded(
+                desired.address, desired.name, desired.platform, live_ep, owner_of(live_ep)
+            )
 
     observed.providers = listings.platforms
     observed.elapsed_s = round(time.monotonic() - started, 4)
@@ -376,15 +434,19 @@ def _observe_pending(entry: PendingEntry, listings: _Listings, salt: str) -> Obs
         live_ep = listings.endpoints(entry.provider).get(entry.name)
         managed = live_view(entry.spec, redacted_live_spec(live_ep.spec, salt)) if live_ep else None
         fingerprint = endpoint_fingerprint(managed, live_ep is not None)
+        # A lost create is adopted only when the live object carries this invocation's marker:
+        # an object of the same name made by anyone else is never taken for ours.
+        proven = live_ep is not None and ownership.proves(owner_of(live_ep), salt, entry.invocation_id)
         resolution = {
-            "create": "adopt" if live_ep else "not created",
+            "create": "adopt" if proven else "not created",
             "delete": "delete again" if live_ep else "already deleted",
         }.get(entry.op, "drop")
         return ObservedPending(entry, resolution, live_ep, managed, fingerprint)
     live_job = listings.job_index(entry.provider).find(name=entry.name, job_id=entry.platform_id)
     fingerprint = job_fingerprint(live_job)
     if entry.op in ("submit", "create"):
-        resolution = "adopt" if live_job else "not created"
+        proven = live_job is not None and ownership.proves(owner_of(live_job), salt, entry.invocation_id)
+        resolution = "adopt" if proven else "not created"
     elif entry.op == "stop":
         resolution = "stop again" if live_job and not live_job.state.terminal else "already stopped"
     elif entry.op == "delete":

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple, TextIO
 
 from nimctl.common.secrets import is_redacted
 from nimctl.common.terminal import color_enabled
-from nimctl.plan.actions import CREATE, DELETE, KNOWN_AFTER_APPLY, REPLACE, Plan, ResourceChange
+from nimctl.plan.actions import CREATE, DELETE, KNOWN_AFTER_APPLY, REPLACE, SHARE, Plan, ResourceChange
 from nimctl.plan.canonical import flatten, format_path, normalise
 from nimctl.plan.diff import FieldChange
 
@@ -90,7 +90,9 @@ class _Painter:
 def _symbol(change: ResourceChange) -> str:
     if change.actions == REPLACE:
         return "-/+"
-    return {"create": "+", "update": "~", "delete": "-"}.get(change.actions[0], " ")
+    if change.blocked:
+        return "!"
+    return {"create": "+", "update": "~", "delete": "-", "share": "<="}.get(change.actions[0], " ")
 
 
 def _headline(change: ResourceChange) -> str:
@@ -98,8 +100,11 @@ def _headline(change: ResourceChange) -> str:
         return {"create": "will run", "delete": "will be destroyed", "replace": "will be stopped and run again"}.get(
             change.action, change.action
         )
+    if change.blocked:
+        return "cannot be created: the name is taken"
     return {
         "create": "will be created",
+        "share": "will be used as shared (not owned by this state)",
         "update": "will be updated in place",
         "replace": "must be replaced",
         "delete": "will be destroyed",
@@ -148,6 +153,9 @@ def _rows(change: ResourceChange, *, shared: frozenset[tuple[str, str | None, st
         rows.extend(row for row in spec_rows if row.key not in shared)
         return rows
 
+    if change.actions == SHARE:
+        rows.append(_Row(" ", "name", format_value(after.get("name"))))
+        return rows
     if change.actions == CREATE:
         rows.append(_Row("+", "name", format_value(after.get("name"))))
         rows.extend(_spec_rows(after.get("spec") or {}))
@@ -303,10 +311,14 @@ def _change_block(change: ResourceChange, paint: _Painter, group: _JobGroup | No
 
 def summary_line(plan: Plan) -> str:
     s = plan.summary
+    if plan.conflicts:
+        names = ", ".join(c.name or c.address for c in plan.conflicts)
+        return f"Plan refused: {len(plan.conflicts)} endpoint name(s) held by someone else ({names}); see above."
     if any(c.is_change for c in plan.resource_changes):
+        shared = f", {s['share']} to share" if s.get("share") else ""
         return (
             f"Plan: {s['add']} to add, {s['change']} to change, {s['replace']} to replace, "
-            f"{s['destroy']} to destroy, {s['run']} jobs to run."
+            f"{s['destroy']} to destroy, {s['run']} jobs to run{shared}."
         )
     if plan.pending:
         return (
@@ -363,6 +375,14 @@ def render_text(plan: Plan, *, color: bool | None = None, verbose: bool = False)
     if waiting:
         lines += [f"Still running from an earlier apply (apply waits for them): {', '.join(waiting)}", ""]
     lines += _cost_block(plan)
+    if plan.untouched_stacks:
+        count = len(plan.untouched_stacks)
+        lines += [
+            f"{count} other stack{'s' if count > 1 else ''} in this state "
+            f"{'are' if count > 1 else 'is'} untouched ({', '.join(plan.untouched_stacks)}); "
+            "`nimctl apply --prune` removes stacks the given configs do not name.",
+            "",
+        ]
     lines.append(paint(summary_line(plan), "bold"))
     return "\n".join(lines)
 
@@ -395,6 +415,7 @@ def _change_json(change: ResourceChange) -> dict[str, Any]:
         "reasons": list(change.reasons),
         "changed_fields": [display(f.to_dict()) for f in change.changed_fields],
         "depends_on": list(change.depends_on),
+        **({"owner": change.owner} if change.owner else {}),
     }
 
 
@@ -410,6 +431,7 @@ def render_json(plan: Plan) -> dict[str, Any]:
         "pending": [p.to_dict() for p in plan.pending],
         "summary": {**summary, "text": summary_line(plan)},
         "warnings": list(plan.warnings),
+        "untouched_stacks": list(plan.untouched_stacks),
         **({"cost": plan.cost.to_dict()} if plan.cost is not None else {}),
     }
 

@@ -274,6 +274,19 @@ def read(spec: Mapping[str, Any] | None, labels: Mapping[str, Any] | None = None
     return Marker(**{**marker.__dict__, "version": data.get("version") or MARKER_VERSION, "extra": extra})
 
 
+def owned_by(marker: Marker | None, lineage: str) -> bool:
+    """Whether an object recorded in the state with lineage ``lineage`` is still that state's:
+    a marker of another lineage means someone else's object took the recorded name. An unmarked
+    object counts as the state's own (created before markers existed; the record is the proof)."""
+    return marker is None or marker.lineage == lineage
+
+
+def proves(marker: Marker | None, lineage: str, invocation: str) -> bool:
+    """Whether an object found live under a name an interrupted create journaled was made by that
+    create: it must carry the journaling state's lineage and invocation. Only then is it adopted."""
+    return marker is not None and marker.lineage == lineage and marker.invocation == invocation
+
+
 def state_locator(path: Any) -> str:
     """How a marker names a file state: ``file:<absolute path>``. Other state backends give their
     own locator (without credentials)."""

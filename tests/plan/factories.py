@@ -114,10 +114,20 @@ def stack(name: str = "llama", tasks: tuple[str, ...] = ("ifeval",), **endpoint_
 
 
 def endpoint_info(
-    desired: DesiredEndpoint, *, state: ResourceState = ResourceState.READY, spec: dict[str, Any] | None = None
+    desired: DesiredEndpoint,
+    *,
+    state: ResourceState = ResourceState.READY,
+    spec: dict[str, Any] | None = None,
+    owner: tuple[str, str] | None = None,
 ) -> EndpointInfo:
-    """What a platform answers for a created endpoint: the spec echoed with server extras."""
+    """What a platform answers for a created endpoint: the spec echoed with server extras.
+    ``owner`` = (lineage, invocation): the ownership marker apply puts on what it creates."""
     live = copy.deepcopy(spec if spec is not None else desired.spec)
+    if owner is not None:
+        from nimctl.stack import ownership
+
+        marker = ownership.Marker.new(lineage=owner[0], state="file:/x", stack=desired.stack, invocation=owner[1])
+        live = ownership.mark(live, marker, local_spec=desired.platform == "local")
     live.setdefault("queue_config", {"priority_class": "mid-4000"})  # server-populated
     for port in (live.get("container") or {}).get("ports") or []:
         port.setdefault("protocol", "TCP")
@@ -132,7 +142,12 @@ def endpoint_info(
 
 
 def job_info(
-    desired: DesiredJob, *, job_id: str | None = None, state: JobState = JobState.SUCCEEDED, name: str | None = None
+    desired: DesiredJob,
+    *,
+    job_id: str | None = None,
+    state: JobState = JobState.SUCCEEDED,
+    name: str | None = None,
+    owner: tuple[str, str] | None = None,
 ) -> JobInfo:
     word = {
         JobState.SUCCEEDED: "Completed",
@@ -141,11 +156,17 @@ def job_info(
         JobState.PENDING: "Queueing",
         JobState.STOPPED: "Stopped",
     }.get(state, state.value)
+    spec = copy.deepcopy(desired.spec_template)
+    if owner is not None:
+        from nimctl.stack import ownership
+
+        marker = ownership.Marker.new(lineage=owner[0], state="file:/x", stack=desired.stack, invocation=owner[1])
+        spec = ownership.mark(spec, marker, local_spec=desired.platform == "local")
     return JobInfo(
         id=job_id or f"id-{desired.stack}-{desired.task}",
         name=name or f"eval-000000-{desired.task}",
         state=state,
         platform_state=word,
-        spec=copy.deepcopy(desired.spec_template),
+        spec=spec,
         created_at=1.0,
     )

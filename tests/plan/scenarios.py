@@ -34,7 +34,7 @@ def update_replace_delete() -> Plan:
         stack("llama", ("ifeval",), token=PLANTED + "-rotated", max_replicas=5),
         stack("qwen", ("mmlu",), image="nvcr.io/nim/qwen/qwen2.5-7b-instruct:1.0.0"),
     ]
-    return make_plan(desired, state, refresh(state, {"lepton": platform}), salt=LINEAGE)
+    return make_plan(desired, state, refresh(state, {"lepton": platform}), salt=LINEAGE, prune=True)
 
 
 def drift_and_pending() -> Plan:
@@ -62,7 +62,7 @@ def drift_and_pending() -> Plan:
             started_at=1.0,
         )
     )
-    platform.add_endpoint(endpoint_info(new.endpoint))
+    platform.add_endpoint(endpoint_info(new.endpoint, owner=(state.lineage, "feedfacefeedface")))
     return make_plan([llama, qwen, new], state, refresh(state, {"lepton": platform}), salt=LINEAGE)
 
 

@@ -20,7 +20,8 @@ def applied(*stacks, job_state=JobState.SUCCEEDED):
 
 
 def plan_of(stacks, state, platform=None, **kw):
-    observed = refresh(state, {"lepton": platform}) if platform is not None else None
+    desired = [s.endpoint for s in stacks if s.endpoint]
+    observed = refresh(state, {"lepton": platform}, desired_endpoints=desired) if platform is not None else None
     return make_plan(stacks, state, observed, salt=state.lineage, **kw)
 
 
@@ -181,14 +182,21 @@ def test_no_refresh_trusts_the_state():
     assert not plan.has_changes and not plan.refreshed and plan.drift == []
 
 
-def test_removed_stack_deletes_jobs_before_endpoint():
+def test_a_stack_the_configs_do_not_name_is_left_alone():
     state, platform = applied(stack("llama", ("ifeval", "gsm8k")), stack("qwen", ("ifeval",)))
     plan = plan_of([stack("qwen", ("ifeval",))], state, platform)
+    assert set(actions(plan)) == {"endpoint.qwen-ep", "job.qwen.ifeval"}
+    assert not plan.has_changes and plan.untouched_stacks == ["llama"]
+
+
+def test_removed_stack_deletes_jobs_before_endpoint_with_prune():
+    state, platform = applied(stack("llama", ("ifeval", "gsm8k")), stack("qwen", ("ifeval",)))
+    plan = plan_of([stack("qwen", ("ifeval",))], state, platform, prune=True)
     assert actions(plan)["endpoint.llama-ep"] == ["delete"]
     assert plan.change("endpoint.llama-ep").depends_on == ["job.llama.gsm8k", "job.llama.ifeval"]
     assert actions(plan)["job.llama.ifeval"] == ["delete"]
     assert plan.summary["destroy"] == 3
-    assert "stack llama is in none of the given configs" in plan.change("endpoint.llama-ep").reasons
+    assert "stack llama is in none of the given configs (--prune)" in plan.change("endpoint.llama-ep").reasons
 
 
 def test_targets_include_dependencies_only():
@@ -234,15 +242,43 @@ def test_interrupted_create_found_live_is_adopted_not_duplicated():
 
     redacted = redact_spec(s.endpoint.spec, state.lineage)
     _pending(state, "create", "endpoint.llama-ep", "endpoint", "llama-ep", redacted, endpoint_spec_hash(redacted))
-    platform.add_endpoint(endpoint_info(s.endpoint))
+    owner = (state.lineage, "feedfacefeedface")  # the marker the interrupted create sent
+    platform.add_endpoint(endpoint_info(s.endpoint, owner=owner))
     job = s.jobs[0]
     _pending(state, "submit", job.address, "job", "eval-abc-ifeval", job.spec_template, job.inputs_hash)
-    platform.add_job(job_info(job, job_id="j1", name="eval-abc-ifeval", state=JobState.RUNNING))
+    platform.add_job(job_info(job, job_id="j1", name="eval-abc-ifeval", state=JobState.RUNNING, owner=owner))
     plan = plan_of([s], state, platform)
     assert actions(plan) == {"endpoint.llama-ep": ["no-op"], "job.llama.ifeval": ["no-op"]}
     assert [p.resolution for p in plan.pending] == ["adopt", "adopt"]
     assert plan.has_changes  # the journal still needs settling
     assert "adopted" in plan.change("endpoint.llama-ep").reasons[0]
+
+
+@pytest.mark.parametrize("owner", [None, ("another-lineage", "feedfacefeedface"), ("SELF", "0123456789abcdef")])
+def test_an_object_of_the_journaled_name_without_this_invocations_marker_is_not_adopted(owner):
+    s = stack("llama", ())
+    state, platform = State(), MemoryPlatform()
+    if owner is not None and owner[0] == "SELF":
+        owner = (state.lineage, owner[1])  # this state, but another invocation (e.g. before a state rm)
+    _pending(state, "create", "endpoint.llama-ep", "endpoint", "llama-ep", {})
+    platform.add_endpoint(endpoint_info(s.endpoint, owner=owner))
+    plan = plan_of([s], state, platform)
+    assert [p.resolution for p in plan.pending] == ["not created"]
+    change = plan.change("endpoint.llama-ep")
+    assert change.blocked and plan.conflicts == [change]
+    assert "apply refuses to take it over" in " ".join(change.reasons)
+    expected = "not created by nimctl" if owner is None else "created by"
+    assert expected in change.owner["description"]
+    shared = plan_of([s], state, platform, share_existing=True).change("endpoint.llama-ep")
+    assert shared.actions == ["share"] and shared.shared and not shared.blocked
+
+
+def test_a_recorded_name_taken_by_another_state_plans_a_create_that_is_refused():
+    s = stack("llama", ())
+    state, platform = applied(s)
+    platform.endpoints["llama-ep"] = endpoint_info(s.endpoint, owner=("another-lineage", "0" * 16))
+    change = plan_of([s], state, platform).change("endpoint.llama-ep")
+    assert change.actions == ["create"] and change.blocked
 
 
 def test_interrupted_create_not_live_and_unrefreshed_pending():
@@ -261,7 +297,7 @@ def test_interrupted_delete_already_done():
     state, platform = applied(s)
     _pending(state, "delete", "endpoint.llama-ep", "endpoint", "llama-ep", platform_id="llama-ep")
     platform.endpoints.clear()
-    plan = plan_of([], state, platform)
+    plan = plan_of([], state, platform, prune=True)
     assert [p.resolution for p in plan.pending] == ["already deleted"]
     assert plan.change("endpoint.llama-ep").actions == ["delete"]
     assert any("only forgotten" in r for r in plan.change("endpoint.llama-ep").reasons)

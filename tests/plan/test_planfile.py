@@ -159,7 +159,7 @@ def test_settling_the_journal_the_plan_showed_is_not_staleness(tmp_path):
         inputs_hash=endpoint_spec_hash(spec),
     )
     state.pending.append(entry)
-    platform.add_endpoint(endpoint_info(s.endpoint))
+    platform.add_endpoint(endpoint_info(s.endpoint, owner=(state.lineage, "feedfacefeedface")))
     plan, observed = planned([s], state, platform)
     save_plan(tmp_path / "p", plan, [s], state, observed)
 

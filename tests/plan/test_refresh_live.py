@@ -18,6 +18,7 @@ from nimctl.plan import make_plan, refresh
 from nimctl.plan.render import render_text
 from nimctl.providers.lepton import LeptonProvider
 from nimctl.providers.retry import RetryPolicy
+from nimctl.stack import ownership
 from nimctl.stack.builder import render_job_spec
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
 from nimctl.state.model import PendingEntry, State
@@ -149,7 +150,9 @@ def test_interrupted_create_is_found_live_and_adopted(lepton, emulator, tmp_path
             inputs_hash=endpoint_spec_hash(spec),
         )
     )
-    lepton.create_endpoint(ep.name, ep.spec)  # the call went through; the process died before recording it
+    # The call went through, with its ownership marker; the process died before recording it.
+    marker = ownership.Marker.new(lineage=state.lineage, state="file:/x", stack=stack.name, invocation=INVOCATION)
+    lepton.create_endpoint(ep.name, ownership.mark(ep.spec, marker, local_spec=False))
     plan = make_plan([stack], state, refresh(state, {"lepton": lepton}), salt=state.lineage)
     assert [p.resolution for p in plan.pending] == ["adopt"]
     assert plan.change(ep.address).actions == ["no-op"]
