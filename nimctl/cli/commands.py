@@ -94,12 +94,24 @@ def estimate_cost(plan: Any, stacks: list[Any], *, no_wait: bool = False) -> Any
 def _live_states(ctx: RunContext, state: Any) -> dict[str, dict[str, Any]]:
     """One listing per provider and kind: address → {state, platform_state, url}."""
     from nimctl.plan import refresh as refresh_state
+    from nimctl.state.model import State
 
-    platforms = {r.provider for r in state.resources.values()}
-    if not platforms:
-        return {}
-    observed = refresh_state(state, ctx.providers_for(platforms))
-    return observed.live_summary() if hasattr(observed, "live_summary") else {}
+    found: dict[str, dict[str, Any]] = {}
+    for platform in sorted({r.provider for r in state.resources.values()}):
+        # One platform at a time: the local resources' status needs no Lepton credentials, and
+        # one platform that cannot be read does not hide the others.
+        only = State(
+            lineage=state.lineage,
+            serial=state.serial,
+            resources={a: r for a, r in state.resources.items() if r.provider == platform},
+        )
+        try:
+            observed = refresh_state(only, ctx.providers_for({platform}))
+        except NimctlError as err:
+            ctx.ui.warn(f"{platform} was not read, its states are the recorded ones: {err.message}")
+            continue
+        found.update(observed.live_summary())
+    return found
 
 
 def run_status(ctx: RunContext, invocation: str | None, *, json_output: bool) -> int:
@@ -118,6 +130,10 @@ def run_status(ctx: RunContext, invocation: str | None, *, json_output: bool) ->
     report: list[dict[str, Any]] = []
     for inv_id in chosen:
         inv = state.invocations[inv_id]
+        status = inv.status
+        if status == "running" and ctx.store.lock_holder() is None:
+            # An apply holds the lock while it runs: nobody holds it, so its process died.
+            status = "interrupted (its nimctl process ended; the next apply or destroy finishes it)"
         resources = []
         for address, record in sorted(state.resources.items()):
             if record.invocation_id != inv_id and address not in inv.created:
@@ -139,7 +155,7 @@ def run_status(ctx: RunContext, invocation: str | None, *, json_output: bool) ->
             {
                 "id": inv_id,
                 "command": inv.command,
-                "status": inv.status,
+                "status": status,
                 "started_at": inv.started_at,
                 "finished_at": inv.finished_at,
                 "error": inv.error,

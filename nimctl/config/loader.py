@@ -27,14 +27,22 @@ def expand_paths(paths: list[str]) -> list[str]:
     problems: list[ConfigProblem] = []
     for given in paths:
         if os.path.isdir(given):
-            found = sorted(
-                os.path.join(given, name)
-                for name in os.listdir(given)
-                if name.endswith(CONFIG_SUFFIXES)
-                and not name.startswith(".")
-                and os.path.isfile(os.path.join(given, name))
-            )
-            if not found:
+            names = sorted(n for n in os.listdir(given) if n.endswith(CONFIG_SUFFIXES) and not n.startswith("."))
+            found = [os.path.join(given, n) for n in names if os.path.isfile(os.path.join(given, n))]
+            # A config the directory names but that cannot be read (a dangling symlink) is an
+            # error, not a stack silently left out of an apply.
+            for name in names:
+                path = os.path.join(given, name)
+                if os.path.islink(path) and not os.path.exists(path):
+                    problems.append(
+                        ConfigProblem(
+                            path,
+                            "",
+                            f"a symbolic link to {os.readlink(path)}, which does not exist",
+                            hint="fix or remove the link",
+                        )
+                    )
+            if not found and not problems:
                 problems.append(
                     ConfigProblem(
                         given,

@@ -181,4 +181,16 @@ def test_seed_order_of_the_readme_keeps_the_quick_start_endpoint(world, emulator
     offline = {k: v for k, v in env.items() if not k.startswith("LEPTON_")}
     plan = run_cli(["plan", "-f", str(REPO / "examples" / "local-quickstart.yaml")], offline, cwd=tmp_path)
     assert plan.code == 0, plan.text
+    status = run_cli(["status"], offline, cwd=tmp_path)
+    assert status.code == 0 and "lepton was not read" in status.err and "Traceback" not in status.text
     assert run_cli(["destroy", "--all", "--auto-approve"], env, cwd=tmp_path).code == 0
+
+
+def test_status_shows_an_invocation_whose_process_died_as_interrupted(world, emulator, tmp_path):
+    config = copy_config(tmp_path)
+    env = _env(emulator, tmp_path, "alice")
+    killed = run_cli(["apply", "-f", str(config), "--auto-approve"], {**env, "NIMCTL_CRASH_AT": "jobs:submitted"})
+    assert killed.code == -9
+    status = run_cli(["status"], env)
+    assert status.code == 0 and "interrupted (its nimctl process ended" in status.out
+    assert run_cli(["destroy", "--all", "--auto-approve"], env).code == 0
