@@ -63,7 +63,14 @@ def main() -> int:
             for signame in rk.SIGNALS
             for _ in range(count)
         ]
-        trials = rk.campaign(make, seed=args.seed, trials=plan, windows=windows)
+        partial = Path(args.json + ".partial") if args.json else None
+
+        def record(done: rk.Trial) -> None:  # one JSON line per finished trial: a long run is never lost
+            if partial is not None:
+                with partial.open("a") as fh:
+                    fh.write(json.dumps(done.to_dict()) + "\n")
+
+        trials = rk.campaign(make, seed=args.seed, trials=plan, windows=windows, on_trial=record)
     finally:
         emulator.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -152,9 +152,15 @@ def _explain(result: Trial, killed: Result) -> tuple[str, int]:
 
 
 def campaign(
-    make: Any, *, seed: int, trials: list[tuple[str, str, bool]], windows: dict[tuple[str, bool], float]
+    make: Any,
+    *,
+    seed: int,
+    trials: list[tuple[str, str, bool]],
+    windows: dict[tuple[str, bool], float],
+    on_trial: Any = None,
 ) -> list[Trial]:
-    """Run ``trials`` = [(phase, signal, faults)], each on ``make(name)``, signal times from ``seed``."""
+    """Run ``trials`` = [(phase, signal, faults)], each on ``make(name)``, signal times from ``seed``;
+    ``on_trial(trial)`` is called after each one (the bench records them as they finish)."""
     rng = random.Random(seed)
     reports = []
     for i, (phase, signame, faults) in enumerate(trials):
@@ -163,6 +169,8 @@ def campaign(
             reports.append(
                 trial(sandbox, rng, phase=phase, signame=signame, faults=faults, window_s=windows[(phase, faults)])
             )
+            if on_trial is not None:
+                on_trial(reports[-1])
         finally:
             sandbox.emulator.configure(**FAST_LEPTON)
             sandbox.close()
