@@ -554,7 +554,11 @@ class Applier:
             self.events.emit(
                 Note(address, f"{address}: forgetting the shared endpoint {record.name} (it stays: it is its owner's)")
             )
-            self.journal.mutate(lambda s: forget(s, address, name=record.name))
+
+            def release(state: State) -> None:
+                forget(state, address, name=record.name)
+
+            self.journal.mutate(release)
             return
         provider = self.providers[record.provider]
         self.events.emit(ResourceStep(address, Step.DELETING, record.name, record.provider))
@@ -601,7 +605,6 @@ class Applier:
 
         submitted: list[str] = []
         errors: list[str] = []
-        transient: list[bool] = []
         lock = threading.Lock()
 
         def submit(job: DesiredJob) -> None:
@@ -640,7 +643,6 @@ class Applier:
             except ProviderError as err:
                 with lock:
                     errors.append(f"{job.address}: {err}")
-                    transient.append(isinstance(err, Transient))
                 return
             with lock:
                 submitted.append(job.address)
@@ -655,10 +657,6 @@ class Applier:
                 self._cancel.set()  # unstarted submissions return at once; in-flight ones finish
                 raise
         checkpoint("jobs:submitted")
-        if errors and all(transient):
-            # The platform did not answer: no verdict on what was submitted (the journal keeps
-            # each ambiguous submit for the next run to find by name and marker).
-            raise Transient("job submission did not get through:\n  " + "\n  ".join(errors))
         if errors:
             raise NimctlError(
                 "job submission failed:\n  " + "\n  ".join(errors), hint="fix the cause and run `nimctl apply` again"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 
 from nimctl.apply import lifetime
 from nimctl.apply.events import Events, Note, ResourceStep, Step
@@ -103,6 +104,13 @@ def wait_gone(provider: Provider, name: str, timeout: float) -> None:
         poller.sleep()
 
 
+def _forgetting(address: str, name: str) -> Callable[[State], None]:
+    def change(state: State) -> None:
+        forget(state, address, name=name)
+
+    return change
+
+
 def destroy_addresses(
     journal: Journal,
     providers: dict[str, Provider],
@@ -125,7 +133,7 @@ def destroy_addresses(
         provider = providers[record.provider]
         if record.extra.get("shared"):
             # Never deleted by this state: it is its owner's. Forgetting it is all there is to do.
-            journal.mutate(lambda st, a=address, n=record.name: forget(st, a, name=n))
+            journal.mutate(_forgetting(address, record.name))
             events.emit(Note(address, f"{address}: forgotten (shared; the endpoint stays, it is its owner's)"))
             done.append(address)
             continue
