@@ -30,7 +30,6 @@ Jobs (run to completion; identity = address, the platform name is chosen at appl
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,16 +50,8 @@ ACTIVE_JOB_STATES = frozenset({JobState.PENDING.value, JobState.RUNNING.value, J
 
 
 def updatable_endpoint_fields(platform: str) -> frozenset[str]:
-    """The platform's in-place-updatable endpoint fields.
-
-    The provider module's ``UPDATABLE_ENDPOINT_FIELDS`` is used when it is already imported (a
-    refreshing plan); otherwise its light mirror in ``nimctl.providers.capabilities`` (a test keeps
-    them equal), so that ``plan --refresh=false`` never imports a platform SDK.
-    """
-    module = sys.modules.get(f"nimctl.providers.{platform}")
-    fields = getattr(module, "UPDATABLE_ENDPOINT_FIELDS", None) if module else None
-    if fields is not None:
-        return frozenset(fields)
+    """The platform's in-place-updatable endpoint fields (``nimctl.providers.capabilities``, which
+    imports nothing: ``plan --refresh=false`` never imports a platform SDK)."""
     from nimctl.providers.capabilities import UPDATABLE_ENDPOINT_FIELDS_BY_PLATFORM
 
     return UPDATABLE_ENDPOINT_FIELDS_BY_PLATFORM.get(platform, frozenset())

@@ -37,6 +37,7 @@ from nimctl.providers.base import (
     Transient,
     Unauthorized,
 )
+from nimctl.providers.capabilities import LEPTON_UPDATABLE_ENDPOINT_FIELDS
 from nimctl.providers.retry import Budget, RetryPolicy
 from nimctl.providers.sdk import prepare as prepare_sdk
 from nimctl.providers.states import endpoint_state, job_state
@@ -50,29 +51,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only; the SDK is imported lazily
 T = TypeVar("T")
 
 # The endpoint spec fields nimctl changes on a live endpoint (a merge PATCH); a change anywhere
-# else forces replacement. Derived from the options of `lep endpoint update`
-# (leptonai/cli/deployment.py); the reason for each is the option that patches it. Dotted paths
-# into the LeptonDeploymentUserSpec JSON; a path covers everything below it. Kept equal to
-# nimctl.providers.capabilities.LEPTON_UPDATABLE_ENDPOINT_FIELDS, which the planner reads
-# without importing this module.
-UPDATABLE_ENDPOINT_FIELD_REASONS: dict[str, str] = {
-    "resource_requirement.min_replicas": "--min-replicas / --replicas-static / --autoscale-*",
-    "resource_requirement.max_replicas": "--replicas-static / --autoscale-* (sent with min_replicas)",
-    "resource_requirement.resource_shape": "--resource-shape (new replicas roll onto the shape)",
-    "resource_requirement.shared_memory_size": "--shared-memory-size",
-    "auto_scaler": "--autoscale-down / --autoscale-gpu-util / --autoscale-qpm rewrite the autoscaler",
-    "api_tokens": "--tokens replaces the token list",
-    "allow_unauthenticated_access": "--allow-unauthenticated-access (sent atomically with api_tokens)",
-    "auth_config": "--public / --ip-whitelist set auth_config.ip_allowlist",
-    "log": "--log-collection sets log.enable_collection",
-    "ingress_timeout_seconds": "--ingress-timeout-seconds",
-    "routing_policy": "--header-based-routing",
-}
-# Not here although `lep endpoint update` can patch it: container.image. A new image is a new
-# model server; replacing the endpoint gives it a fresh readiness check and the jobs a new
-# inputs hash. Command, ports, envs, mounts, health, node group (affinity), image pull secrets
-# and queue config have no update option at all.
-UPDATABLE_ENDPOINT_FIELDS: frozenset[str] = frozenset(UPDATABLE_ENDPOINT_FIELD_REASONS)
+# else forces replacement. The table, with the `lep endpoint update` option behind each field,
+# is nimctl.providers.capabilities (the planner reads it without importing this module).
+UPDATABLE_ENDPOINT_FIELDS: frozenset[str] = LEPTON_UPDATABLE_ENDPOINT_FIELDS  # one table: capabilities.py
 
 
 def is_updatable_endpoint_field(path: str) -> bool:

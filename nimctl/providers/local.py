@@ -58,9 +58,10 @@ from nimctl.providers.base import (
     ResourceState,
     Transient,
 )
+from nimctl.providers.capabilities import LOCAL_UPDATABLE_ENDPOINT_FIELDS
 
 # Local endpoints cannot change in place: the planner replaces them on any spec change.
-UPDATABLE_ENDPOINT_FIELDS: frozenset[str] = frozenset()
+UPDATABLE_ENDPOINT_FIELDS: frozenset[str] = LOCAL_UPDATABLE_ENDPOINT_FIELDS
 
 DEFAULT_GRACE_S = 10.0
 ENV_GRACE = "NIMCTL_LOCAL_GRACE_S"
