@@ -63,6 +63,7 @@ from nimctl.providers.base import (
 )
 from nimctl.stack import ownership
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
+from nimctl.stack.specs.common import INVOCATION_MARKER
 from nimctl.state.errors import StateWriteError
 from nimctl.state.model import Invocation, InvocationStatus, State, now
 from nimctl.state.records import endpoint_spec_hash, forget, observed_endpoint, observed_job
@@ -357,6 +358,7 @@ class Applier:
             self._report_endpoints_kept()
             return Outcome.SUBMITTED
         finished = self._wait_jobs(submitted + waits)
+        self._collect_results(finished)
         failed = [a for a, info in finished.items() if info.state != JobState.SUCCEEDED]
         self._counts = {**self._counts, "jobs_succeeded": len(finished) - len(failed), "jobs_failed": len(failed)}
         self._report_results(finished)
@@ -621,7 +623,11 @@ class Applier:
                 from nimctl.state.records import record_job
 
                 record_job(state, job, info, invocation_id=self.invocation.id, salt=self.salt, spec=spec)
-                state.resources[job.address].extra["results_dir"] = results_dir(spec)
+                extra = state.resources[job.address].extra
+                extra["results_dir"] = results_dir(spec)
+                extra["time_limit_s"] = job.time_limit_s
+                if job.results_storage:
+                    extra["storage"] = job.results_storage.replace(INVOCATION_MARKER, self.invocation.id)
                 self._note_created(state, job.address)
                 state.resources[job.address].extra["owner"] = marker.to_dict()
 
@@ -746,9 +752,47 @@ class Applier:
             if info is None or info.state.terminal:
                 inv.job_results[address] = job_result(record, info)
 
-    def _report_results(self, finished: dict[str, JobInfo]) -> None:
+    def _collect_results(self, finished: dict[str, JobInfo]) -> None:
+        """Read each finished job's result files back (local: its output directory; Lepton: its
+        log) into the cache beside the state, and note a job its time limit stopped."""
+        from nimctl.results import store as results_store
+
+        root = results_store.cache_root(self.ws.state_dir)
         inv = self.state.invocations[self.invocation.id]
-        results = [{**inv.job_results.get(address, {}), "address": address} for address in sorted(finished)]
+        timed_out: list[str] = []
+        for address in sorted(finished):
+            record = inv.job_results.get(address)
+            if not record:
+                continue
+            platform = str(record.get("platform") or "local")
+            reader = self.providers.get(platform) if platform != "local" else None
+            try:
+                cached = results_store.collect_record(root, self.invocation.id, address, record, reader)
+            except (ProviderError, OSError) as err:
+                self.events.emit(WarningMessage(f"{address}: its results could not be read back: {err}"))
+                continue
+            if cached is not None and cached.timed_out and not record.get("timed_out"):
+                timed_out.append(address)
+            for problem in cached.problems if cached else ():
+                self.events.emit(WarningMessage(f"{address}: {problem}"))
+        if timed_out:
+
+            def mark(state: State) -> None:
+                for address in timed_out:
+                    state.invocations[self.invocation.id].job_results[address]["timed_out"] = True
+
+            self.journal.mutate(mark)
+
+    def _report_results(self, finished: dict[str, JobInfo]) -> None:
+        """The finished jobs' results as ``nimctl results --json`` shows them (scores included)."""
+        from nimctl.results import store as results_store
+
+        root = results_store.cache_root(self.ws.state_dir)
+        inv = self.state.invocations[self.invocation.id]
+        results = [
+            results_store.job_results(root, self.invocation.id, address, inv.job_results.get(address, {})).to_json()
+            for address in sorted(finished)
+        ]
         if results:
             self.events.emit(JobResults(results))
 
@@ -933,6 +977,10 @@ def job_result(record: Any, info: JobInfo | None) -> dict[str, Any]:
         "started_at": info.created_at if info else None,
         "finished_at": info.finished_at if info else None,
         "results_dir": record.extra.get("results_dir"),
+        "platform": record.provider,
+        "job_id": record.platform_id,
+        "time_limit_s": record.extra.get("time_limit_s"),
+        "storage": record.extra.get("storage"),
     }
     summary = read_results_summary(result["results_dir"])
     if summary:

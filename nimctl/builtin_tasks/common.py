@@ -12,6 +12,10 @@ as a Lepton job, and is configured only through the environment:
     NIMCTL_OUTPUT_DIR     where results.json is written (default: the current directory)
     NIMCTL_TASK_PARAMS    JSON object of the task's params (optional; unknown keys are an error)
 
+Every run that measured something also writes ``results.yml`` in NeMo Evaluator's layout
+(``results.tasks.<smoke|perf>.metrics.<name>.scores.<name>.value``), so its scores show like a
+harness's.
+
 Exit status: 0 when the task passed, 1 when it failed or could not run, 130 when stopped by a
 signal. Every run writes ``results.json`` (schema ``nimctl.task-results/1``)::
 
@@ -58,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SCHEMA = "nimctl.task-results/1"
 RESULTS_FILE = "results.json"
+EVAL_FACTORY_RESULTS_FILE = "results.yml"  # the same scores in NeMo Evaluator's layout
 EXIT_PASSED, EXIT_FAILED, EXIT_STOPPED = 0, 1, 130
 _URL_SUFFIXES = ("/chat/completions", "/completions", "/v1")
 
@@ -224,6 +229,54 @@ def write_results(output_dir: Path, results: dict[str, Any]) -> Path:
     return path
 
 
+def eval_factory_metrics(task: str, results: dict[str, Any]) -> dict[str, float]:
+    """The run's headline numbers as eval-factory metrics (one score each, named like the metric),
+    so built-in scores show like any harness's: smoke's checks, perf's throughput and latency."""
+    metrics: dict[str, float] = {}
+    checks = results.get("checks")
+    if isinstance(checks, list) and checks:
+        passed = sum(1 for c in checks if isinstance(c, dict) and c.get("passed"))
+        metrics["checks_passed"] = float(passed)
+        metrics["pass_rate"] = passed / len(checks)
+    for level in results.get("levels") or []:
+        if not isinstance(level, dict):
+            continue
+        prefix = f"c{level.get('concurrency')}"
+        for name, value in (
+            ("requests_per_s", level.get("requests_per_s")),
+            ("p50_latency_ms", (level.get("latency_ms") or {}).get("p50")),
+            ("error_rate", level.get("error_rate")),
+        ):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                metrics[f"{prefix}_{name}"] = float(value)
+    return metrics
+
+
+def write_eval_factory_results(output_dir: Path, task: str, results: dict[str, Any]) -> Path | None:
+    """``results.yml`` in NeMo Evaluator's layout (JSON text, which YAML reads as is: the built-ins
+    need no YAML library), beside results.json. Nothing is written when the run measured nothing."""
+    metrics = eval_factory_metrics(task, results)
+    if not metrics:
+        return None
+    from nimctl.results.evalfactory import results_document
+
+    document = results_document(task.split(".", 1)[-1], metrics, versions={"nimctl": _nimctl_version()})
+    path = output_dir / EVAL_FACTORY_RESULTS_FILE
+    tmp = output_dir / f".{EVAL_FACTORY_RESULTS_FILE}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _nimctl_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("nimctl")
+    except Exception:  # run from a source tree without installed metadata
+        return "unknown"
+
+
 def run_task(task: str, body: Callable[[TaskEnv], dict[str, Any]]) -> int:
     """Run a task's ``body`` with the environment's configuration; write results.json; exit status.
 
@@ -251,6 +304,7 @@ def run_task(task: str, body: Callable[[TaskEnv], dict[str, Any]]) -> int:
     results.update(started_at=started, finished_at=iso_now(), duration_s=round(time.monotonic() - clock, 3))
     try:
         path = write_results(output_dir, results)
+        write_eval_factory_results(output_dir, task, results)
     except OSError as err:
         print(f"{task}: cannot write {output_dir / RESULTS_FILE}: {err}", file=sys.stderr)
         return EXIT_FAILED

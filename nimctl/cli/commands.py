@@ -249,8 +249,9 @@ def run_results(ctx: RunContext, invocation: str, *, json_output: bool) -> int:
     inv = state.invocations[inv_id]
     root = collect_missing_results(ctx, state, inv_id)
     results = results_store.invocation_results(state, root, inv_id)
+    document = results.to_json()
     if json_output:
-        ctx.ui.print(json.dumps(results.to_json(), indent=2))
+        ctx.ui.print(json.dumps(document, indent=2))
         return 0
     if not results.jobs:
         ctx.ui.print(f"Invocation {inv.id} has no job results yet (status: {inv.status}).")
@@ -258,7 +259,7 @@ def run_results(ctx: RunContext, invocation: str, *, json_output: bool) -> int:
     from nimctl.cli.results_view import detail_lines
 
     ctx.ui.print(f"Invocation {inv.id} ({inv.status})")
-    for job in results.jobs:
+    for job in document["results"]:
         ctx.ui.print("")
         ctx.ui.print("\n".join(detail_lines(job)))
     failed = [j for j in results.jobs if j.state != JobState.SUCCEEDED.value]

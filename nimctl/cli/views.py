@@ -58,19 +58,12 @@ STEP_TEXT: dict[Step, str] = {
 }
 
 
-def results_table(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """The apply results table: headers and one row per finished job."""
-    headers = ["task", "state", "duration", "result", "results"]
-    rows = [
-        [r["address"], r.get("state", "?"), _duration(r), r.get("summary", ""), r.get("results_dir") or ""]
-        for r in results
-    ]
-    return headers, rows
+def results_table(results: list[dict[str, Any]]) -> list[str]:
+    """The apply results table (task, state, duration, scores; at most 100 columns), from the
+    result dicts of ``JobResults`` (``nimctl results --json``'s items)."""
+    from nimctl.cli.results_view import table_lines
 
-
-def _duration(result: dict[str, Any]) -> str:
-    start, end = result.get("started_at"), result.get("finished_at")
-    return f"{end - start:.1f}s" if isinstance(start, (int, float)) and isinstance(end, (int, float)) else ""
+    return table_lines(results)
 
 
 class HumanView:
@@ -130,10 +123,10 @@ class HumanView:
             self._live = None
 
     def on_job_results(self, event: JobResults) -> None:
-        headers, rows = results_table(event.results)
-        if rows:
+        lines = results_table(event.results)
+        if lines:
             self.ui.print("")
-            self.ui.table(headers, rows)
+            self.ui.print("\n".join(lines))
 
     def on_jobs_failed(self, event: JobsFailed) -> None:
         self.ui.error(

@@ -43,6 +43,13 @@ from nimctl.providers.sdk import prepare as prepare_sdk
 from nimctl.providers.states import endpoint_state, job_state
 from nimctl.stack import ownership
 
+# Reading results back from a job's log (result_log_lines): lines per request, at most this many
+# requests (files of at most 1 MiB: ~14,000 lines each), and how far back to look when the job's
+# start is unknown (its time-to-live after finishing: three days).
+RESULT_LOG_PAGE = 5000
+RESULT_LOG_PAGES = 10
+RESULT_LOG_LOOKBACK_S = 4 * 86400
+
 if TYPE_CHECKING:  # pragma: no cover - typing only; the SDK is imported lazily
     from leptonai.api.v2.client import APIClient
     from leptonai.api.v2.types.deployment import LeptonDeployment
@@ -896,6 +903,40 @@ class LeptonProvider:
         self._delete(lambda: self.client.job.delete(job_id), gone_or_going, resource=f"job {job_id}", budget=budget)
 
     # -- logs -----------------------------------------------------------------------------------
+
+    def result_log_lines(self, job_id: str, since: float | None) -> list[str]:
+        """The job's log lines that carry its result files (``nimctl.results.channel``), oldest
+        first, archived jobs included. The SDK sends ``q``, ``limit`` and ``job_query_mode`` only
+        with both ``start`` and ``end`` (ns), so the query spans the job's life: from a while
+        before it started to a day ahead (a clock ahead of this machine's loses nothing)."""
+        from nimctl.results.channel import MARKER
+
+        start = int(((since if since else time.time() - RESULT_LOG_LOOKBACK_S) - 3600) * 1e9)
+        end = int((time.time() + 86400) * 1e9)
+        lines: list[tuple[int, str]] = []
+        for _ in range(RESULT_LOG_PAGES):
+            first = start
+
+            def page(first: int = first) -> Any:
+                return self.client.log.get_log(
+                    name_or_job=job_id,
+                    start=str(first),
+                    end=str(end),
+                    limit=RESULT_LOG_PAGE,
+                    q=MARKER,
+                    job_query_mode="alive_and_archive",
+                    direction="forward",
+                )
+
+            payload = self._call(
+                page, action="read the results in the log of", resource=f"job {job_id}", budget=self._budget()
+            )
+            batch = _log_lines(payload)
+            lines += batch
+            if len(batch) < RESULT_LOG_PAGE:
+                break
+            start = max(stamp for stamp, _ in batch) + 1  # next page: after the last line seen
+        return [line for _, line in sorted(lines, key=lambda pair: pair[0])]
 
     def logs(self, *, endpoint: str | None = None, job_id: str | None = None, limit: int = 200) -> list[str]:
         if (endpoint is None) == (job_id is None):

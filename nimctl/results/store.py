@@ -6,7 +6,8 @@ directory of the state file; gives :class:`InvocationResults` (typed, with the J
 ``nimctl results ID --json`` prints) and the collection step the applier (or ``nimctl
 results``, for a job it has not seen finish) runs for a finished job.
 
-**Where cached files live**: ``<state file's directory>/cache/results/<invocation id>/<job>/``
+**Where cached files live**: ``<state dir>/cache/results/<invocation id>/<job>/`` (the state
+file's directory; for a state in PostgreSQL, the default state directory)
 with ``<job>`` the job's address without ``job.`` (``<stack>.<task>``, characters outside
 ``[A-Za-z0-9._-]`` replaced and a short hash added when that changed the name). It holds the
 job's ``results.yml`` and ``eval_factory_metrics.json`` as the job wrote them (when it wrote
@@ -52,9 +53,10 @@ TIMED_OUT_FILE = "nimctl_timed_out"  # left in the output dir by the job script 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def cache_root(state_path: str | Path) -> Path:
-    """``<state file's directory>/cache/results``."""
-    return Path(state_path).resolve().parent.joinpath(*CACHE_SUBDIR)
+def cache_root(state_dir: str | Path) -> Path:
+    """``<state dir>/cache/results``: the state file's directory (for a state in PostgreSQL, the
+    default state directory, where the local platform keeps its registry too)."""
+    return Path(state_dir).resolve().joinpath(*CACHE_SUBDIR)
 
 
 def job_cache_dir(root: Path, invocation_id: str, address: str) -> Path:

@@ -57,8 +57,12 @@ def test_quickstart_apply_results_destroy(tmp_path):
     applied = run_cli(["apply", "-f", str(QUICKSTART), "--auto-approve"], env, cwd=tmp_path)
     assert applied.code == 0, applied.text
     inv = invocation_id(applied.out)
-    assert "5/5 checks passed" in applied.out
+    assert "checks_passed=5, pass_rate=1" in applied.out  # built-ins report eval-factory scores too
     assert f"nimctl destroy {inv}" in applied.out
+    lines = applied.out.splitlines()
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("task ")) :]
+    table = table[: next(i for i, line in enumerate(table) if line.startswith("Endpoint "))]
+    assert len(table) >= 4 and max(len(line) for line in table) <= 100  # the results table fits 100 columns
 
     results = run_cli(["results", inv, "--json"], env, cwd=tmp_path)
     assert results.code == 0, results.text
@@ -69,6 +73,9 @@ def test_quickstart_apply_results_destroy(tmp_path):
     assert smoke["passed"] is True and all(c["passed"] for c in smoke["checks"])
     assert [level["concurrency"] for level in perf["levels"]] == [1, 4, 16]
     assert Path(by_task["job.local-quickstart.nimctl.smoke"]["results_dir"]).is_relative_to(tmp_path)
+    scores = by_task["job.local-quickstart.nimctl.smoke"]["tasks"]["smoke"]["metrics"]
+    assert scores["pass_rate"]["scores"]["pass_rate"]["value"] == 1.0
+    assert "5/5 checks passed" in run_cli(["results", inv], env, cwd=tmp_path).out
 
     again = run_cli(["apply", "-f", str(QUICKSTART), "--auto-approve"], env, cwd=tmp_path)
     assert again.code == 0 and "No changes." in again.out, again.text

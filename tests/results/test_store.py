@@ -18,7 +18,7 @@ def fixture_files(name: str = "echo-0.2.8-half") -> dict[str, bytes]:
 
 
 def test_cache_lives_beside_the_state(tmp_path: Path) -> None:
-    root = store.cache_root(tmp_path / "state" / "nimctl.state.json")
+    root = store.cache_root(tmp_path / "state")
     assert root == (tmp_path / "state" / "cache" / "results").resolve()
     directory = store.save(root, INV, "job.demo.echo", fixture_files(), source="log", status=0)
     assert directory == root / INV / "demo.echo"

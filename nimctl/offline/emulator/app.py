@@ -202,6 +202,7 @@ def build_app(runtime: Runtime) -> Callable[..., Awaitable[None]]:
             limit=_int_param(request, "limit"),
             q=params.get("q"),
             direction=params.get("direction") or "backward",
+            job_query_mode=params.get("job_query_mode"),
         )
 
     # ---------------------------------------------------------------- the mock behind endpoints

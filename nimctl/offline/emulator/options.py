@@ -45,6 +45,9 @@ class EmulatorOptions:
     # (``python``/``python3`` is this interpreter), with the job's env and its secret references
     # resolved; they finish when the process exits, with its exit code. Others are emulated.
     run_job_images: str | None = None
+    # Where those jobs' emulated files live: /results and /workspace of each job (removed when it
+    # ends) and the storage its mounts stand for (kept). None: a temporary directory.
+    job_files: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

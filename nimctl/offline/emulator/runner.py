@@ -8,6 +8,14 @@ references resolved from the workspace's secrets) plus the variables the platfor
 (``LEPTON_WORKSPACE_ID``, ``LEPTON_JOB_NAME``), over a minimal base (no proxy settings, no
 credentials of the emulator's own process).
 
+The container's file system is emulated by mapping paths (``container_paths``): ``/results``
+and ``/workspace`` (and any path under them) go to a directory of the job's own that is removed
+when the job ends, as a pod's disk goes with it; each mount's ``mount_path`` goes to a directory
+standing for the mount's storage (``<root>/storage/<from>/<path>``), which outlives the job as
+shared storage does. Paths are rewritten in the env values and argv items the job is given, at
+path boundaries only. The image's tools are this interpreter's environment: its ``bin``
+directory comes first on ``PATH``.
+
 ``start`` returns at once; ``on_exit(code, lines)`` is called from a watcher thread when the
 process ends. ``JobProcess.kill`` ends it early (job stopped or deleted, emulator stopped).
 """
@@ -15,11 +23,13 @@ process ends. ``JobProcess.kill`` ends it early (job stopped or deleted, emulato
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from typing import Any
 
 BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 PYTHONS = frozenset({"python", "python3"})
@@ -38,17 +48,56 @@ class JobProcess:
                 pass
 
 
+CONTAINER_ROOTS = ("/results", "/workspace")  # written to by jobs, not shipped in any image
+
+
+def container_paths(root: str, job_id: str, mounts: list[dict[str, Any]]) -> tuple[dict[str, str], str]:
+    """(container path → host directory, the job's own directory) for one job run for real."""
+    own = os.path.join(root, "jobs", re.sub(r"[^A-Za-z0-9._-]", "_", job_id))
+    mapping = {path: os.path.join(own, path.strip("/")) for path in CONTAINER_ROOTS}
+    for mount in mounts:
+        target = str(mount.get("mount_path") or "")
+        if not target.startswith("/"):
+            continue
+        source = re.sub(r"[^A-Za-z0-9._-]", "_", str(mount.get("from") or "default"))
+        storage = os.path.normpath("/" + str(mount.get("path") or "")).lstrip("/")
+        mapping[target.rstrip("/") or "/"] = os.path.join(root, "storage", source, storage)
+    for directory in mapping.values():
+        os.makedirs(directory, exist_ok=True)
+    return mapping, own
+
+
+def map_paths(text: str, mapping: dict[str, str]) -> str:
+    """``text`` with each container path of ``mapping`` (at a path boundary) replaced."""
+    for source in sorted(mapping, key=len, reverse=True):
+        pattern = r"(?<![\w./-])" + re.escape(source) + r"(?=/|$|[\s\"',;:])"
+        text = re.sub(pattern, lambda _, target=mapping[source]: target, text)
+    return text
+
+
 def argv_for(command: list[str]) -> list[str]:
     if command and command[0] in PYTHONS:
         return [sys.executable, *command[1:]]
     return list(command)
 
 
-def start(command: list[str], env: dict[str, str], on_exit: Callable[[int, list[str]], None]) -> JobProcess:
+def start(
+    command: list[str],
+    env: dict[str, str],
+    on_exit: Callable[[int, list[str]], None],
+    paths: dict[str, str] | None = None,
+    cwd: str | None = None,
+) -> JobProcess:
     base = {k: os.environ[k] for k in BASE_ENV_KEYS if k in os.environ}
+    tools = os.path.dirname(sys.executable)
+    base["PATH"] = os.pathsep.join([tools, base.get("PATH", os.defpath)])
+    if paths:
+        command = [map_paths(part, paths) for part in command]
+        env = {name: map_paths(value, paths) for name, value in env.items()}
     proc = subprocess.Popen(  # noqa: S603 - an argv list from the job spec, no shell
         argv_for(command),
         env={**base, **env},
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

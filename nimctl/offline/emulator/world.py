@@ -16,6 +16,8 @@ import heapq
 import itertools
 import random
 import re
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -137,6 +139,7 @@ class World:
         self._clock = clock
         self._lock = threading.RLock()
         self._seq = itertools.count()
+        self._temp_root: str | None = None  # see _files_root
         self.reset()
 
     # ------------------------------------------------------------------ housekeeping
@@ -156,6 +159,9 @@ class World:
         """End every job process still running (the emulator is stopping)."""
         with self._lock:
             self._kill_processes()
+            if self._temp_root is not None:
+                shutil.rmtree(self._temp_root, ignore_errors=True)
+                self._temp_root = None
 
     def _kill_processes(self) -> None:
         for process in getattr(self, "_processes", {}).values():
@@ -654,8 +660,10 @@ class World:
             self._schedule(job, self._now(), 0.0, lambda when: self._finish_job(job, when))
             return
         command = [str(part) for part in (job.spec.get("container") or {}).get("command") or []]
+        paths, own_dir = runner.container_paths(self._files_root(), job.id, list(job.spec.get("mounts") or []))
 
         def exited(code: int, lines: list[str]) -> None:
+            shutil.rmtree(own_dir, ignore_errors=True)  # the pod's disk goes with it
             with self._lock:
                 if self._processes.get(job.id) is not process:
                     return  # stopped or deleted meanwhile: that transition already happened
@@ -673,8 +681,18 @@ class World:
                     job.event(at, "Warning", "BackoffLimitExceeded", f"the command exited with code {code}")
                 self._schedule_archive(job)
 
-        process = runner.start(command, env, exited)
+        process = runner.start(command, env, exited, paths=paths, cwd=own_dir)
         self._processes[job.id] = process
+
+    def _files_root(self) -> str:
+        """Where jobs run for real keep their emulated files (``job_files`` option, else a
+        temporary directory of this emulator, removed when it stops)."""
+        chosen = self._options().job_files
+        if chosen:
+            return chosen
+        if self._temp_root is None:
+            self._temp_root = tempfile.mkdtemp(prefix="nimctl-emulator-")
+        return self._temp_root
 
     def _finish_job(self, job: JobRecord, at: float) -> None:
         options = self._options()
@@ -862,15 +880,19 @@ class World:
         limit: int | None = None,
         q: str | None = None,
         direction: str = "backward",
+        job_query_mode: str | None = None,
     ) -> dict[str, Any]:
-        """A Loki-style query result of the lines an object has logged (times in ns)."""
+        """A Loki-style query result of the lines an object has logged (times in ns). An archived
+        job's lines answer only a query whose ``job_query_mode`` includes archived jobs (the SDK
+        sends it only with ``start`` and ``end``); without one, only live jobs are searched."""
         with self._lock:
             self._advance()
             if deployment:
                 obj: _Object | None = self._deployments.get(deployment)
                 label = {"deployment": deployment}
             elif job:
-                obj = self._jobs.get(job)
+                found = self._jobs.get(job)
+                obj = found if found is not None and self._visible(found, job_query_mode or ALIVE_ONLY) else None
                 label = {"job": job}
             else:
                 raise ApiError(400, "one of deployment, endpoint or job is required")
