@@ -64,6 +64,7 @@ from nimctl.providers.capabilities import LOCAL_UPDATABLE_ENDPOINT_FIELDS
 UPDATABLE_ENDPOINT_FIELDS: frozenset[str] = LOCAL_UPDATABLE_ENDPOINT_FIELDS
 
 DEFAULT_GRACE_S = 10.0
+ADAPTER_PORT_ENV = "ADAPTER_PORT"  # where nemo-evaluator's adapter proxy listens (see submit_job)
 ENV_GRACE = "NIMCTL_LOCAL_GRACE_S"
 DEFAULT_HEALTH_PATH = "/v1/health/ready"
 MASK = "******"  # how a secret shows in a stored spec (the planner treats it as unobservable)
@@ -782,6 +783,12 @@ class LocalProvider:
             raise Rejected(f"local job {name}: working directory {cwd} does not exist", resource=name)
         command = _check_command("job", name, spec.get("command"), cwd)
         env = {**_check_env("job", name, spec.get("env")), **_env_from("job", name, spec)}
+        if ADAPTER_PORT_ENV not in env and ADAPTER_PORT_ENV not in os.environ:
+            # Jobs on a real platform each have their own network; here they share this machine's.
+            # nemo-evaluator's adapter proxy takes the first free port from 3825, and two harness
+            # jobs started together can both pick it and mix requests: each job gets a port of its
+            # own from the kernel's ephemeral range instead.
+            env[ADAPTER_PORT_ENV] = str(_free_port("127.0.0.1"))
         output_dir = spec.get("output_dir")
         if not isinstance(output_dir, str) or not output_dir:
             raise Rejected(f"local job {name}: 'output_dir' is required", resource=name)
