@@ -15,7 +15,12 @@ from tests.apply.helpers import REPO, run_cli
 
 EVALFW = REPO / "tests" / "evalfw"
 IMAGE = "evalfw.local/nimctl-echo:1"  # a stand-in image name: these jobs run as processes
-TASK_ENV = {"PYTHONPATH": str(EVALFW), "NEMO_EVALUATOR_TELEMETRY_LEVEL": "0"}
+# Offline (no telemetry), and a harness stopped by its time limit is given 2 s, not 30, to end.
+TASK_ENV = {
+    "PYTHONPATH": str(EVALFW),
+    "NEMO_EVALUATOR_TELEMETRY_LEVEL": "0",
+    "NEMO_EVALUATOR_SHUTDOWN_TIMEOUT_SECONDS": "2",
+}
 
 
 def with_tools(env: dict[str, str]) -> dict[str, str]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -75,6 +76,12 @@ def map_paths(text: str, mapping: dict[str, str]) -> str:
     return text
 
 
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def argv_for(command: list[str]) -> list[str]:
     if command and command[0] in PYTHONS:
         return [sys.executable, *command[1:]]
@@ -91,6 +98,11 @@ def start(
     base = {k: os.environ[k] for k in BASE_ENV_KEYS if k in os.environ}
     tools = os.path.dirname(sys.executable)
     base["PATH"] = os.pathsep.join([tools, base.get("PATH", os.defpath)])
+    if "ADAPTER_PORT" not in env:
+        # A pod has a network of its own; these processes share this machine's. nemo-evaluator's
+        # adapter proxy takes the first free port from 3825, so two jobs started together could
+        # pick the same one and mix their requests: each job gets its own port instead.
+        env = {**env, "ADAPTER_PORT": str(_free_port())}
     if paths:
         command = [map_paths(part, paths) for part in command]
         env = {name: map_paths(value, paths) for name, value in env.items()}
