@@ -76,8 +76,8 @@ def test_human_view_results_table_and_destroy_lines():
         DestroyComplete(Outcome.SUCCEEDED, 0, None, ["endpoint.s"]),
     )
     lines = out.splitlines()
-    assert lines[1].split() == ["task", "state", "duration", "result", "results"]
-    assert lines[3].split() == ["job.s.t", "succeeded", "2.5s", "ok"]
+    assert lines[1].split() == ["task", "state", "duration", "scores"]
+    assert lines[3].split() == ["t", "succeeded", "2.5s", "ok"]  # no scores: the built-in's summary
     assert "  - endpoint.s  (endpoint s on local, now Ready)" in lines
     assert lines[-2:] == ["endpoint.s: destroyed", "Destroy complete: 1 resource(s) removed."]
 
@@ -108,3 +108,23 @@ def test_outcomes_carry_their_exit_codes():
         Outcome.FAILED: 1,
         Outcome.INTERRUPTED: 130,
     }
+
+
+def test_results_table_fits_100_columns_with_long_paths_and_many_scores():
+    from nimctl.cli.results_view import table_lines
+
+    metrics = {f"metric_{i}": {"scores": {f"metric_{i}": {"value": i / 7, "stats": {}}}} for i in range(30)}
+    job = {
+        "address": "job.a-rather-long-stack-name.lm-evaluation-harness.mmlu_pro_instruct",
+        "task": "lm-evaluation-harness.mmlu_pro_instruct",
+        "state": "failed",
+        "timed_out": True,
+        "time_limit_s": 43200,
+        "duration_s": 43230.5,
+        "tasks": {"mmlu_pro": {"metrics": metrics}},
+        "storage": "/very/long/storage/" + "x" * 200 + "/0123456789abcdef/mmlu_pro_instruct on node-nfs:shared",
+    }
+    lines = table_lines([job, {**job, "address": "job.other.t", "task": "t", "timed_out": False}])
+    assert max(len(line) for line in lines) <= 100
+    assert "timed out (43200 s)" in lines[2] and "12h00m" in lines[2] and "metric_0=0" in lines[2]
+    assert lines[-1].endswith("mmlu_pro_instruct on node-nfs:shared")  # the path's end is kept
