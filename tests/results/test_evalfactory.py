@@ -1,5 +1,5 @@
-"""results.yml / eval_factory_metrics.json parsing, on files written by nemo-evaluator 0.2.8 (the
-tests/evalfw framework against nimctl's mock server; kept under fixtures/ as they were written)."""
+"""results.yml / eval_factory_metrics.json parsing, on files written by nemo-evaluator 0.2.8 and
+0.2.5 (the tests/evalfw framework against nimctl's mock server; kept under fixtures/ as written)."""
 
 from __future__ import annotations
 
@@ -19,15 +19,16 @@ from nimctl.results.evalfactory import (
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def test_real_results_yml_scores_and_stats() -> None:
-    results, metrics = read_output_dir(FIXTURES / "echo-0.2.8-half")
+@pytest.mark.parametrize("version", ["0.2.8", "0.2.5"])
+def test_real_results_yml_scores_and_stats(version: str) -> None:
+    results, metrics = read_output_dir(FIXTURES / f"echo-{version}-half")
     assert results is not None and metrics is not None
     accuracy = results.tasks["echo"].metrics["exact_word"].scores["accuracy"]
     assert accuracy.value == 0.5
     assert accuracy.stats["count"] == 6 and accuracy.stats["stderr"] == pytest.approx(0.2041241452319315)
     assert results.tasks["echo"].metrics["answer_words"].scores["mean"].value == 19.0
     assert results.groups == {}
-    assert results.versions == {"nemo_evaluator": "0.2.8"}
+    assert results.versions == {"nemo_evaluator": version}
     assert [h.text() for h in results.headlines()] == ["answer_words.mean=19", "exact_word.accuracy=0.5"]
     assert (metrics.requests, metrics.successful_requests, metrics.status_codes) == (6, 6, {"200": 6})
     assert metrics.runtime_seconds is not None and metrics.avg_latency_ms is not None
