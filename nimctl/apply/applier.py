@@ -765,7 +765,8 @@ class Applier:
             if not record:
                 continue
             platform = str(record.get("platform") or "local")
-            reader = self.providers.get(platform) if platform != "local" else None
+            provider = self.providers.get(platform) if platform != "local" else None
+            reader = provider if isinstance(provider, results_store.ResultLogReader) else None
             try:
                 cached = results_store.collect_record(root, self.invocation.id, address, record, reader)
             except (ProviderError, OSError) as err:

@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from nimctl.results.evalfactory import (
     METRICS_FILE,
@@ -166,6 +166,7 @@ def _write(path: Path, data: bytes) -> None:
 # -- collecting from a finished job ---------------------------------------------------------------
 
 
+@runtime_checkable
 class ResultLogReader(Protocol):
     """What collection needs of a platform whose job files are out of reach: the job's log
     lines that carry results (``nimctl.results.channel``), archived jobs included."""

@@ -12,7 +12,7 @@ from nimctl.common.envref import host_marker
 from nimctl.common.errors import ConfigError
 from nimctl.config import load_configs
 from nimctl.stack.builder import build_stacks, render_job_spec
-from nimctl.stack.specs.common import WRAPPED_COMMAND_SCRIPT, load_run_config
+from nimctl.stack.specs.common import RUN_EVAL_COMMAND, WRAPPED_COMMAND_SCRIPT, load_run_config
 from tests.config.helpers import errors_of, load_one, problems_of, write
 
 LAUNCHER = Path(__file__).resolve().parent.parent / "fixtures" / "launcher"
@@ -154,7 +154,8 @@ def test_env_prefixes_reach_the_spec_as_literal_host_marker_and_runtime(tmp_path
     assert "FROM_EVAL" not in env and env["NIMCTL_RUNTIME_ENV"] == "FROM_EVAL=HOSTNAME"
     command = job.spec_template["container"]["command"]
     assert command[:3] == ["/bin/sh", "-c", WRAPPED_COMMAND_SCRIPT]
-    assert command[4:] == ["python", "-m", "nimctl.builtin_tasks.smoke"]
+    # ...around the job script, which runs the built-in (time limit, results to the log)
+    assert command[4:] == [*RUN_EVAL_COMMAND, "python", "-m", "nimctl.builtin_tasks.smoke"]
 
 
 def test_runtime_values_resolve_from_the_environment_on_local(tmp_path) -> None:

@@ -72,7 +72,7 @@ def map_paths(text: str, mapping: dict[str, str]) -> str:
     """``text`` with each container path of ``mapping`` (at a path boundary) replaced."""
     for source in sorted(mapping, key=len, reverse=True):
         pattern = r"(?<![\w./-])" + re.escape(source) + r"(?=/|$|[\s\"',;:])"
-        text = re.sub(pattern, lambda _, target=mapping[source]: target, text)
+        text = re.sub(pattern, mapping[source].replace("\\", "\\\\"), text)  # a literal replacement
     return text
 
 
