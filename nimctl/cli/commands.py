@@ -229,7 +229,7 @@ def collect_missing_results(ctx: RunContext, state: Any, inv_id: str) -> Path:
     Gives the cache's root."""
     from nimctl.results import store as results_store
 
-    root = results_store.cache_root(ctx.state_path)
+    root = results_store.cache_root(ctx.state_dir)
     for address, record in sorted(state.invocations[inv_id].job_results.items()):
         if results_store.load(root, inv_id, address) is None and record.get("platform") == "lepton":
             try:

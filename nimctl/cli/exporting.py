@@ -174,7 +174,7 @@ def export_events(ctx: RunContext, state: Any, invocation_id: str) -> list[Any]:
     from nimctl.results import store as results_store
 
     events = []
-    for done in auto_export(state, results_store.cache_root(ctx.state_path), invocation_id):
+    for done in auto_export(state, results_store.cache_root(ctx.state_dir), invocation_id):
         report = done.report
         failures = [{"address": o.address, "detail": o.detail} for o in (report.failed if report else [])]
         events.append(
