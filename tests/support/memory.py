@@ -207,6 +207,11 @@ class MemoryWorkspace:
     platforms: dict[str, MemoryPlatform] = field(default_factory=dict)
     lock_timeout: float = 0.0
 
+    @property
+    def state_dir(self) -> Path:
+        """Beside the state file (where apply keeps the results cache)."""
+        return Path(self.store.path).parent
+
     def providers_for(self, platforms: set[str]) -> dict[str, Any]:
         for name in platforms:
             self.platforms.setdefault(name, MemoryPlatform(name))
