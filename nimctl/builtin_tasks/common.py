@@ -48,13 +48,13 @@ import os
 import signal
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from nimctl.common.files import write_atomic
 from nimctl.common.net import is_loopback_url
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -221,11 +221,8 @@ def iso_now() -> str:
 
 def write_results(output_dir: Path, results: dict[str, Any]) -> Path:
     """Write results.json atomically (a reader never sees half a file)."""
-    output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / RESULTS_FILE
-    tmp = output_dir / f".{RESULTS_FILE}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(results, indent=2) + "\n", mode=None, fsync=False)
     return path
 
 
@@ -262,9 +259,7 @@ def write_eval_factory_results(output_dir: Path, task: str, results: dict[str, A
 
     document = results_document(task.split(".", 1)[-1], metrics, versions={"nimctl": _nimctl_version()})
     path = output_dir / EVAL_FACTORY_RESULTS_FILE
-    tmp = output_dir / f".{EVAL_FACTORY_RESULTS_FILE}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(document, indent=2) + "\n", mode=None, fsync=False)
     return path
 
 

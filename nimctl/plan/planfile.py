@@ -19,16 +19,15 @@ object that changed, or a config that no longer matches.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nimctl.common.errors import NimctlError
+from nimctl.common.files import write_atomic
 from nimctl.common.secrets import SECRET_ENV_NAME, is_redacted
 from nimctl.plan.actions import Plan, ResourceChange
 from nimctl.plan.canonical import digest
@@ -190,21 +189,7 @@ def save_plan(
 
 
 def _write_private(path: Path, text: str) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.chmod(path, 0o600)
+    write_atomic(path, text, mode=0o600)
 
 
 def read_plan_file(path: str | os.PathLike[str]) -> SavedPlan:

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nimctl.common.files import write_atomic
 from nimctl.common.secrets import SECRET_ENV_NAME
 from nimctl.providers.base import (
     Conflict,
@@ -211,13 +212,7 @@ def _http_status(url: str, timeout: float) -> tuple[int | None, str]:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Atomic write: a reader sees the old record or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True), mode=None)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

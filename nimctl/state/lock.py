@@ -29,6 +29,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from nimctl.common.files import write_atomic
 from nimctl.state.errors import LockedError, StateError
 
 # How long a failing locker waits for the holder's metadata to appear (the holder writes it
@@ -93,12 +94,7 @@ def read_lock_info(info_path: Path) -> LockInfo | None:
 
 
 def _write_info_atomically(info_path: Path, info: LockInfo) -> None:
-    tmp = info_path.with_name(f"{info_path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(asdict(info), fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, info_path)
+    write_atomic(info_path, json.dumps(asdict(info), indent=2) + "\n", mode=0o600, fsync=False)
 
 
 def _remove_info_if_ours(info_path: Path, lock_id: str) -> None:
