@@ -39,7 +39,19 @@ def writes(lepton) -> list[str]:
 def confined(tmp_path, lepton):
     sandbox = LeptonSandbox(tmp_path / "box", lepton, LEPTON_TWO_TASKS)
     directory = storage.ConfinedDir(sandbox.state_dir)
-    sandbox.state_path = directory.path("nimctl.state.json")  # what the sandbox's checks read
+    outside = directory.path("nimctl.state.json")  # the confined state file, seen from here
+
+    def state() -> dict | None:
+        from nimctl.state.backend import open_state
+
+        backend = open_state(str(outside))
+        try:
+            return backend.read().to_dict() if backend.exists() else None
+        finally:
+            getattr(backend, "close", lambda: None)()
+
+    sandbox.state_path = outside
+    sandbox.state = state  # type: ignore[method-assign]  # what the sandbox's checks read
     try:
         yield directory, sandbox
     finally:
