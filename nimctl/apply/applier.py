@@ -9,6 +9,7 @@ submitted are stopped and the endpoints it created are removed (unless --keep-on
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets as pysecrets
 import signal
 import threading
@@ -133,6 +134,9 @@ def run_apply(
         # Before any side effect; specs checked by an earlier plan/apply are not parsed again.
         raise_on_problems(check_lepton_specs(stacks, may_import_sdk=True))
         providers = ws.providers_for(_platforms(stacks, state, options.prune))
+        # Node groups by id; a missing secret, shape or host: variable stops here, before anything
+        # (even an interrupted run's step) is created.
+        _workspace_preflight(stacks, providers, events)
         for settled in settle_pending(journal, providers):
             events.emit(WarningMessage(f"settled an interrupted run's step: {settled.describe()}"))
         plan, observed = _plan(stacks, state, providers, options, plan_file)
@@ -197,6 +201,20 @@ def _move_lifetimes(
         moved = sync_lifetime(journal, providers[desired.platform], desired, marker)
         if moved:
             events.emit(Note(desired.address, moved))
+
+
+def _workspace_preflight(stacks: list[Stack], providers: dict[str, Provider], events: Events) -> None:
+    from nimctl.plan.preflight import check_workspace
+
+    for warning in check_workspace(stacks, providers.get("lepton"), applying=True):  # type: ignore[arg-type]
+        events.emit(WarningMessage(warning))
+
+
+def failure_report_dir(location: str) -> Path:
+    """Where failure reports are kept: beside a state file, else (a database) the working directory."""
+    from nimctl.state.backend import is_url
+
+    return Path.cwd() if is_url(location) else Path(location).resolve().parent
 
 
 def _platforms(stacks: list[Stack], state: State, prune: bool = False) -> set[str]:
@@ -316,10 +334,27 @@ class Applier:
             outcome = self._platform_unreachable(err)
         except NimctlError as err:
             self.events.emit(ErrorMessage(err.message, err.hint))
+            self._keep_failure_report(err)  # before the cleanup deletes what it describes
             outcome = self._fail(Outcome.FAILED, err.message)
         finally:
             self._restore_signal_handlers(previous)
         return _complete(self.events, outcome, self.invocation.id, self._counts)
+
+    def _keep_failure_report(self, err: NimctlError) -> None:
+        """What the platform said about a failed endpoint, in a file beside the state (0600)."""
+        report = getattr(err, "report", "")
+        if not report:
+            return
+        name = getattr(err, "endpoint", "") or "endpoint"
+        path = failure_report_dir(self.ws.store.location) / f"failure-{self.invocation.id}-{name}.log"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(report)
+        except OSError as exc:
+            self.events.emit(WarningMessage(f"could not keep the failure report in {path}: {exc.strerror or exc}"))
+            return
+        self.events.emit(ErrorMessage(f"The platform's events, readiness issues and log lines are kept in {path}"))
 
     def _execute(self, plan: Any, waits: list[str]) -> Outcome:
         def changes(kind: str, *action_lists: tuple[str, ...]) -> list[Any]:

@@ -21,7 +21,19 @@ from nimctl.stack.resources import DesiredEndpoint
 
 
 class ReadinessError(NimctlError):
-    """An endpoint failed, vanished or timed out while nimctl waited for it."""
+    """An endpoint failed, vanished or timed out while nimctl waited for it. ``report`` holds what
+    the platform said about it (events, readiness issues, its last log lines) when it failed, for
+    the caller to keep before the endpoint is cleaned up."""
+
+    def __init__(self, message: str, *, hint: str | None = None, endpoint: str = "", report: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.endpoint = endpoint
+        self.report = report
+
+
+# How many of a failed endpoint's last log lines are shown (all go into the kept report).
+SHOWN_LOG_LINES = 10
+REPORT_LOG_LINES = 200
 
 
 class Poller:
@@ -144,9 +156,18 @@ def _check_endpoint(address: str, desired: DesiredEndpoint, provider: Provider, 
             hint="someone deleted it, or the platform removed it; run `nimctl apply` again",
         )
     if info.state in (ResourceState.FAILED, ResourceState.STOPPED):
+        events = _events(provider, desired.name)
+        logs = _last_logs(provider, desired.name)
+        shown = ("\n  last log lines:\n" + "\n".join(f"    {line}" for line in logs[-SHOWN_LOG_LINES:])) if logs else ""
+        headline = f"endpoint {desired.name} is {info.platform_state} on {provider.name}"
+        report = "\n".join(
+            [headline, events.strip("\n") or "  (no events)", "  log lines:", *(f"    {line}" for line in logs)]
+        )
         raise ReadinessError(
-            f"endpoint {desired.name} is {info.platform_state} on {provider.name}" + _events(provider, desired.name),
+            headline + events + shown,
             hint="fix the cause shown above (image, shape, secrets), then `nimctl apply`",
+            endpoint=desired.name,
+            report=report + "\n",
         )
 
 
@@ -158,6 +179,13 @@ def _events(provider: Provider, name: str) -> str:
     except NimctlError as err:
         return f"\n  (could not read its events: {err.message})"
     return ("\n  latest events:\n" + "\n".join(f"    {e}" for e in events)) if events else ""
+
+
+def _last_logs(provider: Provider, name: str) -> list[str]:
+    try:
+        return provider.logs(endpoint=name, limit=REPORT_LOG_LINES)
+    except NimctlError:
+        return []  # the events already say why; logs are a bonus
 
 
 def _group_by_provider(items: dict[str, tuple[DesiredEndpoint, Provider]]) -> dict[Provider, list[str]]:

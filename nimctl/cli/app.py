@@ -686,7 +686,18 @@ def emulator_serve(
     ),
     fail_job_pattern: str = typer.Option(None, "--fail-job-pattern", help="Jobs whose name matches this regex fail."),
     require_secrets: bool = typer.Option(
-        False, "--require-secrets", help="Fail replicas that reference a missing secret, as Lepton does."
+        True,
+        "--require-secrets/--no-require-secrets",
+        help="Fail replicas that reference a missing secret, as Lepton does (on by default).",
+    ),
+    node_group: list[str] = typer.Option(
+        [], "--node-group", help="A dedicated node group NAME=ID (repeat for several; replaces the default one)."
+    ),
+    shape: list[str] = typer.Option(
+        [], "--shape", help="A resource shape the workspace offers (repeat; replaces the default list)."
+    ),
+    new_deployment_api: bool = typer.Option(
+        False, "--new-deployment-api", help="Set features.enable_new_deployment_api: the SDK then uses /endpoints."
     ),
     run_job_images: str = typer.Option(
         None,
@@ -713,6 +724,9 @@ def emulator_serve(
             fail_job_pattern=fail_job_pattern,
             require_secrets=require_secrets,
             run_job_images=run_job_images,
+            node_groups=node_group,
+            shapes=shape,
+            new_deployment_api=new_deployment_api,
         )
     except NimctlError as err:
         _fail(err)

@@ -43,6 +43,12 @@ def run_plan(
             f"Note: {checked.unchecked} Lepton spec(s) not yet parsed in the Lepton SDK's models "
             "(skipped with --refresh=false to stay fast); `nimctl plan` and `nimctl apply` check them.\n"
         )
+    if refresh and any(s.platform == "lepton" for s in stacks):
+        # Offline (--refresh=false) the workspace is not asked: node-group names stay names.
+        from nimctl.plan.preflight import check_workspace
+
+        for warning in check_workspace(stacks, ctx.provider("lepton"), applying=False):  # type: ignore[arg-type]
+            ctx.ui.warn(warning)
     state = ctx.store.read()
     observed = None
     scope = scope_of(stacks, prune=prune)

@@ -406,6 +406,8 @@ class LeptonProvider:
         self._lock = threading.Lock()
         # Job ids this provider created or adopted: never adopt one twice for different submits.
         self._claimed_jobs: set[str] = set()
+        # Workspace listings (node groups, secrets, shapes), read once per command.
+        self._listings: dict[str, Any] = {}
 
     # -- client & credentials -------------------------------------------------------------------
 
@@ -768,6 +770,29 @@ class LeptonProvider:
             f"readiness ({count} replica{'s' if count > 1 else ''}): {reason}: {message}".rstrip(": ")
             for (reason, message), count in replicas_by_issue.items()
         ]
+
+    # -- the workspace: node groups, secrets, shapes (one listing each per command) ---------------
+
+    def _listed(self, key: str, fetch: Callable[[], T], what: str) -> T:
+        cached = self._listings.get(key)
+        if cached is None:
+            cached = self._listings[key] = self._call(
+                fetch, action="list", resource=f"the {what} of workspace {self.workspace}", budget=self._budget()
+            )
+        return cached  # type: ignore[no-any-return]
+
+    def node_groups(self) -> dict[str, str]:
+        """The workspace's dedicated node groups, name -> id."""
+        groups = self._listed("node_groups", lambda: self.client.nodegroup.list_all(), "node groups")
+        return {g.metadata.name or g.metadata.id_: g.metadata.id_ for g in groups if g.metadata and g.metadata.id_}
+
+    def secret_names(self) -> set[str]:
+        secrets = self._listed("secrets", lambda: self.client.secret.list_all(), "secrets")
+        return {s.name for s in secrets}
+
+    def shape_names(self) -> set[str]:
+        shapes = self._listed("shapes", lambda: self.client.shapes.list_shapes(), "resource shapes")
+        return {s.metadata.name or s.spec.name for s in shapes if s.metadata and (s.metadata.name or s.spec.name)}
 
     # -- jobs -----------------------------------------------------------------------------------
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.apply.helpers import ENDPOINT_TOKEN, Platform
+from tests.apply.helpers import Platform
 
 
 @pytest.fixture
 def world(emulator) -> Platform:
     emulator.configure(ready_after=0.2, job_duration=0.3)
     platform = Platform(emulator)
-    platform.add_secret("ENDPOINT_API_KEY", ENDPOINT_TOKEN)
+    platform.add_workspace_secrets()
     return platform

@@ -17,6 +17,9 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "examples" / "lepton_nim_seed_example.yaml"
 ENDPOINT_TOKEN = "tok-endpoint-7f3a9c1e"  # planted secret: must never reach state or output
+HF_TOKEN = "hf-planted-2b8d4e6a"  # the seed example's HUGGING_FACE_HUB_TOKEN secret: planted too
+# The secrets the seed example references: Lepton starts nothing whose secret is missing.
+WORKSPACE_SECRETS = {"ENDPOINT_API_KEY": ENDPOINT_TOKEN, "HUGGING_FACE_HUB_TOKEN": HF_TOKEN}
 
 
 @dataclass
@@ -124,6 +127,11 @@ class Platform:
 
     def delete(self, path: str) -> None:
         requests.delete(f"{self.url}{path}", headers=self.headers, timeout=10).raise_for_status()
+
+    def add_workspace_secrets(self) -> None:
+        """The secrets the seed example references, as a user creates them once per workspace."""
+        for name, value in WORKSPACE_SECRETS.items():
+            self.add_secret(name, value)
 
     def add_secret(self, name: str, value: str) -> None:
         resp = requests.post(

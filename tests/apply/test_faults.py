@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.apply.helpers import ENDPOINT_TOKEN, Platform, cli_env, copy_config, read_state, run_cli
+from tests.apply.helpers import Platform, cli_env, copy_config, read_state, run_cli
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.timeout(300)
 def test_apply_and_destroy_under_faults(emulator, tmp_path, fault_rate, lost_rate):
     emulator.configure(ready_after=0.2, job_duration=0.2)
     world = Platform(emulator)
-    world.add_secret("ENDPOINT_API_KEY", ENDPOINT_TOKEN)
+    world.add_workspace_secrets()
     config = copy_config(tmp_path)
     env = cli_env(emulator, tmp_path, NIMCTL_RETRY_MAX_ATTEMPTS="12")
     emulator.configure(fault_rate=fault_rate, lost_response_rate=lost_rate, seed=7)

@@ -247,7 +247,6 @@ def test_error_name_pattern_crashes_with_terminations(emulator):
 def test_missing_secret_reference_is_an_error_until_the_secret_exists(emulator):
     from leptonai.api.v2.types.secret import SecretItem
 
-    emulator.configure(require_secrets=True)
     client = client_for(emulator)
     envs = [{"name": "NGC_API_KEY", "value_from": {"secret_name_ref": "ngc-key"}}]
     client.deployment.create(endpoint_model("needs-secret", envs=envs))
@@ -298,7 +297,8 @@ def test_labels_are_kept(emulator):
     assert client.deployment.get("lbl").metadata.labels == {"nimctl.invocation": "abc123"}
 
 
-def test_missing_secret_reference_is_tolerated_by_default(emulator):
+def test_missing_secret_reference_is_tolerated_when_the_check_is_off(emulator):
+    emulator.configure(require_secrets=False)
     client = client_for(emulator)
     envs = [{"name": "HF_TOKEN", "value_from": {"secret_name_ref": "absent"}}]
     client.deployment.create(endpoint_model("lenient", envs=envs))

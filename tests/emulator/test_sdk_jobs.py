@@ -167,7 +167,6 @@ def test_server_rejects_bad_job_names(emulator, metadata, message):
 
 
 def test_job_secret_reference_must_exist(emulator):
-    emulator.configure(require_secrets=True)
     client = client_for(emulator)
     job = client.job.create(
         job_model("needs-key", envs=[{"name": "API_KEY", "value_from": {"secret_name_ref": "nope"}}])

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.apply.helpers import ENDPOINT_TOKEN, Platform, cli_env, copy_config, read_state, run_cli
+from tests.apply.helpers import Platform, cli_env, copy_config, read_state, run_cli
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(180)
 @pytest.fixture
 def world(emulator, tmp_path):
     platform = Platform(emulator)
-    platform.add_secret("ENDPOINT_API_KEY", ENDPOINT_TOKEN)
+    platform.add_workspace_secrets()
     return platform
 
 

@@ -308,7 +308,10 @@ class LeptonSandbox(Sandbox):
         self.emulator = emulator
         emulator.reset()
         emulator.configure(**{**FAST_LEPTON, **options})
-        emulator.world.create_secrets([{"name": "ENDPOINT_API_KEY", "value": ENDPOINT_TOKEN}])
+        # The workspace's secrets (Lepton starts nothing whose secret reference is missing).
+        emulator.world.create_secrets(
+            [{"name": "ENDPOINT_API_KEY", "value": ENDPOINT_TOKEN}, {"name": "HUGGING_FACE_HUB_TOKEN", "value": "hf-x"}]
+        )
         self.env.update(emulator.env())
         self.env.update({"ENDPOINT_API_KEY": ENDPOINT_TOKEN, "NIMCTL_RETRY_MAX_SECONDS": "20"})
 

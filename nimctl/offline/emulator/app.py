@@ -4,7 +4,9 @@ Built on Starlette (which arrives with the SDK's fastapi) and wrapped in a small
 that adds latency, injects faults and records every request. Routes:
 
 - ``/api/v2/workspaces/<ws>/...``: the workspace API as ``leptonai`` 0.47 speaks it
-  (bearer token; 401 otherwise, 404 for another workspace id).
+  (bearer token; 401 otherwise, 404 for another workspace id): deployments in both API families
+  (legacy ``/deployments`` and the new ``/endpoints``, see ``endpoints_api``), jobs, secrets,
+  logs, dedicated node groups and resource shapes.
 - ``/_endpoints/<name>/v1/...``: the OpenAI-compatible mock behind each endpoint's
   ``external_endpoint`` (the endpoint's own api tokens; 503 until Ready).
 - ``/_emulator/{requests,state,config,reset}``: admin routes for tests and users (same token
@@ -136,6 +138,44 @@ def build_app(runtime: Runtime) -> Callable[..., Awaitable[None]]:
         if what not in views:
             raise ApiError(404, f"no such deployment route: {what}")
         return views[what](name)
+
+    async def endpoints(request: Request) -> Any:
+        if request.method == "POST":
+            return world.create_endpoint(await _json_body(request))
+        return world.list_endpoints()
+
+    async def endpoint_resource(request: Request) -> Any:
+        name = request.path_params["name"]
+        if request.method == "PATCH":
+            dryrun = request.query_params.get("dryrun", "").lower() == "true"
+            return world.patch_endpoint(name, await _json_body(request), dryrun=dryrun)
+        if request.method == "DELETE":
+            return world.delete_endpoint(name)
+        return world.get_endpoint(name)
+
+    async def endpoint_detail(request: Request) -> Any:
+        # The new family has no readiness or termination route (the SDK does not ask for them).
+        name, what = request.path_params["name"], request.path_params["what"]
+        views = {"replicas": world.deployment_replicas, "events": world.deployment_events}
+        if what not in views:
+            raise ApiError(404, f"no such endpoint route: {what}")
+        return views[what](name)
+
+    async def endpoint_restart(request: Request) -> Any:
+        return world.restart_endpoint(request.path_params["name"])
+
+    async def node_groups(request: Request) -> Any:
+        return world.list_node_groups()
+
+    async def node_group(request: Request) -> Any:
+        return world.get_node_group(request.path_params["id"])
+
+    async def node_group_nodes(request: Request) -> Any:
+        return world.node_group_nodes(request.path_params["id"])
+
+    async def shapes(request: Request) -> Any:
+        params = request.query_params
+        return world.list_shapes(params.get("node_groups"), params.get("purpose"))
 
     async def deployment_restart(request: Request) -> Any:
         return world.restart_deployment(request.path_params["name"])
@@ -272,6 +312,15 @@ def build_app(runtime: Runtime) -> Callable[..., Awaitable[None]]:
         Route(ws + "/deployments/{name}/restart", api(deployment_restart), methods=["PUT"]),
         Route(ws + "/deployments/{name}/replicas/{rid}/log", api(deployment_replica_log), methods=["GET"]),
         Route(ws + "/deployments/{name}/{what}", api(deployment_detail), methods=["GET"]),
+        Route(ws + "/endpoints", api(endpoints), methods=["GET", "POST"]),
+        Route(ws + "/endpoints/{name}", api(endpoint_resource), methods=["GET", "PATCH", "DELETE"]),
+        Route(ws + "/endpoints/{name}/restart", api(endpoint_restart), methods=["PUT"]),
+        Route(ws + "/endpoints/{name}/replicas/{rid}/log", api(deployment_replica_log), methods=["GET"]),
+        Route(ws + "/endpoints/{name}/{what}", api(endpoint_detail), methods=["GET"]),
+        Route(ws + "/dedicated-node-groups", api(node_groups), methods=["GET"]),
+        Route(ws + "/dedicated-node-groups/{id}", api(node_group), methods=["GET"]),
+        Route(ws + "/dedicated-node-groups/{id}/nodes", api(node_group_nodes), methods=["GET"]),
+        Route(ws + "/shapes", api(shapes), methods=["GET"]),
         Route(ws + "/jobs", api(jobs), methods=["GET", "POST"]),
         Route(ws + "/jobs/{id}", api(job), methods=["GET", "PATCH", "DELETE"]),
         Route(ws + "/jobs/{id}/replicas/{rid}/log", api(job_replica_log), methods=["GET"]),

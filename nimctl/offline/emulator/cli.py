@@ -33,8 +33,11 @@ def serve(
     error_image_pattern: str | None = None,
     error_name_pattern: str | None = None,
     fail_job_pattern: str | None = None,
-    require_secrets: bool = False,
+    require_secrets: bool = True,
     run_job_images: str | None = None,
+    node_groups: list[str] | None = None,
+    shapes: list[str] | None = None,
+    new_deployment_api: bool = False,
     out: TextIO | None = None,
 ) -> None:
     """Print the ``export LEPTON_WORKSPACE_*`` lines, then serve until interrupted (Ctrl-C/SIGTERM).
@@ -70,7 +73,18 @@ def serve(
         fail_job_pattern=fail_job_pattern,
         require_secrets=require_secrets,
         run_job_images=run_job_images,
+        new_deployment_api=new_deployment_api,
     )
+    if node_groups:
+        pairs = [item.partition("=") for item in node_groups]
+        bad = [name for name, sep, group_id in pairs if not (name and sep and group_id)]
+        if bad:
+            raise NimctlError(
+                f"--node-group must be NAME=ID, got {bad[0]!r}", hint="e.g. --node-group h200=h200-ab12cd"
+            )
+        options.node_groups = {name: group_id for name, _, group_id in pairs}
+    if shapes:
+        options.shapes = list(dict.fromkeys(shapes))
     if token:
         options.token = token
     server = EmulatorServer(options, host=host, port=port)

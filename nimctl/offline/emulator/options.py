@@ -11,6 +11,23 @@ def _random_token() -> str:
     return "emu-" + secrets.token_hex(16)
 
 
+DEFAULT_NODE_GROUPS = {"emulated-h200": "emulated-h200-ab12cd"}
+DEFAULT_SHAPES = (
+    "cpu.small",
+    "cpu.medium",
+    "cpu.large",
+    "gpu.a10",
+    "gpu.1xh100",
+    "gpu.2xh100",
+    "gpu.4xh100",
+    "gpu.8xh100",
+    "gpu.1xh200",
+    "gpu.2xh200",
+    "gpu.4xh200",
+    "gpu.8xh200",
+)
+
+
 @dataclass
 class EmulatorOptions:
     """How the emulated workspace behaves. Times are in seconds, rates are probabilities (0..1).
@@ -34,9 +51,16 @@ class EmulatorOptions:
     seed: int | None = None  # makes fault injection reproducible
     endpoint_fault_rate: float = 0.0  # like fault_rate, for the OpenAI mock behind endpoints
     retry_after: int = 1  # the Retry-After header value sent with injected 429s
-    # Real Lepton fails a replica whose env/token secret reference does not exist
-    # (CreateContainerConfigError). Off by default so configs can be rehearsed without secrets.
-    require_secrets: bool = False
+    # Lepton fails a replica whose env/token secret reference does not exist
+    # (CreateContainerConfigError: secret "X" not found), and so does the emulator unless this is off.
+    require_secrets: bool = True
+    # The workspace's dedicated node groups, name -> id. Affinity takes ids; an id the workspace
+    # does not have is refused, as are resource shapes not in ``shapes``.
+    node_groups: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_NODE_GROUPS))
+    shapes: list[str] = field(default_factory=lambda: list(DEFAULT_SHAPES))
+    # features.enable_new_deployment_api: the SDK then speaks /endpoints (HTTPEndpoint) instead of
+    # /deployments. Both route families are served either way; the flag decides which the SDK uses.
+    new_deployment_api: bool = False
     # Emulated time: seconds added to the emulator's clock. Raising it makes everything due by then
     # happen at once (a job scheduled with time_schedule.start_at hours ahead starts now), so tests
     # advance time instead of sleeping.

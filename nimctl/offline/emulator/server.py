@@ -32,7 +32,7 @@ MAX_LOGGED_REQUESTS = 20000
 
 
 def _warm_validation() -> None:
-    # Best effort: if another thread is importing the SDK at the same moment, Python may report a
+    # Best effort: should another thread be importing the SDK at this moment, Python may report a
     # module-lock deadlock here; the first request then simply imports it itself.
     try:
         import nimctl.offline.emulator.validation  # noqa: F401
@@ -168,8 +168,10 @@ class EmulatorServer:
                 self.stop()
                 raise RuntimeError(f"the Lepton emulator did not start on {self.host}:{self.port}")
             time.sleep(0.005)
-        # Warm the SDK models the first create needs, off the request path.
-        threading.Thread(target=_warm_validation, name="lepton-emulator-warmup", daemon=True).start()
+        # Import the SDK models the first create needs now, in this thread: importing them in a
+        # background thread raced with the caller importing the SDK, and Python then reports a
+        # module-lock deadlock in whichever thread loses (once per process: later starts are free).
+        _warm_validation()
         return self
 
     def _serve(self) -> None:

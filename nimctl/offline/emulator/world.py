@@ -242,8 +242,73 @@ class World:
                     "limit": {"cpu": 1024.0, "memory": 4194304, "accelerator_num": 64.0},
                     "used": {"cpu": 0.0, "memory": 0, "accelerator_num": 0.0},
                 },
-                "features": {"enable_new_deployment_api": False, "enable_secure_endpoint_defaults": False},
+                "features": {
+                    "enable_new_deployment_api": bool(self._options().new_deployment_api),
+                    "enable_secure_endpoint_defaults": False,
+                },
             }
+
+    # ------------------------------------------------------------------ node groups and shapes
+
+    def _node_group_json(self, name: str, group_id: str) -> dict[str, Any]:
+        return {
+            "metadata": {"id": group_id, "name": name, "created_at": 0, "version": 1},
+            "spec": {"workspaces": [self._options().workspace_id], "gpu_product": "emulated", "desired_nodes": 1},
+            "status": {"ready_nodes": 1, "quota_enabled": False},
+        }
+
+    def list_node_groups(self) -> list[dict[str, Any]]:
+        return [self._node_group_json(name, gid) for name, gid in self._options().node_groups.items()]
+
+    def get_node_group(self, group_id: str) -> dict[str, Any]:
+        for name, gid in self._options().node_groups.items():
+            if gid == group_id:
+                return self._node_group_json(name, gid)
+        raise ApiError(404, f"dedicated node group {group_id!r} not found")
+
+    def node_group_nodes(self, group_id: str) -> list[dict[str, Any]]:
+        self.get_node_group(group_id)
+        node = f"{group_id}-node-1"
+        return [
+            {
+                "metadata": {"id": node, "name": node},
+                "spec": {"unschedulable": False, "dedicated_node_group": group_id},
+                "status": {},
+            }
+        ]
+
+    def list_shapes(self, node_group: str | None = None, purpose: str | None = None) -> list[dict[str, Any]]:
+        shapes = []
+        for name in self._options().shapes:
+            kind, _, size = name.partition(".")
+            count = size.split("x", 1)[0] if "x" in size else ("1" if kind == "gpu" else "0")
+            gpus = float(count) if count.isdigit() else 1.0
+            spec: dict[str, Any] = {"name": name, "cpu": 4.0 if kind == "cpu" else 16.0 * gpus, "memory_in_mb": 16384}
+            if kind == "gpu":
+                spec.update({"accelerator_type": size.split("x")[-1].upper(), "accelerator_num": gpus})
+            shapes.append({"metadata": {"id": name, "name": name}, "spec": spec})
+        return shapes
+
+    def _check_placement(self, spec: dict[str, Any], shape: Any, affinity: Any, what: str) -> None:
+        """Refuse a resource shape the workspace does not offer and node groups that are not the
+        ids of its node groups (Lepton's affinity takes ids; a name matches nothing)."""
+        options = self._options()
+        if shape and shape not in options.shapes:
+            raise ApiError(
+                400,
+                f"{what}: resource shape {shape!r} is not available in workspace {options.workspace_id} "
+                f"(available: {', '.join(options.shapes)})",
+            )
+        wanted = (affinity or {}).get("allowed_dedicated_node_groups") or [] if isinstance(affinity, dict) else []
+        ids = set(options.node_groups.values())
+        for group in wanted:
+            if group not in ids:
+                known = ", ".join(f"{n} (id {i})" for n, i in options.node_groups.items()) or "none"
+                raise ApiError(400, f"{what}: dedicated node group id {group!r} not found (node groups: {known})")
+
+    def _check_deployment_placement(self, spec: dict[str, Any], name: str) -> None:
+        requirement = spec.get("resource_requirement") or {}
+        self._check_placement(spec, requirement.get("resource_shape"), requirement.get("affinity"), f"endpoint {name}")
 
     # ------------------------------------------------------------------ deployments
 
@@ -413,6 +478,7 @@ class World:
                 spec = check.with_server_defaults(check.validate_deployment_spec(body.get("spec") or {}))
             except Invalid as error:
                 raise ApiError(400, str(error)) from None
+            self._check_deployment_placement(spec, name)
             now = self._now()
             meta = {
                 "id": name,
@@ -442,13 +508,23 @@ class World:
                 raise ApiError(409, f"deployment {name!r} is being deleted and cannot be updated")
             if not isinstance(body, dict):
                 raise ApiError(400, "the patch must be a JSON object")
+            merged = merge_patch(d.spec, body.get("spec") or {})
+            labels = (body.get("metadata") or {}).get("labels")
+            return self._update_spec(d, merged, labels if isinstance(labels, dict) else None, dryrun)
+
+    def _update_spec(
+        self, d: DeploymentRecord, merged: dict[str, Any], labels: dict[str, Any] | None, dryrun: bool
+    ) -> dict[str, Any]:
+        """Validate and apply a deployment's new spec (or preview it); a changed spec rolls out."""
+        name = d.name
+        with self._lock:
             try:
-                merged = _validation().validate_deployment_spec(merge_patch(d.spec, body.get("spec") or {}))
+                merged = _validation().validate_deployment_spec(merged)
             except Invalid as error:
                 raise ApiError(400, str(error)) from None
+            self._check_deployment_placement(merged, name)
             metadata = d.metadata
-            labels = (body.get("metadata") or {}).get("labels")
-            if isinstance(labels, dict):
+            if labels is not None:
                 metadata = merge_patch(metadata, {"labels": labels})
             if dryrun:
                 preview = DeploymentRecord(
@@ -464,6 +540,53 @@ class World:
                 d.event(now, "Normal", "Updated", f"Endpoint {name} updated to version {d.metadata['version']}")
                 self._start_replicas(d, now, "Updating", "Updating")
             return self._deployment_json(d)
+
+    # ---- the new endpoint API family (/endpoints): the same records, HTTPEndpoint bodies
+
+    def _endpoint_view(self, d: DeploymentRecord) -> dict[str, Any]:
+        from nimctl.offline.emulator.endpoints_api import endpoint_json
+
+        return endpoint_json(self._deployment_json(d), d.deleting)
+
+    def list_endpoints(self) -> list[dict[str, Any]]:
+        with self._lock:
+            self._advance()
+            return [self._endpoint_view(d) for d in self._deployments.values() if not d.spec.get("is_pod")]
+
+    def get_endpoint(self, name: str) -> dict[str, Any]:
+        with self._lock:
+            self._advance()
+            return self._endpoint_view(self._deployment(name))
+
+    def create_endpoint(self, body: Any) -> dict[str, Any]:
+        from nimctl.offline.emulator.endpoints_api import create_body
+
+        with self._lock:
+            legacy = create_body(body)
+            name = legacy["metadata"]["name"]
+            self.create_deployment(legacy)
+            return self._endpoint_view(self._deployment(name))
+
+    def patch_endpoint(self, name: str, body: Any, dryrun: bool = False) -> dict[str, Any]:
+        from nimctl.offline.emulator.endpoints_api import endpoint_json, merged_spec
+
+        with self._lock:
+            self._advance()
+            d = self._deployment(name)
+            if d.deleting:
+                raise ApiError(409, f"endpoint {name!r} is being deleted and cannot be updated")
+            updated = self._update_spec(d, merged_spec(d.spec, body), None, dryrun)
+            return endpoint_json(updated, d.deleting)
+
+    def delete_endpoint(self, name: str) -> dict[str, Any]:
+        from nimctl.offline.emulator.endpoints_api import endpoint_json
+
+        return endpoint_json(self.delete_deployment(name), True)
+
+    def restart_endpoint(self, name: str) -> dict[str, Any]:
+        from nimctl.offline.emulator.endpoints_api import endpoint_json
+
+        return endpoint_json(self.restart_deployment(name), False)
 
     def delete_deployment(self, name: str) -> dict[str, Any]:
         with self._lock:
@@ -590,6 +713,7 @@ class World:
                 name, metadata, spec = _validation().validate_job(body)
             except Invalid as error:
                 raise ApiError(400, str(error)) from None
+            self._check_placement(spec, spec.get("resource_shape"), spec.get("affinity"), f"job {name}")
             now = self._now()
             job_id = f"{name}-{self._new_suffix(4)}"
             while job_id in self._jobs:
