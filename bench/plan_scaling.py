@@ -68,6 +68,12 @@ def apply_in_process(server: Any, stacks_dir: Path, state_path: Path) -> dict[st
     started = time.perf_counter()
     stacks = build_stacks(load_configs([str(stacks_dir)]))
     provider = LeptonProvider(workspace_id=server.workspace_id, token=server.token, url=server.url)
+    # The secrets the seed example references, created once per workspace as a user would
+    # (Lepton, and the emulator, start nothing whose secret is missing; apply checks first).
+    known = set(server.world.secret_names())
+    server.world.create_secrets(
+        [{"name": n, "value": f"bench-{n}"} for n in ("ENDPOINT_API_KEY", "HUGGING_FACE_HUB_TOKEN") if n not in known]
+    )
     ws = MemoryWorkspace(StateStore(state_path), {"lepton": provider})  # type: ignore[dict-item]
     events = CollectEvents()
     code = run_apply(ws, stacks, ApplyOptions(parallelism=20), events, lambda: True)

@@ -117,6 +117,8 @@ def test_refresh_requests_are_constant_in_the_number_of_stacks(emulator, tmp_pat
         seen[count] = (requests, running)
     for count in (10, 100):
         requests, running = seen[count]
-        assert requests == [{"GET /deployments": 1, "GET /workspace": 1}] * 2
+        # plus one listing each of the workspace's secrets and shapes (the pre-flight checks)
+        checks = {"GET /usersecrets": 1, "GET /shapes": 1}
+        assert requests == [{"GET /deployments": 1, "GET /workspace": 1, **checks}] * 2
         # jobs are paged 500 at a time until an empty page: 30 and 300 jobs are one page each
-        assert running == {"GET /deployments": 1, "GET /jobs": 2, "GET /workspace": 1}
+        assert running == {"GET /deployments": 1, "GET /jobs": 2, "GET /workspace": 1, **checks}
