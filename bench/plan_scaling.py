@@ -44,7 +44,17 @@ BUDGET_S = 3.0
 EMULATOR = {"ready_after": 0.0, "job_duration": 0.05, "queue_time": 0.0, "delete_after": 0.05}
 
 
+def add_workspace_secrets(server: Any) -> None:
+    """The secrets the seed example references, created once per workspace as a user would
+    (Lepton, and the emulator, start nothing whose secret is missing; apply checks first)."""
+    known = set(server.world.secret_names())
+    server.world.create_secrets(
+        [{"name": n, "value": f"bench-{n}"} for n in ("ENDPOINT_API_KEY", "HUGGING_FACE_HUB_TOKEN") if n not in known]
+    )
+
+
 def apply_with_cli(server: Any, stacks_dir: Path, env: dict[str, str]) -> dict[str, Any]:
+    add_workspace_secrets(server)
     server.clear_requests()
     wall, proc = run(
         [*nimctl_argv(), "apply", "--auto-approve", "--parallelism", "20", "-f", str(stacks_dir)], env, timeout=7200
@@ -68,12 +78,7 @@ def apply_in_process(server: Any, stacks_dir: Path, state_path: Path) -> dict[st
     started = time.perf_counter()
     stacks = build_stacks(load_configs([str(stacks_dir)]))
     provider = LeptonProvider(workspace_id=server.workspace_id, token=server.token, url=server.url)
-    # The secrets the seed example references, created once per workspace as a user would
-    # (Lepton, and the emulator, start nothing whose secret is missing; apply checks first).
-    known = set(server.world.secret_names())
-    server.world.create_secrets(
-        [{"name": n, "value": f"bench-{n}"} for n in ("ENDPOINT_API_KEY", "HUGGING_FACE_HUB_TOKEN") if n not in known]
-    )
+    add_workspace_secrets(server)
     ws = MemoryWorkspace(StateStore(state_path), {"lepton": provider})  # type: ignore[dict-item]
     events = CollectEvents()
     code = run_apply(ws, stacks, ApplyOptions(parallelism=20), events, lambda: True)
