@@ -97,8 +97,9 @@ def estimate_cost(plan: Any, stacks: list[Any], *, no_wait: bool = False) -> Any
     return estimate(plan, stacks, load_prices(), no_wait=no_wait)
 
 
-def _live_states(ctx: RunContext, state: Any) -> dict[str, dict[str, Any]]:
-    """One listing per provider and kind: address → {state, platform_state, url}."""
+def _live_states(ctx: RunContext, state: Any, unread: list[NimctlError]) -> dict[str, dict[str, Any]]:
+    """One listing per provider and kind: address → {state, platform_state, url}. A platform that
+    cannot be read adds its error to ``unread``; the others are still read."""
     from nimctl.plan import refresh as refresh_state
     from nimctl.state.model import State
 
@@ -114,7 +115,8 @@ def _live_states(ctx: RunContext, state: Any) -> dict[str, dict[str, Any]]:
         try:
             observed = refresh_state(only, ctx.providers_for({platform}))
         except NimctlError as err:
-            ctx.ui.warn(f"{platform} was not read, its states are the recorded ones: {err.message}")
+            ctx.ui.warn(f"{platform} was not read; its resources show their recorded states")
+            unread.append(err)
             continue
         found.update(observed.live_summary())
     return found
@@ -129,7 +131,8 @@ def run_status(ctx: RunContext, invocation: str | None, *, json_output: bool) ->
         if invocation
         else sorted(state.invocations, key=lambda i: state.invocations[i].started_at)
     )
-    live = _live_states(ctx, state)
+    unread: list[NimctlError] = []
+    live = _live_states(ctx, state, unread)
     from nimctl.config.prices import load_prices
 
     prices = load_prices()
@@ -171,6 +174,8 @@ def run_status(ctx: RunContext, invocation: str | None, *, json_output: bool) ->
         )
     if json_output:
         ctx.ui.print(json.dumps({"state": state_info(ctx, state), "invocations": report}, indent=2))
+        if unread:
+            raise unread[0]  # shown in full, after everything that could be read
         return 0
     ctx.ui.print(state_banner(ctx, state))
     if not report:
@@ -209,6 +214,8 @@ def run_status(ctx: RunContext, invocation: str | None, *, json_output: bool) ->
         from nimctl.config.prices import HOW_TO_ADD
 
         ctx.ui.print(f"(no price table: {HOW_TO_ADD})")
+    if unread:
+        raise unread[0]  # shown in full, after everything that could be read
     return 0
 
 

@@ -182,7 +182,9 @@ def test_seed_order_of_the_readme_keeps_the_quick_start_endpoint(world, emulator
     plan = run_cli(["plan", "-f", str(REPO / "examples" / "local-quickstart.yaml")], offline, cwd=tmp_path)
     assert plan.code == 0, plan.text
     status = run_cli(["status"], offline, cwd=tmp_path)
-    assert status.code == 0 and "lepton was not read" in status.err and "Traceback" not in status.text
+    # Every local resource is shown live; the Lepton ones as recorded, and the exit code says so.
+    assert status.code == 1 and "lepton was not read" in status.err and "Traceback" not in status.text
+    assert all(address in status.out for address in local)
     assert run_cli(["destroy", "--all", "--auto-approve"], env, cwd=tmp_path).code == 0
 
 
