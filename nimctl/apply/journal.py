@@ -208,4 +208,4 @@ class Journal:
                 inv.error = error
 
         self.mutate(change, touches=())
-        checkpoint(f"invocation:{status}")
+        checkpoint(f"invocation:{InvocationStatus(status).value}")  # the word, not the enum's repr
