@@ -20,24 +20,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from nimctl.common.envref import missing_host_variables
 from nimctl.common.errors import NimctlError
 
 if TYPE_CHECKING:
-    from typing import Protocol
-
     from nimctl.stack.resources import Stack
 
-    class Workspace(Protocol):
-        """What the checks read from the platform (one listing each)."""
 
-        def node_groups(self) -> dict[str, str]: ...  # name -> id
+@runtime_checkable
+class Workspace(Protocol):
+    """What the checks read from the platform (one listing each). A provider without these
+    (a test double of another platform) is not checked."""
 
-        def secret_names(self) -> set[str]: ...
+    def node_groups(self) -> dict[str, str]: ...  # name -> id
 
-        def shape_names(self) -> set[str]: ...
+    def secret_names(self) -> set[str]: ...
+
+    def shape_names(self) -> set[str]: ...
 
 
 # Registries that need credentials to pull from (NGC's nvcr.io holds NIMs and the eval images).
@@ -217,7 +218,7 @@ def run_checks(stacks: list[Stack], workspace: Workspace | None) -> list[Finding
     """Node groups resolved (when any spec names one), then the workspace checks. No workspace
     (offline plan), no Lepton stack: nothing is checked or listed."""
     lepton = _lepton(stacks)
-    if workspace is None or not lepton:
+    if not isinstance(workspace, Workspace) or not lepton:
         return []
     findings: list[Finding] = []
     if uses_node_groups(lepton):
