@@ -106,8 +106,9 @@ def start(
     if paths:
         command = [map_paths(part, paths) for part in command]
         env = {name: map_paths(value, paths) for name, value in env.items()}
+    command = argv_for(command)
     proc = subprocess.Popen(  # noqa: S603 - an argv list from the job spec, no shell
-        argv_for(command),
+        command,
         env={**base, **env},
         cwd=cwd,
         stdin=subprocess.DEVNULL,
