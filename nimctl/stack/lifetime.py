@@ -43,7 +43,7 @@ AT_APPLY = "(set at apply)"
 FINISHED_JOB_TTL_S = 3 * 24 * 3600  # like eval jobs: its log says what it did for three days
 
 # What the lifetime job runs: the standard library only, data from env vars (never interpolated).
-# It deletes the endpoint through the same API family the SDK would pick, only if the endpoint is
+# It deletes the endpoint through whichever API family serves it, only if the endpoint is
 # still the one nimctl scheduled it for (same creation time), and treats "not found" as done.
 REMOVE_ENDPOINT_SCRIPT = """\
 import json, os, sys, time, urllib.error, urllib.request
@@ -62,22 +62,30 @@ def seconds(value):
         if value >= scale / 10:
             return value / (scale / 1e9)
     return value
-for attempt in range(6):
-    try:
-        features = call("GET", "/workspace").get("features") or {}
-        route = "/endpoints/" if features.get("enable_new_deployment_api") is True else "/deployments/"
-        live = call("GET", route + name)
+def remove():
+    # Either API family may serve the endpoint; a 404 from both means it is gone.
+    for route in ("/deployments/", "/endpoints/"):
+        try:
+            live = call("GET", route + name)
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                continue
+            raise
         created = seconds((live.get("metadata") or {}).get("created_at"))
         if expected and created and abs(created - expected) > 2:
-            print("nimctl max_lifetime: endpoint " + name + " was re-created since; left alone")
-            sys.exit(0)
-        call("DELETE", route + name)
-        print("nimctl max_lifetime: endpoint " + name + " deleted")
+            return "was re-created since; left alone"
+        try:
+            call("DELETE", route + name)
+        except urllib.error.HTTPError as error:
+            if error.code != 404:
+                raise
+        return "deleted"
+    return "is already gone"
+for attempt in range(6):
+    try:
+        print("nimctl max_lifetime: endpoint " + name + " " + remove())
         sys.exit(0)
     except urllib.error.HTTPError as error:
-        if error.code == 404:
-            print("nimctl max_lifetime: endpoint " + name + " is already gone")
-            sys.exit(0)
         print("nimctl max_lifetime: HTTP " + str(error.code) + "; retrying", file=sys.stderr)
     except OSError as error:
         print("nimctl max_lifetime: " + type(error).__name__ + "; retrying", file=sys.stderr)

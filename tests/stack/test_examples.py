@@ -63,6 +63,7 @@ def test_every_example_builds() -> None:
         "llama-3-1-8b-literal",
         "llama-3-1-8b-multi",
         "local-quickstart",
+        "local-real-model",
         "local-vllm",
     }
     assert len(by_name["llama-3-1-8b-multi"].jobs) == 5
