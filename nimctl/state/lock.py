@@ -52,12 +52,20 @@ class LockInfo:
     @classmethod
     def for_this_process(cls, command: str) -> LockInfo:
         started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        return cls(lock_id=uuid.uuid4().hex, pid=os.getpid(), host=socket.gethostname(),
-                   user=_current_user(), command=command, started_at=started)
+        return cls(
+            lock_id=uuid.uuid4().hex,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            user=_current_user(),
+            command=command,
+            started_at=started,
+        )
 
     def describe(self) -> str:
-        return (f"pid {self.pid} on {self.host} (user {self.user}), command {self.command!r}, "
-                f"since {self.started_at}, lock id {self.lock_id}")
+        return (
+            f"pid {self.pid} on {self.host} (user {self.user}), command {self.command!r}, "
+            f"since {self.started_at}, lock id {self.lock_id}"
+        )
 
     def on_this_host(self) -> bool:
         return self.host == socket.gethostname()
@@ -86,9 +94,14 @@ def read_lock_info(info_path: Path) -> LockInfo | None:
     """The holder's metadata, or None when there is none (or it is unreadable)."""
     try:
         data = json.loads(info_path.read_text(encoding="utf-8"))
-        return LockInfo(lock_id=str(data["lock_id"]), pid=int(data["pid"]), host=str(data["host"]),
-                        user=str(data["user"]), command=str(data["command"]),
-                        started_at=str(data["started_at"]))
+        return LockInfo(
+            lock_id=str(data["lock_id"]),
+            pid=int(data["pid"]),
+            host=str(data["host"]),
+            user=str(data["user"]),
+            command=str(data["command"]),
+            started_at=str(data["started_at"]),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -177,8 +190,9 @@ class StateLock:
             if self.mode == "auto" and err.errno in _FLOCK_UNSUPPORTED:
                 self.mode = "file"
                 return self._try_acquire_info_file(info)
-            raise StateError(f"cannot lock {self.lock_path}: {err.strerror}",
-                             hint="check that the state directory is writable") from err
+            raise StateError(
+                f"cannot lock {self.lock_path}: {err.strerror}", hint="check that the state directory is writable"
+            ) from err
         try:
             _write_info_atomically(self.info_path, info)
         except BaseException:
@@ -212,16 +226,20 @@ class StateLock:
         holder = self._wait_for_holder_info()
         waited = f" after waiting {timeout:g}s" if timeout > 0 else ""
         if holder is None:
-            message = (f"the state {self.state_path} is locked by another process{waited} "
-                       f"(no lock metadata in {self.info_path})")
+            message = (
+                f"the state {self.state_path} is locked by another process{waited} "
+                f"(no lock metadata in {self.info_path})"
+            )
         else:
             message = f"the state {self.state_path} is locked{waited} by {holder.describe()}"
             if self.mode == "file" and holder.on_this_host() and not process_alive(holder.pid):
                 message += f"; process {holder.pid} is no longer running, so this lock is stale"
         hint = "wait for it to finish, or pass --lock-timeout SECONDS to wait for the lock"
         if holder is not None:
-            hint += (f"; if the holder is gone and the lock cannot be verified (e.g. a network "
-                     f"filesystem): nimctl force-unlock {holder.lock_id}")
+            hint += (
+                f"; if the holder is gone and the lock cannot be verified (e.g. a network "
+                f"filesystem): nimctl force-unlock {holder.lock_id}"
+            )
         return LockedError(message, hint, holder=holder)
 
     def _wait_for_holder_info(self) -> LockInfo | None:
@@ -257,12 +275,15 @@ class StateLock:
         """
         info = read_lock_info(self.info_path)
         if info is None:
-            raise StateError(f"the state {self.state_path} has no lock to remove "
-                             f"(no {self.info_path})", hint="nothing to do: the state is not locked")
+            raise StateError(
+                f"the state {self.state_path} has no lock to remove (no {self.info_path})",
+                hint="nothing to do: the state is not locked",
+            )
         if info.lock_id != lock_id:
-            raise StateError(f"lock id {lock_id} does not match the current lock of {self.state_path}, "
-                             f"held by {info.describe()}",
-                             hint=f"to remove that lock: nimctl force-unlock {info.lock_id}")
+            raise StateError(
+                f"lock id {lock_id} does not match the current lock of {self.state_path}, held by {info.describe()}",
+                hint=f"to remove that lock: nimctl force-unlock {info.lock_id}",
+            )
         if self.mode != "file" and self._kernel_lock_is_held():
             where = "on this host" if info.on_this_host() else f"on {info.host}"
             raise StateError(
@@ -270,8 +291,9 @@ class StateLock:
                 f"system keeps the lock while that process ({where}) lives and releases it "
                 "as soon as it exits, even if it is killed; it cannot be taken away",
                 hint=f"let it finish, or stop that process (e.g. kill {info.pid} on {info.host}). "
-                     "force-unlock is for locks that cannot be verified, such as a state on a "
-                     "filesystem without flock")
+                "force-unlock is for locks that cannot be verified, such as a state on a "
+                "filesystem without flock",
+            )
         with suppress(FileNotFoundError):
             self.info_path.unlink()
 

@@ -48,8 +48,7 @@ def _v0_to_v1(data: dict[str, Any]) -> dict[str, Any]:
         inv = dict(inv)
         inv["created"] = inv.pop("resources", [])
         invocations[inv_id] = inv
-    return {**data, "version": 1, "resources": resources, "invocations": invocations,
-            "pending": []}
+    return {**data, "version": 1, "resources": resources, "invocations": invocations, "pending": []}
 
 
 # MIGRATIONS[n] turns a version-n document into a version-(n+1) document.

@@ -13,6 +13,7 @@ from typing import Any
 
 STATE_VERSION = 1
 
+
 class InvocationStatus(str, Enum):
     """Where an invocation is. Stored as its value (a plain string in the state file)."""
 

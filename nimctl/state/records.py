@@ -17,9 +17,9 @@ import hashlib
 import json
 from typing import Any
 
+from nimctl.common.secrets import redact_spec
 from nimctl.providers.base import EndpointInfo, JobInfo
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob
-from nimctl.common.secrets import redact_spec
 from nimctl.state.model import PendingEntry, ResourceRecord, State, now
 
 
@@ -30,17 +30,28 @@ def endpoint_spec_hash(redacted_spec: dict[str, Any]) -> str:
 
 
 def observed_endpoint(info: EndpointInfo) -> dict[str, Any]:
-    return {"state": info.state.value, "platform_state": info.platform_state, "url": info.url,
-            "ready_replicas": info.ready_replicas, "at": now()}
+    return {
+        "state": info.state.value,
+        "platform_state": info.platform_state,
+        "url": info.url,
+        "ready_replicas": info.ready_replicas,
+        "at": now(),
+    }
 
 
 def observed_job(info: JobInfo) -> dict[str, Any]:
-    return {"state": info.state.value, "platform_state": info.platform_state,
-            "created_at": info.created_at, "finished_at": info.finished_at, "at": now()}
+    return {
+        "state": info.state.value,
+        "platform_state": info.platform_state,
+        "created_at": info.created_at,
+        "finished_at": info.finished_at,
+        "at": now(),
+    }
 
 
-def record_endpoint(state: State, desired: DesiredEndpoint, info: EndpointInfo, *,
-                    invocation_id: str | None, salt: str) -> ResourceRecord:
+def record_endpoint(
+    state: State, desired: DesiredEndpoint, info: EndpointInfo, *, invocation_id: str | None, salt: str
+) -> ResourceRecord:
     """Record that ``desired`` was created or updated and the platform answered ``info``.
 
     An update in place (same address, name and provider already recorded) keeps the record's
@@ -49,15 +60,20 @@ def record_endpoint(state: State, desired: DesiredEndpoint, info: EndpointInfo, 
     """
     spec = redact_spec(desired.spec, salt)
     previous = state.resources.get(desired.address)
-    same_object = (previous is not None and previous.name == desired.name
-                   and previous.provider == desired.platform)
+    same_object = previous is not None and previous.name == desired.name and previous.provider == desired.platform
     record = ResourceRecord(
-        address=desired.address, type="endpoint", provider=desired.platform, stack=desired.stack,
-        name=desired.name, platform_id=desired.name, spec=spec, inputs_hash=endpoint_spec_hash(spec),
-        observed=observed_endpoint(info), invocation_id=invocation_id,
+        address=desired.address,
+        type="endpoint",
+        provider=desired.platform,
+        stack=desired.stack,
+        name=desired.name,
+        platform_id=desired.name,
+        spec=spec,
+        inputs_hash=endpoint_spec_hash(spec),
+        observed=observed_endpoint(info),
+        invocation_id=invocation_id,
         created_at=previous.created_at if same_object and previous else now(),
-        extra={**dict(info.extra), "served_model_name": desired.served_model_name,
-               "source_file": desired.source_file},
+        extra={**dict(info.extra), "served_model_name": desired.served_model_name, "source_file": desired.source_file},
     )
     if same_object and previous is not None and "lifetime" in previous.extra:
         # the max_lifetime job scheduled for this endpoint (nimctl.apply.lifetime) stays known
@@ -66,19 +82,36 @@ def record_endpoint(state: State, desired: DesiredEndpoint, info: EndpointInfo, 
     return record
 
 
-def record_job(state: State, desired: DesiredJob, info: JobInfo, *, invocation_id: str, salt: str,
-               spec: dict[str, Any] | None = None) -> ResourceRecord:
+def record_job(
+    state: State,
+    desired: DesiredJob,
+    info: JobInfo,
+    *,
+    invocation_id: str,
+    salt: str,
+    spec: dict[str, Any] | None = None,
+) -> ResourceRecord:
     """Record that ``desired`` was submitted as ``info`` (a new run replaces the previous run's
     record). ``spec`` is the rendered spec that was sent; without it the platform's echo of the
     spec (or, failing that, the desired template) is kept."""
     sent = spec if spec is not None else (info.spec or desired.spec_template)
     record = ResourceRecord(
-        address=desired.address, type="job", provider=desired.platform, stack=desired.stack,
-        name=info.name, platform_id=info.id, spec=redact_spec(sent, salt), inputs_hash=desired.inputs_hash,
-        observed=observed_job(info), invocation_id=invocation_id,
-        extra={"task": desired.task, "resolved_task": desired.resolved_task,
-               "endpoint": f"endpoint.{desired.endpoint}" if desired.endpoint else None,
-               "source_file": desired.source_file},
+        address=desired.address,
+        type="job",
+        provider=desired.platform,
+        stack=desired.stack,
+        name=info.name,
+        platform_id=info.id,
+        spec=redact_spec(sent, salt),
+        inputs_hash=desired.inputs_hash,
+        observed=observed_job(info),
+        invocation_id=invocation_id,
+        extra={
+            "task": desired.task,
+            "resolved_task": desired.resolved_task,
+            "endpoint": f"endpoint.{desired.endpoint}" if desired.endpoint else None,
+            "source_file": desired.source_file,
+        },
     )
     state.resources[desired.address] = record
     return record
@@ -115,9 +148,18 @@ def adopt_pending(state: State, entry: PendingEntry, info: EndpointInfo | JobInf
     if entry.type == "endpoint" and not inputs_hash:
         inputs_hash = endpoint_spec_hash(entry.spec)
     record = ResourceRecord(
-        address=entry.address, type=entry.type, provider=entry.provider, stack=entry.stack,
-        name=entry.name, platform_id=platform_id, spec=dict(entry.spec), inputs_hash=inputs_hash,
-        observed=observed, invocation_id=entry.invocation_id, extra=dict(info.extra))
+        address=entry.address,
+        type=entry.type,
+        provider=entry.provider,
+        stack=entry.stack,
+        name=entry.name,
+        platform_id=platform_id,
+        spec=dict(entry.spec),
+        inputs_hash=inputs_hash,
+        observed=observed,
+        invocation_id=entry.invocation_id,
+        extra=dict(info.extra),
+    )
     state.resources[entry.address] = record
     return record
 

@@ -210,8 +210,11 @@ def _api_token_literals(node: Any, where: str) -> list[str]:
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "api_tokens" and isinstance(value, list):
-                found += [f"{where}.api_tokens[{i}].value" for i, token in enumerate(value)
-                          if isinstance(token, dict) and _literal(token.get("value"))]
+                found += [
+                    f"{where}.api_tokens[{i}].value"
+                    for i, token in enumerate(value)
+                    if isinstance(token, dict) and _literal(token.get("value"))
+                ]
             else:
                 found += _api_token_literals(value, f"{where}.{key}")
     elif isinstance(node, list):
@@ -300,9 +303,9 @@ def encode_state(doc: dict[str, Any], record_texts: dict[str, str] | None = None
     pending = [f"    {_record_json(p)}" for p in doc["pending"]]
     head = {k: v for k, v in doc.items() if k not in ("resources", "invocations", "pending")}
     lines = [f"  {_record_json(k)}: {_record_json(v)}," for k, v in head.items()]
-    lines.append(f"  \"resources\": {block(resources, '{', '}')},")
-    lines.append(f"  \"invocations\": {block(invocations, '{', '}')},")
-    lines.append(f"  \"pending\": {block(pending, '[', ']')}")
+    lines.append(f'  "resources": {block(resources, "{", "}")},')
+    lines.append(f'  "invocations": {block(invocations, "{", "}")},')
+    lines.append(f'  "pending": {block(pending, "[", "]")}')
     return ("{\n" + "\n".join(lines) + "\n}\n").encode("utf-8")
 
 
@@ -523,11 +526,13 @@ class StateStore:
             raise self._damaged("is nested too deeply to be a state file") from err
         except json.JSONDecodeError as err:
             text = err.doc.rstrip()
-            looks_truncated = err.pos >= len(text) or (err.msg.startswith("Unterminated string")
-                                                        and "\n" not in text[err.pos:])
+            looks_truncated = err.pos >= len(text) or (
+                err.msg.startswith("Unterminated string") and "\n" not in text[err.pos :]
+            )
             truncated = "; it looks truncated" if looks_truncated else ""
-            raise self._damaged(f"is not valid JSON ({err.msg}: line {err.lineno}, column {err.colno}"
-                                f"{truncated})") from err
+            raise self._damaged(
+                f"is not valid JSON ({err.msg}: line {err.lineno}, column {err.colno}{truncated})"
+            ) from err
         if not isinstance(data, dict):
             raise self._damaged(f"holds a JSON {type(data).__name__}, not an object")
         return data
@@ -541,13 +546,17 @@ class StateStore:
             raise self._damaged(f"claims format version {version} but cannot be migrated: {err}") from err
 
     def _damaged(self, what: str) -> StateError:
-        backup = (f"restore the previous version after checking it (cp {self.backup_path} {self.path}), "
-                  if self.backup_path.exists() else "")
+        backup = (
+            f"restore the previous version after checking it (cp {self.backup_path} {self.path}), "
+            if self.backup_path.exists()
+            else ""
+        )
         return StateError(
             f"the state file {self.path} {what}. nimctl never overwrites a state file it cannot "
             "read; it was not changed",
             hint=f"{backup}fix the file by hand, or move it away to start an empty state (nimctl then "
-                 "no longer knows what it created: remove those objects on the platform yourself)")
+            "no longer knows what it created: remove those objects on the platform yourself)",
+        )
 
     # -- writing ---------------------------------------------------------------------------
     def write(self, state: State, *, force: bool = False) -> None:
@@ -610,8 +619,9 @@ class StateStore:
 
     def _write(self, state: State, *, force: bool = False) -> None:
         if state.version != STATE_VERSION:
-            raise StateError(f"cannot write state format version {state.version}; this nimctl "
-                             f"writes version {STATE_VERSION}")
+            raise StateError(
+                f"cannot write state format version {state.version}; this nimctl writes version {STATE_VERSION}"
+            )
         self._adopt_interrupted_write(state)
         doc = state_document(state)
         doc["serial"] = state.serial + 1
@@ -620,7 +630,8 @@ class StateStore:
         if leaks:
             raise UnredactedSecretError(
                 "refusing to write a literal secret to the state file (a bug in nimctl: specs must "
-                "be redacted with nimctl.common.secrets.redact_spec first) at: " + ", ".join(leaks))
+                "be redacted with nimctl.common.secrets.redact_spec first) at: " + ", ".join(leaks)
+            )
         payload = encode_state(doc, texts)
         self._clean_records = clean
 
@@ -808,8 +819,11 @@ class StateStore:
         if self._lock.held_elsewhere():
             holder = read_lock_info(self.lock_info_path)
             who = holder.describe() if holder else "another process"
-            raise LockedError(f"refusing to write {self.path}: it is locked by {who}",
-                              hint="take the state lock (StateStore.lock) before writing", holder=holder)
+            raise LockedError(
+                f"refusing to write {self.path}: it is locked by {who}",
+                hint="take the state lock (StateStore.lock) before writing",
+                holder=holder,
+            )
 
     def _refuse_if_changed_on_disk(self, state: State, *, force: bool = False) -> None:
         try:
@@ -826,12 +840,14 @@ class StateStore:
                 f"{disk_lineage}) than the one this command holds (lineage {state.lineage}). "
                 "Nothing was written",
                 hint="check that --state / NIMCTL_STATE name the intended file; a state file "
-                     "copied or moved into place would cause this")
+                "copied or moved into place would cause this",
+            )
         if disk_serial > state.serial and not force:
             raise StateError(
                 f"refusing to write {self.path}: another writer changed it since this command "
                 f"read it (serial {disk_serial} on disk, {state.serial} when read). Nothing was written",
-                hint="run the command again so that it starts from the current state")
+                hint="run the command again so that it starts from the current state",
+            )
 
     def _peek_lineage_and_serial(self) -> tuple[str, int]:
         """The identity of the file on disk, which must be one nimctl can read: a damaged or
@@ -840,9 +856,11 @@ class StateStore:
             data = self._parse(fh.read())
         version, lineage, serial = data.get("version"), data.get("lineage"), data.get("serial")
         if not isinstance(version, int) or isinstance(version, bool) or version > STATE_VERSION:
-            raise StateError(f"refusing to overwrite {self.path}: it has format version {version!r}, "
-                             f"not one this nimctl knows (up to {STATE_VERSION})",
-                             hint="upgrade nimctl, or move that file away")
+            raise StateError(
+                f"refusing to overwrite {self.path}: it has format version {version!r}, "
+                f"not one this nimctl knows (up to {STATE_VERSION})",
+                hint="upgrade nimctl, or move that file away",
+            )
         if not isinstance(lineage, str) or not isinstance(serial, int) or isinstance(serial, bool):
             raise self._damaged("has no valid lineage/serial")
         return lineage, serial
@@ -853,7 +871,7 @@ class StateStore:
         try:
             view = memoryview(payload)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         except BaseException:
             os.close(fd)
@@ -903,10 +921,9 @@ class StateStore:
         for entry in entries:
             if not (entry.name.startswith(prefixes) and entry.name.endswith(".tmp")):
                 continue
-            pid_text = entry.name[:-len(".tmp")].split(".")[-2]
+            pid_text = entry.name[: -len(".tmp")].split(".")[-2]
             try:
-                stale = (not process_alive(int(pid_text))
-                         and time.time() - entry.stat().st_mtime > _STALE_TEMP_AGE_S)
+                stale = not process_alive(int(pid_text)) and time.time() - entry.stat().st_mtime > _STALE_TEMP_AGE_S
             except (ValueError, OSError):
                 continue
             if stale:
@@ -972,15 +989,23 @@ def state_rm(store: StateBackend, address: str, *, lock_timeout: float = 0.0) ->
                 hint = f"did you mean one of: {', '.join(suggestions)}?"
             else:
                 hint = "list the addresses with: nimctl state list"
-            raise AddressNotInState(f"{address} is not in the state {store.location}", hint=hint,
-                                    suggestions=suggestions)
+            raise AddressNotInState(
+                f"{address} is not in the state {store.location}", hint=hint, suggestions=suggestions
+            )
         if record is None:
             # Only an interrupted operation knows it: describe the object from its journal entry.
             last = pending[-1]
-            record = ResourceRecord(address=address, type=last.type, provider=last.provider,
-                                    stack=last.stack, name=last.name, platform_id=last.platform_id,
-                                    spec=last.spec, inputs_hash=last.inputs_hash,
-                                    invocation_id=last.invocation_id)
+            record = ResourceRecord(
+                address=address,
+                type=last.type,
+                provider=last.provider,
+                stack=last.stack,
+                name=last.name,
+                platform_id=last.platform_id,
+                spec=last.spec,
+                inputs_hash=last.inputs_hash,
+                invocation_id=last.invocation_id,
+            )
         else:
             del state.resources[address]
         state.pending[:] = [p for p in state.pending if p.address != address]

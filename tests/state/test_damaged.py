@@ -32,8 +32,10 @@ DAMAGED = {
     "list": (b"[1, 2, 3]", r"holds a JSON list, not an object"),
     "wrong type serial": (_with(serial="7"), r"serial: '7' is not of type 'integer'"),
     "wrong type resources": (_with(resources=[]), r"resources: \[\] is not of type 'object'"),
-    "missing lineage": (json.dumps({"version": 1, "serial": 0, "resources": {}, "invocations": {},
-                                    "pending": []}).encode(), r"'lineage' is a required property"),
+    "missing lineage": (
+        json.dumps({"version": 1, "serial": 0, "resources": {}, "invocations": {}, "pending": []}).encode(),
+        r"'lineage' is a required property",
+    ),
     "unknown top-level key": (_with(extra_stuff=1), r"Additional properties are not allowed"),
     "bad version": (_with(version="one"), r"version: 1 was expected"),
 }
@@ -75,8 +77,11 @@ def test_future_version_is_refused_and_left_untouched(store: StateStore) -> None
     content = _with(version=2, something_new={"a": 1})
     store.path.parent.mkdir(parents=True)
     store.path.write_bytes(content)
-    with pytest.raises(StateError, match=r"format version 2, written by a newer nimctl; this nimctl reads "
-                                         r"versions up to 1") as caught:
+    with pytest.raises(
+        StateError,
+        match=r"format version 2, written by a newer nimctl; this nimctl reads "
+        r"versions up to 1",
+    ) as caught:
         store.read()
     assert "upgrade nimctl" in caught.value.hint
     with pytest.raises(StateError, match="refusing to overwrite"):

@@ -24,12 +24,17 @@ WORKER = Path(__file__).with_name("workers.py")
 
 
 @contextmanager
-def holder(state_path: Path, command: str = "apply -f big.yaml", seconds: float = 30.0,
-           lock_mode: str = "auto") -> Iterator[tuple[subprocess.Popen, str]]:
+def holder(
+    state_path: Path, command: str = "apply -f big.yaml", seconds: float = 30.0, lock_mode: str = "auto"
+) -> Iterator[tuple[subprocess.Popen, str]]:
     """A separate process holding the lock; yields it and its lock id once it holds it."""
     env = {**os.environ, "NIMCTL_TEST_LOCK_MODE": lock_mode}
-    proc = subprocess.Popen([sys.executable, str(WORKER), "hold-lock", str(state_path), command, str(seconds)],
-                            stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER), "hold-lock", str(state_path), command, str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith("locked "), line
@@ -43,8 +48,9 @@ def holder(state_path: Path, command: str = "apply -f big.yaml", seconds: float 
 
 def run_worker(*args: str, lock_mode: str = "auto", timeout: float = 30) -> subprocess.CompletedProcess:
     env = {**os.environ, "NIMCTL_TEST_LOCK_MODE": lock_mode}
-    return subprocess.run([sys.executable, str(WORKER), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, str(WORKER), *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def test_second_process_fails_within_a_second_naming_the_holder(state_path: Path) -> None:
@@ -61,9 +67,16 @@ def test_second_process_fails_within_a_second_naming_the_holder(state_path: Path
     text = str(caught.value)
     info = caught.value.holder
     assert info is not None and info.lock_id == lock_id and info.pid == proc.pid
-    for expected in (f"pid {proc.pid}", f"on {socket.gethostname()}", f"user {getpass.getuser()}",
-                     "'apply -f big.yaml'", f"since {info.started_at}", f"lock id {lock_id}",
-                     "--lock-timeout", f"nimctl force-unlock {lock_id}"):
+    for expected in (
+        f"pid {proc.pid}",
+        f"on {socket.gethostname()}",
+        f"user {getpass.getuser()}",
+        "'apply -f big.yaml'",
+        f"since {info.started_at}",
+        f"lock id {lock_id}",
+        "--lock-timeout",
+        f"nimctl force-unlock {lock_id}",
+    ):
         assert expected in text, (expected, text)
     assert time.strptime(info.started_at, "%Y-%m-%dT%H:%M:%SZ")
 
@@ -105,8 +118,10 @@ def test_timeout_waits_for_the_holder_to_finish(state_path: Path) -> None:
 def test_timeout_expires_naming_the_holder(state_path: Path) -> None:
     with holder(state_path) as (proc, _):
         started = time.monotonic()
-        with (pytest.raises(LockedError, match=rf"locked after waiting 0.6s by pid {proc.pid}"),
-              StateStore(state_path).lock("apply", timeout=0.6)):
+        with (
+            pytest.raises(LockedError, match=rf"locked after waiting 0.6s by pid {proc.pid}"),
+            StateStore(state_path).lock("apply", timeout=0.6),
+        ):
             pass
         assert 0.6 <= time.monotonic() - started < 2.0
 
@@ -145,6 +160,7 @@ def test_writing_while_another_process_holds_the_lock_is_refused(state_path: Pat
 
 
 # -- force-unlock ------------------------------------------------------------------------------
+
 
 def test_force_unlock_refuses_to_take_a_live_holders_lock(state_path: Path) -> None:
     store = StateStore(state_path)

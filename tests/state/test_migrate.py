@@ -34,11 +34,9 @@ def test_migrate_v0_gives_a_valid_current_document() -> None:
     assert validate_state_dict(doc) == []
     assert original["version"] == 0 and "pending" not in original  # input not modified
     endpoint = doc["resources"]["endpoint.llama-demo"]
-    assert endpoint["observed"] == {"state": "ready", "platform_state": "running",
-                                    "url": "http://127.0.0.1:41234"}
+    assert endpoint["observed"] == {"state": "ready", "platform_state": "running", "url": "http://127.0.0.1:41234"}
     assert endpoint["extra"] == {} and "state" not in endpoint and "url" not in endpoint
-    assert doc["resources"]["job.demo.smoke"]["observed"] == {"state": "succeeded",
-                                                              "platform_state": "exited 0"}
+    assert doc["resources"]["job.demo.smoke"]["observed"] == {"state": "succeeded", "platform_state": "exited 0"}
     assert doc["invocations"]["00112233445566aa"]["created"] == ["endpoint.llama-demo", "job.demo.smoke"]
     assert doc["pending"] == []
     assert (doc["lineage"], doc["serial"]) == (original["lineage"], original["serial"])
@@ -73,8 +71,15 @@ def test_first_write_after_migration_keeps_the_old_file(v0_store: StateStore) ->
 
 def test_a_v0_file_that_is_not_v0_shaped_is_refused(state_path: Path) -> None:
     state_path.parent.mkdir(parents=True)
-    content = json.dumps({"version": 0, "lineage": "5f0c1a2b3c4d4e5f8a9b0c1d2e3f4a5b", "serial": 1,
-                          "resources": {"endpoint.x": "not a record"}, "invocations": {}}).encode()
+    content = json.dumps(
+        {
+            "version": 0,
+            "lineage": "5f0c1a2b3c4d4e5f8a9b0c1d2e3f4a5b",
+            "serial": 1,
+            "resources": {"endpoint.x": "not a record"},
+            "invocations": {},
+        }
+    ).encode()
     state_path.write_bytes(content)
     with pytest.raises(StateError, match="claims format version 0 but cannot be migrated"):
         StateStore(state_path).read()

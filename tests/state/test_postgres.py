@@ -124,7 +124,10 @@ def test_kill_9_of_the_holder_frees_the_lock_at_once(url) -> None:
 
 
 def test_no_lock_is_shared_between_states(postgres) -> None:
-    a, b = PostgresState(postgres.url(schema="shared", state="a")), PostgresState(postgres.url(schema="shared", state="b"))
+    a, b = (
+        PostgresState(postgres.url(schema="shared", state="a")),
+        PostgresState(postgres.url(schema="shared", state="b")),
+    )
     try:
         with a.lock("apply"), b.lock("apply"):
             assert a.key != b.key

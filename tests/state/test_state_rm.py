@@ -30,9 +30,18 @@ def test_state_rm_forgets_the_resource_and_keeps_a_backup(store: StateStore) -> 
 
 def test_state_rm_drops_the_addresses_pending_entries(store: StateStore) -> None:
     state = sample_state()
-    state.pending.append(PendingEntry(id="1" * 32, op="delete", address="job.demo.task0000", type="job",
-                                      provider="local", name="demo-task0000", invocation_id=INVOCATION_ID,
-                                      platform_id="job-task0000"))
+    state.pending.append(
+        PendingEntry(
+            id="1" * 32,
+            op="delete",
+            address="job.demo.task0000",
+            type="job",
+            provider="local",
+            name="demo-task0000",
+            invocation_id=INVOCATION_ID,
+            platform_id="job-task0000",
+        )
+    )
     store.write(state)
     state_rm(store, "job.demo.task0000")
     assert [p.address for p in store.read().pending] == ["job.demo.extra"]
@@ -42,7 +51,11 @@ def test_state_rm_of_an_address_known_only_from_the_journal(store: StateStore) -
     store.write(sample_state())
     record = state_rm(store, "job.demo.extra")
     assert (record.address, record.name, record.type, record.provider) == (
-        "job.demo.extra", "demo-extra", "job", "local")
+        "job.demo.extra",
+        "demo-extra",
+        "job",
+        "local",
+    )
     assert store.read().pending == []
 
 

@@ -95,20 +95,19 @@ def test_no_temp_files_are_left_behind(store: StateStore) -> None:
     state = sample_state()
     for _ in range(3):
         store.write(state)
-    assert sorted(p.name for p in store.path.parent.iterdir()) == [
-        "nimctl.state.json", "nimctl.state.json.backup"]
+    assert sorted(p.name for p in store.path.parent.iterdir()) == ["nimctl.state.json", "nimctl.state.json.backup"]
 
 
 def test_schema_fields_match_the_model_records() -> None:
     """Adding a field to a record needs the schema to say it too (the reader is strict)."""
     schema = json.loads(SCHEMA_PATH.read_text())
-    for cls, definition in ((ResourceRecord, "resource"), (Invocation, "invocation"),
-                            (PendingEntry, "pendingEntry")):
+    for cls, definition in ((ResourceRecord, "resource"), (Invocation, "invocation"), (PendingEntry, "pendingEntry")):
         sub = schema["$defs"][definition]
         fields = dataclasses.fields(cls)
         assert set(sub["properties"]) == {f.name for f in fields}, cls.__name__
-        no_default = {f.name for f in fields if f.default is dataclasses.MISSING
-                      and f.default_factory is dataclasses.MISSING}
+        no_default = {
+            f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        }
         assert set(sub["required"]) == no_default, cls.__name__
     assert set(schema["properties"]) == {f.name for f in dataclasses.fields(State)}
 
@@ -127,11 +126,11 @@ def test_validate_state_dict_names_the_path_of_each_problem() -> None:
 def test_validate_state_dict_checks_keys_against_records() -> None:
     doc = sample_state().to_dict()
     doc["resources"]["endpoint.other"] = doc["resources"].pop("endpoint.llama-demo")
-    assert validate_state_dict(doc) == [
-        "resources.endpoint.other.address: 'endpoint.llama-demo' differs from its key"]
+    assert validate_state_dict(doc) == ["resources.endpoint.other.address: 'endpoint.llama-demo' differs from its key"]
 
 
 # -- refusing to clobber ----------------------------------------------------------------------
+
 
 def test_write_refuses_a_state_of_another_lineage(store: StateStore) -> None:
     store.write(sample_state())
@@ -177,13 +176,17 @@ def test_write_recreates_a_state_file_the_user_removed(store: StateStore) -> Non
 
 # -- secrets ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("leak, where", [
-    (lambda spec: spec["api_tokens"].append({"value": "literal-token"}), "api_tokens[2].value"),
-    (lambda spec: spec["envs"].append({"name": "MY_API_KEY", "value": "abc"}), "envs[3].value"),
-    (lambda spec: spec.__setitem__("env", {"HF_TOKEN": "hf_123"}), "env.HF_TOKEN"),
-    (lambda spec: spec.__setitem__("api_key", "sk-123"), "api_key"),
-    (lambda spec: spec.__setitem__("nested", {"api_tokens": [{"value": "x"}]}), "nested.api_tokens[0].value"),
-])
+
+@pytest.mark.parametrize(
+    "leak, where",
+    [
+        (lambda spec: spec["api_tokens"].append({"value": "literal-token"}), "api_tokens[2].value"),
+        (lambda spec: spec["envs"].append({"name": "MY_API_KEY", "value": "abc"}), "envs[3].value"),
+        (lambda spec: spec.__setitem__("env", {"HF_TOKEN": "hf_123"}), "env.HF_TOKEN"),
+        (lambda spec: spec.__setitem__("api_key", "sk-123"), "api_key"),
+        (lambda spec: spec.__setitem__("nested", {"api_tokens": [{"value": "x"}]}), "nested.api_tokens[0].value"),
+    ],
+)
 def test_write_refuses_literal_secrets_without_showing_them(store: StateStore, leak, where: str) -> None:
     state = sample_state()
     store.write(state)
@@ -231,12 +234,14 @@ def test_inlined_schema_finds_the_same_problems_as_the_schema_file() -> None:
 
     plain = Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
     docs = []
-    for mutate in (lambda d: None,
-                   lambda d: d["resources"]["endpoint.llama-demo"].__setitem__("platform_id", 3),
-                   lambda d: d["resources"].__setitem__("bogus", d["resources"]["endpoint.llama-demo"]),
-                   lambda d: d["invocations"]["0123456789abcdef"].__setitem__("finished_at", "soon"),
-                   lambda d: d["pending"][0].__setitem__("op", "explode"),
-                   lambda d: d.__setitem__("lineage", "not-a-uuid")):
+    for mutate in (
+        lambda d: None,
+        lambda d: d["resources"]["endpoint.llama-demo"].__setitem__("platform_id", 3),
+        lambda d: d["resources"].__setitem__("bogus", d["resources"]["endpoint.llama-demo"]),
+        lambda d: d["invocations"]["0123456789abcdef"].__setitem__("finished_at", "soon"),
+        lambda d: d["pending"][0].__setitem__("op", "explode"),
+        lambda d: d.__setitem__("lineage", "not-a-uuid"),
+    ):
         doc = sample_state().to_dict()
         mutate(doc)
         docs.append(doc)
@@ -252,8 +257,9 @@ def test_temp_files_of_dead_writers_are_swept(store: StateStore) -> None:
     import sys
 
     store.write(State())
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     dead_pid = int(dead.stdout)
     stale = store.path.with_name(f".nimctl.state.json.{dead_pid}.0a0b0c0d.tmp")
     recent = store.path.with_name(f".nimctl.state.json.{dead_pid}.1a1b1c1d.tmp")

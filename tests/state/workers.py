@@ -1,10 +1,10 @@
 """Subprocess entry points for the state tests: real processes competing for one state file.
 
-    python workers.py hold-lock STATE COMMAND SECONDS [TIMEOUT]   # prints "locked <lock_id>", holds
-    python workers.py try-lock STATE COMMAND TIMEOUT              # prints "locked" or the LockedError
-    python workers.py write-loop STATE COUNT RESOURCES            # writes COUNT times, prints "wrote N"
-    python workers.py read-loop STATE SECONDS                     # reads repeatedly, prints "reads N"
-    python workers.py journal-loop STATE COUNT                    # journaled steps, prints "step N"
+python workers.py hold-lock STATE COMMAND SECONDS [TIMEOUT]   # prints "locked <lock_id>", holds
+python workers.py try-lock STATE COMMAND TIMEOUT              # prints "locked" or the LockedError
+python workers.py write-loop STATE COUNT RESOURCES            # writes COUNT times, prints "wrote N"
+python workers.py read-loop STATE SECONDS                     # reads repeatedly, prints "reads N"
+python workers.py journal-loop STATE COUNT                    # journaled steps, prints "step N"
 """
 
 from __future__ import annotations
@@ -74,8 +74,15 @@ def journal_loop(path: str, count: str) -> None:
         print("started", flush=True)
         for i in range(int(count)):
             record = job_record(f"step{i % 7}", journal.state.lineage)
-            entry = journal.intent(op="submit", address=record.address, type="job", provider="local",
-                                   name=record.name, invocation_id=INVOCATION_ID, stack="demo")
+            entry = journal.intent(
+                op="submit",
+                address=record.address,
+                type="job",
+                provider="local",
+                name=record.name,
+                invocation_id=INVOCATION_ID,
+                stack="demo",
+            )
             journal.resolve(entry, lambda s, r=record: s.resources.__setitem__(r.address, r))
             print(f"step {i}", flush=True)
 
@@ -96,6 +103,11 @@ def read_loop(path: str, writes: str) -> None:
 
 
 if __name__ == "__main__":
-    commands = {"hold-lock": hold_lock, "try-lock": try_lock, "write-loop": write_loop,
-                "read-loop": read_loop, "journal-loop": journal_loop}
+    commands = {
+        "hold-lock": hold_lock,
+        "try-lock": try_lock,
+        "write-loop": write_loop,
+        "read-loop": read_loop,
+        "journal-loop": journal_loop,
+    }
     commands[sys.argv[1]](*sys.argv[2:])
