@@ -71,8 +71,10 @@ def remove():
             if error.code == 404:
                 continue
             raise
+        # expected is the same platform field, recorded at apply time (ms precision): an endpoint
+        # created again, even a second later, differs by more than half a second.
         created = seconds((live.get("metadata") or {}).get("created_at"))
-        if expected and created and abs(created - expected) > 2:
+        if expected and created and abs(created - expected) > 0.5:
             return "was re-created since; left alone"
         try:
             call("DELETE", route + name)
