@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from nimctl.common.errors import ConfigError, ConfigProblem
 from nimctl.common.secrets import fingerprint, redact_config, redact_spec
+from nimctl.config.rules import ENV_NAME_PATTERN, RESERVED_ENV_NAMES, RESERVED_MOUNT_PATHS
 from nimctl.stack import lifetime
 from nimctl.stack.resources import PLATFORMS, DesiredEndpoint, DesiredJob, ProbeToken, Stack
 from nimctl.stack.specs import lepton as lepton_specs
@@ -56,45 +57,6 @@ _HASH_LENGTH = 6
 _SLUG_ROOM = MAX_NAME_LENGTH - len(JOB_NAME_PREFIX) - 6 - 1 - 1 - _HASH_LENGTH
 _TASK_SLUG_MAX = 10
 _INVOCATION_RE = re.compile(r"^[0-9a-z]{6}")
-
-_ENV_NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
-_RESERVED_ENV = frozenset(
-    {
-        "LEPTON_WORKSPACE_ID",
-        "LEPTON_DEPLOYMENT_NAME",
-        "LEPTON_JOB_NAME",
-        "LEPTON_RESOURCE_ACCELERATOR_TYPE",
-        "LEPTON_WORKSPACE_ORIGIN_URL",
-    }
-)
-_RESERVED_MOUNTS = frozenset(
-    {
-        "/",
-        "/bin",
-        "/boot",
-        "/dev",
-        "/etc",
-        "/lib",
-        "/lib64",
-        "/media",
-        "/opt",
-        "/proc",
-        "/run",
-        "/sbin",
-        "/srv",
-        "/sys",
-        "/usr",
-        "/usr/bin",
-        "/usr/lib",
-        "/usr/local",
-        "/usr/sbin",
-        "/var",
-        "/sys/fs/cgroup",
-        "/sys/kernel/security",
-        "/proc/sys",
-        "/proc/bus",
-    }
-)
 
 
 if TYPE_CHECKING:  # defined for type checkers only: creating a Protocol class costs start-up time
@@ -373,17 +335,17 @@ def _check_lepton_spec_names(spec: dict[str, Any], key: str, problems: Problems)
     """Env names and mount paths the Lepton API refuses (its SDK checks them client side)."""
     for env in spec.get("envs") or []:
         name = env.get("name", "")
-        if not _ENV_NAME_RE.match(name) or name[:1].isdigit():
+        if not ENV_NAME_PATTERN.match(name) or name[:1].isdigit():
             problems.error(
                 key,
                 f"env var name {name!r} is not valid on Lepton",
                 "use letters, digits, '.', '_' and '-', not starting with a digit",
             )
-        elif name in _RESERVED_ENV:
+        elif name in RESERVED_ENV_NAMES:
             problems.error(key, f"env var name {name!r} is reserved by Lepton", "choose another name")
     for mount in spec.get("mounts") or []:
         mount_path = os.path.normpath(str(mount.get("mount_path", "")))
-        if "/" + mount_path.lstrip("/") in _RESERVED_MOUNTS:
+        if "/" + mount_path.lstrip("/") in RESERVED_MOUNT_PATHS:
             problems.error(
                 key,
                 f"mount path {mount.get('mount_path')!r} is reserved by Lepton",
