@@ -121,9 +121,10 @@ def run_apply(
         ws.store.check_writable()
         journal = Journal(ws.store, state)
         if plan_file:
-            from nimctl.plan.planfile import load_plan_file
+            from nimctl.plan.planfile import check_plan_state, load_plan_file
 
             saved = load_plan_file(plan_file)
+            check_plan_state(saved, state)  # another state's plan is refused before any platform call
             stacks = saved.stacks
             options.targets = list(saved.targets)  # the fresh plan must cover what the saved one did
             options.prune = saved.plan.prune

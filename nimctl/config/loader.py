@@ -29,6 +29,7 @@ def expand_paths(paths: list[str]) -> list[str]:
         if os.path.isdir(given):
             names = sorted(n for n in os.listdir(given) if n.endswith(CONFIG_SUFFIXES) and not n.startswith("."))
             found = [os.path.join(given, n) for n in names if os.path.isfile(os.path.join(given, n))]
+            reported = len(problems)
             # A config the directory names but that cannot be read (a dangling symlink) is an
             # error, not a stack silently left out of an apply.
             for name in names:
@@ -42,7 +43,7 @@ def expand_paths(paths: list[str]) -> list[str]:
                             hint="fix or remove the link",
                         )
                     )
-            if not found and not problems:
+            if not found and len(problems) == reported:  # nothing said of this directory yet
                 problems.append(
                     ConfigProblem(
                         given,

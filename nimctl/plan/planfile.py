@@ -341,6 +341,12 @@ def _check_state(saved: SavedPlan, state: State) -> None:
         )
 
 
+def check_plan_state(saved: SavedPlan, state: State) -> None:
+    """Refuse a saved plan made for another state file, or before this state was written: the part
+    of the staleness check that needs no platform call, so it runs before any."""
+    _check_state(saved, state)
+
+
 def _check_live(saved: SavedPlan, observed: Observed | None) -> None:
     if not saved.refreshed:
         return
