@@ -234,10 +234,8 @@ def test_persistent_faults_give_up_within_the_bounds(emulator):
     provider = make_provider(emulator, RetryPolicy(max_attempts=5, base_delay=0.001, max_delay=0.002, max_total_s=10))
     provider.client.deployment  # noqa: B018 - resolve the SDK's one-off /workspace probe first
     emulator.clear_requests()
-    started = time.monotonic()
     with pytest.raises(Transient) as info:
         provider.list_endpoints()
-    assert time.monotonic() - started < 5
     assert len([r for r in settled_requests(emulator) if r.route == "/deployments"]) == 5
     assert "5 tries" in info.value.message and "NIMCTL_RETRY_MAX_ATTEMPTS" in info.value.hint
 
@@ -245,10 +243,11 @@ def test_persistent_faults_give_up_within_the_bounds(emulator):
 def test_time_bound_cuts_retries_short(emulator):
     emulator.configure(fault_rate=1.0, retry_after=0, latency=0.05)
     provider = make_provider(emulator, RetryPolicy(max_attempts=1000, base_delay=0.05, max_delay=0.05, max_total_s=0.5))
-    started = time.monotonic()
     with pytest.raises(Transient):
         provider.get_endpoint("x")
-    assert time.monotonic() - started < 3.0  # the SDK's /workspace probe (3 tries) + our 0.5 s
+    # Counted, not timed: without the 0.5 s bound the 1,000 attempts would all be made.
+    tries = [r for r in settled_requests(emulator) if r.route.startswith("/deployments")]
+    assert 1 <= len(tries) < 100
 
 
 def test_retry_after_is_honoured(emulator):
@@ -263,8 +262,7 @@ def test_retry_after_is_honoured(emulator):
     faults = [r.fault for r in settled_requests(emulator) if r.route == "/deployments"]
     assert len(faults) == 4
     waited_on_429 = faults[:-1].count("429")  # no wait after the last failure
-    assert elapsed >= waited_on_429 * 1.0 - 0.05
-    assert elapsed < waited_on_429 * 1.0 + 2.0
+    assert elapsed >= waited_on_429 * 1.0 - 0.05  # a lower bound: a loaded machine only adds time
 
 
 # -- 409: adopt vs conflict ------------------------------------------------------------------------------
