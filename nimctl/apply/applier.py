@@ -54,6 +54,7 @@ from nimctl.apply.waiting import Poller, poll_jobs, unreachable_timeout_s, wait_
 from nimctl.apply.workspace import Workspace
 from nimctl.common.errors import NimctlError
 from nimctl.common.secrets import redact_spec
+from nimctl.plan.actions import Action
 from nimctl.providers.base import (
     EndpointInfo,
     JobInfo,
@@ -271,7 +272,7 @@ def _cost(plan: Any, stacks: list[Stack], options: ApplyOptions) -> Any:
 
 def _running_jobs_to_wait(stacks: list[Stack], state: State, plan: Any) -> list[str]:
     """Jobs a previous --no-wait run left running with the same inputs: apply waits on them."""
-    running_changes = {c.address for c in plan.changes if c.actions == ["no-op"] and c.type == "job"}
+    running_changes = {c.address for c in plan.changes if c.action is Action.NOOP and c.type == "job"}
     waits = []
     for address in sorted(running_changes):
         record = state.resources.get(address)
@@ -358,26 +359,23 @@ class Applier:
         self.events.emit(ErrorMessage(f"The platform's events, readiness issues and log lines are kept in {path}"))
 
     def _execute(self, plan: Any, waits: list[str]) -> Outcome:
-        def changes(kind: str, *action_lists: tuple[str, ...]) -> list[Any]:
-            return sorted(
-                (c for c in plan.changes if c.type == kind and tuple(c.actions) in action_lists),
-                key=lambda c: c.address,
-            )
+        def changes(kind: str, *actions: Action) -> list[Any]:
+            return sorted((c for c in plan.changes if c.type == kind and c.action in actions), key=lambda c: c.address)
 
-        delete, create, update, replace = ("delete",), ("create",), ("update",), ("delete", "create")
+        delete, create, update, replace = Action.DELETE, Action.CREATE, Action.UPDATE, Action.REPLACE
         for change in changes("job", delete):
             self._delete_job_record(change.address)
         for change in changes("endpoint", delete, replace):
             self._delete_endpoint_record(change.address)
 
-        for change in changes("endpoint", ("share",)):
+        for change in changes("endpoint", Action.SHARE):
             self._record_shared(change)
         # Creates and updates of different endpoints are independent: up to --parallelism at once.
         writes = [(self._create_endpoint, c.address) for c in changes("endpoint", replace, create)]
         writes += [(self._update_endpoint, c.address) for c in changes("endpoint", update)]
         calls: list[Callable[[], None]] = [partial(f, self.endpoints[a]) for f, a in writes]
         self._in_parallel(calls, "endpoint")
-        touched = [c.address for c in changes("endpoint", ("share",))] + [a for _, a in writes]
+        touched = [c.address for c in changes("endpoint", Action.SHARE)] + [a for _, a in writes]
 
         to_run = [self.jobs[c.address] for c in changes("job", create, replace)]
         # A re-run of a job whose previous run is still active (``replace``): the plan promises to stop
@@ -501,7 +499,7 @@ class Applier:
         """Right after the endpoints are created or updated (before the readiness wait, which
         nimctl may not survive): every endpoint of this apply with a max_lifetime gets its
         deletion job (re)scheduled at now + max_lifetime; one whose config dropped it loses it."""
-        in_scope = [c.address for c in plan.changes if c.type == "endpoint" and c.actions != ["delete"]]
+        in_scope = [c.address for c in plan.changes if c.type == "endpoint" and c.action is not Action.DELETE]
         for address in sorted(in_scope):
             desired = self.endpoints.get(address)
             if desired is None or address not in self.state.resources or desired.platform != "lepton":

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from nimctl.common.errors import NimctlError
@@ -43,8 +44,58 @@ from nimctl.stack import ownership
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
 from nimctl.state.model import PendingEntry, ResourceRecord, State
 
-CREATE, UPDATE, REPLACE, DELETE, NOOP = ["create"], ["update"], ["delete", "create"], ["delete"], ["no-op"]
-SHARE = ["share"]  # use a live endpoint that is not this state's, without owning it (--share-existing)
+
+class Action(str, Enum):
+    """What apply does to one resource (Terraform's ``plans.Action``). A str enum: its value is the
+    one word plans, events and JSON show; ``steps`` is the platform operations in order."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"  # the name is fixed by the address: the old object is deleted, then created
+    DELETE = "delete"
+    NOOP = "no-op"
+    SHARE = "share"  # use a live endpoint that is not this state's, without owning it (--share-existing)
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        """The operations in order, as plan JSON lists them: ``("delete", "create")`` for a replace."""
+        return ("delete", "create") if self is Action.REPLACE else (self.value,)
+
+    @classmethod
+    def from_steps(cls, steps: Iterable[str]) -> Action:
+        steps = tuple(steps)
+        if steps == ("delete", "create"):
+            return cls.REPLACE
+        if len(steps) != 1:
+            raise ValueError(f"not a plan action: {list(steps)}")
+        return cls(steps[0])
+
+    @property
+    def is_change(self) -> bool:
+        return self is not Action.NOOP
+
+    @property
+    def is_replace(self) -> bool:
+        return self is Action.REPLACE
+
+    @property
+    def creates(self) -> bool:
+        """A new platform object (a create, or the second half of a replace)."""
+        return self in (Action.CREATE, Action.REPLACE)
+
+    @property
+    def deletes(self) -> bool:
+        """An object goes (a delete, or the first half of a replace)."""
+        return self in (Action.DELETE, Action.REPLACE)
+
+    @property
+    def symbol(self) -> str:
+        return {"create": "+", "update": "~", "delete": "-", "replace": "-/+", "share": "<="}.get(self.value, " ")
+
+
 KNOWN_AFTER_APPLY = "(known after apply)"
 ACTIVE_JOB_STATES = frozenset({JobState.PENDING.value, JobState.RUNNING.value, JobState.UNKNOWN.value})
 
@@ -69,7 +120,7 @@ class ResourceChange:
     name: str | None  # platform name; None for a job run (chosen at apply: it holds the invocation id)
     stack: str
     provider: str
-    actions: list[str]  # ["create"] | ["update"] | ["delete", "create"] | ["delete"] | ["no-op"]
+    action: Action
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     reasons: list[str] = field(default_factory=list)
@@ -89,13 +140,13 @@ class ResourceChange:
         return bool(self.owner and self.owner.get("ownership") == "shared")
 
     @property
-    def action(self) -> str:
-        """One word: create | update | replace | delete | no-op."""
-        return "replace" if self.actions == REPLACE else self.actions[0]
+    def actions(self) -> list[str]:
+        """The platform operations in order, as plan JSON and plan files hold them."""
+        return list(self.action.steps)
 
     @property
     def is_change(self) -> bool:
-        return self.actions != NOOP
+        return self.action.is_change
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,7 +155,7 @@ class ResourceChange:
             "name": self.name,
             "stack": self.stack,
             "provider": self.provider,
-            "actions": list(self.actions),
+            "actions": self.actions,
             "before": self.before,
             "after": self.after,
             "reasons": list(self.reasons),
@@ -121,7 +172,7 @@ class ResourceChange:
             name=data.get("name"),
             stack=data["stack"],
             provider=data["provider"],
-            actions=list(data["actions"]),
+            action=Action.from_steps(data["actions"]),
             before=data.get("before"),
             after=data.get("after"),
             reasons=list(data.get("reasons", ())),
@@ -230,17 +281,17 @@ class Plan:
     def summary(self) -> dict[str, Any]:
         counts = {"add": 0, "change": 0, "replace": 0, "destroy": 0, "run": 0, "no_op": 0, "share": 0}
         for c in self.resource_changes:
-            if c.actions == NOOP:
+            if c.action is Action.NOOP:
                 counts["no_op"] += 1
-            elif c.actions == SHARE:
+            elif c.action is Action.SHARE:
                 counts["share"] += 1
-            elif c.type == "job" and c.actions[-1] == "create":
+            elif c.type == "job" and c.action.creates:
                 counts["run"] += 1
-            elif c.actions == CREATE:
+            elif c.action is Action.CREATE:
                 counts["add"] += 1
-            elif c.actions == UPDATE:
+            elif c.action is Action.UPDATE:
                 counts["change"] += 1
-            elif c.actions == REPLACE:
+            elif c.action is Action.REPLACE:
                 counts["replace"] += 1
             else:
                 counts["destroy"] += 1
@@ -431,7 +482,7 @@ def _plan_endpoint(
         name=desired.name,
         stack=desired.stack,
         provider=desired.platform,
-        actions=NOOP,
+        action=Action.NOOP,
     )
     if (cur is None or cur.gone) and unrecorded is not None:
         return _plan_unrecorded(change, desired, salt, unrecorded, share_existing)
@@ -448,7 +499,7 @@ def _plan_endpoint(
         change.after = _endpoint_after(desired, salt, change.before.get("url"))
         return change
     if cur is None or cur.gone:
-        change.actions = CREATE
+        change.action = Action.CREATE
         change.after = _endpoint_after(desired, salt, None)
         change.reasons.append(f"{cur.gone_reason}: it will be created again" if cur else "not created yet")
         return change
@@ -460,7 +511,7 @@ def _plan_endpoint(
         change.reasons.append("changed outside nimctl: " + ", ".join(d.path for d in cur.drift))
     desired_spec = redact_spec(desired.spec, salt)
     if cur.record.provider != desired.platform:
-        change.actions = REPLACE
+        change.action = Action.REPLACE
         change.after = _endpoint_after(desired, salt, None)
         change.reasons.append(f"platform changes from {cur.record.provider} to {desired.platform}")
         return change
@@ -469,22 +520,22 @@ def _plan_endpoint(
     change.changed_fields = fields
     forcing = [f.path for f in fields if f.forces_replacement]
     if forcing:
-        change.actions = REPLACE
+        change.action = Action.REPLACE
         change.reasons.append(
             f"{', '.join(forcing)} cannot change in place; the name stays, so the old "
             "endpoint is deleted before the new one is created"
         )
     elif fields:
-        change.actions = UPDATE
+        change.action = Action.UPDATE
         change.reasons.append("updated in place: " + ", ".join(f.path for f in fields))
     if isinstance(cur.live, EndpointInfo) and cur.live.state == ResourceState.FAILED:
         # A failed endpoint (Lepton Error, a local server that exited) serves nothing: like a
         # tainted resource in Terraform it is replaced, not kept or patched.
-        change.actions = REPLACE
+        change.action = Action.REPLACE
         change.reasons.append(f"the platform reports it as {cur.live.platform_state or 'failed'}: it will be replaced")
     elif isinstance(cur.live, EndpointInfo) and cur.live.state == ResourceState.STOPPED:
         change.reasons.append(f"the platform reports it as {cur.live.platform_state or cur.live.state.value}")
-    url = None if change.actions == REPLACE else change.before.get("url")
+    url = None if change.action is Action.REPLACE else change.before.get("url")
     change.after = _endpoint_after(desired, salt, url)
     return change
 
@@ -498,7 +549,7 @@ def _plan_unrecorded(
     if found.marker is not None and found.marker.lineage == salt:
         description += " (this state's, but no longer recorded in it: `nimctl state rm` left it unmanaged)"
     if share_existing:
-        change.actions = SHARE
+        change.action = Action.SHARE
         change.owner = _owner("shared", found.marker, description)
         change.reasons.append(
             f"endpoint {desired.name} exists and is not this state's ({description}): "
@@ -506,7 +557,7 @@ def _plan_unrecorded(
         )
         change.after = _endpoint_after(desired, salt, found.live.url)
         return change
-    change.actions = CREATE
+    change.action = Action.CREATE
     change.owner = _owner("foreign", found.marker, description)
     change.after = _endpoint_after(desired, salt, None)
     change.reasons.append(
@@ -583,15 +634,15 @@ def _job_after(
     }
 
 
-def _job_decision(job: DesiredJob, cur: _Current, endpoint_change: ResourceChange | None) -> tuple[list[str], str]:
+def _job_decision(job: DesiredJob, cur: _Current, endpoint_change: ResourceChange | None) -> tuple[Action, str]:
     """(actions, reason) for a job that has run before."""
     state = JobState.GONE.value if cur.gone else cur.job_state
     active = state in ACTIVE_JOB_STATES
-    endpoint_goes = endpoint_change is not None and endpoint_change.actions in (REPLACE, DELETE)
+    endpoint_goes = endpoint_change is not None and endpoint_change.action.deletes
     if cur.record.inputs_hash != job.inputs_hash:
         reason = "inputs changed since the last run (task config, container/command or the endpoint's model)"
     elif state == JobState.SUCCEEDED.value:
-        return NOOP, "completed with the same inputs"
+        return Action.NOOP, "completed with the same inputs"
     elif state == JobState.FAILED.value:
         reason = "the last run failed"
     elif state == JobState.STOPPED.value:
@@ -601,37 +652,37 @@ def _job_decision(job: DesiredJob, cur: _Current, endpoint_change: ResourceChang
     elif endpoint_goes:
         reason = "its endpoint is being replaced: the run in progress would lose its target"
     else:
-        return NOOP, f"the last run is still {state}: apply waits for it to finish"
+        return Action.NOOP, f"the last run is still {state}: apply waits for it to finish"
     if active:
-        return REPLACE, reason + "; the run in progress is stopped first"
-    return CREATE, reason
+        return Action.REPLACE, reason + "; the run in progress is stopped first"
+    return Action.CREATE, reason
 
 
 def _plan_job(
     job: DesiredJob, cur: _Current | None, endpoint_change: ResourceChange | None, salt: str, *, forced: bool = False
 ) -> ResourceChange:
     change = ResourceChange(
-        address=job.address, type="job", name=None, stack=job.stack, provider=job.platform, actions=NOOP
+        address=job.address, type="job", name=None, stack=job.stack, provider=job.platform, action=Action.NOOP
     )
     endpoint_address = f"endpoint.{job.endpoint}" if job.endpoint else None
     if endpoint_address and endpoint_change is not None:
         change.depends_on = [endpoint_address]
     if cur is None:
-        change.actions, reason = CREATE, "not run yet"
+        change.action, reason = Action.CREATE, "not run yet"
     else:
         change.before = _job_before(cur)
         if cur.adopted:
             change.reasons.append("an interrupted run submitted it: it is adopted, not submitted again")
-        change.actions, reason = _job_decision(job, cur, endpoint_change)
-        if forced and change.actions == NOOP:
+        change.action, reason = _job_decision(job, cur, endpoint_change)
+        if forced and change.action is Action.NOOP:
             active = (JobState.GONE.value if cur.gone else cur.job_state) in ACTIVE_JOB_STATES
-            change.actions = REPLACE if active else CREATE
+            change.action = Action.REPLACE if active else Action.CREATE
             reason = "a new run was asked for with --replace" + (
                 "; the run in progress is stopped first" if active else ""
             )
     change.reasons.append(reason)
 
-    if change.actions == NOOP and cur is not None:
+    if change.action is Action.NOOP and cur is not None:
         # the run that stays: after = before (its name is known, its spec is what was sent)
         change.name = cur.record.name
         change.after = _job_after(job, endpoint_address, name=cur.record.name, spec=cur.record.spec)
@@ -653,7 +704,7 @@ def _plan_delete(cur: _Current, desired_stacks: set[str]) -> ResourceChange:
         name=record.name,
         stack=record.stack,
         provider=record.provider,
-        actions=DELETE,
+        action=Action.DELETE,
         before=before,
     )
     where = (
@@ -726,9 +777,9 @@ def _replace_set(replace: Iterable[str], desired: dict[str, DesiredEndpoint | De
 
 def _force_replace(change: ResourceChange, item: DesiredEndpoint, salt: str) -> None:
     """``--replace`` of an endpoint that exists: deleted and created again, whatever else changed."""
-    if change.actions not in (NOOP, UPDATE):
+    if change.action not in (Action.NOOP, Action.UPDATE):
         return  # created or replaced anyway
-    change.actions = REPLACE
+    change.action = Action.REPLACE
     change.reasons.append("replacement asked for with --replace")
     change.after = _endpoint_after(item, salt, None)
 
@@ -817,7 +868,7 @@ def _wake_scaled_to_zero(
     for address, change in changes.items():
         cur = current.get(address)
         item = desired.get(address)
-        if change.type != "endpoint" or change.actions not in (NOOP, UPDATE) or cur is None:
+        if change.type != "endpoint" or change.action not in (Action.NOOP, Action.UPDATE) or cur is None:
             continue
         if not (isinstance(cur.live, EndpointInfo) and cur.live.state == ResourceState.STOPPED):
             continue
@@ -826,7 +877,7 @@ def _wake_scaled_to_zero(
         runs = [c.address for c in changes.values() if c.type == "job" and c.is_change and address in c.depends_on]
         if not runs:
             continue
-        change.actions = REPLACE
+        change.action = Action.REPLACE
         change.reasons.append(
             f"it has no replica running (scaled to zero) and Lepton does not scale up from zero: "
             f"{', '.join(sorted(runs))} need{'s' if len(runs) == 1 else ''} it, so it is created again"
@@ -838,10 +889,12 @@ def _order_deletes(changes: dict[str, ResourceChange]) -> None:
     """An endpoint's delete (or the delete half of its replacement) waits for the deletes of its
     stack's jobs. Job re-runs are not listed: they depend on the endpoint, not the other way."""
     for change in changes.values():
-        if change.type != "endpoint" or change.actions[0] != "delete":
+        if change.type != "endpoint" or not change.action.deletes:
             continue
         deps = sorted(
-            c.address for c in changes.values() if c.type == "job" and c.stack == change.stack and c.actions == DELETE
+            c.address
+            for c in changes.values()
+            if c.type == "job" and c.stack == change.stack and c.action is Action.DELETE
         )
         change.depends_on = sorted(set(change.depends_on) | set(deps))
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nimctl.common.durations import format_duration
+from nimctl.plan.actions import Action
 
 _GPU_COUNT = re.compile(r"^gpu\.(\d+)x", re.IGNORECASE)
 # A job reaches its endpoint only after it is queued, its image pulled and its harness started.
@@ -229,7 +230,9 @@ def estimate(plan: Any, stacks: Any, prices: Any = None, *, no_wait: bool = Fals
         limits = [job_time_limit_s(j) for j in jobs]
         cost = EndpointCost(
             address=change.address,
-            action="no-op" if change.action == "share" else change.action,  # a shared endpoint is its owner's cost
+            action=Action.NOOP.value
+            if change.action is Action.SHARE
+            else change.action.value,  # a shared endpoint is its owner's cost
             resource_shape=shape,
             gpus_per_replica=gpus_per_replica(shape),
             min_replicas=low,
@@ -301,7 +304,7 @@ def _gap_warnings(cost: EndpointCost, change: Any, jobs: list[Any], planned: set
             f"reach it (queueing, image pull: allow {format_duration(JOB_START_ALLOWANCE_S)}); Lepton does not "
             "scale up from zero, so raise auto_scaler.scale_down.no_traffic_timeout"
         )
-    if change.is_change and jobs and not runs and len(jobs) > 0 and change.action in ("create", "replace"):
+    if change.is_change and jobs and not runs and len(jobs) > 0 and change.action.creates:
         cost.warnings.append(
             f"{cost.address} is deployed without its jobs in this run: if they start more than {timeout} after it "
             "is ready it will have scaled to zero, and Lepton does not scale up from zero"

@@ -29,7 +29,7 @@ from typing import Any
 from nimctl.common.errors import NimctlError
 from nimctl.common.files import write_atomic
 from nimctl.common.secrets import SECRET_ENV_NAME, is_redacted
-from nimctl.plan.actions import Plan, ResourceChange
+from nimctl.plan.actions import Action, Plan, ResourceChange
 from nimctl.plan.canonical import digest
 from nimctl.plan.refresh import Observed
 from nimctl.stack.resources import Stack
@@ -368,9 +368,9 @@ def _check_live(saved: SavedPlan, observed: Observed | None) -> None:
 
 
 def _verb(change: ResourceChange | None) -> str:
-    if change is None or change.action == "no-op":
+    if change is None or not change.action.is_change:
         return "leave"
-    return "run" if change.type == "job" and change.actions[-1] == "create" else change.action
+    return "run" if change.type == "job" and change.action.creates else change.action.value
 
 
 def _check_actions(saved: SavedPlan, fresh: Plan) -> None:
@@ -378,9 +378,7 @@ def _check_actions(saved: SavedPlan, fresh: Plan) -> None:
     saved_by_address = {c.address: c for c in saved.plan.resource_changes}
     for address in sorted(set(saved_by_address) | set(fresh_by_address)):
         old, new = saved_by_address.get(address), fresh_by_address.get(address)
-        old_actions = old.actions if old else ["no-op"]
-        new_actions = new.actions if new else ["no-op"]
-        if old_actions != new_actions:
+        if (old.action if old else Action.NOOP) is not (new.action if new else Action.NOOP):
             raise StalePlanError(
                 f"saved plan is stale: it would {_verb(old)} {address}, but now nimctl would {_verb(new)} it",
                 resource=address,

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple, TextIO
 
 from nimctl.common.secrets import is_redacted
 from nimctl.common.terminal import color_enabled
-from nimctl.plan.actions import CREATE, DELETE, KNOWN_AFTER_APPLY, REPLACE, SHARE, Plan, ResourceChange
+from nimctl.plan.actions import KNOWN_AFTER_APPLY, Action, Plan, ResourceChange
 from nimctl.plan.canonical import flatten, format_path, normalise
 from nimctl.plan.diff import FieldChange
 
@@ -88,17 +88,15 @@ class _Painter:
 
 
 def _symbol(change: ResourceChange) -> str:
-    if change.actions == REPLACE:
-        return "-/+"
-    if change.blocked:
+    if change.blocked and not change.action.is_replace:
         return "!"
-    return {"create": "+", "update": "~", "delete": "-", "share": "<="}.get(change.actions[0], " ")
+    return change.action.symbol
 
 
 def _headline(change: ResourceChange) -> str:
     if change.type == "job":
         return {"create": "will run", "delete": "will be destroyed", "replace": "will be stopped and run again"}.get(
-            change.action, change.action
+            change.action.value, change.action.value
         )
     if change.blocked:
         return "cannot be created: the name is taken"
@@ -108,7 +106,7 @@ def _headline(change: ResourceChange) -> str:
         "update": "will be updated in place",
         "replace": "must be replaced",
         "delete": "will be destroyed",
-    }.get(change.action, change.action)
+    }.get(change.action.value, change.action.value)
 
 
 class _Row(NamedTuple):
@@ -129,7 +127,7 @@ def _rows(change: ResourceChange, *, shared: frozenset[tuple[str, str | None, st
     """The body of a change block; for a job, the spec fields in ``shared`` are left out (they
     are shown once for the group)."""
     rows: list[_Row] = []
-    if change.actions == DELETE:
+    if change.action is Action.DELETE:
         before = change.before or {}
         rows.append(_Row("-", "name", format_value(before.get("name"))))
         if change.type == "job" and before.get("state"):
@@ -153,15 +151,15 @@ def _rows(change: ResourceChange, *, shared: frozenset[tuple[str, str | None, st
         rows.extend(row for row in spec_rows if row.key not in shared)
         return rows
 
-    if change.actions == SHARE:
+    if change.action is Action.SHARE:
         rows.append(_Row(" ", "name", format_value(after.get("name"))))
         return rows
-    if change.actions == CREATE:
+    if change.action is Action.CREATE:
         rows.append(_Row("+", "name", format_value(after.get("name"))))
         rows.extend(_spec_rows(after.get("spec") or {}))
         return rows
     rows.extend(_field_rows(change.changed_fields))
-    if change.actions == REPLACE and not change.changed_fields:  # e.g. a platform change
+    if change.action is Action.REPLACE and not change.changed_fields:  # e.g. a platform change
         old, new = format_value((change.before or {}).get("provider")), format_value(after.get("provider"))
         rows.append(_Row("~", "provider", f"{old} -> {new}", "# forces replacement"))
     return rows
@@ -273,7 +271,7 @@ def _job_groups(changes: list[ResourceChange]) -> dict[str, _JobGroup]:
     """Address → its group, for stacks with two or more jobs to run that share spec fields."""
     by_stack: dict[str, list[ResourceChange]] = {}
     for change in changes:
-        if change.type == "job" and change.actions in (CREATE, REPLACE) and (change.after or {}).get("spec"):
+        if change.type == "job" and change.action.creates and (change.after or {}).get("spec"):
             by_stack.setdefault(change.stack, []).append(change)
     groups: dict[str, _JobGroup] = {}
     for stack, members in by_stack.items():
@@ -301,9 +299,9 @@ def _group_block(group: _JobGroup, paint: _Painter) -> list[str]:
 def _change_block(change: ResourceChange, paint: _Painter, group: _JobGroup | None = None) -> list[str]:
     label = change.name if change.type == "endpoint" else change.address.split(".", 1)[1]
     header = [f"{change.address} {_headline(change)}"] + [f"({r})" for r in change.reasons]
-    if change.type == "job" and change.actions != DELETE:
+    if change.type == "job" and change.action is not Action.DELETE:
         header += [f"note: {n}" for n in (change.after or {}).get("notes") or []]
-    if change.depends_on and change.actions != DELETE:
+    if change.depends_on and change.action is not Action.DELETE:
         header.append(f"(after {', '.join(change.depends_on)})")
     rows = _rows(change, shared=group.shared if group else frozenset())
     return _block(paint, _symbol(change), change.type, label or change.address, rows, header)
@@ -409,7 +407,7 @@ def _change_json(change: ResourceChange) -> dict[str, Any]:
         "name": change.name,
         "stack": change.stack,
         "provider": change.provider,
-        "actions": list(change.actions),
+        "actions": change.actions,
         "before": display(change.before),
         "after": display(change.after),
         "reasons": list(change.reasons),

@@ -8,6 +8,7 @@ import pytest
 
 from nimctl.common.errors import NimctlError
 from nimctl.plan import make_plan, refresh
+from nimctl.plan.actions import Action
 from nimctl.providers.base import EndpointInfo, JobState, ResourceState
 from nimctl.state.model import PendingEntry, State
 from nimctl.state.records import endpoint_spec_hash
@@ -339,3 +340,26 @@ def test_endpoint_being_deleted_outside_counts_as_deleted():
     assert plan.change("endpoint.llama-ep").actions == ["create"]
     platform.endpoints["llama-ep"] = dataclasses.replace(platform.endpoints["llama-ep"], platform_state="Stopped")
     assert plan_of([s], state, platform).change("endpoint.llama-ep").actions == ["no-op"]  # stopped, still there
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_an_action_round_trips_through_its_steps(action):
+    assert Action.from_steps(action.steps) is action
+    assert str(action) == action.value
+    assert action.is_change == (action is not Action.NOOP)
+    assert action.creates == ("create" in action.steps)
+    assert action.deletes == ("delete" in action.steps)
+
+
+@pytest.mark.parametrize("steps", [[], ["create", "delete"], ["destroy"], ["delete", "create", "create"]])
+def test_steps_that_are_no_action_are_refused(steps):
+    with pytest.raises(ValueError):
+        Action.from_steps(steps)
+
+
+def test_a_replace_lists_its_delete_before_its_create_in_plan_json():
+    state, _ = applied(stack())
+    changed = stack(image="nim/llama:2.0")
+    change = plan_of([changed], state).change(changed.endpoint.address)
+    assert change.action is Action.REPLACE and change.actions == ["delete", "create"]
+    assert change.to_dict()["actions"] == ["delete", "create"]
