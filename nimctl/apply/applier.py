@@ -65,7 +65,7 @@ from nimctl.providers.base import (
 )
 from nimctl.stack import ownership
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
-from nimctl.stack.specs.common import INVOCATION_MARKER
+from nimctl.stack.specs.markers import INVOCATION_MARKER
 from nimctl.state.errors import StateWriteError
 from nimctl.state.model import Invocation, InvocationStatus, State, now
 from nimctl.state.records import endpoint_spec_hash, forget, observed_endpoint, observed_job

@@ -14,39 +14,31 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from nimctl.common import keypath
 from nimctl.common.errors import ConfigError, ConfigProblem
-from nimctl.common.secrets import fingerprint, redact_config, redact_spec
-from nimctl.config.rules import ENV_NAME_PATTERN, RESERVED_ENV_NAMES, RESERVED_MOUNT_PATHS
+from nimctl.common.secrets import fingerprint, is_secret_name, redact_config, redact_spec
+from nimctl.config.rules import (
+    ENV_NAME_PATTERN,
+    MAX_NAME_LENGTH,
+    RESERVED_ENV_NAMES,
+    RESERVED_MOUNT_PATHS,
+    lepton_name_problem,
+)
 from nimctl.stack import lifetime
 from nimctl.stack.resources import PLATFORMS, DesiredEndpoint, DesiredJob, ProbeToken, Stack
 from nimctl.stack.specs import lepton as lepton_specs
 from nimctl.stack.specs import local as local_specs
-from nimctl.stack.specs.common import (
-    INVOCATION_MARKER,
-    MAX_NAME_LENGTH,
-    PENDING_URL,
-    Deployment,
-    KeyWiring,
-    Problem,
-    Problems,
-    TaskPlan,
-    base_url,
-    canonical_hash,
-    dump_run_config,
-    env_layers,
-    get,
-    key_wiring,
-    load_run_config,
-    looks_secret,
-    merge_env,
-    read_deployment,
-    read_tasks,
-    short_hash,
-    slugify,
-    task_hash_input,
-    task_key,
-    valid_platform_name,
-)
+from nimctl.stack.specs.deployment import Deployment, read_deployment
+from nimctl.stack.specs.env import env_layers, merge_env
+from nimctl.stack.specs.inputs_hash import canonical_hash, task_hash_input
+from nimctl.stack.specs.job_env import base_url
+from nimctl.stack.specs.key_wiring import KeyWiring, key_wiring
+from nimctl.stack.specs.markers import INVOCATION_MARKER, PENDING_URL
+from nimctl.stack.specs.names import short_hash, slugify
+from nimctl.stack.specs.problems import Problem, Problems
+from nimctl.stack.specs.run_config import dump_run_config, load_run_config
+from nimctl.stack.specs.task_plan import TaskPlan, read_tasks
+from nimctl.stack.specs.values import task_key
 
 DEFAULT_OUTPUT_DIR = "results"
 DEFAULT_LEPTON_READINESS_S = 1200.0
@@ -79,7 +71,7 @@ def derived_endpoint_name(stack: str) -> str:
     """The endpoint name for a stack whose config does not set one: the stack name when it is
     already a valid name, else its slug plus a short hash of the stack name (deterministic)."""
     slug = slugify(stack)
-    if slug == stack and valid_platform_name(slug) is None:
+    if slug == stack and lepton_name_problem(slug) is None:
         return slug
     room = MAX_NAME_LENGTH - 1 - _HASH_LENGTH
     base = slug if slug[:1].isalpha() else f"ep-{slug}"
@@ -104,7 +96,7 @@ def job_name(job: DesiredJob, invocation_id: str) -> str:
     if not _INVOCATION_RE.match(short):
         raise ValueError(f"invocation id {invocation_id!r} must start with 6 lowercase hex characters")
     name = f"{JOB_NAME_PREFIX}{short}-{job.name_slug or job_name_slug(job.stack, job.task)}"
-    problem = valid_platform_name(name)
+    problem = lepton_name_problem(name)
     if problem:  # cannot happen for slugs built here; a hand-edited plan file could carry one
         raise ValueError(f"job name {name!r} {problem}")
     return name
@@ -132,7 +124,7 @@ def build_stacks(loaded: Sequence[LoadedConfigLike]) -> list[Stack]:
 
 def _build_stack(cfg: LoadedConfigLike, problems: Problems) -> Stack | None:
     config = cfg.config
-    platform = str(get(config, "execution.type", ""))
+    platform = str(keypath.get(config, "execution.type", ""))
     if platform not in PLATFORMS:
         problems.error("execution.type", f"unknown execution type {platform!r}", f"use one of: {', '.join(PLATFORMS)}")
         return None
@@ -154,8 +146,8 @@ def _build_stack(cfg: LoadedConfigLike, problems: Problems) -> Stack | None:
         platform=platform,
         endpoint=endpoint,
         jobs=jobs,
-        output_dir=str(get(config, "execution.output_dir", DEFAULT_OUTPUT_DIR)),
-        destroy_after=bool(get(config, "execution.destroy_after", False)),
+        output_dir=str(keypath.get(config, "execution.output_dir", DEFAULT_OUTPUT_DIR)),
+        destroy_after=bool(keypath.get(config, "execution.destroy_after", False)),
         warnings=tuple(_warning_text(cfg, p) for p in problems.warnings),
         config=redact_config(config),
     )
@@ -175,7 +167,7 @@ def _fit_to_platform(deployment: Deployment, platform: str, problems: Problems) 
         )
         deployment = deployment._replace(api_tokens=[], token=None)
     token = deployment.token
-    if token is not None and token.literal is not None and not looks_secret(deployment.api_key_name):
+    if token is not None and token.literal is not None and not is_secret_name(deployment.api_key_name):
         # The literal reaches the job as this variable; only secret-looking names are redacted.
         problems.error(
             "target.api_endpoint.api_key_name",
@@ -188,9 +180,9 @@ def _fit_to_platform(deployment: Deployment, platform: str, problems: Problems) 
 
 def _endpoint(cfg: LoadedConfigLike, deployment: Deployment, platform: str, problems: Problems) -> DesiredEndpoint:
     config = cfg.config
-    explicit = get(config, "deployment.lepton_config.endpoint_name")
+    explicit = keypath.get(config, "deployment.lepton_config.endpoint_name")
     name = str(explicit) if explicit else derived_endpoint_name(str(cfg.stack_name))
-    problem = valid_platform_name(name)
+    problem = lepton_name_problem(name)
     if problem:
         where = "deployment.lepton_config.endpoint_name" if explicit else "stack"
         problems.error(
@@ -203,7 +195,7 @@ def _endpoint(cfg: LoadedConfigLike, deployment: Deployment, platform: str, prob
     if platform == "lepton":
         spec = lepton_specs.endpoint_spec(config, deployment, problems)
         _check_lepton_spec_names(spec, "deployment", problems)
-        timeout = get(
+        timeout = keypath.get(
             config, "execution.lepton_platform.deployment.endpoint_readiness_timeout", DEFAULT_LEPTON_READINESS_S
         )
         lifetime_s = lifetime.max_lifetime_s(config)
@@ -212,10 +204,10 @@ def _endpoint(cfg: LoadedConfigLike, deployment: Deployment, platform: str, prob
     else:
         spec = local_specs.endpoint_spec(deployment)
         # The launcher's local key, else nimctl's own (whose bundled default is always set).
-        timeout = get(
+        timeout = keypath.get(
             config,
             "execution.endpoint_readiness_timeout",
-            get(config, "execution.local.readiness_timeout", DEFAULT_LOCAL_READINESS_S),
+            keypath.get(config, "execution.local.readiness_timeout", DEFAULT_LOCAL_READINESS_S),
         )
     return DesiredEndpoint(
         stack=str(cfg.stack_name),
@@ -279,7 +271,7 @@ def _job(
             deployment,
             stack=stack,
             shared_env=shared_env,
-            output_root=str(get(config, "execution.output_dir", DEFAULT_OUTPUT_DIR)),
+            output_root=str(keypath.get(config, "execution.output_dir", DEFAULT_OUTPUT_DIR)),
         )
         if task.kind == "harness":
             notes.append(
@@ -361,7 +353,7 @@ def _cross_stack_problems(loaded: Sequence[LoadedConfigLike]) -> list[ConfigProb
     for cfg in loaded:
         stack = str(cfg.stack_name)
         if stack in stack_owner:
-            key = "stack" if get(cfg.config, "stack") else ""
+            key = "stack" if keypath.get(cfg.config, "stack") else ""
             problems.append(
                 _located(
                     cfg,
@@ -374,8 +366,8 @@ def _cross_stack_problems(loaded: Sequence[LoadedConfigLike]) -> list[ConfigProb
             )
             continue  # its endpoint and job names would repeat the same conflict
         stack_owner[stack] = cfg
-        if get(cfg.config, "deployment.type", "none") != "none":
-            explicit = get(cfg.config, "deployment.lepton_config.endpoint_name")
+        if keypath.get(cfg.config, "deployment.type", "none") != "none":
+            explicit = keypath.get(cfg.config, "deployment.lepton_config.endpoint_name")
             endpoint = str(explicit) if explicit else derived_endpoint_name(stack)
             if endpoint in endpoint_owner and endpoint_owner[endpoint] is not cfg:
                 key = "deployment.lepton_config.endpoint_name" if explicit else "stack"
@@ -390,7 +382,7 @@ def _cross_stack_problems(loaded: Sequence[LoadedConfigLike]) -> list[ConfigProb
                     )
                 )
             endpoint_owner.setdefault(endpoint, cfg)
-        for index, task in enumerate(get(cfg.config, "evaluation.tasks", []) or []):
+        for index, task in enumerate(keypath.get(cfg.config, "evaluation.tasks", []) or []):
             if not isinstance(task, dict) or not task.get("name"):
                 continue
             slug = job_name_slug(stack, str(task["name"]))

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from nimctl.common import keypath
 from nimctl.common.durations import parse_duration
-from nimctl.stack.specs.common import MAX_NAME_LENGTH, get, short_hash, valid_platform_name
+from nimctl.config.rules import MAX_NAME_LENGTH, lepton_name_problem
+from nimctl.stack.specs.names import short_hash
 
 # The `lep` CLI's default (leptonai config.py DEFAULT_TIMEOUT) and the launcher's examples' value.
 DEFAULT_NO_TRAFFIC_TIMEOUT_S = 3600
@@ -98,7 +100,7 @@ sys.exit(1)
 
 def scale_down_defaults(config: dict[str, Any]) -> dict[str, int]:
     """The ``auto_scaler.scale_down`` values nimctl sends where the config has none."""
-    readiness = get(config, "execution.lepton_platform.deployment.endpoint_readiness_timeout")
+    readiness = keypath.get(config, "execution.lepton_platform.deployment.endpoint_readiness_timeout")
     wait = int(readiness) if isinstance(readiness, (int, float)) and not isinstance(readiness, bool) else 0
     return {
         "no_traffic_timeout": DEFAULT_NO_TRAFFIC_TIMEOUT_S,
@@ -109,33 +111,33 @@ def scale_down_defaults(config: dict[str, Any]) -> dict[str, int]:
 def max_lifetime_s(config: dict[str, Any]) -> float | None:
     """``deployment.lepton_config.max_lifetime`` in seconds (None: not set, or not a duration —
     config validation has reported that)."""
-    raw = get(config, LIFETIME_KEY)
+    raw = keypath.get(config, LIFETIME_KEY)
     return None if raw is None else parse_duration(raw)
 
 
 def lifetime_job_name(endpoint: str) -> str:
     """``ttl-<endpoint>``, or a cut name plus a hash of the endpoint name to stay ≤ 36 characters."""
     name = f"{LIFETIME_JOB_PREFIX}{endpoint}"
-    if len(name) <= MAX_NAME_LENGTH and valid_platform_name(name) is None:
+    if len(name) <= MAX_NAME_LENGTH and lepton_name_problem(name) is None:
         return name
     room = MAX_NAME_LENGTH - len(LIFETIME_JOB_PREFIX) - 1 - 6
     return f"{LIFETIME_JOB_PREFIX}{endpoint[:room].rstrip('-')}-{short_hash(endpoint)}"
 
 
 def lifetime_token_secret(config: dict[str, Any]) -> str:
-    return str(get(config, f"{LIFETIME_JOB_KEY}.token_secret") or DEFAULT_LIFETIME_TOKEN_SECRET)
+    return str(keypath.get(config, f"{LIFETIME_JOB_KEY}.token_secret") or DEFAULT_LIFETIME_TOKEN_SECRET)
 
 
 def lifetime_job_template(config: dict[str, Any], endpoint: str) -> dict[str, Any]:
     """The lifetime job's spec (LeptonJobUserSpec JSON) with the apply-time values marked."""
     spec: dict[str, Any] = {
-        "resource_shape": str(get(config, f"{LIFETIME_JOB_KEY}.resource_shape") or DEFAULT_LIFETIME_SHAPE),
+        "resource_shape": str(keypath.get(config, f"{LIFETIME_JOB_KEY}.resource_shape") or DEFAULT_LIFETIME_SHAPE),
     }
-    node_group = get(config, "execution.lepton_platform.tasks.node_group")
+    node_group = keypath.get(config, "execution.lepton_platform.tasks.node_group")
     if node_group:
         spec["affinity"] = {"allowed_dedicated_node_groups": [str(node_group)]}
     spec["container"] = {
-        "image": str(get(config, f"{LIFETIME_JOB_KEY}.image") or DEFAULT_LIFETIME_IMAGE),
+        "image": str(keypath.get(config, f"{LIFETIME_JOB_KEY}.image") or DEFAULT_LIFETIME_IMAGE),
         "command": ["python3", "-c", REMOVE_ENDPOINT_SCRIPT],
     }
     spec["completions"] = 1
@@ -146,7 +148,7 @@ def lifetime_job_template(config: dict[str, Any], endpoint: str) -> dict[str, An
         {"name": ENV_CREATED_AT, "value": AT_APPLY},
         {"name": ENV_TOKEN, "value_from": {"secret_name_ref": lifetime_token_secret(config)}},
     ]
-    pull_secrets = get(config, "execution.lepton_platform.tasks.image_pull_secrets", []) or []
+    pull_secrets = keypath.get(config, "execution.lepton_platform.tasks.image_pull_secrets", []) or []
     if pull_secrets:
         spec["image_pull_secrets"] = [str(s) for s in pull_secrets]
     spec["ttl_seconds_after_finished"] = FINISHED_JOB_TTL_S

@@ -82,7 +82,7 @@ class DesiredJob:
     notes: tuple[str, ...] = field(default_factory=tuple)  # e.g. "ifeval resolved to ..."
     time_limit_s: int | None = None  # the evaluation is stopped after this long
     time_limit_source: str = ""  # which key set it (file and line), or nimctl's default
-    api_key_wiring: str = ""  # nimctl.stack.specs.common.KeyWiring value: how the key reaches the job
+    api_key_wiring: str = ""  # nimctl.stack.specs.key_wiring.KeyWiring value: how the key reaches the job
     # Lepton with a task mount: where the job's output directory is on storage ("<path>/<invocation
     # marker>/<task> on <from>"); None when the files stay in the container (or for local runs).
     results_storage: str | None = None

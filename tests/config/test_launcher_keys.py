@@ -12,7 +12,8 @@ from nimctl.common.envref import host_marker
 from nimctl.common.errors import ConfigError
 from nimctl.config import load_configs
 from nimctl.stack.builder import build_stacks, render_job_spec
-from nimctl.stack.specs.common import RUN_EVAL_COMMAND, WRAPPED_COMMAND_SCRIPT, load_run_config
+from nimctl.stack.specs.run_config import load_run_config
+from nimctl.stack.specs.scripts import RUN_EVAL_COMMAND, WRAPPED_COMMAND_SCRIPT
 from tests.config.helpers import errors_of, load_one, problems_of, write
 
 LAUNCHER = Path(__file__).resolve().parent.parent / "fixtures" / "launcher"
@@ -332,7 +333,7 @@ def test_launcher_defaults_and_unsupported_features_give_one_line_each(tmp_path)
 def test_the_wrapper_script_resolves_runtime_values_and_runs_the_pre_command_in_the_container(tmp_path) -> None:
     import subprocess
 
-    from nimctl.stack.specs.common import wrapped_command
+    from nimctl.stack.specs.scripts import wrapped_command
 
     env = {
         "PATH": "/usr/bin:/bin",
@@ -344,3 +345,42 @@ def test_the_wrapper_script_resolves_runtime_values_and_runs_the_pre_command_in_
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
     assert done.stdout == "it's $(not run) `either`|"
     assert (tmp_path / "pre.txt").read_text() == "pre\n"
+
+
+def test_an_override_through_a_value_that_is_not_a_mapping_is_reported(tmp_path) -> None:
+    path = write(
+        tmp_path,
+        LEPTON_NIM,
+        """
+        evaluation:
+          nemo_evaluator_config:
+            config:
+              params:
+                temperature: 0.1
+                stop: [a, b]
+          tasks:
+            - name: lm-evaluation-harness.ifeval
+              overrides:
+                config.params.temperature.x: 1
+                config.params.stop.0: c
+                config..x: 2
+                config.params.extra.n: 3
+        """,
+    )
+    with pytest.raises(ConfigError) as caught:
+        stack_of(path)
+    messages = sorted((p.key_path, p.message) for p in caught.value.problems)
+    assert messages == [
+        (
+            "evaluation.tasks.0.overrides.config..x",
+            "'config..x' is not a dotted key path",
+        ),
+        (
+            "evaluation.tasks.0.overrides.config.params.stop.0",
+            "cannot set config.params.stop.0: config.params.stop is not a mapping in the run config",
+        ),
+        (
+            "evaluation.tasks.0.overrides.config.params.temperature.x",
+            "cannot set config.params.temperature.x: config.params.temperature is not a mapping in the run config",
+        ),
+    ]

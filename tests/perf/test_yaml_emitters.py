@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nimctl.stack.specs.common import dump_run_config, load_run_config
+from nimctl.stack.specs.run_config import dump_run_config, load_run_config
 
 pytestmark = pytest.mark.skipif(not hasattr(yaml, "CSafeDumper"), reason="PyYAML without libyaml")
 

@@ -68,7 +68,7 @@ def test_eight_gpu_shapes_count_eight_gpus() -> None:
 
 
 def test_max_lifetime_caps_the_worst_case_and_nimctls_default_time_limit_bounds_it() -> None:
-    from nimctl.stack.specs.common import DEFAULT_TASK_TIMEOUT_S
+    from nimctl.stack.specs.task_plan import DEFAULT_TASK_TIMEOUT_S
 
     [default] = estimate_seed(seed_plan()).endpoints  # every job has a time limit, nimctl's default at least
     assert default.longest_job_limit_s == DEFAULT_TASK_TIMEOUT_S

@@ -8,7 +8,8 @@ import yaml
 
 from nimctl.common.errors import ConfigError
 from nimctl.stack.builder import render_job_spec
-from nimctl.stack.specs.common import PENDING_URL, RUN_EVAL_COMMAND
+from nimctl.stack.specs.markers import PENDING_URL
+from nimctl.stack.specs.scripts import RUN_EVAL_COMMAND
 from tests.stack.conftest import build
 
 INVOCATION = "a1b2c3d4e5f60718"

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from nimctl.stack.builder import render_job_spec
-from nimctl.stack.specs.common import KeyWiring
+from nimctl.stack.specs.key_wiring import KeyWiring
 from tests.stack.conftest import build, seed_config
 
 INVOCATION = "a1b2c3d4e5f60718"

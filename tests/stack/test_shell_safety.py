@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from nimctl.stack.builder import render_job_spec
-from nimctl.stack.specs.common import RUN_EVAL_COMMAND, RUN_EVAL_SCRIPT
+from nimctl.stack.specs.scripts import JOB_SCRIPT, RUN_EVAL_COMMAND
 from tests.stack.conftest import build, seed_config
 
 NASTY = [
@@ -56,7 +56,7 @@ def test_lepton_command_is_the_constant_whatever_the_values() -> None:
     _, spec = render_job_spec(job, invocation_id="0123456789abcdef", endpoint_url="https://e.example")
     assert spec["container"]["command"] == list(RUN_EVAL_COMMAND)
     for value in NASTY:
-        assert value not in RUN_EVAL_SCRIPT
+        assert value not in JOB_SCRIPT
     env = {e["name"]: e.get("value") for e in spec["envs"]}
     document = yaml.safe_load(env["NIMCTL_RUN_CONFIG"])
     assert list(document["config"]["params"]["extra"].values()) == NASTY
@@ -68,8 +68,8 @@ def test_the_script_has_no_placeholders_to_fill() -> None:
     import re
 
     # Only shell syntax: no Python format field ({name}) left unfilled, nothing but the constant.
-    assert not re.search(r"(?<![$])\{[A-Za-z_][A-Za-z0-9_]*\}", RUN_EVAL_SCRIPT)
-    assert RUN_EVAL_COMMAND == ("/bin/sh", "-c", RUN_EVAL_SCRIPT, "nimctl-job")
+    assert not re.search(r"(?<![$])\{[A-Za-z_][A-Za-z0-9_]*\}", JOB_SCRIPT)
+    assert RUN_EVAL_COMMAND == ("/bin/sh", "-c", JOB_SCRIPT, "nimctl-job")
 
 
 @pytest.fixture

@@ -6,23 +6,17 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from nimctl.common import keypath
+from nimctl.config.rules import DEFAULT_MOUNT_FROM
 from nimctl.stack.lifetime import scale_down_defaults
-from nimctl.stack.specs.common import (
-    DEFAULT_STORAGE,
-    INVOCATION_MARKER,
-    RUN_EVAL_COMMAND,
-    Deployment,
-    Problems,
-    TaskPlan,
-    deep_merge,
-    get,
-    job_env_entries,
-    job_script_command,
-    merge_env,
-    split_runtime,
-    task_key,
-    wrapped_command,
-)
+from nimctl.stack.specs.deployment import Deployment
+from nimctl.stack.specs.env import merge_env, split_runtime
+from nimctl.stack.specs.job_env import job_env_entries
+from nimctl.stack.specs.markers import INVOCATION_MARKER
+from nimctl.stack.specs.problems import Problems
+from nimctl.stack.specs.scripts import RUN_EVAL_COMMAND, job_script_command, wrapped_command
+from nimctl.stack.specs.task_plan import TaskPlan
+from nimctl.stack.specs.values import deep_merge, task_key
 
 # Top-level fields of leptonai 0.47's LeptonDeploymentUserSpec (a test keeps this in step with
 # the SDK). Platform defaults outside this set would be dropped silently by the SDK: nimctl
@@ -67,11 +61,11 @@ DEFAULT_JOB_OUTPUT_ROOT = "/results"
 def endpoint_spec(config: dict[str, Any], deployment: Deployment, problems: Problems) -> dict[str, Any]:
     """The deployment spec, built in DESIGN §3's layers."""
     spec = _platform_defaults(config, problems)
-    _node_group_affinity(spec, get(config, "execution.lepton_platform.deployment.node_group"))
+    _node_group_affinity(spec, keypath.get(config, "execution.lepton_platform.deployment.node_group"))
     spec["container"] = _container(deployment)
     _resource_requirement(spec, config, problems)
     _auto_scaler(spec, config)
-    health = get(config, "deployment.lepton_config.health")
+    health = keypath.get(config, "deployment.lepton_config.health")
     if isinstance(health, dict) and health:
         spec["health"] = deep_merge(spec.get("health") or {}, health)
     spec["envs"] = merge_env(list(spec.get("envs") or []), deployment.user_envs, _derived_envs(deployment))
@@ -79,7 +73,7 @@ def endpoint_spec(config: dict[str, Any], deployment: Deployment, problems: Prob
     pull_secrets = _unique(
         [
             *(spec.get("image_pull_secrets") or []),
-            *(get(config, "execution.lepton_platform.tasks.image_pull_secrets", []) or []),
+            *(keypath.get(config, "execution.lepton_platform.tasks.image_pull_secrets", []) or []),
         ]
     )
     if pull_secrets:
@@ -91,7 +85,7 @@ def endpoint_spec(config: dict[str, Any], deployment: Deployment, problems: Prob
 
 def _platform_defaults(config: dict[str, Any], problems: Problems) -> dict[str, Any]:
     key = "execution.lepton_platform.deployment.platform_defaults"
-    defaults = copy.deepcopy(get(config, key, {}) or {})
+    defaults = copy.deepcopy(keypath.get(config, key, {}) or {})
     if not isinstance(defaults, dict):
         problems.error(key, "must be a mapping of deployment spec fields")
         return {}
@@ -122,11 +116,11 @@ def _container(deployment: Deployment) -> dict[str, Any]:
 
 def _resource_requirement(spec: dict[str, Any], config: dict[str, Any], problems: Problems) -> None:
     key = "deployment.lepton_config"
-    shape = get(config, f"{key}.resource_shape")
+    shape = keypath.get(config, f"{key}.resource_shape")
     if not shape:
         problems.error(f"{key}.resource_shape", "is required on Lepton", "e.g. resource_shape: gpu.1xh200")
-    minimum = get(config, f"{key}.min_replicas")
-    maximum = get(config, f"{key}.max_replicas")
+    minimum = keypath.get(config, f"{key}.min_replicas")
+    maximum = keypath.get(config, f"{key}.max_replicas")
     # The SDK's model rejects max without min; always send both.
     if minimum is None:
         minimum = 1 if maximum is None or maximum >= 1 else 0
@@ -146,7 +140,7 @@ def _auto_scaler(spec: dict[str, Any], config: dict[str, Any]) -> None:
     """The config's autoscaler over the platform defaults', then nimctl's scale-down bound for
     every timeout neither sets (``nimctl.stack.lifetime``): an endpoint left behind by a nimctl
     that died scales to zero on the platform's own. An explicit 0 (off) is the user's choice."""
-    raw = get(config, "deployment.lepton_config.auto_scaler")
+    raw = keypath.get(config, "deployment.lepton_config.auto_scaler")
     if isinstance(raw, dict):
         scaler = _without_empty(copy.deepcopy(raw))
         scale_down = scaler.get("scale_down")
@@ -181,7 +175,7 @@ def _derived_envs(deployment: Deployment) -> list[dict[str, Any]]:
 
 def _mounts(spec: dict[str, Any], config: dict[str, Any], problems: Problems) -> None:
     key = "deployment.lepton_config.mounts"
-    mounts = get(config, key)
+    mounts = keypath.get(config, key)
     if not isinstance(mounts, dict) or not mounts.get("enabled"):
         return
     cache_path, mount_path = mounts.get("cache_path"), mounts.get("mount_path")
@@ -198,10 +192,10 @@ def _mounts(spec: dict[str, Any], config: dict[str, Any], problems: Problems) ->
 
 def storage_source(config: dict[str, Any]) -> str:
     """Where endpoint mounts come from: the first task mount's ``from`` (the launcher's rule)."""
-    task_mounts = get(config, "execution.lepton_platform.tasks.mounts", []) or []
+    task_mounts = keypath.get(config, "execution.lepton_platform.tasks.mounts", []) or []
     if task_mounts and isinstance(task_mounts[0], dict) and task_mounts[0].get("from"):
         return str(task_mounts[0]["from"])
-    return DEFAULT_STORAGE
+    return DEFAULT_MOUNT_FROM
 
 
 def _unique(items: list[Any]) -> list[str]:
@@ -224,9 +218,9 @@ def job_template(
     mounts = _job_mounts(config, task)
     output_dir = _job_output_dir(config, task)
     spec: dict[str, Any] = {
-        "resource_shape": str(get(config, "execution.evaluation_tasks.resource_shape", "cpu.small"))
+        "resource_shape": str(keypath.get(config, "execution.evaluation_tasks.resource_shape", "cpu.small"))
     }
-    node_group = get(config, "execution.lepton_platform.tasks.node_group")
+    node_group = keypath.get(config, "execution.lepton_platform.tasks.node_group")
     if node_group:
         spec["affinity"] = {"allowed_dedicated_node_groups": [str(node_group)]}
     envs, runtime_text = split_runtime(
@@ -250,7 +244,9 @@ def job_template(
     # The job's log is how its result files come back (the container's disk is gone with the pod).
     spec["envs"] = merge_env([{"name": "NIMCTL_RESULTS_TO_LOG", "value": "1"}], envs)
     spec["mounts"] = mounts
-    spec["image_pull_secrets"] = _unique(get(config, "execution.lepton_platform.tasks.image_pull_secrets", []) or [])
+    spec["image_pull_secrets"] = _unique(
+        keypath.get(config, "execution.lepton_platform.tasks.image_pull_secrets", []) or []
+    )
     spec["shared_memory_size"] = JOB_SHARED_MEMORY_MIB
     spec["ttl_seconds_after_finished"] = JOB_TTL_SECONDS
     return spec
@@ -278,11 +274,11 @@ def _job_command(task: TaskPlan) -> list[str]:
 
 def _job_mounts(config: dict[str, Any], task: TaskPlan) -> list[dict[str, Any]]:
     mounts = []
-    for mount in get(config, "execution.lepton_platform.tasks.mounts", []) or []:
+    for mount in keypath.get(config, "execution.lepton_platform.tasks.mounts", []) or []:
         if not isinstance(mount, dict):
             continue
         entry = {k: copy.deepcopy(v) for k, v in mount.items() if v is not None}
-        entry["from"] = str(mount.get("from") or DEFAULT_STORAGE)
+        entry["from"] = str(mount.get("from") or DEFAULT_MOUNT_FROM)
         # Each invocation works in its own directory of the shared storage (as the launcher does).
         entry["path"] = f"{str(mount.get('path') or '').rstrip('/')}/{INVOCATION_MARKER}"
         mounts.append(entry)
@@ -294,16 +290,16 @@ def _job_mounts(config: dict[str, Any], task: TaskPlan) -> list[dict[str, Any]]:
 def results_storage(config: dict[str, Any], task: TaskPlan) -> str | None:
     """Where the job's output directory lives on storage when the first task mount holds it
     (``<path>/<invocation marker>/<task> on <from>``); None when it stays in the container."""
-    for mount in get(config, "execution.lepton_platform.tasks.mounts", []) or []:
+    for mount in keypath.get(config, "execution.lepton_platform.tasks.mounts", []) or []:
         if isinstance(mount, dict) and mount.get("mount_path"):
             path = f"{str(mount.get('path') or '').rstrip('/')}/{INVOCATION_MARKER}/{task.dir_name}"
-            return f"{path} on {mount.get('from') or DEFAULT_STORAGE}"
+            return f"{path} on {mount.get('from') or DEFAULT_MOUNT_FROM}"
     return None
 
 
 def _job_output_dir(config: dict[str, Any], task: TaskPlan) -> str:
     """Results go to the first task mount (already per invocation), else inside the container."""
-    for mount in get(config, "execution.lepton_platform.tasks.mounts", []) or []:
+    for mount in keypath.get(config, "execution.lepton_platform.tasks.mounts", []) or []:
         if isinstance(mount, dict) and mount.get("mount_path"):
             return f"{str(mount['mount_path']).rstrip('/')}/{task.dir_name}"
     return f"{DEFAULT_JOB_OUTPUT_ROOT}/{task.dir_name}"

@@ -13,14 +13,11 @@ import sys
 from typing import Any
 
 from nimctl.common.envref import host_variable, runtime_variable
-from nimctl.stack.specs.common import (
-    INVOCATION_MARKER,
-    RUN_EVAL_COMMAND,
-    Deployment,
-    TaskPlan,
-    job_env_entries,
-    job_script_command,
-)
+from nimctl.stack.specs.deployment import Deployment
+from nimctl.stack.specs.job_env import job_env_entries
+from nimctl.stack.specs.markers import INVOCATION_MARKER
+from nimctl.stack.specs.scripts import RUN_EVAL_COMMAND, job_script_command
+from nimctl.stack.specs.task_plan import TaskPlan
 
 LOCAL_HOST = "127.0.0.1"
 
