@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from nimctl.common import keypath
 from nimctl.common.errors import NimctlError
 from nimctl.common.secrets import copy_tree
 
@@ -303,9 +304,9 @@ def resolve(dest: Destination, block: Any, overrides: Iterable[str] = ()) -> tup
     values: dict[str, Any] = copy_tree(block) if isinstance(block, dict) else {}
     sets, removes, ignored = parse_overrides(overrides, dest)
     for name in removes:
-        _pop_path(values, name)
+        keypath.pop(values, name)
     for name, value in sets.items():
-        _set_path(values, name, value)
+        keypath.set_path(values, name, value)
     problems = _check(dest, values, f"export.{dest.value}", require=True)
     if dest is Destination.MLFLOW:
         uri = tracking_uri(values.get("tracking_uri"))
@@ -353,23 +354,3 @@ def _default(setting: Setting) -> Any:
 
 def _render(problem: SettingProblem) -> str:
     return f"{problem.key_path}: {problem.message}" + (f" ({problem.hint})" if problem.hint else "")
-
-
-def _set_path(values: dict[str, Any], dotted: str, value: Any) -> None:
-    node = values
-    *parents, leaf = dotted.split(".")
-    for part in parents:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = node[part] = {}
-        node = child
-    node[leaf] = value
-
-
-def _pop_path(values: dict[str, Any], dotted: str) -> None:
-    node: Any = values
-    *parents, leaf = dotted.split(".")
-    for part in parents:
-        node = node.get(part) if isinstance(node, dict) else None
-    if isinstance(node, dict):
-        node.pop(leaf, None)

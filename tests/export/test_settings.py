@@ -85,6 +85,15 @@ def test_overrides_leave_the_config_block_alone() -> None:
     assert block == {"tracking_uri": "sqlite:///m.db", "tags": {"team": "a"}}
 
 
+def test_an_override_steps_into_a_list_by_index_as_omegaconf_does() -> None:
+    block = {"project": "p", "entity": "e", "tags": ["a", "b"]}
+    settings, _ = resolve(Destination.WANDB, block, ["export.wandb.tags.1=c"])
+    assert settings["tags"] == ["a", "c"]
+    assert block["tags"] == ["a", "b"]
+    with pytest.raises(NimctlError, match="export.wandb.tags"):  # no such item: not a list any more
+        resolve(Destination.WANDB, block, ["export.wandb.tags.2=c"])
+
+
 def test_deprecated_launcher_names_feed_the_current_ones() -> None:
     settings, notes = resolve(Destination.LOCAL, {"log_artifacts": False})
     assert settings["copy_artifacts"] is False
