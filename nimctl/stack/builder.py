@@ -188,7 +188,7 @@ def _endpoint(cfg: LoadedConfigLike, deployment: Deployment, platform: str, prob
         problems.error(
             where,
             f"endpoint name {name!r} {problem}",
-            "use at most 36 lowercase letters, digits and '-', starting with a letter",
+            f"use at most {MAX_NAME_LENGTH} lowercase letters, digits and '-', starting with a letter",
         )
     lifetime_s: float | None = None
     lifetime_job: dict[str, Any] | None = None

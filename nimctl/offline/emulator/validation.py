@@ -17,11 +17,9 @@ from leptonai.api.v2.types.job import LeptonJob, LeptonJobUserSpec
 from leptonai.api.v2.types.secret import SecretItem
 from pydantic import ValidationError
 
+from nimctl.config.rules import MAX_NAME_LENGTH, NAME_PATTERN
 from nimctl.offline.emulator.errors import Invalid
 
-# Endpoint names follow the job rules (the SDK has none of its own for endpoints).
-ENDPOINT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
-MAX_ENDPOINT_NAME_LENGTH = 36
 SECRET_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]*$")
 
 
@@ -40,11 +38,13 @@ def _dump(model: Any) -> dict[str, Any]:
 
 
 def endpoint_name_problem(name: Any) -> str | None:
+    # Endpoint names follow the job rules (the SDK has none of its own for endpoints): Lepton's
+    # name rule, the one nimctl's own checks apply (nimctl.config.rules).
     if not isinstance(name, str) or not name:
         return "metadata.name is required"
-    if len(name) > MAX_ENDPOINT_NAME_LENGTH:
-        return f"endpoint name {name!r} is longer than {MAX_ENDPOINT_NAME_LENGTH} characters"
-    if not ENDPOINT_NAME_PATTERN.fullmatch(name) or name.endswith("-"):
+    if len(name) > MAX_NAME_LENGTH:
+        return f"endpoint name {name!r} is longer than {MAX_NAME_LENGTH} characters"
+    if not NAME_PATTERN.fullmatch(name) or name.endswith("-"):
         return (
             f"endpoint name {name!r} must start with a lowercase letter, contain only lowercase "
             "letters, digits and '-', and not end with '-'"
