@@ -33,7 +33,7 @@ from nimctl.offline.emulator.options import RequestRecord
 from nimctl.offline.emulator.world import ALIVE_AND_ARCHIVE, ALIVE_ONLY
 
 if TYPE_CHECKING:
-    from nimctl.offline.emulator.server import Runtime
+    from nimctl.offline.emulator.runtime import Runtime
 
 API_PREFIX = "/api/v2/workspaces"
 ENDPOINT_PREFIX = "/_endpoints/"
