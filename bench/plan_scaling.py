@@ -70,7 +70,7 @@ def apply_in_process(server: Any, stacks_dir: Path, state_path: Path) -> dict[st
     from nimctl.apply.applier import ApplyOptions, run_apply
     from nimctl.apply.events import CollectEvents, ErrorMessage
     from nimctl.config import load_configs
-    from nimctl.providers.lepton import LeptonProvider
+    from nimctl.providers.lepton.provider import LeptonProvider
     from nimctl.stack.builder import build_stacks
     from nimctl.state.store import StateStore
     from tests.support.memory import MemoryWorkspace

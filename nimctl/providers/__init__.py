@@ -21,7 +21,7 @@ def get_provider(platform: str, *, state_dir: str) -> Provider:
     The local provider keeps its process registry and logs under ``state_dir``.
     """
     if platform == "lepton":
-        from nimctl.providers.lepton import LeptonProvider
+        from nimctl.providers.lepton.provider import LeptonProvider
 
         return LeptonProvider()
     if platform == "local":

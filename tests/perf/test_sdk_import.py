@@ -19,7 +19,7 @@ def run(code: str) -> dict:
 def test_provider_and_models_load_without_fastapi_or_httpx() -> None:
     result = run(
         "import sys, json\n"
-        "from nimctl.providers.lepton import LeptonProvider\n"
+        "from nimctl.providers.lepton.provider import LeptonProvider\n"
         "assert 'leptonai' not in sys.modules  # importing the provider imports nothing of the SDK\n"
         "LeptonProvider(workspace_id='ws1', token='t', url='http://127.0.0.1:9/api/v2/workspaces/ws1').client\n"
         "from leptonai.api.v2.types.deployment import LeptonDeploymentUserSpec\n"

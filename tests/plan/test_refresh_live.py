@@ -16,7 +16,7 @@ from nimctl.cli.ui import UI
 from nimctl.common.secrets import redact_spec
 from nimctl.plan import make_plan, refresh
 from nimctl.plan.render import render_text
-from nimctl.providers.lepton import LeptonProvider
+from nimctl.providers.lepton.provider import LeptonProvider
 from nimctl.providers.retry import RetryPolicy
 from nimctl.stack import ownership
 from nimctl.stack.builder import render_job_spec

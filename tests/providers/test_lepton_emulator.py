@@ -17,7 +17,7 @@ from nimctl.providers.base import (
     Transient,
     Unauthorized,
 )
-from nimctl.providers.lepton import LeptonProvider
+from nimctl.providers.lepton.provider import LeptonProvider
 from nimctl.providers.retry import RetryPolicy
 
 # Many tiny waits: enough attempts that a 50% fault rate cannot exhaust them by chance, still bounded.

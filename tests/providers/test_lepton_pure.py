@@ -12,14 +12,14 @@ from leptonai.api.v2.types.deployment import LeptonDeploymentUserSpec
 
 from nimctl.providers import get_provider
 from nimctl.providers.base import Rejected
-from nimctl.providers.lepton import (
+from nimctl.providers.lepton.patch import (
     UPDATABLE_ENDPOINT_FIELDS,
-    LeptonProvider,
     is_updatable_endpoint_field,
-    spec_matches,
     updatable_in_place,
     update_patch,
 )
+from nimctl.providers.lepton.provider import LeptonProvider
+from nimctl.providers.lepton.translate import spec_matches
 from nimctl.providers.retry import RetryPolicy
 
 NO_LEPTON_ENV = {k: v for k, v in os.environ.items() if not k.startswith("LEPTON_")}
@@ -34,7 +34,7 @@ def run_isolated(code: str, tmp_path, extra_env=None) -> subprocess.CompletedPro
 
 
 CREDENTIAL_PROBE = """
-    from nimctl.providers.lepton import LeptonProvider
+    from nimctl.providers.lepton.provider import LeptonProvider
     from nimctl.providers.base import Unauthorized
     try:
         LeptonProvider().list_endpoints()
@@ -64,7 +64,7 @@ def test_workspace_without_token_gives_a_login_hint(tmp_path):
 def test_credentials_from_arguments_need_no_environment(tmp_path):
     out = run_isolated(
         """
-        from nimctl.providers.lepton import LeptonProvider
+        from nimctl.providers.lepton.provider import LeptonProvider
         c = LeptonProvider(workspace_id="ws9", token="tok", url="http://127.0.0.1:9/api/v2/workspaces/ws9/").client
         print(c.workspace_id, c.url, c.auth_token == "tok")
     """,
@@ -257,7 +257,7 @@ def test_login_record_is_used_when_nothing_else_is_given(tmp_path):
     )
     out = run_isolated(
         """
-        from nimctl.providers.lepton import LeptonProvider
+        from nimctl.providers.lepton.provider import LeptonProvider
         c = LeptonProvider().client
         print(c.workspace_id, c.url, c.auth_token == "rec-token")
     """,

@@ -96,7 +96,7 @@ def test_states_module_does_not_import_the_sdk():
     import sys
 
     code = (
-        "import sys, nimctl.providers.states, nimctl.providers.lepton, nimctl.providers.retry, "
+        "import sys, nimctl.providers.states, nimctl.providers.lepton.provider, nimctl.providers.retry, "
         "nimctl.providers; print(sorted(m for m in ('leptonai', 'requests', 'httpx', 'pydantic') "
         "if m in sys.modules))"
     )

@@ -36,7 +36,7 @@ def create_workspace_secrets(emulator, names: list[str]) -> None:
 
 
 def test_example_specs_are_accepted_and_kept_by_lepton(emulator) -> None:
-    from nimctl.providers.lepton import LeptonProvider
+    from nimctl.providers.lepton.provider import LeptonProvider
 
     provider = LeptonProvider(workspace_id=emulator.workspace_id, token=emulator.token, url=emulator.url)
     stacks = build_stacks(load_configs(LEPTON_EXAMPLES))
