@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from nimctl.common import keypath
 from nimctl.providers.capabilities import LEPTON_UPDATABLE_ENDPOINT_FIELDS
 
 # The endpoint spec fields nimctl changes on a live endpoint (a merge PATCH); a change anywhere
@@ -30,23 +31,6 @@ def updatable_in_place(changed_paths: Iterable[str]) -> bool:
     return all(is_updatable_endpoint_field(p) for p in changed_paths)
 
 
-def _get_path(tree: dict[str, Any], path: str) -> Any:
-    node: Any = tree
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def _set_path(tree: dict[str, Any], path: str, value: Any) -> None:
-    parts = path.split(".")
-    node = tree
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
-
-
 def update_patch(desired: dict[str, Any], live: dict[str, Any]) -> dict[str, Any]:
     """The merge patch that moves the live endpoint's updatable fields to ``desired``.
 
@@ -57,14 +41,14 @@ def update_patch(desired: dict[str, Any], live: dict[str, Any]) -> dict[str, Any
     """
     patch: dict[str, Any] = {}
     for field in sorted(UPDATABLE_ENDPOINT_FIELDS):
-        value = _get_path(desired, field)
+        value = keypath.get(desired, field)
         if value is not None:
-            _set_path(patch, field, json.loads(json.dumps(value)))
+            keypath.set_path(patch, field, json.loads(json.dumps(value)))
     requirement = patch.get("resource_requirement")
     if requirement is not None and ("min_replicas" in requirement or "max_replicas" in requirement):
         for key in ("min_replicas", "max_replicas"):
             if key not in requirement:
-                requirement[key] = _get_path(live, f"resource_requirement.{key}")
+                requirement[key] = keypath.get(live, f"resource_requirement.{key}")
         if requirement.get("min_replicas") is None:
             requirement["min_replicas"] = requirement.get("max_replicas")
         if requirement.get("max_replicas") is None:
