@@ -25,7 +25,7 @@ def get_provider(platform: str, *, state_dir: str) -> Provider:
 
         return LeptonProvider()
     if platform == "local":
-        from nimctl.providers.local import LocalProvider
+        from nimctl.providers.local.provider import LocalProvider
 
         return LocalProvider(state_dir)
     raise NimctlError(f"unknown platform {platform!r}", hint=f"set execution.type to one of: {', '.join(PLATFORMS)}")

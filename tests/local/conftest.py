@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from nimctl.offline.mock_server import MockServer, make_server
-from nimctl.providers.local import LocalProvider, group_members
+from nimctl.providers.local.proc import group_members
+from nimctl.providers.local.provider import LocalProvider
 
 MODEL = "test/mock-model"
 

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from nimctl.providers.base import JobState, ResourceState
-from nimctl.providers.local import LocalProvider, group_members
+from nimctl.providers.local.proc import group_members
+from nimctl.providers.local.provider import LocalProvider
 
 from .conftest import MODEL, endpoint_spec, pid_alive, wait_until
 

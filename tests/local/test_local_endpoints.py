@@ -15,13 +15,9 @@ from pathlib import Path
 import pytest
 
 from nimctl.providers.base import Conflict, NotFound, Provider, Rejected, ResourceState
-from nimctl.providers.local import (
-    MASK,
-    UPDATABLE_ENDPOINT_FIELDS,
-    LocalProvider,
-    group_members,
-    proc_stat,
-)
+from nimctl.providers.local.proc import group_members, proc_stat
+from nimctl.providers.local.provider import UPDATABLE_ENDPOINT_FIELDS, LocalProvider
+from nimctl.providers.local.specs import MASK
 
 from .conftest import MODEL, endpoint_spec, pid_alive, wait_until
 
@@ -223,7 +219,7 @@ def test_bad_specs_are_rejected(provider: LocalProvider, name: str, spec: dict, 
 def test_endpoint_outlives_the_process_that_created_it(state_dir: Path) -> None:
     """A killed ``apply`` leaves the endpoint running; a later nimctl process finds and removes it."""
     script = (
-        "import json, os, sys; from nimctl.providers.local import LocalProvider; "
+        "import json, os, sys; from nimctl.providers.local.provider import LocalProvider; "
         "info = LocalProvider(sys.argv[1]).create_endpoint('orphan', json.loads(sys.argv[2])); "
         "print(info.extra['pid'], flush=True); os._exit(9)"
     )

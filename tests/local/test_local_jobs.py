@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from nimctl.providers.base import JobState, NotFound, Rejected
-from nimctl.providers.local import MASK, LocalProvider, group_members, proc_stat
+from nimctl.providers.local.proc import group_members, proc_stat
+from nimctl.providers.local.provider import LocalProvider
+from nimctl.providers.local.specs import MASK
 
 from .conftest import pid_alive, wait_until
 
@@ -63,7 +65,7 @@ def test_job_outlives_the_process_that_submitted_it(state_dir: Path, tmp_path: P
     code = f"import os, sys, time\nwhile not os.path.exists({str(gate)!r}): time.sleep(0.01)\nsys.exit(5)"
     spec = {"command": py(code), "output_dir": str(tmp_path / "orphan")}
     script = (
-        "import json, os, sys; from nimctl.providers.local import LocalProvider; "
+        "import json, os, sys; from nimctl.providers.local.provider import LocalProvider; "
         "job = LocalProvider(sys.argv[1]).submit_job('orphan', json.loads(sys.argv[2])); "
         "print(job.id, flush=True); os._exit(0)"
     )

@@ -72,8 +72,8 @@ def test_drift_ignores_server_populated_fields_and_hidden_secrets():
 
 
 def test_planner_mirror_equals_each_provider_constant():
-    from nimctl.providers import local
     from nimctl.providers.lepton import patch as lepton
+    from nimctl.providers.local import provider as local
 
     assert UPDATABLE_ENDPOINT_FIELDS_BY_PLATFORM["lepton"] == lepton.UPDATABLE_ENDPOINT_FIELDS
     assert UPDATABLE_ENDPOINT_FIELDS_BY_PLATFORM["local"] == local.UPDATABLE_ENDPOINT_FIELDS

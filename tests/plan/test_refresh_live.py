@@ -240,7 +240,7 @@ def test_unreachable_platform_is_a_clear_error(lepton, emulator, tmp_path):
 
 @pytest.fixture
 def local(tmp_path):
-    from nimctl.providers.local import LocalProvider
+    from nimctl.providers.local.provider import LocalProvider
 
     provider = LocalProvider(tmp_path / "state", grace_period=2.0)
     yield provider
