@@ -45,14 +45,13 @@ class LoadedConfig:
         line), else the user's file, else the bundled group file. A key written nowhere (a list
         item inside a value, say) is located at its nearest written parent; failing that, the file.
         """
-        parts = key_path.split(".") if key_path else []
-        while parts:
-            candidate = ".".join(parts)
+        from nimctl.common.keypath import lineage
+
+        for candidate in lineage(key_path):
             for source in reversed(self._sources):
                 mark = source.find(candidate)
                 if mark is not None:
                     return source.label, mark[0], mark[1]
-            parts.pop()
         return self.path, None, None
 
 

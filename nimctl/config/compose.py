@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from nimctl.common import keypath
 from nimctl.common.errors import ConfigProblem
 from nimctl.common.secrets import copy_tree, is_secret_name
 from nimctl.config.bundled import GROUP_NAMES, available_groups, group_file
@@ -142,12 +143,10 @@ class _Reporter:
         self.reported: set[str] = set()
 
     def where(self, key_path: str) -> tuple[int | None, int | None]:
-        parts = key_path.split(".") if key_path else []
-        while parts:
-            mark = self.doc.marks.get(".".join(parts))
+        for candidate in keypath.lineage(key_path):
+            mark = self.doc.marks.get(candidate)
             if mark:
                 return mark
-            parts.pop()
         return (None, None)
 
     def add(
@@ -373,17 +372,6 @@ def _may_hold_secret(key_path: str) -> bool:
     return any(p in ("envs", "env_vars", "api_tokens") for p in parts) or is_secret_name(parts[-1])
 
 
-def _set_path(data: Any, key_path: str, value: Any) -> None:
-    parts = key_path.split(".")
-    node = data
-    for part in parts[:-1]:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    if isinstance(node, list):
-        node[int(parts[-1])] = value
-    else:
-        node[parts[-1]] = value
-
-
 def _to_omegaconf(data: dict[str, Any], source: Source, report: _Reporter) -> DictConfig:
     bad: list[tuple[str, str]] = []
     _bad_interpolations(data, (), bad)
@@ -398,7 +386,7 @@ def _to_omegaconf(data: dict[str, Any], source: Source, report: _Reporter) -> Di
                 f"invalid interpolation{detail}",
                 "write ${key.path}, ${oc.env:NAME} or ${oc.env:NAME,default}; escape a literal as \\${...}",
             )
-            _set_path(data, key_path, None)
+            keypath.set_path(data, key_path, None)
     return _oc().create(data)
 
 
@@ -505,16 +493,14 @@ def _merge_layers(layers: list[tuple[Source, dict[str, Any]]], report: _Reporter
         _container_conflicts(_oc().to_container(merged, resolve=False), data, (), conflicts)
         trimmed = copy.deepcopy(data)
         for key_path in conflicts:
-            kind = "a list" if isinstance(_get_path(data, key_path), list) else "a mapping"
+            kind = "a list" if isinstance(keypath.get(data, key_path), list) else "a mapping"
             _report_at_source(
                 report,
                 source,
                 key_path,
                 f"must not be {kind} here (the defaults hold {'a mapping' if kind == 'a list' else 'a list'})",
             )
-            parent, _, last = key_path.rpartition(".")
-            holder = _get_path(trimmed, parent) if parent else trimmed
-            holder.pop(last, None)
+            keypath.pop(trimmed, key_path)
         try:
             merged = _oc().merge(merged, _to_omegaconf(trimmed, source, report))
         except Exception as err:
@@ -522,9 +508,12 @@ def _merge_layers(layers: list[tuple[Source, dict[str, Any]]], report: _Reporter
     return merged
 
 
-def _get_path(data: Any, key_path: str) -> Any:
+def _reference_target(data: Any, reference: str) -> Any:
+    """What ``${reference}`` points at, found as OmegaConf finds it (not ``keypath.get``: a list
+    item may be addressed from the end, ``${x.-1}``, and the expansion estimate must count it).
+    Raises KeyError, IndexError, ValueError or TypeError when it points at nothing."""
     node = data
-    for part in key_path.split(".") if key_path else []:
+    for part in reference.split(".") if reference else []:
         node = node[int(part)] if isinstance(node, list) else node[part]
     return node
 
@@ -622,7 +611,7 @@ def _expansion_size(config: dict[str, Any]) -> int:
                 if target.startswith("."):
                     continue  # relative references are rare; their size is counted where they point
                 with contextlib.suppress(KeyError, IndexError, ValueError, TypeError):
-                    total += size_of(_get_path(config, target), target)
+                    total += size_of(_reference_target(config, target), target)
                 if total > MAX_RESOLVED_CHARS:
                     break
         else:
@@ -753,10 +742,7 @@ class _Walk:
         return self.node(value, path)
 
     def _targets(self, key_path: str) -> list[str]:
-        try:
-            raw = _get_path(self.plain, key_path)
-        except (KeyError, IndexError, ValueError, TypeError):
-            return []
+        raw = keypath.get(self.plain, key_path)
         if not isinstance(raw, str):
             return []
         return [r.replace("[", ".").replace("]", "") for r in _REFERENCE.findall(raw)]

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from nimctl.common import keypath
 from nimctl.common.errors import ConfigError, ConfigProblem
 from nimctl.config import LoadedConfig
 from nimctl.config.compose import Source, compose
@@ -175,12 +176,10 @@ def _check(doc: SourceDoc, overrides: list[str]) -> tuple[LoadedConfig | None, l
 
 def _origin(key_path: str, sources: list[Source]) -> Source | None:
     """The source that gave ``key_path`` (or its nearest parent) its value."""
-    parts = key_path.split(".") if key_path else []
-    while parts:
-        source = _source_of(".".join(parts), sources)
+    for candidate in keypath.lineage(key_path):
+        source = _source_of(candidate, sources)
         if source is not None:
             return source
-        parts.pop()
     return None
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
+from nimctl.common import keypath
 from nimctl.common.envref import EnvSource, parse_env_value, variable_problem
 from nimctl.common.secrets import is_secret_name
 from nimctl.config.rules import (
@@ -27,15 +28,6 @@ class Finding:
     message: str
     hint: str | None = None
     severity: str = "error"
-
-
-def _get(config: Any, *keys: str) -> Any:
-    node = config
-    for key in keys:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return node
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -67,7 +59,7 @@ def check(config: dict[str, Any], written: Callable[[str], bool]) -> list[Findin
 
 
 def _replicas(config: dict[str, Any]) -> Iterator[Finding]:
-    lepton = _dict(_get(config, "deployment", "lepton_config"))
+    lepton = _dict(keypath.get(config, "deployment.lepton_config"))
     low, high = lepton.get("min_replicas"), lepton.get("max_replicas")
     if _is_int(low) and _is_int(high) and 0 <= high < low:  # negatives: the schema has reported them
         yield Finding(
@@ -83,7 +75,7 @@ def _is_int(value: Any) -> TypeGuard[int]:
 
 def _names(config: dict[str, Any]) -> Iterator[Finding]:
     rules = "Lepton names: at most 36 characters, lowercase letters, digits and '-', starting with a letter"
-    name = _get(config, "deployment", "lepton_config", "endpoint_name")
+    name = keypath.get(config, "deployment.lepton_config.endpoint_name")
     if isinstance(name, str):
         problem = lepton_name_problem(name)
         if problem:
@@ -101,14 +93,14 @@ def _names(config: dict[str, Any]) -> Iterator[Finding]:
 def _env_maps(config: dict[str, Any]) -> Iterator[Finding]:
     places = [
         ("env_vars", config.get("env_vars")),
-        ("evaluation.env_vars", _get(config, "evaluation", "env_vars")),
-        ("deployment.lepton_config.envs", _get(config, "deployment", "lepton_config", "envs")),
-        ("deployment.env_vars", _get(config, "deployment", "env_vars")),
-        ("execution.lepton_platform.tasks.env_vars", _get(config, "execution", "lepton_platform", "tasks", "env_vars")),
+        ("evaluation.env_vars", keypath.get(config, "evaluation.env_vars")),
+        ("deployment.lepton_config.envs", keypath.get(config, "deployment.lepton_config.envs")),
+        ("deployment.env_vars", keypath.get(config, "deployment.env_vars")),
+        ("execution.lepton_platform.tasks.env_vars", keypath.get(config, "execution.lepton_platform.tasks.env_vars")),
     ]
-    tasks = _get(config, "evaluation", "tasks")
+    tasks = keypath.get(config, "evaluation.tasks")
     if isinstance(tasks, list):
-        places += [(f"evaluation.tasks.{i}.env_vars", _get(t, "env_vars")) for i, t in enumerate(tasks)]
+        places += [(f"evaluation.tasks.{i}.env_vars", keypath.get(t, "env_vars")) for i, t in enumerate(tasks)]
     for base, envs in places:
         if isinstance(envs, dict):
             yield from _env_map(base, envs)
@@ -157,7 +149,7 @@ def _secret_ref(path: str, ref: Any, *, want: str, other: str, other_place: str)
 
 
 def _api_tokens(config: dict[str, Any]) -> Iterator[Finding]:
-    tokens = _get(config, "deployment", "lepton_config", "api_tokens")
+    tokens = keypath.get(config, "deployment.lepton_config.api_tokens")
     if not isinstance(tokens, list):
         return
     literal_hint = "keep the token in a workspace secret: - value_from: {token_name_ref: SECRET_NAME}"
@@ -187,7 +179,7 @@ def _api_tokens(config: dict[str, Any]) -> Iterator[Finding]:
 
 
 def _mounts(config: dict[str, Any]) -> Iterator[Finding]:
-    cache = _get(config, "deployment", "lepton_config", "mounts")
+    cache = keypath.get(config, "deployment.lepton_config.mounts")
     if isinstance(cache, dict):
         base = "deployment.lepton_config.mounts"
         if cache.get("enabled") is True:
@@ -202,7 +194,7 @@ def _mounts(config: dict[str, Any]) -> Iterator[Finding]:
                 yield Finding(
                     f"{base}.mount_path", problem, "mount under a directory of your own, e.g. /opt/nim/.cache"
                 )
-    mounts = _get(config, "execution", "lepton_platform", "tasks", "mounts")
+    mounts = keypath.get(config, "execution.lepton_platform.tasks.mounts")
     if isinstance(mounts, list):
         for index, mount in enumerate(mounts):
             if not isinstance(mount, dict):
@@ -222,13 +214,13 @@ def _mounts(config: dict[str, Any]) -> Iterator[Finding]:
 
 
 def _platform_fit(config: dict[str, Any]) -> Iterator[Finding]:
-    platform = _get(config, "execution", "type")
+    platform = keypath.get(config, "execution.type")
     deployment = _dict(config.get("deployment"))
     kind = deployment.get("type")
     port = deployment.get("port")
     command = deployment.get("command")
     if kind == "none":
-        url = _get(config, "target", "api_endpoint", "url")
+        url = keypath.get(config, "target.api_endpoint.url")
         if not (isinstance(url, str) and url):
             yield Finding(
                 "target.api_endpoint.url",
@@ -263,8 +255,8 @@ def _platform_fit(config: dict[str, Any]) -> Iterator[Finding]:
                 "deployment type mock runs nimctl's mock server as a local process; it cannot run on Lepton",
                 "use execution: local with deployment: mock, or deployment: nim on Lepton",
             )
-        elif kind in ("nim", "vllm", "sglang", "generic") and not _get(
-            config, "deployment", "lepton_config", "resource_shape"
+        elif kind in ("nim", "vllm", "sglang", "generic") and not keypath.get(
+            config, "deployment.lepton_config.resource_shape"
         ):
             yield Finding(
                 "deployment.lepton_config.resource_shape",
@@ -280,7 +272,7 @@ def _bounds(config: dict[str, Any]) -> Iterator[Finding]:
     from nimctl.common.durations import DURATION_HINT, format_duration, parse_duration
     from nimctl.stack.lifetime import LIFETIME_KEY, MIN_MAX_LIFETIME_S, MIN_SCALE_DOWN_TIMEOUT_S
 
-    scale_down = _dict(_get(config, "deployment", "lepton_config", "auto_scaler", "scale_down"))
+    scale_down = _dict(keypath.get(config, "deployment.lepton_config.auto_scaler.scale_down"))
     for key in ("no_traffic_timeout", "not_ready_timeout"):
         value = scale_down.get(key)
         if _is_int(value) and 0 < value < MIN_SCALE_DOWN_TIMEOUT_S:
@@ -289,7 +281,7 @@ def _bounds(config: dict[str, Any]) -> Iterator[Finding]:
                 f"{value} s is below Lepton's minimum of {MIN_SCALE_DOWN_TIMEOUT_S} s",
                 f"use 0 (never scale down: no platform-side bound) or at least {MIN_SCALE_DOWN_TIMEOUT_S}",
             )
-    raw = _get(config, "deployment", "lepton_config", "max_lifetime")
+    raw = keypath.get(config, "deployment.lepton_config.max_lifetime")
     if raw is None:
         return
     seconds = parse_duration(raw)
@@ -302,7 +294,7 @@ def _bounds(config: dict[str, Any]) -> Iterator[Finding]:
             "would be removed before a model server could start and serve",
             f"use at least {format_duration(MIN_MAX_LIFETIME_S)}, e.g. 6h",
         )
-    elif _get(config, "execution", "type") == "local":
+    elif keypath.get(config, "execution.type") == "local":
         yield Finding(
             LIFETIME_KEY,
             "max_lifetime is enforced by a scheduled Lepton job; local endpoints do not have it",
@@ -320,12 +312,12 @@ def _mentions_port_placeholder(command: Any) -> bool:
 
 
 def _tasks(config: dict[str, Any]) -> Iterator[Finding]:
-    tasks = _get(config, "evaluation", "tasks")
+    tasks = keypath.get(config, "evaluation.tasks")
     if not isinstance(tasks, list):
         return
     first: dict[str, int] = {}
     for index, task in enumerate(tasks):
-        name = _get(task, "name")
+        name = keypath.get(task, "name")
         if not isinstance(name, str):
             continue
         if name in first:
@@ -344,7 +336,7 @@ def _exports(config: dict[str, Any]) -> Iterator[Finding]:
     from nimctl.export.settings import check_auto_export, check_export_block
 
     problems = check_export_block(config.get("export"))
-    problems += check_auto_export(_get(config, "execution", "auto_export"), config.get("export"))
+    problems += check_auto_export(keypath.get(config, "execution.auto_export"), config.get("export"))
     for problem in problems:
         yield Finding(problem.key_path, problem.message, problem.hint, problem.severity)
 
@@ -368,9 +360,9 @@ _SERVER_KEYS = ("image", "command", "port", "served_model_name", "lepton_config"
 
 def _ignored_keys(config: dict[str, Any], written: Callable[[str], bool]) -> Iterator[Finding]:
     for key_path, message in _IGNORED_KEYS.items():
-        if written(key_path) and _has_path(config, key_path):
+        if written(key_path) and keypath.has(config, key_path):
             yield Finding(key_path, message, "remove it to silence this warning", "warning")
-    extra_docker = _get(config, "execution", "extra_docker_args")
+    extra_docker = keypath.get(config, "execution.extra_docker_args")
     if isinstance(extra_docker, str) and extra_docker.strip() and written("execution.extra_docker_args"):
         yield Finding(
             "execution.extra_docker_args",
@@ -378,7 +370,7 @@ def _ignored_keys(config: dict[str, Any], written: Callable[[str], bool]) -> Ite
             "remove it; set what the server needs in deployment.command or env_vars",
             "warning",
         )
-    if _get(config, "execution", "mode") == "sequential" and written("execution.mode"):
+    if keypath.get(config, "execution.mode") == "sequential" and written("execution.mode"):
         yield Finding(
             "execution.mode",
             "nimctl runs a stack's jobs side by side against its one endpoint",
@@ -407,7 +399,7 @@ def _ignored_keys(config: dict[str, Any], written: Callable[[str], bool]) -> Ite
                     "warning",
                 )
     elif kind in ("nim", "vllm", "sglang", "generic", "mock"):
-        api = _dict(_get(config, "target", "api_endpoint"))
+        api = _dict(keypath.get(config, "target.api_endpoint"))
         for key, what in (("url", "the deployed endpoint's URL"), ("model_id", "deployment.served_model_name")):
             if written(f"target.api_endpoint.{key}") and key in api:
                 yield Finding(
@@ -416,7 +408,7 @@ def _ignored_keys(config: dict[str, Any], written: Callable[[str], bool]) -> Ite
                     "remove it to silence this warning",
                     "warning",
                 )
-    platform = _get(config, "execution", "type")
+    platform = keypath.get(config, "execution.type")
     other = {"local": "lepton_platform", "lepton": "local"}.get(platform) if isinstance(platform, str) else None
     if other and written(f"execution.{other}") and other in _dict(config.get("execution")):
         yield Finding(
@@ -449,12 +441,3 @@ def _unsupported(config: dict[str, Any]) -> Iterator[Finding]:
             "so there is no command to run it before (the launcher refuses it too)",
             "bake the step into the image, or use deployment: vllm / generic with a command",
         )
-
-
-def _has_path(config: dict[str, Any], key_path: str) -> bool:
-    node: Any = config
-    for key in key_path.split("."):
-        if not isinstance(node, dict) or key not in node:
-            return False
-        node = node[key]
-    return True
