@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nimctl.common.errors import ConfigProblem
-    from nimctl.config.compose import Source
+    from nimctl.config.sources import Source
 
 
 @dataclass

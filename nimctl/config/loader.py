@@ -10,13 +10,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nimctl.common import keypath
 from nimctl.common.errors import ConfigError, ConfigProblem
 from nimctl.config import LoadedConfig
-from nimctl.config.compose import Source, compose
+from nimctl.config.compose import compose
 from nimctl.config.rules import DEFAULT_MOUNT_FROM, sanitize_name
 from nimctl.config.schema_check import schema_findings
 from nimctl.config.semantic import check as semantic_findings
+from nimctl.config.sources import origin, source_of
 from nimctl.config.yaml_source import SourceDoc, YamlProblems, parse_yaml, read_file_text
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
@@ -146,7 +146,7 @@ def _check(doc: SourceDoc, overrides: list[str]) -> tuple[LoadedConfig | None, l
         file, line, column = cfg.locate(key_path)
         if file != doc.file:  # a bundled default or an -o override: say so, point at what chose it
             message += f" (from {_describe_origin(file)})"
-            source = _origin(key_path, cfg._sources)
+            source = origin(key_path, cfg._sources)
             entry = composition.group_entries.get(source.group or "") if source else None
             line, column = doc.marks.get(entry or "", (None, None))
         return ConfigProblem(doc.file, key_path, message, line, column, hint, severity)
@@ -158,7 +158,7 @@ def _check(doc: SourceDoc, overrides: list[str]) -> tuple[LoadedConfig | None, l
         reported.add(key_path)
 
     def written(key_path: str) -> bool:
-        source = _source_of(key_path, cfg._sources)
+        source = source_of(key_path, cfg._sources)
         return source is not None and source.kind in ("user", "override")
 
     for finding in semantic_findings(config, written):
@@ -172,22 +172,6 @@ def _check(doc: SourceDoc, overrides: list[str]) -> tuple[LoadedConfig | None, l
         return None, problems
     _normalize(config)
     return cfg, problems
-
-
-def _origin(key_path: str, sources: list[Source]) -> Source | None:
-    """The source that gave ``key_path`` (or its nearest parent) its value."""
-    for candidate in keypath.lineage(key_path):
-        source = _source_of(candidate, sources)
-        if source is not None:
-            return source
-    return None
-
-
-def _source_of(key_path: str, sources: list[Source]) -> Source | None:
-    for source in reversed(sources):
-        if source.find(key_path) is not None:
-            return source
-    return None
 
 
 def _describe_origin(file: str) -> str:

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from nimctl.config.compose import _plain_merge
+from nimctl.config.merge import plain_merge
 
 KEYS = st.sampled_from(["a", "b", "c", "image", "tasks", "lepton_config"])
 SCALARS = st.one_of(
@@ -39,7 +39,7 @@ def omegaconf_merge(layers: list[dict[str, Any]]) -> Any:
 @given(LAYERS)
 def test_plain_merge_equals_omegaconf(layers: list[dict[str, Any]]) -> None:
     expected = omegaconf_merge(layers)
-    got = _plain_merge(layers)
+    got = plain_merge(layers)
     if got is None:  # the fast path declined: only when OmegaConf would have to report a conflict
         assert expected is None
         return
@@ -51,13 +51,13 @@ def test_plain_merge_equals_omegaconf(layers: list[dict[str, Any]]) -> None:
 def test_plain_merge_leaves_layers_untouched() -> None:
     base = {"deployment": {"image": "???", "endpoints": {"chat": "/v1/chat"}}}
     user = {"deployment": {"image": "nim:1", "endpoints": {"health": "/h"}}}
-    merged = _plain_merge([base, user])
+    merged = plain_merge([base, user])
     assert merged == {"deployment": {"image": "nim:1", "endpoints": {"chat": "/v1/chat", "health": "/h"}}}
     merged["deployment"]["endpoints"]["chat"] = "changed"
     assert base == {"deployment": {"image": "???", "endpoints": {"chat": "/v1/chat"}}}
 
 
 def test_interpolation_or_odd_keys_take_the_omegaconf_path() -> None:
-    assert _plain_merge([{"a": "${b}"}]) is None
-    assert _plain_merge([{"a": [{"b": "x-${oc.env:HOME}"}]}]) is None
-    assert _plain_merge([{1: "x"}]) is None
+    assert plain_merge([{"a": "${b}"}]) is None
+    assert plain_merge([{"a": [{"b": "x-${oc.env:HOME}"}]}]) is None
+    assert plain_merge([{1: "x"}]) is None
