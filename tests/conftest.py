@@ -1,7 +1,15 @@
-"""Shared fixtures: a Lepton workspace emulator on 127.0.0.1 for tests that use the real SDK."""
+"""Shared fixtures (a Lepton workspace emulator on 127.0.0.1 for tests that use the real SDK, a
+throwaway PostgreSQL server), and the rule that keeps the slow tiers out of a plain run.
+
+Tests marked ``slow`` (the full crash matrix, high fault rates, every random-kill trial, the
+PostgreSQL crash matrix, ...) run only when asked for: ``pytest -m slow`` or ``NIMCTL_SLOW=1``
+(``bench/reliability.py`` runs them and prints the figures). A plain ``pytest`` — the test
+command — runs the rest.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 
@@ -9,6 +17,16 @@ import pytest
 
 from nimctl.offline.emulator.options import EmulatorOptions
 from nimctl.offline.emulator.server import EmulatorServer
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "slow" in (config.getoption("-m") or "") or os.environ.get("NIMCTL_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with `pytest -m slow` (bench/reliability.py runs the matrix)")
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(skip)
+
 
 # Short but distinguishable lifecycle steps: Starting -> Ready in 50 ms, jobs done in ~100 ms.
 FAST_EMULATOR = {"ready_after": 0.05, "job_duration": 0.08, "queue_time": 0.02, "delete_after": 0.05, "seed": 1234}

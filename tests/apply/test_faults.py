@@ -10,7 +10,10 @@ from tests.apply.helpers import Platform, cli_env, copy_config, read_state, run_
 pytestmark = pytest.mark.timeout(300)
 
 
-@pytest.mark.parametrize(("fault_rate", "lost_rate"), [(0.1, 0.0), (0.3, 0.3), (0.5, 0.5)])
+@pytest.mark.parametrize(
+    ("fault_rate", "lost_rate"),
+    [(0.1, 0.0), pytest.param(0.3, 0.3, marks=pytest.mark.slow), pytest.param(0.5, 0.5, marks=pytest.mark.slow)],
+)
 def test_apply_and_destroy_under_faults(emulator, tmp_path, fault_rate, lost_rate):
     emulator.configure(ready_after=0.2, job_duration=0.2)
     world = Platform(emulator)

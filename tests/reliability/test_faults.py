@@ -30,7 +30,9 @@ def five_tasks(root, lepton, **options) -> LeptonSandbox:
     return sandbox
 
 
-@pytest.mark.parametrize("rate", [0.1, 0.3, pytest.param(0.5, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "rate", [0.1, pytest.param(0.3, marks=pytest.mark.slow), pytest.param(0.5, marks=pytest.mark.slow)]
+)
 def test_parallel_submission_under_faults_and_lost_responses(lepton, tmp_path, rate):
     report = fault_case(five_tasks(tmp_path, lepton, seed=11), rate)
     assert report.survived, report.describe()
