@@ -90,5 +90,7 @@ def set_path(tree: dict[str, Any], path: str, value: Any) -> None:
 def pop(tree: Any, path: str) -> Any:
     """Remove the key at ``path`` if it is there; its value, or None."""
     *parents, leaf = parts(path) or [""]
-    node = get(tree, ".".join(parents)) if parents else tree
+    node = tree
+    for part in parents:
+        node = _step(node, part)
     return node.pop(leaf, None) if isinstance(node, dict) else None

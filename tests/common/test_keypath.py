@@ -61,5 +61,6 @@ def test_pop_and_lineage():
     tree = {"a": {"b": [{"c": 1}]}}
     assert keypath.pop(tree, "a.b.0.c") == 1 and tree == {"a": {"b": [{}]}}
     assert keypath.pop(tree, "a.x.y") is None
+    assert keypath.pop({"x": 1}, ".x") is None  # an empty step leads nowhere, not to the root
     assert list(keypath.lineage("a.b.c")) == ["a.b.c", "a.b", "a"]
     assert list(keypath.lineage("")) == []
