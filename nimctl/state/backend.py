@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from nimctl.state.delta import Delta
-    from nimctl.state.lock import LockInfo
+    from nimctl.state.lockinfo import LockInfo
     from nimctl.state.model import State
 
 URL_SCHEMES = ("postgresql://", "postgres://")

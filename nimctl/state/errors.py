@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from nimctl.common.errors import NimctlError
 
 if TYPE_CHECKING:
-    from nimctl.state.lock import LockInfo
+    from nimctl.state.lockinfo import LockInfo
 
 
 class StateError(NimctlError):

@@ -20,10 +20,8 @@ import errno
 import fcntl
 import json
 import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
@@ -31,6 +29,7 @@ from pathlib import Path
 
 from nimctl.common.files import write_atomic
 from nimctl.state.errors import LockedError, StateError
+from nimctl.state.lockinfo import LockInfo
 
 # How long a failing locker waits for the holder's metadata to appear (the holder writes it
 # right after taking the kernel lock, so this only covers that tiny window).
@@ -38,46 +37,6 @@ _INFO_GRACE_S = 0.3
 _POLL_INTERVAL_S = 0.05
 # flock errors meaning "this filesystem cannot do it" rather than "someone holds it".
 _FLOCK_UNSUPPORTED = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL}
-
-
-@dataclass(frozen=True)
-class LockInfo:
-    lock_id: str
-    pid: int
-    host: str
-    user: str
-    command: str
-    started_at: str  # ISO 8601, UTC
-
-    @classmethod
-    def for_this_process(cls, command: str) -> LockInfo:
-        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        return cls(
-            lock_id=uuid.uuid4().hex,
-            pid=os.getpid(),
-            host=socket.gethostname(),
-            user=_current_user(),
-            command=command,
-            started_at=started,
-        )
-
-    def describe(self) -> str:
-        return (
-            f"pid {self.pid} on {self.host} (user {self.user}), command {self.command!r}, "
-            f"since {self.started_at}, lock id {self.lock_id}"
-        )
-
-    def on_this_host(self) -> bool:
-        return self.host == socket.gethostname()
-
-
-def _current_user() -> str:
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError):
-        return os.environ.get("USER") or str(os.getuid())
 
 
 def process_alive(pid: int) -> bool:

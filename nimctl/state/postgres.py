@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from nimctl.state.backend import Version
 from nimctl.state.errors import LockedError, StateError, UnredactedSecretError
-from nimctl.state.lock import LockInfo
+from nimctl.state.lockinfo import LockInfo, current_user
 from nimctl.state.model import STATE_VERSION, State
 
 if TYPE_CHECKING:
@@ -334,7 +334,7 @@ class PostgresState:
     def _who(self) -> str:
         held = self._held
         command = held.command if held else "write"
-        return f"{_user()}@{socket.gethostname()} pid {os.getpid()} ({command})"
+        return f"{current_user()}@{socket.gethostname()} pid {os.getpid()} ({command})"
 
     def _lock_condition(self) -> str:
         """SQL true when this session may write: it holds the lock, or (a write without the lock,
@@ -734,12 +734,6 @@ class PostgresState:
             )
         state = self._materialize(row[1], serial, row[2], row[3])
         return state
-
-
-def _user() -> str:
-    from nimctl.state.lock import _current_user
-
-    return _current_user()
 
 
 _DDL = (

@@ -38,7 +38,8 @@ from nimctl.state.errors import (
     StateWriteError,
     UnredactedSecretError,
 )
-from nimctl.state.lock import LockInfo, StateLock, process_alive, read_lock_info
+from nimctl.state.lock import StateLock, process_alive, read_lock_info
+from nimctl.state.lockinfo import LockInfo
 from nimctl.state.model import STATE_VERSION, ResourceRecord, State
 
 if TYPE_CHECKING:
