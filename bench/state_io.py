@@ -76,8 +76,9 @@ def applied_state(stacks_dir: Path) -> Any:
 
 
 def time_write_steps(state: Any, path: Path, runs: int) -> dict[str, Any]:
-    from nimctl.state import store as store_module
-    from nimctl.state.store import StateStore, find_unredacted_secrets, state_document
+    from nimctl.state.encoding import encode_state, state_document
+    from nimctl.state.secret_guard import find_unredacted_secrets
+    from nimctl.state.store import StateStore
 
     StateStore(path).write(state)  # creates the directory and the file
     steps: dict[str, list[float]] = {
@@ -89,7 +90,6 @@ def time_write_steps(state: Any, path: Path, runs: int) -> dict[str, Any]:
         "read_first": [],
         "read_again": [],
     }
-    encode = getattr(store_module, "encode_state", None)
     payload = b""
     for _ in range(runs):
         t = time.perf_counter()
@@ -99,7 +99,7 @@ def time_write_steps(state: Any, path: Path, runs: int) -> dict[str, Any]:
         find_unredacted_secrets(doc)
         steps["secret_guard_all"].append(time.perf_counter() - t)
         t = time.perf_counter()
-        payload = encode(doc) if encode else (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+        payload = encode_state(doc)
         steps["encode"].append(time.perf_counter() - t)
         store = StateStore(path)
         store.read()

@@ -561,7 +561,7 @@ def state_rm(
     lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="Seconds to wait for the state lock."),
 ) -> None:
     """Forget a resource without destroying it (a backup of the state is kept)."""
-    from nimctl.state.store import state_rm as remove
+    from nimctl.state.remove import state_rm as remove
 
     ctx = _context()
     try:

@@ -318,7 +318,7 @@ class PostgresState:
 
     def _materialize(self, lineage: str, serial: int, doc_text: str, steps_text: str) -> State:
         from nimctl.state.delta import apply_delta
-        from nimctl.state.store import check_state_document
+        from nimctl.state.validation import check_state_document
 
         doc = json.loads(doc_text)
         for delta in json.loads(steps_text):
@@ -352,7 +352,8 @@ class PostgresState:
         """Persist ``state`` whole as ``serial`` + 1 (``state.serial`` is updated); all previous
         versions stay. Refused when the stored serial moved past ``state.serial``, for another
         lineage (unless ``force``), or when another session holds the lock."""
-        from nimctl.state.store import encode_state, find_unredacted_secrets, state_document
+        from nimctl.state.encoding import encode_state, state_document
+        from nimctl.state.secret_guard import find_unredacted_secrets
 
         if state.version != STATE_VERSION:
             raise StateError(f"cannot write state format version {state.version}")
@@ -412,7 +413,7 @@ class PostgresState:
 
     def append(self, state: State, delta: Delta) -> None:
         """Persist one journal step (``delta``) as ``state.serial`` + 1: one statement, one insert."""
-        from nimctl.state.store import find_unredacted_in_delta
+        from nimctl.state.secret_guard import find_unredacted_in_delta
 
         if state.serial == 0:
             raise StateError("a journal step needs a written state to follow (write it whole first)")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from nimctl.state.store import StateError, StateStore
+from nimctl.state.errors import StateError
+from nimctl.state.store import StateStore
 from tests.state.samples import sample_state
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from nimctl.apply.journal import Journal
-from nimctl.state.store import StateStore, UnredactedSecretError, encode_state, state_document
+from nimctl.state.encoding import encode_state, state_document
+from nimctl.state.errors import UnredactedSecretError
+from nimctl.state.store import StateStore
 from tests.state.samples import sample_state
 
 

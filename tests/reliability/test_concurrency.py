@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nimctl.state.store import validate_state_dict
+from nimctl.state.validation import validate_state_dict
 from tests.reliability.harness import (
     LEPTON_FIVE_TASKS,
     LeptonSandbox,

@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from nimctl.state.store import StateStore, validate_state_dict
+from nimctl.state.store import StateStore
+from nimctl.state.validation import validate_state_dict
 
 WORKER = Path(__file__).with_name("workers.py")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nimctl.state import store as store_module
+from nimctl.common import files as files_module
 from nimctl.state.errors import StateWriteError
 from nimctl.state.model import State
 from nimctl.state.store import StateStore
@@ -34,7 +34,7 @@ def test_a_second_ctrl_c_while_the_first_one_is_recognised_keeps_the_store_writa
     state = State()
     store.write(state)
     # First Ctrl-C: after the rename, before the write's bookkeeping (the file is one serial ahead).
-    _interrupt_once(monkeypatch, store_module, "_fsync_dir")
+    _interrupt_once(monkeypatch, files_module, "fsync_directory")
     with pytest.raises(KeyboardInterrupt):
         store.write(state)
     # Second Ctrl-C: while the next write checks that the file is its own last write.

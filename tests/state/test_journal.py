@@ -78,8 +78,8 @@ def test_a_torn_last_line_is_a_step_that_never_returned(store: StateStore) -> No
         with open(store.journal_path, "ab") as fh:
             fh.write(b'{"serial": 4, "delta": {"resources": {"job.demo.torn": ')  # killed mid-append
         assert StateStore(store.path).read() == expected
-        store._journal_fd = None  # noqa: SLF001 (as a killed process leaves it: nothing folds it in)
-        store._journal_steps = 0  # noqa: SLF001
+        store._journal.fd = None  # noqa: SLF001 (as a killed process leaves it: nothing folds it in)
+        store._journal.steps = 0  # noqa: SLF001
     # the next holder's read folds in the complete steps and drops the torn one
     again = StateStore(store.path)
     with again.lock("apply"):

@@ -11,7 +11,8 @@ import pytest
 from nimctl.state.errors import StateError
 from nimctl.state.migrate import MigrationFailed, migrate
 from nimctl.state.model import STATE_VERSION
-from nimctl.state.store import StateStore, validate_state_dict
+from nimctl.state.store import StateStore
+from nimctl.state.validation import validate_state_dict
 
 V0_FIXTURE = Path(__file__).parent / "fixtures" / "state_v0.json"
 

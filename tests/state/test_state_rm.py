@@ -9,7 +9,8 @@ import pytest
 
 from nimctl.state.errors import AddressNotInState, LockedError
 from nimctl.state.model import PendingEntry
-from nimctl.state.store import StateStore, state_rm
+from nimctl.state.remove import state_rm
+from nimctl.state.store import StateStore
 from tests.state.samples import INVOCATION_ID, sample_state
 from tests.state.test_lock import holder
 

@@ -12,7 +12,8 @@ import pytest
 
 from nimctl.state.errors import StateError, UnredactedSecretError
 from nimctl.state.model import Invocation, PendingEntry, ResourceRecord, State
-from nimctl.state.store import SCHEMA_PATH, StateStore, validate_state_dict
+from nimctl.state.store import StateStore
+from nimctl.state.validation import SCHEMA_PATH, validate_state_dict
 from tests.state.samples import sample_state
 
 
@@ -222,7 +223,7 @@ def test_references_fingerprints_and_harmless_env_values_are_accepted(store: Sta
 
 def test_written_document_equals_to_dict() -> None:
     """The writer's fast serialisation must stay equal to the model's own ``to_dict``."""
-    from nimctl.state.store import state_document
+    from nimctl.state.encoding import state_document
 
     state = sample_state(4)
     assert state_document(state) == state.to_dict()
