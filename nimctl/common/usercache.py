@@ -15,6 +15,8 @@ import os
 import secrets
 from pathlib import Path
 
+from nimctl.common.files import write_atomic
+
 
 def cache_dir() -> Path:
     explicit = os.environ.get("NIMCTL_CACHE_DIR")
@@ -72,16 +74,10 @@ class DigestSet:
             return
         kept = list(self._digests)[-self.limit :]
         payload = json.dumps({"scope": self.scope, "salt": self.salt, "digests": kept})
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(payload)
-            os.replace(tmp, self.path)  # concurrent writers: the last one wins, which is harmless
+            # Concurrent writers: the last one wins, which is harmless. A cache needs no fsync.
+            write_atomic(self.path, payload, mode=0o600, fsync=False)
             self._changed = False
         except OSError:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
+            pass  # a cache that cannot be written is simply not used

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Iterable
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from nimctl.common.files import write_atomic
 from nimctl.results.evalfactory import (
     METRICS_FILE,
     RESULT_FILES,
@@ -102,7 +102,7 @@ def save(
     directory.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         if name in RESULT_FILES:
-            _write(directory / name, data)
+            write_atomic(directory / name, data, mode=0o600, fsync=False)
     meta = {
         "source": source,
         "fetched_at": time.time(),
@@ -112,7 +112,7 @@ def save(
         "skipped": dict(skipped or {}),
         "problems": list(problems),
     }
-    _write(directory / META_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
+    write_atomic(directory / META_FILE, json.dumps(meta, indent=2, sort_keys=True).encode(), mode=0o600, fsync=False)
     return directory
 
 
@@ -148,19 +148,6 @@ def load(root: Path, invocation_id: str, address: str) -> Cached | None:
         skipped={str(k): int(v) for k, v in (meta.get("skipped") or {}).items()},
         problems=tuple(problems),
     )
-
-
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    os.replace(tmp, path)
 
 
 # -- collecting from a finished job ---------------------------------------------------------------

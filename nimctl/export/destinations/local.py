@@ -17,12 +17,12 @@ import csv
 import fnmatch
 import io
 import json
-import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from nimctl.common.files import write_atomic
 from nimctl.export.model import InvocationRuns, TaskRun
 from nimctl.export.report import ExportReport, Outcome, TaskOutcome
 
@@ -107,7 +107,7 @@ def _upsert_json(path: Path, runs: list[TaskRun], settings: dict[str, Any]) -> s
         kept.append(_entry(run, settings))
         models[run.model_id or "unknown"] = kept
     data["export_timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    _write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", mode=None, fsync=False)
     return seen
 
 
@@ -146,7 +146,7 @@ def _upsert_csv(path: Path, runs: list[TaskRun], settings: dict[str, Any]) -> se
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    _write_atomic(path, out.getvalue())
+    write_atomic(path, out.getvalue(), mode=None, fsync=False)
     return seen
 
 
@@ -162,10 +162,3 @@ def _copy_files(run: TaskRun, target: Path, settings: dict[str, Any]) -> None:
             dirs_exist_ok=True,
             ignore=lambda _dir, names: [n for n in names if any(fnmatch.fnmatch(n.lower(), p) for p in patterns)],
         )
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
