@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from nimctl.cli.exporting import comparison_lines
+from nimctl.cli.commands.results import comparison_lines
 from nimctl.export.compare import compare
 from tests.export.conftest import task_run, two_stacks
 

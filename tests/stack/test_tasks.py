@@ -201,7 +201,7 @@ def test_launcher_is_not_needed() -> None:
 def listing(*args: str) -> tuple[int, list[str]]:
     import io
 
-    from nimctl.cli.tasklist import run_tasks
+    from nimctl.cli.commands.tasks import run_tasks
     from nimctl.cli.ui import UI
 
     out = io.StringIO()

@@ -7,26 +7,33 @@ width), or ``{"tasks": [...]}`` with the keys of ``nel ls tasks --json`` so scri
 
 from __future__ import annotations
 
-import json
 import shutil
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import typer
 
 from nimctl.cli.ui import UI
-from nimctl.stack.tasks import (
-    PREFERRED_HARNESS,
-    TaskRow,
-    list_tasks,
-    suggest_tasks,
-    task_table,
-)
+
+if TYPE_CHECKING:
+    from nimctl.stack.tasks import TaskRow
 
 AMBIGUOUS_MARK = "*"
+
+
+def tasks(
+    pattern: str = typer.Argument(None, help="Only tasks whose harness.task name contains this (case-insensitive)."),
+    json_output: bool = typer.Option(False, "--json", help='{"tasks": [...]} with the keys of `nel ls tasks --json`.'),
+) -> None:
+    """The evaluation tasks nimctl knows: the NeMo Evaluator launcher's, and nimctl's built-ins."""
+    raise typer.Exit(run_tasks(UI(), pattern, json_output=json_output))
 
 
 def tasks_document(rows: list[TaskRow]) -> dict[str, Any]:
     """``tasks`` has exactly ``nel ls tasks --json``'s shape; nimctl's own tasks (no image) and
     the table's origin are under keys of their own, so a script written for the launcher works."""
+    from nimctl.stack.tasks import task_table
+
     table = task_table()
     return {
         "tasks": [row.launcher_json() for row in rows if not row.builtin],
@@ -43,6 +50,8 @@ def _cut(text: str, width: int) -> str:
 
 
 def render_listing(rows: list[TaskRow], *, width: int) -> list[str]:
+    from nimctl.stack.tasks import task_table
+
     table = task_table()
     ambiguous = table.ambiguous()
     groups: dict[tuple[str, str | None], list[TaskRow]] = {}
@@ -65,6 +74,8 @@ def render_listing(rows: list[TaskRow], *, width: int) -> list[str]:
 
 
 def _footer(rows: list[TaskRow], pattern: str | None, width: int) -> list[str]:
+    from nimctl.stack.tasks import PREFERRED_HARNESS, list_tasks, task_table
+
     table = task_table()
     harness_rows = [r for r in rows if not r.builtin]
     builtins = len(rows) - len(harness_rows)
@@ -85,6 +96,10 @@ def _footer(rows: list[TaskRow], pattern: str | None, width: int) -> list[str]:
 
 
 def run_tasks(ui: UI, pattern: str | None, *, json_output: bool) -> int:
+    import json
+
+    from nimctl.stack.tasks import list_tasks, suggest_tasks
+
     rows = list_tasks(pattern)
     if json_output:
         ui.print(json.dumps(tasks_document(rows), indent=2, ensure_ascii=False))

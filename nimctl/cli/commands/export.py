@@ -1,32 +1,47 @@
-"""``nimctl export`` and ``nimctl results ID1 ID2 ...`` (comparison): read the invocations, call
-``nimctl.export``, render what it reports."""
+"""``nimctl export``: invocations' results sent to MLflow, Weights & Biases or summary files
+(``nimctl.export``), and the outcome per job; also the auto-exports apply runs after its jobs,
+as ``export`` events."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+import typer
+
+from nimctl.cli.common import fail, run_context
 from nimctl.cli.context import RunContext
 from nimctl.common.errors import NimctlError
 
 
-def _invocations(ctx: RunContext, ids: list[str]) -> list[Any]:
-    from nimctl.apply.destroy import resolve_invocation
-    from nimctl.cli.commands import collect_missing_results
-    from nimctl.export.loader import load_invocation
-
-    state = ctx.store.read()
-    chosen: list[str] = []
-    for prefix in ids:
-        inv_id = resolve_invocation(state, prefix)
-        if inv_id not in chosen:
-            chosen.append(inv_id)
-    loaded = []
-    for inv_id in chosen:
-        root = collect_missing_results(ctx, state, inv_id)
-        loaded.append(load_invocation(state, root, inv_id))
-    return loaded
+def export(
+    invocations: list[str] = typer.Argument(..., help="Invocation id(s) or unique prefixes."),
+    dest: str = typer.Option("local", "--dest", help="Where to: local (JSON/CSV files), mlflow or wandb."),
+    fmt: str = typer.Option(None, "--format", help="json or csv (--dest local)."),
+    overrides: list[str] = typer.Option(
+        None, "-o", "--override", help="A setting, e.g. -o export.mlflow.tracking_uri=http://127.0.0.1:5000."
+    ),
+    config: str = typer.Option(
+        None, "--config", help="Take export.<dest> from this YAML file instead of each run's own config."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Send invocations' results to MLflow, Weights & Biases or summary files, configured like the
+    launcher's export.<dest> blocks. Exporting again updates the same runs."""
+    ctx = run_context()
+    try:
+        code = run_export(
+            ctx,
+            invocations,
+            dest=dest,
+            fmt=fmt,
+            overrides=overrides or [],
+            config=config,
+            json_output=json_output,
+        )
+    except NimctlError as err:
+        fail(err, ctx.ui)
+    raise typer.Exit(code)
 
 
 def config_block(path: str, dest: str) -> dict[str, Any]:
@@ -58,6 +73,9 @@ def run_export(
     config: str | None,
     json_output: bool,
 ) -> int:
+    import json
+
+    from nimctl.cli.commands.results import load_invocations
     from nimctl.export.run import export_invocations, require_library
     from nimctl.export.settings import Destination
 
@@ -69,7 +87,7 @@ def run_export(
             overrides = [*overrides, f"export.local.format={fmt}"]
     require_library(destination)
     block = config_block(config, destination.value) if config else None
-    invocations = _invocations(ctx, ids)
+    invocations = load_invocations(ctx, ids)
     report = export_invocations(invocations, destination, overrides, block)
     if json_output:
         ctx.ui.print(
@@ -113,54 +131,6 @@ def render_outcomes(ui: Any, report: Any) -> None:
         ["job", report.destination, "where", "detail"],
         [[o.address, o.outcome.value, o.where, _short(o.detail, 70)] for o in report.outcomes],
     )
-
-
-def run_compare(ctx: RunContext, ids: list[str], *, json_output: bool) -> int:
-    from nimctl.export.compare import compare
-
-    comparison = compare(_invocations(ctx, ids))
-    if json_output:
-        ctx.ui.print(json.dumps(comparison.to_json(), indent=2))
-        return 0
-    for note in comparison.notes:
-        ctx.ui.info(note)
-    ctx.ui.print("\n".join(comparison_lines(comparison)))
-    return 0
-
-
-def comparison_lines(comparison: Any) -> list[str]:
-    """The comparison as a text table: task, metric, then each column (deltas to the first)."""
-    from nimctl.results.evalfactory import format_number
-
-    headers = ["task", "metric"] + [c.label for c in comparison.columns]
-    rows = []
-    previous_task = None
-    for row in comparison.rows:
-        cells = [row.task if row.task != previous_task else "", row.metric or "(no scores)"]
-        previous_task = row.task
-        for index, (value, delta, state) in enumerate(zip(row.values, row.deltas, row.states, strict=True)):
-            if value is None:
-                cells.append(state if state and state != "succeeded" else "-")
-            elif index == 0 or delta is None:
-                cells.append(format_number(value))
-            else:
-                cells.append(f"{format_number(value)} ({_signed(delta)})")
-        rows.append(cells)
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    models = [f"{c.label}: {c.model_id}" for c in comparison.columns if c.model_id]
-    if models:
-        lines.append("")
-        lines.append("models: " + ", ".join(models) + f"; deltas are to {comparison.columns[0].label}")
-    return lines
-
-
-def _signed(delta: float) -> str:
-    from nimctl.results.evalfactory import format_number
-
-    return "=" if delta == 0 else (f"+{format_number(delta)}" if delta > 0 else format_number(delta))
 
 
 def _short(text: str, limit: int) -> str:

@@ -1,22 +1,36 @@
-"""``nimctl output`` and ``nimctl state show``: values read back from the state, for people and
-for scripts.
+"""``nimctl output``: values read back from the state, for people and for scripts.
 
 Takes the state; gives, per stack with a recorded endpoint, its outputs (``endpoint`` name,
-``url``, ``model_id``, ``platform``, ``invocation``), or one resource's record. Nothing is
-refreshed and no platform is called; the records hold redacted specs only, so nothing secret
-can be printed.
+``url``, ``model_id``, ``platform``, ``invocation``). Nothing is refreshed and no platform is
+called; the records hold redacted specs only, so nothing secret can be printed.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import typer
+
+from nimctl.cli.common import fail, run_context
 from nimctl.cli.context import RunContext
 from nimctl.common.errors import NimctlError
-from nimctl.state.model import ResourceRecord, State
+
+if TYPE_CHECKING:
+    from nimctl.state.model import ResourceRecord, State
 
 MODEL_ENV_NAMES = ("SERVED_MODEL_NAME", "NIM_SERVED_MODEL_NAME", "NIM_MODEL_NAME", "NIMCTL_MODEL_ID")
+
+
+def output(
+    name: str = typer.Argument(None, help="STACK, or STACK.KEY for one value (endpoint, url, model_id, ...)."),
+    json_output: bool = typer.Option(False, "--json", help="As JSON."),
+) -> None:
+    """Endpoint URLs and model ids from the state, for people and scripts (no platform call)."""
+    ctx = run_context()
+    try:
+        raise typer.Exit(run_output(ctx, name, json_output=json_output))
+    except NimctlError as err:
+        fail(err, ctx.ui)
 
 
 def _env_value(spec: dict[str, Any], names: tuple[str, ...]) -> str | None:
@@ -58,6 +72,8 @@ def outputs(state: State) -> dict[str, dict[str, Any]]:
 
 
 def run_output(ctx: RunContext, name: str | None, *, json_output: bool) -> int:
+    import json
+
     values = outputs(ctx.store.read())
     if name is None:
         if json_output:
@@ -81,22 +97,4 @@ def run_output(ctx: RunContext, name: str | None, *, json_output: bool) -> int:
             ctx.ui.print(f"{k} = {json.dumps(v)}")
     else:
         ctx.ui.print("" if value is None else str(value))  # raw, for $(nimctl output stack.url)
-    return 0
-
-
-def run_state_show(ctx: RunContext, address: str, *, json_output: bool) -> int:
-    state = ctx.store.read()
-    record = state.resources.get(address)
-    if record is None:
-        known = ", ".join(sorted(state.resources)) or "none"
-        raise NimctlError(f"{address} is not in the state", hint=f"`nimctl state list` lists the addresses: {known}")
-    data = record.to_dict()
-    if json_output:
-        ctx.ui.print(json.dumps(data, indent=2))
-        return 0
-    ctx.ui.print(f'# {address}:\n{record.type} "{record.name}" {{')
-    width = max(len(k) for k in data)
-    for key, value in data.items():
-        ctx.ui.print(f"  {key.ljust(width)} = {json.dumps(value, sort_keys=True)}")
-    ctx.ui.print("}")
     return 0
