@@ -11,7 +11,7 @@ real ``nimctl plan -f DIR`` (refreshing, "No changes"). CPU is the nimctl proces
 time; requests come from the emulator's log; writes are counted in the nimctl process
 (``StateStore.writes``/``appends``, ``PostgresState.requests``; for code without those counters,
 the state's final serial, one whole-state write per serial). PostgreSQL is a throwaway server on
-127.0.0.1 (tests/postgres_server.py). ``--code DIR`` runs another checkout's nimctl (PYTHONPATH)
+127.0.0.1 (tests/support/postgres.py). ``--code DIR`` runs another checkout's nimctl (PYTHONPATH)
 for "before" figures.
 """
 
@@ -131,7 +131,7 @@ def main() -> None:
     backends = args.backends.split(",")
     postgres = None
     if "postgres" in backends:
-        from tests.postgres_server import PostgresServer
+        from tests.support.postgres import PostgresServer
 
         postgres = PostgresServer().start()
     workdir = Path(tempfile.mkdtemp(prefix="nimctl-apply-scaling-"))
@@ -143,7 +143,7 @@ def main() -> None:
                 rows.append(one(n, backend, args.code, postgres, workdir))
     finally:
         if postgres is not None:
-            from tests.postgres_server import remove_template
+            from tests.support.postgres import remove_template
 
             postgres.stop()
             remove_template()

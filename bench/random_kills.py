@@ -4,7 +4,7 @@
     nice .venv/bin/python bench/random_kills.py --apply-trials 50 --destroy-trials 10 --seed 7
     nice .venv/bin/python bench/random_kills.py --json bench/results/random_kills.json
 
-Each trial (``tests/reliability/random_kills.py``): ``nimctl apply`` of two Lepton tasks on the
+Each trial (``tests/support/reliability/random_kills.py``): ``nimctl apply`` of two Lepton tasks on the
 emulator (or ``destroy --all`` after an apply) is sent kill -9, SIGINT or SIGTERM at a uniformly
 random moment of its run (the window is one uninterrupted run's duration, measured first), with
 no faults or with 30 % 429/5xx answers and 30 % lost write answers; then ``apply`` until it
@@ -30,8 +30,8 @@ sys.path.insert(0, str(REPO))
 
 from nimctl.offline.emulator.options import EmulatorOptions  # noqa: E402
 from nimctl.offline.emulator.server import EmulatorServer  # noqa: E402
-from tests.reliability import random_kills as rk  # noqa: E402
-from tests.reliability.harness import FAST_LEPTON, LEPTON_TWO_TASKS, LeptonSandbox  # noqa: E402
+from tests.support.reliability import random_kills as rk  # noqa: E402
+from tests.support.reliability.harness import FAST_LEPTON, LEPTON_TWO_TASKS, LeptonSandbox  # noqa: E402
 
 
 def main() -> int:

@@ -35,8 +35,8 @@ sys.path.insert(0, str(REPO))
 
 from nimctl.offline.emulator.options import EmulatorOptions  # noqa: E402
 from nimctl.offline.emulator.server import EmulatorServer  # noqa: E402
-from tests.reliability import harness as h  # noqa: E402
-from tests.reliability import hostile  # noqa: E402
+from tests.support.reliability import harness as h  # noqa: E402
+from tests.support.reliability import hostile  # noqa: E402
 
 SIGNALS = ("KILL", "TERM", "INT")
 

@@ -62,11 +62,11 @@ def emulator_env(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A throwaway PostgreSQL server on 127.0.0.1 (tests/postgres_server.py). Skipped only where
+    """A throwaway PostgreSQL server on 127.0.0.1 (tests/support/postgres.py). Skipped only where
     the server is not installed, and never under CI, whose .ci/run installs it."""
     import os
 
-    from tests.postgres_server import PostgresServer, find_binaries, remove_template
+    from tests.support.postgres import PostgresServer, find_binaries, remove_template
 
     if find_binaries() is None:
         if os.environ.get("CI"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.apply.helpers import Platform
+from tests.support.cli import Platform
 
 
 @pytest.fixture

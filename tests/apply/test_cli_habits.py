@@ -8,8 +8,8 @@ import json
 import pytest
 
 from nimctl.state.store import StateStore
-from tests.apply.helpers import run_cli
-from tests.plan.factories import stack
+from tests.support.cli import run_cli
+from tests.support.factories import stack
 from tests.support.memory import MemoryWorkspace, apply
 
 pytestmark = pytest.mark.timeout(120)

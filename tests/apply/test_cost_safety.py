@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.apply.helpers import cli_env, copy_config, invocation_id, read_state, run_cli
+from tests.support.cli import cli_env, copy_config, invocation_id, read_state, run_cli
 
 LIFETIME = ("-o", "deployment.lepton_config.max_lifetime=2h")
 TTL_JOB = "ttl-llama-3-1-8b"

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from tests.apply.helpers import (
+from tests.support.cli import (
     cli_env,
     copy_config,
     read_state,

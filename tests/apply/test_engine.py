@@ -16,7 +16,7 @@ from nimctl.apply.events import (
     Step,
 )
 from nimctl.providers.base import JobState, Rejected, Transient
-from tests.plan.factories import stack
+from tests.support.factories import stack
 from tests.support.memory import apply, destroy, memory_workspace
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.apply.helpers import Platform, cli_env, copy_config, read_state, run_cli
+from tests.support.cli import Platform, cli_env, copy_config, read_state, run_cli
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.apply.helpers import cli_env, copy_config, run_cli
+from tests.support.cli import cli_env, copy_config, run_cli
 
 
 @pytest.fixture

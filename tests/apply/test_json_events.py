@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.apply.helpers import ENDPOINT_TOKEN, cli_env, copy_config, run_cli
+from tests.support.cli import ENDPOINT_TOKEN, cli_env, copy_config, run_cli
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.apply.helpers import HF_TOKEN, Platform, cli_env, copy_config, read_state, run_cli
+from tests.support.cli import HF_TOKEN, Platform, cli_env, copy_config, read_state, run_cli
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.apply.helpers import (
+from tests.support.cli import (
     ENDPOINT_TOKEN,
     cli_env,
     copy_config,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.apply.helpers import REPO, invocation_id, read_state, run_cli
+from tests.support.cli import REPO, invocation_id, read_state, run_cli
 
 pytestmark = pytest.mark.timeout(180)
 QUICKSTART = REPO / "examples" / "local-quickstart.yaml"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bench.common import write_stacks
-from tests.apply.helpers import cli_env, run_cli
+from tests.support.cli import cli_env, run_cli
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -1,4 +1,4 @@
-"""The real CLI with its state in a real PostgreSQL server (tests/postgres_server.py) and the
+"""The real CLI with its state in a real PostgreSQL server (tests/support/postgres.py) and the
 emulated Lepton workspace: the lifecycle, two applies on one state, kill -9 of the holder, a
 connection lost in the middle of an apply, push/pull round trips, unusable URLs, and the crash
 matrix's kill points on this backend."""
@@ -13,7 +13,7 @@ import pytest
 
 from nimctl.state.model import State
 from nimctl.state.postgres import PostgresState
-from tests.apply.helpers import cli_env, copy_config, run_cli, start_cli, wait_for_mark
+from tests.support.cli import cli_env, copy_config, run_cli, start_cli, wait_for_mark
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -10,7 +10,7 @@ import pytest
 
 from nimctl.common.errors import ConfigError
 from nimctl.config import load_configs
-from tests.config.helpers import BROKEN
+from tests.support.configs import BROKEN
 
 CORPUS = sorted(BROKEN.glob("*.yaml"))
 

@@ -9,7 +9,7 @@ import pytest
 from nimctl.common.errors import ConfigError
 from nimctl.config import available_groups, expand_paths, load_configs
 from nimctl.config.bundled import GROUPS_DIR
-from tests.config.helpers import LOCAL_MOCK, SEED, errors_of, load_one, problems_of, write
+from tests.support.configs import LOCAL_MOCK, SEED, errors_of, load_one, problems_of, write
 
 
 def test_bundled_groups_cover_the_required_options():

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from nimctl.common.errors import ConfigError
 from nimctl.config import load_configs
 from nimctl.config.yaml_source import MAX_FILE_BYTES, MAX_NODES
-from tests.config.helpers import LOCAL_MOCK, SEED, load_one
+from tests.support.configs import LOCAL_MOCK, SEED, load_one
 
 LIMIT_S = 5.0  # generous for a loaded CI machine; these all take milliseconds
 

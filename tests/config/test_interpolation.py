@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from tests.config.helpers import LOCAL_MOCK, errors_of, load_one, write
+from tests.support.configs import LOCAL_MOCK, errors_of, load_one, write
 
 
 def test_key_interpolation_and_the_python_resolver(tmp_path):

@@ -14,7 +14,7 @@ from nimctl.config import load_configs
 from nimctl.stack.builder import build_stacks, render_job_spec
 from nimctl.stack.specs.run_config import load_run_config
 from nimctl.stack.specs.scripts import RUN_EVAL_COMMAND, WRAPPED_COMMAND_SCRIPT
-from tests.config.helpers import errors_of, load_one, problems_of, write
+from tests.support.configs import errors_of, load_one, problems_of, write
 
 LAUNCHER = Path(__file__).resolve().parent.parent / "fixtures" / "launcher"
 EXAMPLES = sorted(LAUNCHER.glob("*.yaml"))

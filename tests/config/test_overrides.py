@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.config.helpers import LOCAL_MOCK, SEED, errors_of, load_one, write
+from tests.support.configs import LOCAL_MOCK, SEED, errors_of, load_one, write
 
 
 @pytest.fixture

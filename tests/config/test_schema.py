@@ -20,7 +20,7 @@ from nimctl.config.schema_check import (
     iter_schema_errors,
     load_schema,
 )
-from tests.config.helpers import BROKEN, LOCAL_MOCK, REPO, SEED, errors_of, load_one, seed_with, write
+from tests.support.configs import BROKEN, LOCAL_MOCK, REPO, SEED, errors_of, load_one, seed_with, write
 
 SCHEMA = load_schema()
 REFERENCE = Draft202012Validator(SCHEMA)

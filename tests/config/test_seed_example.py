@@ -10,7 +10,7 @@ import pytest
 
 from nimctl.config import load_configs
 from nimctl.config.bundled import GROUPS_DIR
-from tests.config.helpers import REPO, SEED, load_one, seed_with
+from tests.support.configs import REPO, SEED, load_one, seed_with
 
 SEED_DOC = Path("/work/shared/seed/nim-deployment.md")
 

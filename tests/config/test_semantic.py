@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from nimctl.config.rules import lepton_name_problem, mount_path_problem, sanitize_name
-from tests.config.helpers import LOCAL_MOCK, SEED, errors_of, load_one, problems_of, seed_with, write
+from tests.support.configs import LOCAL_MOCK, SEED, errors_of, load_one, problems_of, seed_with, write
 
 ENVS_BLOCK = '    envs:\n      HF_TOKEN:\n        value_from:\n          secret_name_ref: "HUGGING_FACE_HUB_TOKEN"\n'
 

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from tests.config.helpers import REPO, SEED
+from tests.support.configs import REPO, SEED
 
 HEAVY = ("yaml", "omegaconf", "jsonschema", "antlr4", "rich", "httpx", "leptonai", "pydantic")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import requests
 from leptonai.api.v2.types.secret import SecretItem
 
-from tests.emulator.helpers import client_for, endpoint_model, wait_until
-from tests.emulator.openai_shapes import (
+from tests.support.emulator import client_for, endpoint_model, wait_until
+from tests.support.openai_shapes import (
     check_chat_chunks,
     check_chat_completion,
     check_completion,

@@ -10,7 +10,7 @@ import requests
 from leptonai.api.v2.api_resource import ClientError, ServerError
 
 from nimctl.offline.emulator.server import EmulatorOptions, EmulatorServer
-from tests.emulator.helpers import client_for, endpoint_model, job_model
+from tests.support.emulator import client_for, endpoint_model, job_model
 
 
 def _ready_client(emulator):

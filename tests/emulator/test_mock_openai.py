@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from nimctl.offline import mock_openai as mo
-from tests.emulator.openai_shapes import (
+from tests.support.openai_shapes import (
     check_chat_chunks,
     check_chat_completion,
     check_completion,

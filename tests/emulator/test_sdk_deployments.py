@@ -10,7 +10,7 @@ import requests
 from leptonai.api.v2.api_resource import ClientError
 from leptonai.api.v2.types.deployment import LeptonDeployment, LeptonDeploymentState
 
-from tests.emulator.helpers import client_for, endpoint_model, wait_until
+from tests.support.emulator import client_for, endpoint_model, wait_until
 
 State = LeptonDeploymentState
 

@@ -9,7 +9,7 @@ import requests
 from leptonai.api.v2.api_resource import ClientError
 from leptonai.api.v2.types.job import LeptonJobState
 
-from tests.emulator.helpers import client_for, job_model, wait_until
+from tests.support.emulator import client_for, job_model, wait_until
 
 State = LeptonJobState
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.emulator.helpers import client_for, endpoint_body, endpoint_model, job_model, wait_until
+from tests.support.emulator import client_for, endpoint_body, endpoint_model, job_model, wait_until
 
 
 def _routes(emulator) -> list[str]:

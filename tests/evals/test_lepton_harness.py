@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.apply.helpers import ENDPOINT_TOKEN, cli_env, invocation_id, read_state, run_cli
-from tests.evals.helpers import IMAGE, TASK_ENV, accuracy, echo_tasks, results_json, with_tools, write_config
+from tests.support.cli import ENDPOINT_TOKEN, cli_env, invocation_id, read_state, run_cli
+from tests.support.evals import IMAGE, TASK_ENV, accuracy, echo_tasks, results_json, with_tools, write_config
 
 pytestmark = pytest.mark.timeout(240)
 STACK = "echo-ep"  # the stack is named after its endpoint

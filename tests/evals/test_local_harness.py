@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.apply.helpers import invocation_id, read_state, run_cli
 from tests.apply.test_local_quickstart import local_env
-from tests.evals.helpers import accuracy, echo_tasks, results_json, with_tools, write_config
+from tests.support.cli import invocation_id, read_state, run_cli
+from tests.support.evals import accuracy, echo_tasks, results_json, with_tools, write_config
 
 pytestmark = pytest.mark.timeout(240)
 KEY = "local-eval-key-5d1e"  # planted: the endpoint's key, never in state or output

@@ -4,7 +4,7 @@ the stack carries the redacted config the exports log."""
 from __future__ import annotations
 
 from nimctl.stack.builder import build_stacks
-from tests.config.helpers import errors_of, load_one, write
+from tests.support.configs import errors_of, load_one, write
 
 CONFIG = """
 defaults:

@@ -11,7 +11,7 @@ from nimctl.export.report import Outcome  # noqa: E402
 from nimctl.export.run import export  # noqa: E402
 from nimctl.export.settings import Destination, resolve  # noqa: E402
 from tests.export.conftest import INVOCATION  # noqa: E402
-from tests.export.wandb_files import offline_runs  # noqa: E402
+from tests.support.wandb_files import offline_runs  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

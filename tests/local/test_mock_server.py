@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from nimctl.offline.mock_server import MockServer, MockServerError, make_server
-from tests.emulator.openai_shapes import (
+from tests.support.openai_shapes import (
     check_chat_chunks,
     check_chat_completion,
     check_completion,

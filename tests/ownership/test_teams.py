@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.apply.helpers import SEED, cli_env, copy_config, invocation_id, run_cli, start_cli, wait_for_mark
+from tests.support.cli import SEED, cli_env, copy_config, invocation_id, run_cli, start_cli, wait_for_mark
 
 ENDPOINT = "llama-3-1-8b"  # the seed's endpoint_name, which the launcher examples share too
 
@@ -164,7 +164,7 @@ def test_configs_on_one_state_are_applied_and_destroyed_one_at_a_time(world, emu
 @pytest.mark.parametrize("unused", [None])
 def test_seed_order_of_the_readme_keeps_the_quick_start_endpoint(world, emulator, tmp_path, unused):
     """README: the local quick start, then the Lepton rehearsal with --auto-approve, one state."""
-    from tests.apply.helpers import REPO
+    from tests.support.cli import REPO
 
     env = _env(emulator, tmp_path, "readme", NIMCTL_LOCAL_GRACE_S="3")
     quick = run_cli(

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.apply.helpers import Platform, cli_env, copy_config, read_state, run_cli
+from tests.support.cli import Platform, cli_env, copy_config, read_state, run_cli
 
 pytestmark = pytest.mark.timeout(180)
 

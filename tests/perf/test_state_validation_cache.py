@@ -12,7 +12,7 @@ import pytest
 
 from nimctl.state.errors import StateError
 from nimctl.state.store import StateStore
-from tests.state.samples import sample_state
+from tests.support.state_samples import sample_state
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from nimctl.apply.journal import Journal
 from nimctl.state.encoding import encode_state, state_document
 from nimctl.state.errors import UnredactedSecretError
 from nimctl.state.store import StateStore
-from tests.state.samples import sample_state
+from tests.support.state_samples import sample_state
 
 
 def test_the_file_is_the_same_document_with_one_record_per_line(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from nimctl.plan.actions import Action
 from nimctl.providers.base import EndpointInfo, JobState, ResourceState
 from nimctl.state.model import PendingEntry, State
 from nimctl.state.records import endpoint_spec_hash
-from tests.plan.factories import endpoint_info, job_info, stack
+from tests.support.factories import endpoint_info, job_info, stack
 from tests.support.memory import MemoryPlatform, applied_state
 
 

@@ -82,7 +82,7 @@ def test_planner_mirror_equals_each_provider_constant():
 
 def test_planning_without_refresh_imports_no_sdk(tmp_path):
     from nimctl.state.store import StateStore
-    from tests.plan.factories import stack
+    from tests.support.factories import stack
     from tests.support.memory import applied_state
 
     # applied here, by the real engine (which checks specs with the SDK); planned in a fresh process
@@ -94,7 +94,7 @@ def test_planning_without_refresh_imports_no_sdk(tmp_path):
         "from nimctl.plan.render import render_text, render_json\n"
         "from nimctl.plan.planfile import save_plan\n"
         "from nimctl.state.store import StateStore\n"
-        "from tests.plan.factories import stack\n"
+        "from tests.support.factories import stack\n"
         f"s = StateStore({str(tmp_path / 's.json')!r}).read()\n"
         "p = make_plan([stack('a', ('ifeval',), max_replicas=9)], s, None, salt=s.lineage)\n"
         "render_text(p); render_json(p)\n"

@@ -23,9 +23,9 @@ from nimctl.plan.render import render_json_text, render_text
 from nimctl.state.model import PendingEntry, State
 from nimctl.state.records import adopt_pending, endpoint_spec_hash
 from nimctl.state.store import StateStore
-from tests.plan.factories import endpoint_info, stack
-from tests.plan.scenarios import PLANTED
+from tests.support.factories import endpoint_info, stack
 from tests.support.memory import MemoryPlatform, applied_state
+from tests.support.plans import PLANTED
 
 
 def applied(*stacks):

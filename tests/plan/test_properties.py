@@ -15,7 +15,7 @@ from nimctl.plan.render import render_json, render_text
 from nimctl.providers.base import JobState
 from nimctl.stack.resources import Stack
 from nimctl.state.model import State
-from tests.plan.factories import stack
+from tests.support.factories import stack
 from tests.support.memory import apply, memory_workspace
 
 TASKS = ("ifeval", "gsm8k", "mmlu", "humaneval")

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from nimctl.plan.render import render_json, render_json_text, render_text
-from tests.plan.scenarios import PLANTED, SCENARIOS
+from tests.support.plans import PLANTED, SCENARIOS
 
 GOLDEN = Path(__file__).parent / "golden"
 SCHEMA = Path(__file__).resolve().parents[2] / "nimctl" / "schemas" / "nimctl-plan.schema.json"

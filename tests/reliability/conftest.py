@@ -9,7 +9,7 @@ import pytest
 
 from nimctl.offline.emulator.options import EmulatorOptions
 from nimctl.offline.emulator.server import EmulatorServer
-from tests.reliability.harness import FAST_LEPTON
+from tests.support.reliability.harness import FAST_LEPTON
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import pytest
 
 from nimctl.state.model import State
 from nimctl.state.store import StateStore
-from tests.reliability.harness import LEPTON_TWO_TASKS, LeptonSandbox, nimctl
-from tests.reliability.hostile import (
+from tests.support.reliability.harness import LEPTON_TWO_TASKS, LeptonSandbox, nimctl
+from tests.support.reliability.hostile import (
     MEMORY_LIMIT,
     STATE_COMMANDS,
     config_inputs,

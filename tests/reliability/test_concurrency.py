@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from nimctl.state.validation import validate_state_dict
-from tests.reliability.harness import (
+from tests.support.reliability.harness import (
     LEPTON_FIVE_TASKS,
     LeptonSandbox,
     finish,

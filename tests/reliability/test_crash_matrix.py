@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reliability.harness import (
+from tests.support.reliability.harness import (
     LEPTON_WAITS,
     LOCAL_WAITS,
     LeptonSandbox,

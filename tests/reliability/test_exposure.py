@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.reliability.harness import REPO, LeptonSandbox, LocalSandbox, base_env, nimctl
+from tests.support.reliability.harness import REPO, LeptonSandbox, LocalSandbox, base_env, nimctl
 
 pytestmark = pytest.mark.timeout(120)
 PACKAGE = REPO / "nimctl"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reliability.harness import (
+from tests.support.reliability.harness import (
     LEPTON_FIVE_TASKS,
     LeptonSandbox,
     fault_case,

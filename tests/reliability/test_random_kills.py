@@ -1,4 +1,4 @@
-"""A seeded handful of the random-time kill campaign (``tests/reliability/random_kills.py``): one
+"""A seeded handful of the random-time kill campaign (``tests/support/reliability/random_kills.py``): one
 trial per signal, during apply and destroy, with and without 30 % + 30 % faults. The test command
 runs the first (the others are marked slow); the full campaign is ``bench/random_kills.py``."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reliability.harness import LEPTON_TWO_TASKS, LeptonSandbox
-from tests.reliability.random_kills import campaign
+from tests.support.reliability.harness import LEPTON_TWO_TASKS, LeptonSandbox
+from tests.support.reliability.random_kills import campaign
 
 TRIALS = [
     ("apply", "KILL", True),

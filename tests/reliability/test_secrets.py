@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import LOCAL_QUICKSTART, LeptonSandbox, LocalSandbox, Result, nimctl
+from tests.support.reliability.harness import LOCAL_QUICKSTART, LeptonSandbox, LocalSandbox, Result, nimctl
 
 pytestmark = pytest.mark.timeout(300)
 

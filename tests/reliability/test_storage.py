@@ -1,6 +1,6 @@
 """Storage faults: a read-only or full state directory is refused before any platform call, and a
 disk that fills after a side effect leaves everything recoverable. The state directory is a real
-small tmpfs (``tests/reliability/storage.py``): real EROFS and ENOSPC."""
+small tmpfs (``tests/support/reliability/storage.py``): real EROFS and ENOSPC."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from tests.reliability import storage
-from tests.reliability.harness import LEPTON_TWO_TASKS, LeptonSandbox, Result, _decode, traceback_problems
+from tests.support.reliability import storage
+from tests.support.reliability.harness import LEPTON_TWO_TASKS, LeptonSandbox, Result, _decode, traceback_problems
 
 pytestmark = pytest.mark.skipif(storage.available() is not None, reason=str(storage.available()))
 WRITES = ("POST", "PATCH", "PUT", "DELETE")

@@ -13,7 +13,7 @@ from pathlib import Path
 from nimctl.state.store import StateStore
 from nimctl.state.validation import validate_state_dict
 
-WORKER = Path(__file__).with_name("workers.py")
+WORKER = Path(__file__).resolve().parents[1] / "support" / "state_workers.py"
 
 
 def _start(*args: str) -> subprocess.Popen:

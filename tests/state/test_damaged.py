@@ -10,7 +10,7 @@ import pytest
 from nimctl.state.errors import StateError
 from nimctl.state.model import State
 from nimctl.state.store import StateStore
-from tests.state.samples import sample_state
+from tests.support.state_samples import sample_state
 
 
 def _valid_bytes() -> bytes:

@@ -22,9 +22,9 @@ from nimctl.state.backend import StateAppender, StateLocker, StateReader, StateW
 from nimctl.state.delta import Image, apply_delta
 from nimctl.state.model import Invocation, PendingEntry, State
 from nimctl.state.store import StateStore
-from tests.state.samples import INVOCATION_ID, job_record, sample_state
+from tests.support.state_samples import INVOCATION_ID, job_record, sample_state
 
-WORKER = Path(__file__).with_name("workers.py")
+WORKER = Path(__file__).resolve().parents[1] / "support" / "state_workers.py"
 
 
 def _journal_lines(store: StateStore) -> list[dict]:

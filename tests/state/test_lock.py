@@ -20,7 +20,7 @@ from nimctl.state.errors import LockedError, StateError
 from nimctl.state.model import State
 from nimctl.state.store import StateStore
 
-WORKER = Path(__file__).with_name("workers.py")
+WORKER = Path(__file__).resolve().parents[1] / "support" / "state_workers.py"
 
 
 @contextmanager

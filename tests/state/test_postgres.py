@@ -1,4 +1,4 @@
-"""The state in a real PostgreSQL server (tests/postgres_server.py starts one on 127.0.0.1):
+"""The state in a real PostgreSQL server (tests/support/postgres.py starts one on 127.0.0.1):
 steps are rows, every version stays readable, the lock names its holder and dies with it, a
 stale or lockless writer can never overwrite, a lost connection takes the lock again or fails
 clearly, and bad URLs, servers and credentials are clear errors."""
@@ -19,10 +19,10 @@ from nimctl.apply.journal import Journal
 from nimctl.state.backend import StateAppender, StateHistory, StateLocker, StateReader, StateWriter, open_state
 from nimctl.state.errors import LockedError, StateError
 from nimctl.state.postgres import PostgresState
-from tests.state.samples import INVOCATION_ID, job_record, sample_state
+from tests.support.state_samples import INVOCATION_ID, job_record, sample_state
 
 pytestmark = pytest.mark.timeout(120)
-WORKER = Path(__file__).with_name("workers.py")
+WORKER = Path(__file__).resolve().parents[1] / "support" / "state_workers.py"
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from nimctl.state.errors import AddressNotInState, LockedError
 from nimctl.state.model import PendingEntry
 from nimctl.state.remove import state_rm
 from nimctl.state.store import StateStore
-from tests.state.samples import INVOCATION_ID, sample_state
 from tests.state.test_lock import holder
+from tests.support.state_samples import INVOCATION_ID, sample_state
 
 
 def test_state_rm_forgets_the_resource_and_keeps_a_backup(store: StateStore) -> None:

@@ -14,7 +14,7 @@ from nimctl.state.errors import StateError, UnredactedSecretError
 from nimctl.state.model import Invocation, PendingEntry, ResourceRecord, State
 from nimctl.state.store import StateStore
 from nimctl.state.validation import SCHEMA_PATH, validate_state_dict
-from tests.state.samples import sample_state
+from tests.support.state_samples import sample_state
 
 
 def test_missing_file_reads_as_fresh_state_and_is_not_written(store: StateStore) -> None:

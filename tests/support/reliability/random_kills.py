@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.reliability.harness import (
+from tests.support.reliability.harness import (
     FAST_LEPTON,
     LeptonSandbox,
     Result,

@@ -1,10 +1,11 @@
 """Subprocess entry points for the state tests: real processes competing for one state file.
+The tests run it as a script, ``python tests/support/state_workers.py COMMAND ...``:
 
-python workers.py hold-lock STATE COMMAND SECONDS [TIMEOUT]   # prints "locked <lock_id>", holds
-python workers.py try-lock STATE COMMAND TIMEOUT              # prints "locked" or the LockedError
-python workers.py write-loop STATE COUNT RESOURCES            # writes COUNT times, prints "wrote N"
-python workers.py read-loop STATE SECONDS                     # reads repeatedly, prints "reads N"
-python workers.py journal-loop STATE COUNT                    # journaled steps, prints "step N"
+    hold-lock STATE COMMAND SECONDS [TIMEOUT]   # prints "locked <lock_id>", holds
+    try-lock STATE COMMAND TIMEOUT              # prints "locked" or the LockedError
+    write-loop STATE COUNT RESOURCES            # writes COUNT times, prints "wrote N"
+    read-loop STATE SECONDS                     # reads repeatedly, prints "reads N"
+    journal-loop STATE COUNT                    # journaled steps, prints "step N"
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from nimctl.state.errors import LockedError  # noqa: E402
 from nimctl.state.store import StateStore  # noqa: E402
-from tests.state.samples import sample_state  # noqa: E402
+from tests.support.state_samples import sample_state  # noqa: E402
 
 
 def _store(path: str):
@@ -66,7 +67,7 @@ def write_loop(path: str, count: str, resources: str) -> None:
 
 def journal_loop(path: str, count: str) -> None:
     from nimctl.apply.journal import Journal
-    from tests.state.samples import INVOCATION_ID, job_record
+    from tests.support.state_samples import INVOCATION_ID, job_record
 
     store = _store(path)
     with store.lock("journal-loop"):

@@ -1,4 +1,8 @@
-"""Helpers for the config tests: write a config file, load it, get its problems as text."""
+"""Config files for the config tests (and the export tests' config checks): write one
+(``write``, ``seed_with``: the seed's Complete Example with one replacement), load it
+(``load_one``), get its problems (``problems_of``, ``errors_of``, ``error_text``); where the
+config tests' files are (``FIXTURES``, ``SEED``, the ``BROKEN`` corpus) and ``LOCAL_MOCK``, the
+defaults of a local stack with the mock deployment."""
 
 from __future__ import annotations
 
@@ -10,11 +14,11 @@ import pytest
 from nimctl.common.errors import ConfigError, ConfigProblem
 from nimctl.config import LoadedConfig, load_configs
 
-HERE = Path(__file__).resolve().parent
-FIXTURES = HERE / "fixtures"
-BROKEN = HERE / "broken"
+REPO = Path(__file__).resolve().parents[2]
+CONFIG_TESTS = REPO / "tests" / "config"  # the config tests' fixtures and broken corpus
+FIXTURES = CONFIG_TESTS / "fixtures"
+BROKEN = CONFIG_TESTS / "broken"
 SEED = FIXTURES / "seed_complete_example.yaml"
-REPO = HERE.parent.parent
 
 
 def write(tmp_path: Path, *parts: str, name: str = "stack.yaml") -> str:

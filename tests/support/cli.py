@@ -1,5 +1,13 @@
-"""Helpers for the apply/destroy tests: run the real CLI, look at the emulator through its
-public HTTP API (the same one the SDK uses)."""
+"""The real CLI run as a subprocess, and the emulated Lepton workspace seen through its public
+HTTP API (the same one the SDK uses): for the apply, destroy, evaluation, export, ownership and
+performance tests.
+
+``cli_env`` is an environment pointed at the emulator (planted endpoint token, fast polling, a
+state file under the test's directory); ``run_cli`` / ``start_cli`` run ``python -m nimctl`` in it
+(``Result`` holds the exit code and output); ``read_state`` and ``invocation_id`` read what a run
+left; ``Platform`` lists, creates and deletes the workspace's objects and secrets; ``wait_for_mark``
+waits for a trace mark of a running apply.
+"""
 
 from __future__ import annotations
 

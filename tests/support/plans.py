@@ -1,4 +1,6 @@
-"""Fixed plans used by the golden, schema and secret tests."""
+"""Fixed plans (``SCENARIOS``: create, update/replace/delete, drift and pending, no changes, five
+tasks) for the plan rendering, plan file, golden, schema and secret tests, and ``PLANTED``, a
+literal secret planted in them that must never be printed or stored."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from nimctl.plan import Plan, make_plan, refresh
 from nimctl.providers.base import JobState
 from nimctl.state.model import PendingEntry, State
 from nimctl.state.records import endpoint_spec_hash
-from tests.plan.factories import endpoint_info, stack
+from tests.support.factories import endpoint_info, stack
 from tests.support.memory import applied_state
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

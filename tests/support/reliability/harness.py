@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIGS = Path(__file__).resolve().with_name("configs")
+REPO = Path(__file__).resolve().parents[3]
+CONFIGS = REPO / "tests" / "reliability" / "configs"
 LEPTON_TWO_TASKS = CONFIGS / "lepton_two_tasks.yaml"
 LEPTON_FIVE_TASKS = REPO / "examples" / "lepton_multi_task.yaml"
 LOCAL_QUICKSTART = REPO / "examples" / "local-quickstart.yaml"

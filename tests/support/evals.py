@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from tests.apply.helpers import REPO, run_cli
+from tests.support.cli import REPO, run_cli
 
 EVALFW = REPO / "tests" / "evalfw"
 IMAGE = "evalfw.local/nimctl-echo:1"  # a stand-in image name: these jobs run as processes

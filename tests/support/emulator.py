@@ -1,4 +1,6 @@
-"""Small helpers for driving the real SDK against the emulator."""
+"""Driving the real Lepton SDK against the emulator: a client for it (``client_for``), endpoint and
+job bodies and models in the shapes the SDK sends (``endpoint_body``, ``endpoint_model``,
+``job_model``), and ``wait_until`` to poll for a condition."""
 
 from __future__ import annotations
 

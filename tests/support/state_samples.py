@@ -1,4 +1,5 @@
-"""Sample states for the state tests: realistic records, secrets only as fingerprints/references."""
+"""Sample states for the state and performance tests (``sample_state``, ``endpoint_record``,
+``job_record``): realistic records, secrets only as fingerprints/references."""
 
 from __future__ import annotations
 
