@@ -38,10 +38,10 @@ from bench.common import (  # noqa: E402
     k_tasks_config,
     load_average,
     median,
-    nimctl_argv,
     run,
     save,
 )
+from tests.support.cli import nimctl_argv  # noqa: E402
 
 BUDGET_BASE_S = 1.0
 

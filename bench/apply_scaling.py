@@ -30,7 +30,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import emulator, emulator_env, load_average, request_counts, run, save, write_stacks  # noqa: E402
+from bench.common import emulator, emulator_env, load_average, run, save  # noqa: E402
+from tests.support.emulator import request_counts  # noqa: E402
+from tests.support.stacks import write_stacks  # noqa: E402
 
 COUNTED = Path(__file__).with_name("counted_nimctl.py")
 

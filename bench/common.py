@@ -3,6 +3,10 @@
 Every script runs the real ``nimctl`` command line in a subprocess (as a user would) against the
 Lepton emulator served from this process on 127.0.0.1, and prints medians of several runs. Nothing
 here calls a non-loopback address.
+
+What the tests use as well (the CLI's argv and a user's environment, generated stacks, the
+emulator's request counts, stacks applied in-process) is defined once in tests/support: bench/
+imports from tests/, the tests never import from bench/.
 """
 
 from __future__ import annotations
@@ -12,41 +16,17 @@ import os
 import platform
 import statistics
 import subprocess
-import sys
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.support.cli import user_env
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-SEED = REPO / "examples" / "lepton_nim_seed_example.yaml"
 ENDPOINT_TOKEN = "bench-endpoint-token"  # the emulator accepts any token; never a real one
-TASKS = ("lm-evaluation-harness.ifeval", "gsm8k", "simple_evals.gpqa_diamond")
-
-STACK_TEMPLATE = """\
-defaults:
-  - execution: lepton/default
-  - deployment: nim
-  - _self_
-execution:
-  output_dir: results/{name}
-deployment:
-  image: nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.6
-  served_model_name: meta/llama-3.1-8b-instruct
-  lepton_config:
-    resource_shape: gpu.1xh200
-    min_replicas: 1
-    max_replicas: 1
-    api_tokens:
-      - value_from:
-          token_name_ref: ENDPOINT_API_KEY
-evaluation:
-  tasks:
-{tasks}
-"""
 
 
 K_TEMPLATE = """\
@@ -87,36 +67,6 @@ def k_tasks_config(path: Path, k: int, *, endpoint: str) -> Path:
             ]
     path.write_text(K_TEMPLATE.format(endpoint=endpoint, tasks="\n".join(lines)))
     return path
-
-
-def nimctl_argv() -> list[str]:
-    """The installed console script when it sits next to this interpreter (what users run)."""
-    script = Path(sys.executable).with_name("nimctl")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "nimctl"]
-
-
-def user_env(**extra: str) -> dict[str, str]:
-    """The environment a user's shell would have: bytecode caching on (a developer shell often sets
-    PYTHONDONTWRITEBYTECODE, which makes every start-up recompile nimctl), no stray nimctl/Lepton
-    settings, no colour."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LEPTON_", "NIMCTL_")) and k != "PYTHONDONTWRITEBYTECODE"
-    }
-    env["NO_COLOR"] = "1"
-    env.update(extra)
-    return env
-
-
-def write_stacks(directory: Path, count: int, tasks: Sequence[str] = TASKS) -> Path:
-    """``count`` stack files (one endpoint and ``len(tasks)`` jobs each) in ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    task_lines = "\n".join(f"    - name: {t}" for t in tasks)
-    for i in range(count):
-        name = f"stack-{i:04d}"
-        (directory / f"{name}.yaml").write_text(STACK_TEMPLATE.format(name=name, tasks=task_lines))
-    return directory
 
 
 def median(values: Sequence[float]) -> float:
@@ -183,20 +133,6 @@ def emulator_env(server: Any, workdir: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
-
-
-def request_counts(server: Any) -> dict[str, int]:
-    """``METHOD route-kind`` -> count, e.g. ``GET /deployments``, ``GET /jobs`` (pages counted)."""
-    counts: Counter[str] = Counter()
-    for record in server.requests:
-        parts = record.route.strip("/").split("/")
-        kind = "/" + parts[0]
-        if len(parts) > 1:
-            kind += "/{id}"  # one object's name or id
-        if len(parts) > 2:
-            kind += "/" + "/".join(parts[2:])
-        counts[f"{record.method} {kind}"] += 1
-    return dict(sorted(counts.items()))
 
 
 def run(

@@ -7,8 +7,8 @@ Budget: requests constant in N; 1,000 stacks planned in under 3 s.
 How the stacks get applied (both through nimctl's real code):
 - N <= --cli-max: `nimctl apply --auto-approve -f DIR` against the emulator (the real command);
 - larger N: the apply engine itself (`nimctl.apply.applier.run_apply`) called in this process
-  (real SDK, real HTTP to the emulator, 20 parallel submissions), without the CLI's process start
-  and output. Either way the following `nimctl plan` must report "No changes".
+  (real SDK, real HTTP to the emulator, 20 parallel submissions; tests/support/applied.py), without
+  the CLI's process start and output. Either way the following `nimctl plan` must report "No changes".
 
 Each size is planned in two situations: after apply (every job finished and recorded as such:
 refresh lists only the endpoints) and after `apply --no-wait` (jobs recorded as running: refresh
@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,24 +32,16 @@ from bench.common import (  # noqa: E402
     emulator_env,
     load_average,
     median,
-    nimctl_argv,
-    request_counts,
     run,
     save,
-    write_stacks,
 )
+from tests.support.applied import add_workspace_secrets, apply_in_process, mark_jobs_running  # noqa: E402
+from tests.support.cli import nimctl_argv  # noqa: E402
+from tests.support.emulator import request_counts  # noqa: E402
+from tests.support.stacks import write_stacks  # noqa: E402
 
 BUDGET_S = 3.0
 EMULATOR = {"ready_after": 0.0, "job_duration": 0.05, "queue_time": 0.0, "delete_after": 0.05}
-
-
-def add_workspace_secrets(server: Any) -> None:
-    """The secrets the seed example references, created once per workspace as a user would
-    (Lepton, and the emulator, start nothing whose secret is missing; apply checks first)."""
-    known = set(server.world.secret_names())
-    server.world.create_secrets(
-        [{"name": n, "value": f"bench-{n}"} for n in ("ENDPOINT_API_KEY", "HUGGING_FACE_HUB_TOKEN") if n not in known]
-    )
 
 
 def apply_with_cli(server: Any, stacks_dir: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -62,42 +53,6 @@ def apply_with_cli(server: Any, stacks_dir: Path, env: dict[str, str]) -> dict[s
     if proc.returncode != 0:
         raise RuntimeError(proc.stdout[-3000:] + proc.stderr[-3000:])
     return {"how": "nimctl apply", "wall_s": round(wall, 2), "requests": sum(request_counts(server).values())}
-
-
-def apply_in_process(server: Any, stacks_dir: Path, state_path: Path) -> dict[str, Any]:
-    """The real apply engine (``run_apply``) in this process, against the emulator through the real
-    SDK: what `nimctl apply` does, without a process start or output."""
-    from nimctl.apply.applier import ApplyOptions, run_apply
-    from nimctl.apply.events import CollectEvents, ErrorMessage
-    from nimctl.config import load_configs
-    from nimctl.providers.lepton.provider import LeptonProvider
-    from nimctl.stack.builder import build_stacks
-    from nimctl.state.store import StateStore
-    from tests.support.memory import MemoryWorkspace
-
-    started = time.perf_counter()
-    stacks = build_stacks(load_configs([str(stacks_dir)]))
-    provider = LeptonProvider(workspace_id=server.workspace_id, token=server.token, url=server.url)
-    add_workspace_secrets(server)
-    ws = MemoryWorkspace(StateStore(state_path), {"lepton": provider})  # type: ignore[dict-item]
-    events = CollectEvents()
-    code = run_apply(ws, stacks, ApplyOptions(parallelism=20), events, lambda: True)
-    if code != 0:
-        errors = "; ".join(str(e.payload()) for e in events.of(ErrorMessage))
-        raise RuntimeError(f"apply of {len(stacks)} stacks exited {code}: {errors}")
-    return {"how": "the apply engine in-process", "wall_s": round(time.perf_counter() - started, 2)}
-
-
-def mark_jobs_running(state_path: Path) -> None:
-    """The state as `apply --no-wait` leaves it: jobs recorded as running."""
-    from nimctl.state.store import StateStore
-
-    store = StateStore(state_path)
-    state = store.read()
-    for record in state.resources.values():
-        if record.type == "job":
-            record.observed = {**record.observed, "state": "running", "platform_state": "Running"}
-    store.write(state)
 
 
 def plan_runs(server: Any, stacks_dir: Path, env: dict[str, str], runs: int, refresh: bool) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import SEED, load_average, median, nimctl_argv, save, user_env  # noqa: E402
+from bench.common import load_average, median, save  # noqa: E402
+from tests.support.cli import SEED, nimctl_argv, user_env  # noqa: E402
 
 BUDGET_S = 0.300
 # What a fast start must not pay for (imported inside the commands that need them).

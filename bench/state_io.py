@@ -35,8 +35,8 @@ from bench.common import (  # noqa: E402
     load_average,
     median,
     save,
-    write_stacks,
 )
+from tests.support.stacks import write_stacks  # noqa: E402
 
 EMULATOR = {"ready_after": 0.2, "job_duration": 0.5, "queue_time": 0.0, "delete_after": 0.05}
 

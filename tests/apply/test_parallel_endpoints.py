@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.common import write_stacks
 from tests.support.cli import cli_env, run_cli
+from tests.support.stacks import write_stacks
 
 pytestmark = pytest.mark.timeout(180)
 

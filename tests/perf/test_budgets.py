@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import SEED, nimctl_argv, request_counts, user_env, write_stacks
-from bench.plan_scaling import apply_in_process, mark_jobs_running
+from tests.support.applied import apply_in_process, mark_jobs_running
+from tests.support.cli import SEED, nimctl_argv, user_env
+from tests.support.emulator import request_counts
+from tests.support.stacks import write_stacks
 
 pytestmark = pytest.mark.timeout(240)
 

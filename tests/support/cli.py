@@ -6,7 +6,9 @@ performance tests.
 state file under the test's directory); ``run_cli`` / ``start_cli`` run ``python -m nimctl`` in it
 (``Result`` holds the exit code and output); ``read_state`` and ``invocation_id`` read what a run
 left; ``Platform`` lists, creates and deletes the workspace's objects and secrets; ``wait_for_mark``
-waits for a trace mark of a running apply.
+waits for a trace mark of a running apply. ``nimctl_argv`` and ``user_env`` are the command and
+environment a user's shell would run (the installed console script, bytecode caching on), for the
+performance tests and bench/.
 """
 
 from __future__ import annotations
@@ -60,6 +62,26 @@ def cli_env(emulator, tmp_path: Path, **extra: str) -> dict[str, str]:
             "NO_COLOR": "1",
         }
     )
+    env.update(extra)
+    return env
+
+
+def nimctl_argv() -> list[str]:
+    """The installed console script when it sits next to this interpreter (what users run)."""
+    script = Path(sys.executable).with_name("nimctl")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "nimctl"]
+
+
+def user_env(**extra: str) -> dict[str, str]:
+    """The environment a user's shell would have: bytecode caching on (a developer shell often sets
+    PYTHONDONTWRITEBYTECODE, which makes every start-up recompile nimctl), no stray nimctl/Lepton
+    settings, no colour."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LEPTON_", "NIMCTL_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    env["NO_COLOR"] = "1"
     env.update(extra)
     return env
 

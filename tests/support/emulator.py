@@ -1,10 +1,12 @@
 """Driving the real Lepton SDK against the emulator: a client for it (``client_for``), endpoint and
 job bodies and models in the shapes the SDK sends (``endpoint_body``, ``endpoint_model``,
-``job_model``), and ``wait_until`` to poll for a condition."""
+``job_model``), ``wait_until`` to poll for a condition, and ``request_counts``: the emulator's
+request log counted by method and route kind (for the request budgets and bench/)."""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -77,3 +79,17 @@ def job_model(name: str, image: str = "python:3.11", command: list[str] | None =
             },
         }
     )
+
+
+def request_counts(server: Any) -> dict[str, int]:
+    """``METHOD route-kind`` -> count, e.g. ``GET /deployments``, ``GET /jobs`` (pages counted)."""
+    counts: Counter[str] = Counter()
+    for record in server.requests:
+        parts = record.route.strip("/").split("/")
+        kind = "/" + parts[0]
+        if len(parts) > 1:
+            kind += "/{id}"  # one object's name or id
+        if len(parts) > 2:
+            kind += "/" + "/".join(parts[2:])
+        counts[f"{record.method} {kind}"] += 1
+    return dict(sorted(counts.items()))
