@@ -10,13 +10,13 @@ command — runs the rest.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from nimctl.offline.emulator.options import EmulatorOptions
 from nimctl.offline.emulator.server import EmulatorServer
+from tests.support.emulator import isolate_lepton_cache
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -40,12 +40,6 @@ def emulator() -> Iterator[EmulatorServer]:
         yield server
     finally:
         server.stop(wait=False)  # uvicorn's shutdown takes ~0.2 s; no test needs to wait for it
-
-
-def isolate_lepton_cache(cache_dir) -> None:
-    """An empty ``lep login`` cache; the version-check stamp keeps ``lep`` from calling PyPI."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    (cache_dir / "latest_version_check").write_text(str(time.time()))
 
 
 @pytest.fixture

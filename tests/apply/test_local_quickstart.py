@@ -10,23 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import REPO, invocation_id, read_state, run_cli
+from tests.support.cli import REPO, invocation_id, local_env, read_state, run_cli
 
 pytestmark = pytest.mark.timeout(180)
 QUICKSTART = REPO / "examples" / "local-quickstart.yaml"
-
-
-def local_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEPTON_", "NIMCTL_"))}
-    env.update(
-        {
-            "NIMCTL_STATE": str(tmp_path / "state" / "nimctl.state.json"),
-            "NIMCTL_POLL_INTERVAL": "0.05",
-            "NIMCTL_LOCAL_GRACE_S": "3",
-            "NO_COLOR": "1",
-        }
-    )
-    return env
 
 
 def processes_mentioning(text: str) -> list[int]:

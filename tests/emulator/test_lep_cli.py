@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import isolate_lepton_cache
-from tests.support.emulator import client_for, endpoint_model, job_model, wait_until
+from tests.support.emulator import client_for, endpoint_model, isolate_lepton_cache, job_model, wait_until
 
 LEP = Path(sys.executable).with_name("lep")
 pytestmark = pytest.mark.skipif(not LEP.exists(), reason="the lep CLI is not installed next to python")

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.apply.test_local_quickstart import local_env
-from tests.support.cli import invocation_id, read_state, run_cli
+from tests.support.cli import invocation_id, local_env, read_state, run_cli
 from tests.support.evals import accuracy, echo_tasks, results_json, with_tools, write_config
 
 pytestmark = pytest.mark.timeout(240)

@@ -8,7 +8,7 @@ import pytest
 
 from nimctl.cli.commands.results import comparison_lines
 from nimctl.export.compare import compare
-from tests.export.conftest import task_run, two_stacks
+from tests.support.export_runs import task_run, two_stacks
 
 
 def test_stacks_of_one_invocation(invocation) -> None:

@@ -15,8 +15,8 @@ pytest.importorskip("mlflow", reason="the mlflow extra is part of the test extra
 
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from tests.export.conftest import FIXTURES  # noqa: E402
 from tests.support.cli import invocation_id, run_cli  # noqa: E402
+from tests.support.export_runs import FIXTURES  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -8,7 +8,7 @@ import json
 from nimctl.export.report import Outcome
 from nimctl.export.run import export
 from nimctl.export.settings import Destination, resolve
-from tests.export.conftest import INVOCATION, task_run, two_stacks
+from tests.support.export_runs import INVOCATION, task_run, two_stacks
 
 
 def _settings(tmp_path, **values):

@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from nimctl.export.report import Outcome  # noqa: E402
 from nimctl.export.run import export  # noqa: E402
 from nimctl.export.settings import Destination, resolve  # noqa: E402
-from tests.export.conftest import INVOCATION  # noqa: E402
+from tests.support.export_runs import INVOCATION  # noqa: E402
 
 
 @pytest.fixture(scope="module")

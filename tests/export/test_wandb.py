@@ -10,7 +10,7 @@ from nimctl.export.destinations.wandb import run_id_for  # noqa: E402
 from nimctl.export.report import Outcome  # noqa: E402
 from nimctl.export.run import export  # noqa: E402
 from nimctl.export.settings import Destination, resolve  # noqa: E402
-from tests.export.conftest import INVOCATION  # noqa: E402
+from tests.support.export_runs import INVOCATION  # noqa: E402
 from tests.support.wandb_files import offline_runs  # noqa: E402
 
 

@@ -15,8 +15,7 @@ import pytest
 
 from nimctl.builtin_tasks.common import SCHEMA, base_url, iter_sse, percentile
 from nimctl.offline.mock_server import MockServer
-
-from .conftest import MODEL
+from tests.support.local import MODEL
 
 SMOKE_CHECKS = ["models", "chat", "completion", "chat_stream", "completion_stream"]
 

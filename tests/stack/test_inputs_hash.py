@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.stack.conftest import build, local_mock_config, seed_config
+from tests.support.stack_configs import build, local_mock_config, seed_config
 
 
 def shuffled(node: Any, rng: random.Random) -> Any:

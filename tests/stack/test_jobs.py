@@ -10,7 +10,7 @@ from nimctl.common.errors import ConfigError
 from nimctl.stack.builder import render_job_spec
 from nimctl.stack.specs.markers import PENDING_URL
 from nimctl.stack.specs.scripts import RUN_EVAL_COMMAND
-from tests.stack.conftest import build
+from tests.support.stack_configs import build
 
 INVOCATION = "a1b2c3d4e5f60718"
 URL = "https://ws1-llama-3-1-8b.xenon.lepton.run"

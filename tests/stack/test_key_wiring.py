@@ -13,7 +13,7 @@ import yaml
 
 from nimctl.stack.builder import render_job_spec
 from nimctl.stack.specs.key_wiring import KeyWiring
-from tests.stack.conftest import build, seed_config
+from tests.support.stack_configs import build, seed_config
 
 INVOCATION = "a1b2c3d4e5f60718"
 URL = "https://ws1-llama.xenon.lepton.run"

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from nimctl.common.errors import ConfigError
-from tests.stack.conftest import build, seed_config
+from tests.support.stack_configs import build, seed_config
 
 # What the launcher 0.2.6 sends for the seed's Complete Example (reference/launcher.md).
 LAUNCHER_SPEC = json.loads("""

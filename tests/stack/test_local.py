@@ -12,7 +12,7 @@ from nimctl.common.errors import ConfigError
 from nimctl.stack.builder import render_job_spec
 from nimctl.stack.specs.scripts import RUN_EVAL_COMMAND
 from nimctl.stack.specs.task_plan import DEFAULT_TASK_TIMEOUT_S
-from tests.stack.conftest import build, local_mock_config
+from tests.support.stack_configs import build, local_mock_config
 
 INVOCATION = "feedfacecafe0001"
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from nimctl.common.errors import ConfigError
 from nimctl.stack.builder import build_stacks, derived_endpoint_name, job_name, job_name_slug
 from nimctl.stack.resources import DesiredJob
-from tests.stack.conftest import Loaded, build, seed_config
+from tests.support.stack_configs import Loaded, build, seed_config
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 

@@ -10,7 +10,7 @@ import pytest
 
 from nimctl.stack.builder import build_stacks, check_specs_with_sdk
 from nimctl.stack.specs.lepton import DEPLOYMENT_SPEC_FIELDS
-from tests.stack.conftest import build, seed_config
+from tests.support.stack_configs import build, seed_config
 
 EXAMPLES = sorted(glob.glob("examples/*.yaml"))
 
@@ -97,6 +97,6 @@ def test_problems_in_job_specs_are_reported(change, text: str) -> None:
 
 
 def test_local_stacks_are_not_checked_against_lepton() -> None:
-    from tests.stack.conftest import local_mock_config
+    from tests.support.stack_configs import local_mock_config
 
     assert check_specs_with_sdk([build(local_mock_config())]) == []

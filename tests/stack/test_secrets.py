@@ -9,7 +9,7 @@ import pytest
 from nimctl.common.errors import ConfigError
 from nimctl.common.secrets import is_redacted, redact_spec
 from nimctl.stack.builder import build_stacks, redact_stack_dict, render_job_spec
-from tests.stack.conftest import Loaded, build, seed_config
+from tests.support.stack_configs import Loaded, build, seed_config
 
 TOKEN = "tok-'quote\"-$(rm -rf /)-9f8e7d6c5b4a"
 SALT = "lineage-1234"
@@ -96,7 +96,7 @@ def test_errors_never_quote_the_token() -> None:
 
 
 def test_local_runs_ignore_endpoint_tokens_with_a_warning() -> None:
-    from tests.stack.conftest import local_mock_config
+    from tests.support.stack_configs import local_mock_config
 
     config = local_mock_config()
     config["deployment"]["lepton_config"] = {"api_tokens": [{"value": TOKEN}]}

@@ -14,7 +14,7 @@ import yaml
 
 from nimctl.stack.builder import render_job_spec
 from nimctl.stack.specs.scripts import JOB_SCRIPT, RUN_EVAL_COMMAND
-from tests.stack.conftest import build, seed_config
+from tests.support.stack_configs import build, seed_config
 
 NASTY = [
     "it's",

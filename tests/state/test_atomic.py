@@ -12,8 +12,7 @@ from pathlib import Path
 
 from nimctl.state.store import StateStore
 from nimctl.state.validation import validate_state_dict
-
-WORKER = Path(__file__).resolve().parents[1] / "support" / "state_workers.py"
+from tests.support.state_processes import WORKER
 
 
 def _start(*args: str) -> subprocess.Popen:

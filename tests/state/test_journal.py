@@ -22,9 +22,8 @@ from nimctl.state.backend import StateAppender, StateLocker, StateReader, StateW
 from nimctl.state.delta import Image, apply_delta
 from nimctl.state.model import Invocation, PendingEntry, State
 from nimctl.state.store import StateStore
+from tests.support.state_processes import WORKER
 from tests.support.state_samples import INVOCATION_ID, job_record, sample_state
-
-WORKER = Path(__file__).resolve().parents[1] / "support" / "state_workers.py"
 
 
 def _journal_lines(store: StateStore) -> list[dict]:

@@ -10,8 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,31 +17,7 @@ import pytest
 from nimctl.state.errors import LockedError, StateError
 from nimctl.state.model import State
 from nimctl.state.store import StateStore
-
-WORKER = Path(__file__).resolve().parents[1] / "support" / "state_workers.py"
-
-
-@contextmanager
-def holder(
-    state_path: Path, command: str = "apply -f big.yaml", seconds: float = 30.0, lock_mode: str = "auto"
-) -> Iterator[tuple[subprocess.Popen, str]]:
-    """A separate process holding the lock; yields it and its lock id once it holds it."""
-    env = {**os.environ, "NIMCTL_TEST_LOCK_MODE": lock_mode}
-    proc = subprocess.Popen(
-        [sys.executable, str(WORKER), "hold-lock", str(state_path), command, str(seconds)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("locked "), line
-        yield proc, line.split()[1]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        proc.stdout.close()
+from tests.support.state_processes import WORKER, holder
 
 
 def run_worker(*args: str, lock_mode: str = "auto", timeout: float = 30) -> subprocess.CompletedProcess:

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -19,10 +18,10 @@ from nimctl.apply.journal import Journal
 from nimctl.state.backend import StateAppender, StateHistory, StateLocker, StateReader, StateWriter, open_state
 from nimctl.state.errors import LockedError, StateError
 from nimctl.state.postgres import PostgresState
+from tests.support.state_processes import WORKER
 from tests.support.state_samples import INVOCATION_ID, job_record, sample_state
 
 pytestmark = pytest.mark.timeout(120)
-WORKER = Path(__file__).resolve().parents[1] / "support" / "state_workers.py"
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from nimctl.state.errors import AddressNotInState, LockedError
 from nimctl.state.model import PendingEntry
 from nimctl.state.remove import state_rm
 from nimctl.state.store import StateStore
-from tests.state.test_lock import holder
+from tests.support.state_processes import holder
 from tests.support.state_samples import INVOCATION_ID, sample_state
 
 

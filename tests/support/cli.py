@@ -3,7 +3,7 @@ HTTP API (the same one the SDK uses): for the apply, destroy, evaluation, export
 performance tests.
 
 ``cli_env`` is an environment pointed at the emulator (planted endpoint token, fast polling, a
-state file under the test's directory); ``run_cli`` / ``start_cli`` run ``python -m nimctl`` in it
+state file under the test's directory), ``local_env`` one for the local platform; ``run_cli`` / ``start_cli`` run ``python -m nimctl`` in it
 (``Result`` holds the exit code and output); ``read_state`` and ``invocation_id`` read what a run
 left; ``Platform`` lists, creates and deletes the workspace's objects and secrets; ``wait_for_mark``
 waits for a trace mark of a running apply. ``nimctl_argv`` and ``user_env`` are the command and
@@ -83,6 +83,19 @@ def user_env(**extra: str) -> dict[str, str]:
     }
     env["NO_COLOR"] = "1"
     env.update(extra)
+    return env
+
+
+def local_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEPTON_", "NIMCTL_"))}
+    env.update(
+        {
+            "NIMCTL_STATE": str(tmp_path / "state" / "nimctl.state.json"),
+            "NIMCTL_POLL_INTERVAL": "0.05",
+            "NIMCTL_LOCAL_GRACE_S": "3",
+            "NO_COLOR": "1",
+        }
+    )
     return env
 
 

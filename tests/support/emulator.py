@@ -1,6 +1,7 @@
 """Driving the real Lepton SDK against the emulator: a client for it (``client_for``), endpoint and
 job bodies and models in the shapes the SDK sends (``endpoint_body``, ``endpoint_model``,
-``job_model``), ``wait_until`` to poll for a condition, and ``request_counts``: the emulator's
+``job_model``), ``isolate_lepton_cache`` (an empty ``lep login`` cache), ``wait_until`` to poll for
+a condition, and ``request_counts``: the emulator's
 request log counted by method and route kind (for the request budgets and bench/)."""
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ def client_for(emulator):
     from leptonai.api.v2.client import APIClient
 
     return APIClient(workspace_id=emulator.workspace_id, auth_token=emulator.token, url=emulator.url)
+
+
+def isolate_lepton_cache(cache_dir) -> None:
+    """An empty ``lep login`` cache; the version-check stamp keeps ``lep`` from calling PyPI."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    (cache_dir / "latest_version_check").write_text(str(time.time()))
 
 
 def wait_until(probe: Callable[[], T], timeout: float = 5.0, interval: float = 0.01) -> T:
