@@ -19,6 +19,13 @@ from nimctl.offline.emulator.server import EmulatorServer
 from tests.support.emulator import isolate_lepton_cache
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (the default, pyproject.toml): one worker more than there are cores. Most tests
+    wait on subprocesses, servers and polls, so the extra worker fills the cores while they do;
+    every test uses its own ports, directories and servers, so workers never share anything."""
+    return min((os.cpu_count() or 1) + 1, 8)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if "slow" in (config.getoption("-m") or "") or os.environ.get("NIMCTL_SLOW") == "1":
         return

@@ -55,6 +55,11 @@ def test_scale_down_bound_sent_by_default_and_the_users_kept(world, env, tmp_pat
     assert report["state"]["locator"].endswith("nimctl.state.json")
 
 
+def _fired_state(world) -> str:
+    [fired] = [j for j in world.jobs() if j["metadata"]["name"] == TTL_JOB]
+    return fired["status"]["state"]
+
+
 def test_max_lifetime_job_is_scheduled_moved_removed_and_fires(world, emulator, env, tmp_path: Path) -> None:
     config = copy_config(tmp_path)
     first = run_cli(["apply", "-f", str(config), "--auto-approve", *LIFETIME], env)
@@ -100,8 +105,11 @@ def test_max_lifetime_job_is_scheduled_moved_removed_and_fires(world, emulator, 
     # The job itself called the workspace API, with the token from the secret.
     deletes = [r for r in emulator.requests if r.method == "DELETE" and r.route == "/deployments/llama-3-1-8b"]
     assert [r.status for r in deletes] == [200]
-    [fired] = [j for j in world.jobs() if j["metadata"]["name"] == TTL_JOB]
-    assert fired["status"]["state"] == "Completed"
+    # The deletion lands before the job's process exits: wait for the job to finish.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _fired_state(world) == "Running":
+        time.sleep(0.1)
+    assert _fired_state(world) == "Completed"
 
     plan = run_cli(["plan", "-f", str(config), *LIFETIME], env)
     assert "deleted outside nimctl" in plan.out
