@@ -47,11 +47,12 @@ from nimctl.apply.events import (
     WaitStart,
     WarningMessage,
 )
-from nimctl.apply.journal import Journal, checkpoint
+from nimctl.apply.journal import Journal
 from nimctl.apply.recovery import close_abandoned_invocations, settle_pending
 from nimctl.apply.removal import destroy_addresses, remove_endpoint, remove_job
 from nimctl.apply.waiting import Poller, poll_jobs, unreachable_timeout_s, wait_endpoints_ready
 from nimctl.apply.workspace import Workspace
+from nimctl.common.checkpoints import checkpoint
 from nimctl.common.errors import NimctlError
 from nimctl.common.secrets import redact_spec
 from nimctl.plan.actions import Action

@@ -7,23 +7,19 @@
 A crash between any two of these leaves a pending entry that names the object (by its platform
 name), so the next plan/apply/destroy can find it live and adopt it or finish removing it.
 
-``checkpoint`` marks each of those moments. Setting ``NIMCTL_TRACE_FILE`` appends the marks to a
-file, and ``NIMCTL_CRASH_AT`` (an fnmatch pattern) makes the process kill itself with
-``NIMCTL_CRASH_SIGNAL`` (default KILL) at the first matching mark: the reliability suite uses this
-to stop a real ``nimctl apply`` at every journaled step.
+Each of those moments is a named kill point (``nimctl.common.checkpoints``): the reliability suite
+stops a real ``nimctl apply`` at every journaled step through them.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import os
-import signal
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
+from nimctl.common.checkpoints import checkpoint
 from nimctl.state.backend import StateAppender, StateWriter
 from nimctl.state.delta import Image
 from nimctl.state.model import Invocation, InvocationStatus, PendingEntry, State, now
@@ -35,20 +31,6 @@ class JournalStore(StateWriter, StateAppender, Protocol):
 
 T = TypeVar("T")
 GROUP_COMMIT_WAIT_S = 0.005  # how long a write waits for changes other threads are making
-
-
-def checkpoint(mark: str) -> None:
-    trace_file = os.environ.get("NIMCTL_TRACE_FILE")
-    if trace_file:
-        with open(trace_file, "a", encoding="utf-8") as fh:
-            fh.write(f"{mark}\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-    pattern = os.environ.get("NIMCTL_CRASH_AT")
-    if pattern and fnmatch.fnmatchcase(mark, pattern):
-        signame = os.environ.get("NIMCTL_CRASH_SIGNAL", "KILL").upper().removeprefix("SIG")
-        # A catchable signal (TERM, INT) is handled by the main thread at its next step.
-        os.kill(os.getpid(), getattr(signal, f"SIG{signame}"))
 
 
 class Journal:

@@ -22,7 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from nimctl.apply.journal import Journal, checkpoint
+from nimctl.apply.journal import Journal
+from nimctl.common.checkpoints import checkpoint
 from nimctl.providers.base import EndpointInfo, JobInfo, NotFound
 from nimctl.stack import ownership
 from nimctl.stack.lifetime import lifetime_job_name, render_lifetime_job

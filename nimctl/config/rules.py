@@ -1,4 +1,4 @@
-"""Lepton's naming and path rules, as plain data and small checks.
+"""Lepton's naming, path and limit rules, as plain data and small checks.
 
 Shared by config validation and by the stack builder (which derives endpoint and job names),
 so both apply the same rules. The rules follow the Lepton SDK's client-side checks; endpoint
@@ -10,7 +10,12 @@ from __future__ import annotations
 import posixpath
 import re
 
-from nimctl.stack.ownership import ENV_PREFIX as OWNER_ENV_PREFIX
+# Env names nimctl's ownership marker uses (nimctl.stack.ownership); a config may not set them.
+OWNER_ENV_PREFIX = "NIMCTL_OWNER_"
+# Lepton refuses a no-traffic timeout between 0 (off) and 60 s (`lep endpoint create`'s check).
+MIN_SCALE_DOWN_TIMEOUT_S = 60
+MIN_MAX_LIFETIME_S = 600  # shorter than a NIM cold start: the endpoint would go before serving
+LIFETIME_KEY = "deployment.lepton_config.max_lifetime"
 
 MAX_NAME_LENGTH = 36
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")

@@ -270,7 +270,7 @@ def _bounds(config: dict[str, Any]) -> Iterator[Finding]:
     """The platform-side bounds (``nimctl.stack.lifetime``): values Lepton would refuse or that
     would remove the endpoint before it could serve."""
     from nimctl.common.durations import DURATION_HINT, format_duration, parse_duration
-    from nimctl.stack.lifetime import LIFETIME_KEY, MIN_MAX_LIFETIME_S, MIN_SCALE_DOWN_TIMEOUT_S
+    from nimctl.config.rules import LIFETIME_KEY, MIN_MAX_LIFETIME_S, MIN_SCALE_DOWN_TIMEOUT_S
 
     scale_down = _dict(keypath.get(config, "deployment.lepton_config.auto_scaler.scale_down"))
     for key in ("no_traffic_timeout", "not_ready_timeout"):

@@ -239,10 +239,11 @@ def read_plan_file(path: str | os.PathLike[str]) -> SavedPlan:
 
 
 def _default_loader(files: list[str], overrides: list[str]) -> list[Stack]:
-    from nimctl.cli.context import load_stacks
-    from nimctl.cli.ui import UI
+    """The recorded configs read again (their warnings were shown when the plan was made)."""
+    from nimctl.config import load_configs
+    from nimctl.stack.builder import build_stacks
 
-    return load_stacks(files, overrides, UI(quiet=True))
+    return build_stacks(load_configs(files, overrides))
 
 
 def load_plan_file(

@@ -18,20 +18,20 @@ from typing import Any
 
 from nimctl.common import keypath
 from nimctl.common.durations import parse_duration
-from nimctl.config.rules import MAX_NAME_LENGTH, lepton_name_problem
+from nimctl.config.rules import (
+    LIFETIME_KEY,
+    MAX_NAME_LENGTH,
+    lepton_name_problem,
+)
 from nimctl.stack.specs.names import short_hash
 
 # The `lep` CLI's default (leptonai config.py DEFAULT_TIMEOUT) and the launcher's examples' value.
 DEFAULT_NO_TRAFFIC_TIMEOUT_S = 3600
-# Lepton refuses a no-traffic timeout between 0 (off) and 60 s (`lep endpoint create`'s check).
-MIN_SCALE_DOWN_TIMEOUT_S = 60
 # A model server that is not ready this long after starting is scaled down; never shorter than
 # nimctl's own readiness wait, so the platform does not cut a slow cold start that nimctl accepts.
 DEFAULT_NOT_READY_TIMEOUT_S = 3600
-MIN_MAX_LIFETIME_S = 600  # shorter than a NIM cold start: the endpoint would go before serving
 
 LIFETIME_JOB_PREFIX = "ttl-"
-LIFETIME_KEY = "deployment.lepton_config.max_lifetime"
 LIFETIME_JOB_KEY = "execution.lepton_platform.lifetime_job"
 DEFAULT_LIFETIME_IMAGE = "python:3.12-slim"
 DEFAULT_LIFETIME_TOKEN_SECRET = "NIMCTL_LEPTON_TOKEN"

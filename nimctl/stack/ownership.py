@@ -37,7 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-ENV_PREFIX = "NIMCTL_OWNER_"
+from nimctl.config.rules import OWNER_ENV_PREFIX
+
 LABEL_PREFIX = "nimctl-"
 MARKER_VERSION = "1"
 
@@ -61,7 +62,7 @@ _LABEL_VALUE_MAX = 63
 
 def env_name(field_name: str) -> str:
     """The spec env entry that carries ``field_name``."""
-    return ENV_PREFIX + _ENV_FIELDS[field_name]
+    return OWNER_ENV_PREFIX + _ENV_FIELDS[field_name]
 
 
 def label_key(field_name: str) -> str:
@@ -70,7 +71,7 @@ def label_key(field_name: str) -> str:
 
 
 def is_marker_env(name: Any) -> bool:
-    return isinstance(name, str) and name.startswith(ENV_PREFIX)
+    return isinstance(name, str) and name.startswith(OWNER_ENV_PREFIX)
 
 
 def _label_value(value: str) -> str:
@@ -258,7 +259,7 @@ def read(spec: Mapping[str, Any] | None, labels: Mapping[str, Any] | None = None
     data: dict[str, Any] = {}
     extra: dict[str, str] = {}
     for name, value in values.items():
-        field_name = by_env.get(name.removeprefix(ENV_PREFIX))
+        field_name = by_env.get(name.removeprefix(OWNER_ENV_PREFIX))
         if field_name:
             data[field_name] = value
         else:

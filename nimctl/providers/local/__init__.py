@@ -3,14 +3,14 @@
 Its "platform" is a registry directory, ``<state_dir>/local/``::
 
     endpoints/<name>.json   one record per endpoint (pid, process start time, port, spec, ...)
-    endpoints/<name>.exit   how the endpoint's last process ended (written by local_runner)
+    endpoints/<name>.exit   how the endpoint's last process ended (written by runner.py)
     jobs/<id>.json          one record per job
     jobs/<id>.exit          how the job ended
     logs/<name>.log         endpoint output (job output goes to <output_dir>/job.log)
     salt                    salt of the spec digests kept in records
 
 Every process is started detached (its own session, stdin from /dev/null, no shell ever) through
-``nimctl/providers/local_runner.py``, which waits for the command and writes the exit file, so an
+``runner.py`` (beside these modules), which waits for the command and writes the exit file, so an
 endpoint outlives ``apply`` and a job's exit code is known after it ends even though no nimctl
 process waited.
 

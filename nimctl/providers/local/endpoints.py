@@ -10,10 +10,11 @@ import time
 import uuid
 from typing import Any
 
+from nimctl.common.checkpoints import checkpoint
 from nimctl.providers.base import Conflict, EndpointInfo, Rejected, ResourceState, Transient
 from nimctl.providers.local.network import free_port, http_status, port_in_use
 from nimctl.providers.local.proc import boot_id, starter
-from nimctl.providers.local.processes import LocalProcesses, checkpoint, exited_word
+from nimctl.providers.local.processes import LocalProcesses, exited_word
 from nimctl.providers.local.registry import read_json, tail_lines, unlink, write_json
 from nimctl.providers.local.specs import (
     check_command,

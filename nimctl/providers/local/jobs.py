@@ -12,10 +12,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from nimctl.common.checkpoints import checkpoint
 from nimctl.providers.base import JobInfo, JobState, Rejected
 from nimctl.providers.local.network import free_port
 from nimctl.providers.local.proc import boot_id, starter
-from nimctl.providers.local.processes import LocalProcesses, checkpoint, ending
+from nimctl.providers.local.processes import LocalProcesses, ending
 from nimctl.providers.local.registry import read_json, unlink, write_json
 from nimctl.providers.local.specs import check_command, check_env, check_name, env_from, mask_secrets
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# The runner every local process is started through (run by path; see local_runner.py).
-RUNNER = str(Path(__file__).parent.parent / "local_runner.py")
+# The runner every local process is started through (run by path; see runner.py).
+RUNNER = str(Path(__file__).parent / "runner.py")
 _PROC = Path("/proc")
 
 

@@ -26,14 +26,6 @@ KILL_CONFIRM_S = 5.0  # after SIGKILL, how long to wait for the group to disappe
 NEVER_STARTED_S = 30.0  # a record without a pid this old belongs to a start that crashed
 
 
-def checkpoint(mark: str) -> None:
-    """nimctl.apply.journal.checkpoint (NIMCTL_TRACE_FILE / NIMCTL_CRASH_AT) at the two moments of a start
-    a crash can split: recorded but not started, started but its pid not recorded."""
-    from nimctl.apply.journal import checkpoint as journal_checkpoint
-
-    journal_checkpoint(mark)
-
-
 class LocalProcesses(LocalRegistry):
     """The processes of the registry's records: start, stop, liveness, how they ended."""
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nimctl.providers.local.proc import RUNNER
+
 REPO = Path(__file__).resolve().parents[3]
 CONFIGS = REPO / "tests" / "reliability" / "configs"
 LEPTON_TWO_TASKS = CONFIGS / "lepton_two_tasks.yaml"
@@ -416,9 +418,7 @@ class LocalSandbox(Sandbox):
     def untracked(self) -> list[str]:
         tracked = self.tracked_names()
         servers = [
-            cmd
-            for cmd in self._processes().values()
-            if "nimctl.offline.mock_server" in cmd and "local_runner" not in cmd
+            cmd for cmd in self._processes().values() if "nimctl.offline.mock_server" in cmd and RUNNER not in cmd
         ]
         running = self._processes()
         found = []
@@ -434,9 +434,7 @@ class LocalSandbox(Sandbox):
         names = Counter(r.get("name") for r in self._started_jobs())
         problems += [f"job {n} was started {c} times" for n, c in names.items() if c > 1]
         servers = [
-            cmd
-            for cmd in self._processes().values()
-            if "nimctl.offline.mock_server" in cmd and "local_runner" not in cmd
+            cmd for cmd in self._processes().values() if "nimctl.offline.mock_server" in cmd and RUNNER not in cmd
         ]
         if len(servers) > 1:
             problems.append(f"{len(servers)} endpoint servers run at once: {servers}")

@@ -11,7 +11,7 @@ child (same session and process group, same stdio), waits for it, and writes an 
 is ``N``); 127 means the command could not be started at all. The file is written atomically,
 before this process exits, so whoever sees this process gone can read the file.
 
-Usage: ``python -I local_runner.py --exit-file PATH --run-id ID -- ARGV...`` (run by path, not
+Usage: ``python -I runner.py --exit-file PATH --run-id ID -- ARGV...`` (run by path, not
 ``-m``, so it imports nothing from nimctl and starts in a few milliseconds).
 """
 
@@ -39,12 +39,12 @@ def _write_exit_file(path: str, run_id: str, exit_code: int, sig: int | None) ->
 
 def _parse(argv: list[str]) -> tuple[str, str, list[str]]:
     if "--" not in argv:
-        raise SystemExit("usage: local_runner.py --exit-file PATH --run-id ID -- ARGV...")
+        raise SystemExit("usage: runner.py --exit-file PATH --run-id ID -- ARGV...")
     split = argv.index("--")
     options, command = argv[:split], argv[split + 1 :]
     values = dict(zip(options[::2], options[1::2], strict=False))
     if not command or "--exit-file" not in values or "--run-id" not in values:
-        raise SystemExit("usage: local_runner.py --exit-file PATH --run-id ID -- ARGV...")
+        raise SystemExit("usage: runner.py --exit-file PATH --run-id ID -- ARGV...")
     return values["--exit-file"], values["--run-id"], command
 
 
