@@ -10,14 +10,10 @@ import textwrap
 import pytest
 from leptonai.api.v2.types.deployment import LeptonDeploymentUserSpec
 
+from nimctl.plan.diff import is_updatable
 from nimctl.providers import get_provider
 from nimctl.providers.base import Rejected
-from nimctl.providers.lepton.patch import (
-    UPDATABLE_ENDPOINT_FIELDS,
-    is_updatable_endpoint_field,
-    updatable_in_place,
-    update_patch,
-)
+from nimctl.providers.lepton.patch import UPDATABLE_ENDPOINT_FIELDS, update_patch
 from nimctl.providers.lepton.provider import LeptonProvider
 from nimctl.providers.lepton.translate import spec_matches
 from nimctl.providers.retry import RetryPolicy
@@ -179,7 +175,6 @@ def test_updatable_fields_exist_in_the_sdk_model():
         ("resource_requirement.min_replicas", True),
         ("resource_requirement.resource_shape", True),
         ("auto_scaler.scale_down.no_traffic_timeout", True),
-        ("api_tokens[0].value", True),
         ("api_tokens.0.value", True),
         ("container.image", False),  # a new image is a new model server: replace
         ("log.enable_collection", True),
@@ -193,13 +188,7 @@ def test_updatable_fields_exist_in_the_sdk_model():
     ],
 )
 def test_update_vs_replace(path, updatable):
-    assert is_updatable_endpoint_field(path) is updatable
-
-
-def test_updatable_in_place_needs_every_path_updatable():
-    assert updatable_in_place(["auto_scaler.target_throughput.qpm", "resource_requirement.max_replicas"])
-    assert not updatable_in_place(["resource_requirement.max_replicas", "envs.0.value"])
-    assert updatable_in_place([])
+    assert is_updatable(path, UPDATABLE_ENDPOINT_FIELDS) is updatable
 
 
 def test_update_patch_carries_only_updatable_fields():

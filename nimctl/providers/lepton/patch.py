@@ -1,15 +1,14 @@
-"""What changes on a live Lepton endpoint in place, and the merge patch that changes it.
+"""The merge patch that changes a live Lepton endpoint in place.
 
-Takes changed spec paths (from the planner's diff) and says whether they can all be updated in
-place; takes the desired spec and the live one and gives the merge patch
-``LeptonEndpoints.update_endpoint`` sends. The table of updatable fields is
+Takes the desired spec and the live one and gives the merge patch
+``LeptonEndpoints.update_endpoint`` sends (which changes need a replacement instead is the
+planner's decision, ``nimctl.plan.diff``). The table of updatable fields is
 ``nimctl.providers.capabilities`` (the planner reads it without importing the Lepton provider).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 from nimctl.common import keypath
@@ -19,16 +18,6 @@ from nimctl.providers.capabilities import LEPTON_UPDATABLE_ENDPOINT_FIELDS
 # else forces replacement. The table, with the `lep endpoint update` option behind each field,
 # is nimctl.providers.capabilities (the planner reads it without importing this module).
 UPDATABLE_ENDPOINT_FIELDS: frozenset[str] = LEPTON_UPDATABLE_ENDPOINT_FIELDS  # one table: capabilities.py
-
-
-def is_updatable_endpoint_field(path: str) -> bool:
-    """Whether a change at ``path`` (dotted, list items as ``.0`` or ``[0]``) updates in place."""
-    return any(path == field or path.startswith((field + ".", field + "[")) for field in UPDATABLE_ENDPOINT_FIELDS)
-
-
-def updatable_in_place(changed_paths: Iterable[str]) -> bool:
-    """True when every changed path can be updated on the live endpoint (else: replace)."""
-    return all(is_updatable_endpoint_field(p) for p in changed_paths)
 
 
 def update_patch(desired: dict[str, Any], live: dict[str, Any]) -> dict[str, Any]:
