@@ -57,7 +57,7 @@ class RunContext:
 
     def provider(self, platform: str) -> Provider:
         if platform not in self._providers:
-            from nimctl.providers import get_provider
+            from nimctl.providers.registry import get_provider
 
             self._providers[platform] = get_provider(platform, state_dir=str(self.state_dir))
         return self._providers[platform]

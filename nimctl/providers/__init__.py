@@ -1,31 +1,6 @@
-"""Platform providers. ``get_provider`` imports the implementation only when it is asked for,
-so commands that never talk to a platform never import its SDK."""
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-from nimctl.common.errors import NimctlError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from nimctl.providers.base import Provider
-
-PLATFORMS = ("lepton", "local")
-
-
-def get_provider(platform: str, *, state_dir: str) -> Provider:
-    """The provider for ``platform`` ("lepton" | "local").
-
-    Lepton credentials come from the environment or the `lep login` record (resolved on first
-    use); the retry policy from NIMCTL_RETRY_MAX_ATTEMPTS / NIMCTL_RETRY_MAX_SECONDS if set.
-    The local provider keeps its process registry and logs under ``state_dir``.
-    """
-    if platform == "lepton":
-        from nimctl.providers.lepton.provider import LeptonProvider
-
-        return LeptonProvider()
-    if platform == "local":
-        from nimctl.providers.local.provider import LocalProvider
-
-        return LocalProvider(state_dir)
-    raise NimctlError(f"unknown platform {platform!r}", hint=f"set execution.type to one of: {', '.join(PLATFORMS)}")
+"""Platform providers: the ``Provider`` protocol every platform implements (``base``), the
+registry that picks one by platform name (``registry.get_provider``), and the Lepton and local
+implementations (``lepton``, ``local``) with the retry policy, capabilities and live-state names
+they share. Implementations are imported only when ``get_provider`` is asked for them, so
+commands that never talk to a platform never import its SDK. This file stays a docstring: import
+the module you need."""

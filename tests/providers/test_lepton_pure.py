@@ -11,11 +11,11 @@ import pytest
 from leptonai.api.v2.types.deployment import LeptonDeploymentUserSpec
 
 from nimctl.plan.diff import is_updatable
-from nimctl.providers import get_provider
 from nimctl.providers.base import Rejected
 from nimctl.providers.lepton.patch import UPDATABLE_ENDPOINT_FIELDS, update_patch
 from nimctl.providers.lepton.provider import LeptonProvider
 from nimctl.providers.lepton.translate import spec_matches
+from nimctl.providers.registry import get_provider
 from nimctl.providers.retry import RetryPolicy
 
 NO_LEPTON_ENV = {k: v for k, v in os.environ.items() if not k.startswith("LEPTON_")}

@@ -97,7 +97,7 @@ def test_states_module_does_not_import_the_sdk():
 
     code = (
         "import sys, nimctl.providers.states, nimctl.providers.lepton.provider, nimctl.providers.retry, "
-        "nimctl.providers; print(sorted(m for m in ('leptonai', 'requests', 'httpx', 'pydantic') "
+        "nimctl.providers.registry; print(sorted(m for m in ('leptonai', 'requests', 'httpx', 'pydantic') "
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
