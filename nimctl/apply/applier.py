@@ -237,8 +237,8 @@ def _plan(
     options: ApplyOptions,
     plan_file: str | None,
 ) -> tuple[Any, Any]:
-    from nimctl.plan import make_plan, refresh
-    from nimctl.plan.actions import scope_of
+    from nimctl.plan.actions import make_plan, scope_of
+    from nimctl.plan.refresh import refresh
 
     observed = refresh(
         state,

@@ -1,36 +1,13 @@
-"""Planning: refresh live objects, diff desired against applied, decide actions, render, save.
+"""Stage 3, planning: refresh live objects, diff desired against applied, decide actions, render, save.
 
-    observed = refresh(state, providers)          # listing calls only; None for --refresh=false
-    plan = make_plan(stacks, state, observed, targets=[...], salt=state.lineage)
-    render_text(plan) / render_json(plan) / save_plan(path, plan, stacks, state, observed)
+    observed = refresh(state, providers)     # refresh: listing calls only; None for --refresh=false
+    plan = make_plan(stacks, state, observed, targets=[...], salt=state.lineage)  # actions
+    render_text(plan) / render_json(plan)    # render
+    save_plan(path, plan, stacks, state, observed)  # planfile
 
-Nothing here writes state or calls a platform's mutating API.
+``diff`` compares specs field by field, ``cost`` prices a plan, ``preflight`` checks the live
+workspace before a cold start, ``canonical`` gives the stable forms plans compare by.
+
+Nothing here writes state or calls a platform's mutating API. This file stays a docstring: import
+the module you need (``nimctl.plan.actions``, ``nimctl.plan.refresh``, ...).
 """
-
-from __future__ import annotations
-
-from nimctl.plan.actions import (
-    DriftItem,
-    PendingItem,
-    Plan,
-    ResourceChange,
-    make_plan,
-    updatable_endpoint_fields,
-)
-from nimctl.plan.diff import FieldChange
-from nimctl.plan.refresh import Observed, ObservedPending, ObservedResource, RefreshError, refresh
-
-__all__ = [
-    "DriftItem",
-    "FieldChange",
-    "Observed",
-    "ObservedPending",
-    "ObservedResource",
-    "PendingItem",
-    "Plan",
-    "RefreshError",
-    "ResourceChange",
-    "make_plan",
-    "refresh",
-    "updatable_endpoint_fields",
-]

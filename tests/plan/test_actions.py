@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from nimctl.common.errors import NimctlError
-from nimctl.plan import make_plan, refresh
-from nimctl.plan.actions import Action
+from nimctl.plan.actions import Action, make_plan
+from nimctl.plan.refresh import refresh
 from nimctl.providers.base import EndpointInfo, JobState, ResourceState
 from nimctl.state.model import PendingEntry, State
 from nimctl.state.records import endpoint_spec_hash

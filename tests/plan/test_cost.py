@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from nimctl.common.errors import NimctlError
 from nimctl.config import load_configs
 from nimctl.config.prices import load_prices
-from nimctl.plan import make_plan
+from nimctl.plan.actions import make_plan
 from nimctl.plan.cost import estimate, gpus_per_replica, text_lines
 from nimctl.stack.builder import build_stacks
 from nimctl.state.model import State

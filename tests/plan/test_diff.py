@@ -90,7 +90,7 @@ def test_planning_without_refresh_imports_no_sdk(tmp_path):
     StateStore(tmp_path / "s.json").write(state)
     code = (
         "import sys\n"
-        "from nimctl.plan import make_plan\n"
+        "from nimctl.plan.actions import make_plan\n"
         "from nimctl.plan.render import render_text, render_json\n"
         "from nimctl.plan.planfile import save_plan\n"
         "from nimctl.state.store import StateStore\n"

@@ -10,7 +10,7 @@ import stat
 import pytest
 
 from nimctl.common.secrets import redact_spec
-from nimctl.plan import make_plan, refresh
+from nimctl.plan.actions import make_plan
 from nimctl.plan.planfile import (
     StalePlanError,
     check_plan_fresh,
@@ -19,6 +19,7 @@ from nimctl.plan.planfile import (
     read_plan_file,
     save_plan,
 )
+from nimctl.plan.refresh import refresh
 from nimctl.plan.render import render_json_text, render_text
 from nimctl.state.model import PendingEntry, State
 from nimctl.state.records import adopt_pending, endpoint_spec_hash

@@ -10,7 +10,8 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nimctl.plan import make_plan, refresh
+from nimctl.plan.actions import make_plan
+from nimctl.plan.refresh import refresh
 from nimctl.plan.render import render_json, render_text
 from nimctl.providers.base import JobState
 from nimctl.stack.resources import Stack

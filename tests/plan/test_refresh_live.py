@@ -14,7 +14,8 @@ import pytest
 from nimctl.cli.context import load_stacks
 from nimctl.cli.ui import UI
 from nimctl.common.secrets import redact_spec
-from nimctl.plan import make_plan, refresh
+from nimctl.plan.actions import make_plan
+from nimctl.plan.refresh import refresh
 from nimctl.plan.render import render_text
 from nimctl.providers.lepton.provider import LeptonProvider
 from nimctl.providers.retry import RetryPolicy
@@ -217,7 +218,7 @@ def test_completed_jobs_are_not_listed_and_unused_providers_are_not_touched(lept
 
 
 def test_unreachable_platform_is_a_clear_error(lepton, emulator, tmp_path):
-    from nimctl.plan import RefreshError
+    from nimctl.plan.refresh import RefreshError
 
     stack, state = seed_stack(tmp_path), State()
     apply_with(lepton, make_plan([stack], state, None, salt=state.lineage), state)

@@ -68,7 +68,7 @@ def test_json_is_one_document_valid_against_the_schema(name, validator):
 def test_seed_example_json_has_the_exact_spec(validator, tmp_path):
     from nimctl.cli.context import load_stacks
     from nimctl.cli.ui import UI
-    from nimctl.plan import make_plan
+    from nimctl.plan.actions import make_plan
     from nimctl.state.model import State
 
     seed = Path(__file__).resolve().parents[2] / "examples" / "lepton_nim_seed_example.yaml"

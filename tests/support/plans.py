@@ -8,7 +8,8 @@ import dataclasses
 from pathlib import Path
 
 from nimctl.common.secrets import redact_spec
-from nimctl.plan import Plan, make_plan, refresh
+from nimctl.plan.actions import Plan, make_plan
+from nimctl.plan.refresh import refresh
 from nimctl.providers.base import JobState
 from nimctl.state.model import PendingEntry, State
 from nimctl.state.records import endpoint_spec_hash

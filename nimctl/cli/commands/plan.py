@@ -71,9 +71,8 @@ def run_plan(
 ) -> int:
     import json
 
-    from nimctl.plan import make_plan
-    from nimctl.plan import refresh as refresh_state
-    from nimctl.plan.actions import scope_of
+    from nimctl.plan.actions import make_plan, scope_of
+    from nimctl.plan.refresh import refresh as refresh_state
 
     stacks = load_stacks(files, overrides, ctx.ui)
     from nimctl.stack.speccheck import check_lepton_specs, raise_on_problems

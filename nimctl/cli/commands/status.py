@@ -28,7 +28,7 @@ def status(
 def _live_states(ctx: RunContext, state: Any, unread: list[NimctlError]) -> dict[str, dict[str, Any]]:
     """One listing per provider and kind: address → {state, platform_state, url}. A platform that
     cannot be read adds its error to ``unread``; the others are still read."""
-    from nimctl.plan import refresh as refresh_state
+    from nimctl.plan.refresh import refresh as refresh_state
     from nimctl.state.model import State
 
     found: dict[str, dict[str, Any]] = {}
