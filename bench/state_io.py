@@ -63,7 +63,7 @@ main()
 def applied_state(stacks_dir: Path) -> Any:
     """The state the real apply engine records for these stacks, applied in-process to an
     in-memory platform (tests/support/memory.py): every endpoint Ready, every job succeeded."""
-    from nimctl.config import load_configs
+    from nimctl.config.loader import load_configs
     from nimctl.stack.builder import build_stacks
     from tests.support.memory import apply, memory_workspace
 

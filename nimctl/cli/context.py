@@ -74,7 +74,7 @@ class Warns(Protocol):
 
 def load_stacks(files: list[str], overrides: list[str], ui: Warns) -> list[Stack]:
     """Config files → validated, typed stacks. Raises ConfigError (nothing else is touched)."""
-    from nimctl.config import load_configs
+    from nimctl.config.loader import load_configs
     from nimctl.stack.builder import build_stacks
 
     loaded = load_configs(files, overrides)

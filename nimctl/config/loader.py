@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from nimctl.common.errors import ConfigError, ConfigProblem
-from nimctl.config import LoadedConfig
 from nimctl.config.compose import compose
+from nimctl.config.loaded import LoadedConfig
 from nimctl.config.rules import DEFAULT_MOUNT_FROM, sanitize_name
 from nimctl.config.schema_check import schema_findings
 from nimctl.config.semantic import check as semantic_findings
@@ -80,6 +80,12 @@ def expand_paths(paths: list[str]) -> list[str]:
 
 
 def load_configs(paths: list[str], overrides: list[str] | tuple[str, ...] = ()) -> list[LoadedConfig]:
+    """Load, compose and validate every config file in ``paths`` (files or directories).
+
+    Raises ``nimctl.common.errors.ConfigError`` carrying all problems of all files (a file's errors
+    together, with its warnings) when any file has an error. Warnings of valid files are returned
+    in each ``LoadedConfig.warnings``.
+    """
     files = expand_paths(list(paths))
     loaded: list[LoadedConfig] = []
     problems: list[ConfigProblem] = []

@@ -240,7 +240,7 @@ def read_plan_file(path: str | os.PathLike[str]) -> SavedPlan:
 
 def _default_loader(files: list[str], overrides: list[str]) -> list[Stack]:
     """The recorded configs read again (their warnings were shown when the plan was made)."""
-    from nimctl.config import load_configs
+    from nimctl.config.loader import load_configs
     from nimctl.stack.builder import build_stacks
 
     return build_stacks(load_configs(files, overrides))

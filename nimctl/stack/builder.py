@@ -55,7 +55,7 @@ if TYPE_CHECKING:  # defined for type checkers only: creating a Protocol class c
     from typing import Protocol
 
     class LoadedConfigLike(Protocol):
-        """What ``nimctl.config.load_configs`` returns for each file."""
+        """What ``nimctl.config.loader.load_configs`` returns for each file."""
 
         path: Any
         stack_name: str

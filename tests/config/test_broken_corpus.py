@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from nimctl.common.errors import ConfigError
-from nimctl.config import load_configs
+from nimctl.config.loader import load_configs
 from tests.support.configs import BROKEN
 
 CORPUS = sorted(BROKEN.glob("*.yaml"))

@@ -7,8 +7,8 @@ import os
 import pytest
 
 from nimctl.common.errors import ConfigError
-from nimctl.config import available_groups, expand_paths, load_configs
-from nimctl.config.bundled import GROUPS_DIR
+from nimctl.config.bundled import GROUPS_DIR, available_groups
+from nimctl.config.loader import expand_paths, load_configs
 from tests.support.configs import LOCAL_MOCK, SEED, errors_of, load_one, problems_of, write
 
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nimctl.common.errors import ConfigError
-from nimctl.config import load_configs
+from nimctl.config.loader import load_configs
 from nimctl.config.yaml_source import MAX_FILE_BYTES, MAX_NODES
 from tests.support.configs import LOCAL_MOCK, SEED, load_one
 

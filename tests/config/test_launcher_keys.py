@@ -10,7 +10,7 @@ import pytest
 
 from nimctl.common.envref import host_marker
 from nimctl.common.errors import ConfigError
-from nimctl.config import load_configs
+from nimctl.config.loader import load_configs
 from nimctl.stack.builder import build_stacks, render_job_spec
 from nimctl.stack.specs.run_config import load_run_config
 from nimctl.stack.specs.scripts import RUN_EVAL_COMMAND, WRAPPED_COMMAND_SCRIPT

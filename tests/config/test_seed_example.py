@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nimctl.config import load_configs
 from nimctl.config.bundled import GROUPS_DIR
+from nimctl.config.loader import load_configs
 from tests.support.configs import REPO, SEED, load_one, seed_with
 
 SEED_DOC = Path("/work/shared/seed/nim-deployment.md")

@@ -1,5 +1,6 @@
-"""Start-up cost: importing nimctl.config is free of YAML/OmegaConf/jsonschema, and loading a
-config never imports jsonschema (the schema is evaluated by nimctl's own evaluator)."""
+"""Start-up cost: importing nimctl.config (the package, ``LoadedConfig``, the bundled groups) is free
+of YAML/OmegaConf/jsonschema, and loading a config never imports jsonschema (the schema is
+evaluated by nimctl's own evaluator)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def _imported_after(code: str) -> list[str]:
 def test_importing_nimctl_config_imports_nothing_heavy():
     assert (
         _imported_after(
-            "import nimctl.config\nfrom nimctl.config import LoadedConfig, available_groups\navailable_groups()"
+            "import nimctl.config\nfrom nimctl.config.loaded import LoadedConfig\n"
+            "from nimctl.config.bundled import available_groups\navailable_groups()"
         )
         == []
     )
@@ -29,10 +31,10 @@ def test_importing_nimctl_config_imports_nothing_heavy():
 
 def test_loading_a_config_needs_only_yaml_and_omegaconf():
     # Without any ${...} (the seed) the layers are merged in plain Python: not even OmegaConf.
-    loaded = _imported_after(f"from nimctl.config import load_configs\nload_configs([{str(SEED)!r}])")
+    loaded = _imported_after(f"from nimctl.config.loader import load_configs\nload_configs([{str(SEED)!r}])")
     assert set(loaded) == {"yaml"}
     with_interpolation = _imported_after(
-        f"from nimctl.config import load_configs\nload_configs([{str(SEED)!r}], "
+        f"from nimctl.config.loader import load_configs\nload_configs([{str(SEED)!r}], "
         "['execution.output_dir=${deployment.served_model_name}'])"
     )
     assert set(with_interpolation) == {"yaml", "omegaconf"}

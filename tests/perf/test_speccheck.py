@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nimctl.common.errors import NimctlError
-from nimctl.config import load_configs
+from nimctl.config.loader import load_configs
 from nimctl.stack.builder import build_stacks
 from nimctl.stack.speccheck import CACHE_FILE, check_lepton_specs, raise_on_problems
 
@@ -43,7 +43,7 @@ def in_fresh_process(code: str, cache_dir: Path) -> dict:
 
 
 CHECK = (
-    "from nimctl.config import load_configs\nfrom nimctl.stack.builder import build_stacks\n"
+    "from nimctl.config.loader import load_configs\nfrom nimctl.stack.builder import build_stacks\n"
     "from nimctl.stack.speccheck import check_lepton_specs\n"
     "o = check_lepton_specs(build_stacks(load_configs([{path!r}])), may_import_sdk={may})\n"
     "result = [o.checked, o.remembered, o.unchecked, o.problems]"

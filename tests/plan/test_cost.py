@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nimctl.common.errors import NimctlError
-from nimctl.config import load_configs
+from nimctl.config.loader import load_configs
 from nimctl.config.prices import load_prices
 from nimctl.plan.actions import make_plan
 from nimctl.plan.cost import estimate, gpus_per_replica, text_lines

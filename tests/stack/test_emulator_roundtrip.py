@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from nimctl.config import load_configs
+from nimctl.config.loader import load_configs
 from nimctl.providers.base import JobState, ResourceState
 from nimctl.stack.builder import build_stacks, job_name, referenced_secrets, render_job_spec
 

@@ -1,4 +1,4 @@
-"""The examples through the real loader (nimctl.config.load_configs) into stacks."""
+"""The examples through the real loader (nimctl.config.loader.load_configs) into stacks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from nimctl.common.errors import ConfigError
 from nimctl.common.secrets import redact_spec
-from nimctl.config import load_configs
+from nimctl.config.loader import load_configs
 from nimctl.stack.builder import build_stacks, redact_stack_dict, render_job_spec
 from nimctl.stack.resources import Stack
 from tests.stack.test_lepton_endpoint import EXPECTED_SPEC

@@ -22,7 +22,7 @@ def test_deployment_field_list_matches_the_sdk() -> None:
 
 
 def test_every_example_parses_in_the_sdk_models() -> None:
-    from nimctl.config import load_configs
+    from nimctl.config.loader import load_configs
 
     stacks = build_stacks(load_configs(EXAMPLES))
     assert len(stacks) == len(EXAMPLES) >= 6

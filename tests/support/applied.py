@@ -24,7 +24,7 @@ def apply_in_process(server: Any, stacks_dir: Path, state_path: Path) -> dict[st
     SDK: what `nimctl apply` does, without a process start or output."""
     from nimctl.apply.applier import ApplyOptions, run_apply
     from nimctl.apply.events import CollectEvents, ErrorMessage
-    from nimctl.config import load_configs
+    from nimctl.config.loader import load_configs
     from nimctl.providers.lepton.provider import LeptonProvider
     from nimctl.stack.builder import build_stacks
     from nimctl.state.store import StateStore

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from nimctl.common.errors import ConfigError, ConfigProblem
-from nimctl.config import LoadedConfig, load_configs
+from nimctl.config.loaded import LoadedConfig
+from nimctl.config.loader import load_configs
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_TESTS = REPO / "tests" / "config"  # the config tests' fixtures and broken corpus

@@ -1,7 +1,7 @@
-"""Composed configs for the stack tests, as plain dicts shaped like what ``nimctl.config.load_configs``
-produces from the bundled groups (``seed_config``: the seed's Complete Example; ``local_mock_config``;
-``lepton_execution``), ``Loaded``, a loaded-config stand-in, and ``build``, which runs the real
-``build_stacks`` on one of them."""
+"""Composed configs for the stack tests, as plain dicts shaped like what
+``nimctl.config.loader.load_configs`` produces from the bundled groups (``seed_config``: the
+seed's Complete Example; ``local_mock_config``; ``lepton_execution``), ``Loaded``, a
+loaded-config stand-in, and ``build``, which runs the real ``build_stacks`` on one of them."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ NIM_ENDPOINTS = {
 
 @dataclass
 class Loaded:
-    """The fields of nimctl.config's LoadedConfig that build_stacks reads."""
+    """The fields of nimctl.config.loaded.LoadedConfig that build_stacks reads."""
 
     path: str
     stack_name: str

@@ -17,7 +17,7 @@ def show_config(
     import yaml
 
     from nimctl.common.secrets import redact_config
-    from nimctl.config import load_configs
+    from nimctl.config.loader import load_configs
 
     ui = UI()
     try:
