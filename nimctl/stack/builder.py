@@ -17,13 +17,7 @@ from typing import TYPE_CHECKING, Any
 from nimctl.common import keypath
 from nimctl.common.errors import ConfigError, ConfigProblem
 from nimctl.common.secrets import fingerprint, is_secret_name, redact_config, redact_spec
-from nimctl.config.rules import (
-    ENV_NAME_PATTERN,
-    MAX_NAME_LENGTH,
-    RESERVED_ENV_NAMES,
-    RESERVED_MOUNT_PATHS,
-    lepton_name_problem,
-)
+from nimctl.config.rules import MAX_NAME_LENGTH, env_name_problem, lepton_name_problem, mount_path_problem
 from nimctl.stack import lifetime
 from nimctl.stack.resources import PLATFORMS, DesiredEndpoint, DesiredJob, ProbeToken, Stack
 from nimctl.stack.specs import lepton as lepton_specs
@@ -327,17 +321,17 @@ def _check_lepton_spec_names(spec: dict[str, Any], key: str, problems: Problems)
     """Env names and mount paths the Lepton API refuses (its SDK checks them client side)."""
     for env in spec.get("envs") or []:
         name = env.get("name", "")
-        if not ENV_NAME_PATTERN.match(name) or name[:1].isdigit():
+        problem = env_name_problem(name)
+        if problem:
             problems.error(
                 key,
-                f"env var name {name!r} is not valid on Lepton",
-                "use letters, digits, '.', '_' and '-', not starting with a digit",
+                f"env var {name!r} is not valid on Lepton: {problem}",
+                "use letters, digits, '.', '_' and '-', not starting with a digit, and no reserved name",
             )
-        elif name in RESERVED_ENV_NAMES:
-            problems.error(key, f"env var name {name!r} is reserved by Lepton", "choose another name")
     for mount in spec.get("mounts") or []:
-        mount_path = os.path.normpath(str(mount.get("mount_path", "")))
-        if "/" + mount_path.lstrip("/") in RESERVED_MOUNT_PATHS:
+        mount_path = str(mount.get("mount_path", ""))
+        # A relative mount path is read from the container's root, as Lepton does.
+        if mount_path and mount_path_problem("/" + mount_path.lstrip("/")):
             problems.error(
                 key,
                 f"mount path {mount.get('mount_path')!r} is reserved by Lepton",
