@@ -19,6 +19,10 @@ LIFETIME_KEY = "deployment.lepton_config.max_lifetime"
 
 MAX_NAME_LENGTH = 36
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
+# The hint shown with any name that breaks the rule above.
+NAME_RULE_HINT = (
+    f"Lepton names: at most {MAX_NAME_LENGTH} characters, lowercase letters, digits and '-', starting with a letter"
+)
 ENV_NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
 RESERVED_ENV_NAMES = frozenset(
     {

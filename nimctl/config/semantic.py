@@ -15,6 +15,7 @@ from nimctl.common import keypath
 from nimctl.common.envref import EnvSource, parse_env_value, variable_problem
 from nimctl.common.secrets import is_secret_name
 from nimctl.config.rules import (
+    NAME_RULE_HINT,
     env_name_problem,
     lepton_name_problem,
     mount_from_problem,
@@ -74,17 +75,16 @@ def _is_int(value: Any) -> TypeGuard[int]:
 
 
 def _names(config: dict[str, Any]) -> Iterator[Finding]:
-    rules = "Lepton names: at most 36 characters, lowercase letters, digits and '-', starting with a letter"
     name = keypath.get(config, "deployment.lepton_config.endpoint_name")
     if isinstance(name, str):
         problem = lepton_name_problem(name)
         if problem:
-            yield Finding("deployment.lepton_config.endpoint_name", f"endpoint name {name!r} {problem}", rules)
+            yield Finding("deployment.lepton_config.endpoint_name", f"endpoint name {name!r} {problem}", NAME_RULE_HINT)
     stack = config.get("stack")
     if isinstance(stack, str):
         problem = lepton_name_problem(stack)
         if problem:
-            yield Finding("stack", f"stack name {stack!r} {problem}", rules)
+            yield Finding("stack", f"stack name {stack!r} {problem}", NAME_RULE_HINT)
 
 
 # -- env vars and secrets -------------------------------------------------------------------------

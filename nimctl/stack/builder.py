@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 from nimctl.common import keypath
 from nimctl.common.errors import ConfigError, ConfigProblem
 from nimctl.common.secrets import fingerprint, is_secret_name, redact_config, redact_spec
-from nimctl.config.rules import MAX_NAME_LENGTH, env_name_problem, lepton_name_problem, mount_path_problem
+from nimctl.config.rules import (
+    MAX_NAME_LENGTH,
+    NAME_RULE_HINT,
+    env_name_problem,
+    lepton_name_problem,
+    mount_path_problem,
+)
 from nimctl.stack import lifetime
 from nimctl.stack.resources import PLATFORMS, DesiredEndpoint, DesiredJob, ProbeToken, Stack
 from nimctl.stack.specs import lepton as lepton_specs
@@ -182,7 +188,7 @@ def _endpoint(cfg: LoadedConfigLike, deployment: Deployment, platform: str, prob
         problems.error(
             where,
             f"endpoint name {name!r} {problem}",
-            f"use at most {MAX_NAME_LENGTH} lowercase letters, digits and '-', starting with a letter",
+            NAME_RULE_HINT,
         )
     lifetime_s: float | None = None
     lifetime_job: dict[str, Any] | None = None
