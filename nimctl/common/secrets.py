@@ -11,6 +11,9 @@ import re
 from typing import Any
 
 SENSITIVE_PREFIX = "(sensitive"
+# Config keys whose every value may be a credential (env var maps, token lists), whatever the
+# names below them: messages never quote a value found under one.
+SECRET_CONTAINERS = frozenset({"envs", "env_vars", "api_tokens"})
 # THE rule for which names say their value is a credential (env vars, task env_vars, config keys),
 # used by validation, composition, redaction, the state guard and both providers. A name holding
 # one of these words is secret, except names that hold the *name* of a secret or variable

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from nimctl.common import keypath
-from nimctl.common.secrets import copy_tree, is_secret_name
+from nimctl.common.secrets import SECRET_CONTAINERS, copy_tree, is_secret_name
 from nimctl.config.defaults_list import group_doc
 from nimctl.config.lazy_omegaconf import oc
 from nimctl.config.sources import Reporter, Source, report_at_source
@@ -97,7 +97,7 @@ def _bad_interpolations(data: Any, path: tuple[str | int, ...], found: list[tupl
 def _may_hold_secret(key_path: str) -> bool:
     """Whether a value at this path may be a credential (its text must not appear in messages)."""
     parts = key_path.split(".")
-    return any(p in ("envs", "env_vars", "api_tokens") for p in parts) or is_secret_name(parts[-1])
+    return any(p in SECRET_CONTAINERS for p in parts) or is_secret_name(parts[-1])
 
 
 def _to_omegaconf(data: dict[str, Any], source: Source, report: Reporter) -> DictConfig:

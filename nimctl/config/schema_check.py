@@ -25,10 +25,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from nimctl.common.secrets import is_secret_name
+from nimctl.common.secrets import SECRET_CONTAINERS, is_secret_name
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "nimctl-config.schema.json"
-_SECRET_CONTAINERS = {"envs", "env_vars", "api_tokens"}
 _TYPE_WORDS = {
     "object": "a mapping (key: value lines)",
     "array": "a list",
@@ -234,7 +233,7 @@ def _path(parts: Any) -> str:
 
 
 def _may_show(parts: list[Any], value: Any) -> bool:
-    if any(str(p) in _SECRET_CONTAINERS for p in parts):
+    if any(str(p) in SECRET_CONTAINERS for p in parts):
         return False
     if parts and is_secret_name(str(parts[-1])):
         return False
