@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from nimctl.common.terminal import color_enabled
+from nimctl.common.terminal import color_enabled, is_tty, paint
 
 if TYPE_CHECKING:
     from rich.live import Live
@@ -28,12 +28,12 @@ class UI:
         self.err = err or sys.stderr
         self.quiet = quiet
         self.color = color_enabled(self.out)
-        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
+        self.tty = is_tty(self.out)
         self._write_lock = threading.Lock()
 
     # -- plain messages ------------------------------------------------------------------------
-    def _style(self, text: str, code: str) -> str:
-        return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
+    def _style(self, text: str, style: str) -> str:
+        return paint(text, style) if self.color else text
 
     def print(self, text: str = "") -> None:
         if self.quiet:
@@ -46,20 +46,20 @@ class UI:
         self.print(text)
 
     def success(self, text: str) -> None:
-        self.print(self._style(text, "32"))
+        self.print(self._style(text, "green"))
 
     def bold(self, text: str) -> str:
-        return self._style(text, "1")
+        return self._style(text, "bold")
 
     def warn(self, text: str) -> None:
         with self._write_lock:
-            prefix = "\x1b[33mWarning:\x1b[0m" if color_enabled(self.err) else "Warning:"
+            prefix = paint("Warning:", "yellow") if color_enabled(self.err) else "Warning:"
             self.err.write(f"{prefix} {text}\n")
             self.err.flush()
 
     def error(self, text: str) -> None:
         with self._write_lock:
-            prefix = "\x1b[31mError:\x1b[0m" if color_enabled(self.err) else "Error:"
+            prefix = paint("Error:", "red") if color_enabled(self.err) else "Error:"
             self.err.write(f"{prefix} {text}\n")
             self.err.flush()
 

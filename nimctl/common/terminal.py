@@ -1,4 +1,5 @@
-"""Whether output to a stream may be coloured: the one rule for the CLI and the plan renderer.
+"""Terminal output rules for the CLI and the plan renderer: whether a stream is a terminal,
+whether it may be coloured, and the ANSI codes of the few styles nimctl paints.
 
 ``NO_COLOR`` (any value; also set by ``--no-color``) turns colour off, ``NIMCTL_FORCE_COLOR``
 turns it on, otherwise a terminal gets colour and a pipe or file does not.
@@ -9,10 +10,21 @@ from __future__ import annotations
 import os
 from typing import TextIO
 
+ANSI_CODES = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2"}
+
+
+def is_tty(stream: TextIO) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)())
+
 
 def color_enabled(stream: TextIO) -> bool:
     if os.environ.get("NO_COLOR"):
         return False
     if os.environ.get("NIMCTL_FORCE_COLOR"):
         return True
-    return bool(getattr(stream, "isatty", lambda: False)())
+    return is_tty(stream)
+
+
+def paint(text: str, style: str) -> str:
+    """``text`` in one of the ``ANSI_CODES`` styles (callers decide whether colour is wanted)."""
+    return f"\x1b[{ANSI_CODES[style]}m{text}\x1b[0m"

@@ -1,7 +1,7 @@
 """Showing a plan: Terraform-style text, and the stable ``--json`` document.
 
 Text is built as plain lines (no rich: nothing to import, output identical on and off a terminal);
-colour is a few ANSI codes added only when asked for and ``NO_COLOR`` is unset. Secret values are
+colour is a few ANSI codes added only when the caller asks (whether a terminal wants them is the CLI's call). Secret values are
 never shown: a redacted fingerprint prints as ``(sensitive)`` in text and JSON alike.
 
 Jobs of one stack mostly share their spec (the runner script, the endpoint wiring, mounts): the
@@ -17,12 +17,10 @@ The JSON document is described by ``schemas/nimctl-plan.schema.json`` (format_ve
 from __future__ import annotations
 
 import json
-import os
-import sys
-from typing import Any, NamedTuple, TextIO
+from typing import Any, NamedTuple
 
+from nimctl.common import terminal
 from nimctl.common.secrets import is_redacted
-from nimctl.common.terminal import color_enabled
 from nimctl.plan.actions import KNOWN_AFTER_APPLY, Action, Plan, ResourceChange
 from nimctl.plan.canonical import flatten, format_path, normalise
 from nimctl.plan.diff import FieldChange
@@ -63,11 +61,7 @@ def format_value(value: Any) -> str:
 
 # -- colour --------------------------------------------------------------------------------------
 
-_COLORS = {"+": "32", "-": "31", "~": "33", "bold": "1", "dim": "2"}
-
-
-def colour_wanted(stream: TextIO | None = None) -> bool:
-    return color_enabled(stream or sys.stdout)
+_STYLES = {"+": "green", "-": "red", "~": "yellow", "bold": "bold", "dim": "dim"}
 
 
 class _Painter:
@@ -75,8 +69,8 @@ class _Painter:
         self.enabled = enabled
 
     def __call__(self, text: str, style: str) -> str:
-        code = _COLORS.get(style)
-        return f"\x1b[{code}m{text}\x1b[0m" if self.enabled and code else text
+        known = _STYLES.get(style)
+        return terminal.paint(text, known) if self.enabled and known else text
 
     def symbol(self, symbol: str) -> str:
         if symbol == "-/+":
@@ -326,11 +320,10 @@ def summary_line(plan: Plan) -> str:
     return "No changes. The platform matches the configuration."
 
 
-def render_text(plan: Plan, *, color: bool | None = None, verbose: bool = False) -> str:
-    """The plan as Terraform-style text (no trailing newline). ``color=None`` decides from the
-    terminal; ``NO_COLOR`` always wins. ``verbose`` shows every job's spec in full."""
-    enabled = colour_wanted() if color is None else (color and not os.environ.get("NO_COLOR"))
-    paint = _Painter(enabled)
+def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> str:
+    """The plan as Terraform-style text (no trailing newline). ``color`` adds ANSI colour (the CLI
+    passes its terminal's rule, which ``NO_COLOR`` turns off). ``verbose`` shows every job's spec in full."""
+    paint = _Painter(color)
     lines: list[str] = []
     if not plan.refreshed:
         lines += ["Note: refresh skipped (--refresh=false): planned against the state file alone.", ""]
