@@ -402,7 +402,7 @@ class Applier:
             self._destroy_after(submitted + waits)
         if failed:
             self.journal.finish_invocation(
-                self.invocation.id, "failed", f"{len(failed)} evaluation job(s) did not succeed"
+                self.invocation.id, InvocationStatus.FAILED, f"{len(failed)} evaluation job(s) did not succeed"
             )
             self.events.emit(JobsFailed(sorted(failed)))
             self._run_after_jobs()
@@ -880,7 +880,7 @@ class Applier:
         """Stop what this invocation started; remove the endpoints it created (the seed's cleanup)."""
         self._cancel.set()
         inv_id = self.invocation.id
-        status = outcome.value
+        status = InvocationStatus(outcome.value)  # Outcome.FAILED / INTERRUPTED share the words
         if inv_id not in self.state.invocations:
             return outcome  # interrupted before the invocation was recorded: nothing was started
         try:
@@ -923,7 +923,9 @@ class Applier:
             )
         )
         with contextlib.suppress(NimctlError):
-            self.journal.finish_invocation(inv_id, "failed", f"the platform did not answer: {err.message}")
+            self.journal.finish_invocation(
+                inv_id, InvocationStatus.FAILED, f"the platform did not answer: {err.message}"
+            )
         return Outcome.FAILED
 
     def _state_unwritable(self, err: StateWriteError) -> Outcome:

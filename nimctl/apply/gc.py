@@ -31,7 +31,7 @@ from typing import Any
 from nimctl.apply.journal import Journal
 from nimctl.providers.base import JobState, NotFound, Provider, ProviderError, Unauthorized
 from nimctl.stack import ownership
-from nimctl.state.model import Invocation, State
+from nimctl.state.model import Invocation, InvocationStatus, State
 
 
 class Verdict(str, Enum):
@@ -304,9 +304,11 @@ def collect(
     for found in chosen:
         if found not in left and found not in failed:
             on_event("gone", found, "")
-    status = "failed" if left or failed else "succeeded"
+    status = InvocationStatus.FAILED if left or failed else InvocationStatus.SUCCEEDED
     journal.finish_invocation(
-        invocation_id, status, f"{len(left) + len(failed)} object(s) left" if status == "failed" else None
+        invocation_id,
+        status,
+        f"{len(left) + len(failed)} object(s) left" if status is InvocationStatus.FAILED else None,
     )
     return failed + left
 

@@ -181,13 +181,13 @@ class Journal:
         self.mutate(lambda s: s.invocations.__setitem__(invocation.id, invocation), touches=())
         checkpoint("invocation:started")
 
-    def finish_invocation(self, invocation_id: str, status: str, error: str | None = None) -> None:
+    def finish_invocation(self, invocation_id: str, status: InvocationStatus, error: str | None = None) -> None:
         def change(state: State) -> None:
             inv = state.invocations[invocation_id]
-            inv.status = InvocationStatus(status).value  # a plain string in the state file
+            inv.status = status
             inv.finished_at = now()
             if error:
                 inv.error = error
 
         self.mutate(change, touches=())
-        checkpoint(f"invocation:{InvocationStatus(status).value}")  # the word, not the enum's repr
+        checkpoint(f"invocation:{status.value}")

@@ -78,12 +78,12 @@ def close_abandoned_invocations(journal: Journal) -> list[str]:
     """Invocations still marked running, seen by a process that holds the state lock: an apply
     holds it from start to finish, so their nimctl process ended without finishing (kill -9, a
     crash, a lost machine). They are marked interrupted; what they left is settled from the journal."""
-    stale = sorted(i for i, inv in journal.state.invocations.items() if not InvocationStatus(inv.status).finished)
+    stale = sorted(i for i, inv in journal.state.invocations.items() if not inv.status.finished)
 
     def change(state: State) -> None:
         for inv_id in stale:
             inv = state.invocations[inv_id]
-            inv.status = "interrupted"
+            inv.status = InvocationStatus.INTERRUPTED
             inv.finished_at = inv.finished_at or now()
             inv.error = inv.error or "its nimctl process ended before finishing (killed or crashed)"
 

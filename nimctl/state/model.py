@@ -23,12 +23,12 @@ class InvocationStatus(str, Enum):
     INTERRUPTED = "interrupted"
     DESTROYED = "destroyed"
 
+    def __str__(self) -> str:
+        return self.value
+
     @property
     def finished(self) -> bool:
         return self is not InvocationStatus.RUNNING
-
-
-INVOCATION_STATUSES = tuple(s.value for s in InvocationStatus)
 
 
 def now() -> float:
@@ -67,7 +67,7 @@ class Invocation:
     command: str  # e.g. "apply"
     started_at: float = field(default_factory=now)
     finished_at: float | None = None
-    status: str = "running"  # one of INVOCATION_STATUSES
+    status: InvocationStatus = InvocationStatus.RUNNING
     config_files: list[str] = field(default_factory=list)
     config_hash: str | None = None
     created: list[str] = field(default_factory=list)  # addresses of resources it created
@@ -82,7 +82,7 @@ class Invocation:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Invocation:
-        return cls(**data)
+        return cls(**{**data, "status": InvocationStatus(data.get("status", InvocationStatus.RUNNING))})
 
 
 @dataclass

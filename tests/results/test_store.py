@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 from nimctl.results import store
-from nimctl.state.model import Invocation, State
+from nimctl.state.model import Invocation, InvocationStatus, State
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INV = "0123456789abcdef"
@@ -45,7 +45,7 @@ def test_a_changed_cached_file_is_ignored(tmp_path: Path) -> None:
 
 def state_with(records: dict[str, dict]) -> State:
     state = State()
-    state.invocations[INV] = Invocation(id=INV, command="apply", status="succeeded", job_results=records)
+    state.invocations[INV] = Invocation(id=INV, command="apply", status=InvocationStatus.SUCCEEDED, job_results=records)
     return state
 
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from nimctl.apply.journal import Journal
 from nimctl.state.backend import StateAppender, StateLocker, StateReader, StateWriter
 from nimctl.state.delta import Image, apply_delta
-from nimctl.state.model import Invocation, PendingEntry, State
+from nimctl.state.model import Invocation, InvocationStatus, PendingEntry, State
 from nimctl.state.store import StateStore
 from tests.support.state_processes import WORKER
 from tests.support.state_samples import INVOCATION_ID, job_record, sample_state
@@ -168,7 +168,7 @@ def _mutate(state: State, op: str, n: int) -> None:
             inv.created.append(address)
         inv.job_results[address] = {"state": f"r{n}"}
     elif op == "finish" and state.invocations:
-        next(iter(state.invocations.values())).status = "succeeded"
+        next(iter(state.invocations.values())).status = InvocationStatus.SUCCEEDED
 
 
 @settings(max_examples=60, deadline=None)

@@ -69,8 +69,8 @@ def run_status(ctx: RunContext, invocation: str | None, *, json_output: bool) ->
     report: list[dict[str, Any]] = []
     for inv_id in chosen:
         inv = state.invocations[inv_id]
-        status = inv.status
-        if status == "running" and ctx.store.lock_holder() is None:
+        status: str = inv.status
+        if not inv.status.finished and ctx.store.lock_holder() is None:
             # An apply holds the lock while it runs: nobody holds it, so its process died.
             status = "interrupted (its nimctl process ended; the next apply or destroy finishes it)"
         resources = []
