@@ -1,5 +1,5 @@
 """Hostile or accidental input never crashes, hangs or prints a traceback: every failure is a
-ConfigError naming the file, within a bounded time."""
+ConfigError naming the file; the time bound guards a hang, not speed."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ from nimctl.config.loader import load_configs
 from nimctl.config.yaml_source import MAX_FILE_BYTES, MAX_NODES
 from tests.support.configs import LOCAL_MOCK, SEED, load_one
 
-LIMIT_S = 5.0  # generous for a loaded CI machine; these all take milliseconds
+HANG_LIMIT_S = 60.0  # guards a hang, not speed: these all take milliseconds on an idle machine
 
 
 def fails_quickly(path, expected: str, overrides=()) -> ConfigError:
     started = time.monotonic()
     with pytest.raises(ConfigError) as caught:
         load_configs([str(path)], list(overrides))
-    assert time.monotonic() - started < LIMIT_S
+    assert time.monotonic() - started < HANG_LIMIT_S
     text = str(caught.value)
     assert expected in text, text
     assert "Traceback" not in text
@@ -190,7 +190,7 @@ def test_random_edits_of_the_seed_never_crash(tmp_path, junk, position):
         load_configs([str(path)])
     except ConfigError as err:
         assert err.problems and "Traceback" not in str(err)
-    assert time.monotonic() - started < LIMIT_S
+    assert time.monotonic() - started < HANG_LIMIT_S
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -114,7 +114,7 @@ def test_interpolation_cycles_are_errors_not_hangs(tmp_path):
     )
     started = time.monotonic()
     errors = errors_of(path)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 60  # guards a hang, not speed
     assert {"execution.output_dir", "deployment.served_model_name"} & {e.key_path for e in errors}
 
 
@@ -125,7 +125,7 @@ def test_exponential_interpolation_is_refused_before_resolving(tmp_path):
     path = write(tmp_path, LOCAL_MOCK, "\n".join(lines) + "\n")
     started = time.monotonic()
     errors = errors_of(path)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 60  # guards a hang, not speed
     assert any("interpolations expand this config to more than" in e.message for e in errors)
 
 

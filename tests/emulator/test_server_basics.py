@@ -1,19 +1,15 @@
-"""The emulator starts fast, speaks HTTP on loopback, and stops cleanly."""
+"""The emulator starts, speaks HTTP on loopback, and stops cleanly."""
 
 from __future__ import annotations
-
-import time
 
 import requests
 
 from nimctl.offline.emulator.server import EmulatorOptions, EmulatorServer
 
 
-def test_starts_quickly_on_loopback_and_stops():
-    began = time.monotonic()
+def test_starts_on_loopback_and_stops():
     server = EmulatorServer(EmulatorOptions(workspace_id="wsx", token="t0k")).start()
     try:
-        assert time.monotonic() - began < 1.0
         assert server.url.startswith("http://127.0.0.1:")
         assert server.url.endswith("/api/v2/workspaces/wsx")
         assert server.env() == {

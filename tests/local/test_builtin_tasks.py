@@ -163,7 +163,9 @@ def test_perf_time_budget(mock_server: MockServer, tmp_path: Path) -> None:
     code, results, _ = run_task("perf", tmp_path, mock_server.url, params=params)
     assert code == 0
     level = results["levels"][0]
-    assert level["requests"] > 2 and 0.3 <= level["duration_s"] < 3
+    # The time budget ends the level (not a request count: how many fit in 0.3 s depends on the
+    # machine's load); the upper bound guards a level that never stops, not speed.
+    assert level["requests"] >= 1 and 0.3 <= level["duration_s"] < 60
 
 
 def test_perf_fails_on_errors(start_mock: Callable[..., MockServer], tmp_path: Path) -> None:

@@ -181,7 +181,9 @@ def test_stubborn_process_is_killed_after_grace_period(state_dir: Path) -> None:
     members = group_members(info.extra["pid"])
     started = time.monotonic()
     provider.delete_endpoint("stubborn")
-    assert 0.3 <= time.monotonic() - started < 5
+    # Waited out the grace period, then killed: well before the script's own 60 s sleep ends (the
+    # upper bound tells a kill from a natural exit; it is not a speed goal).
+    assert 0.3 <= time.monotonic() - started < 45
     assert not any(pid_alive(pid) for pid in members)
 
 

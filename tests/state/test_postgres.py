@@ -216,7 +216,7 @@ def test_unreachable_server_and_bad_credentials_are_clear_errors(postgres) -> No
     started = time.monotonic()
     with pytest.raises(StateError, match=f"cannot connect to the PostgreSQL state server 127.0.0.1:{closed}"):
         PostgresState(f"postgresql://nimctl@127.0.0.1:{closed}/nimctl").read()
-    assert time.monotonic() - started < 30  # an error, not a hang
+    assert time.monotonic() - started < 60  # an error, not a hang (guards a hang, not speed)
     with pytest.raises(StateError, match="refused the credentials of user nimctl") as refused:
         PostgresState(postgres.url().replace("pw-7c1f9e", "wrong-password")).read()
     assert "wrong-password" not in str(refused.value) and "PGPASSWORD" in (refused.value.hint or "")

@@ -22,7 +22,9 @@ from tests.support.reliability.harness import LEPTON_TWO_TASKS, REPO, Result, ni
 
 BROKEN_CORPUS = REPO / "tests" / "config" / "broken"
 MEMORY_LIMIT = 1536 * 1024 * 1024  # RLIMIT_AS of every run: 1.5 GiB
-TIME_LIMIT_S = 5.0
+# A hang guard, not a speed goal (each case takes well under a second on an idle machine; the
+# parallel suite on 2 cores can make that many seconds).
+HANG_LIMIT_S = 60.0
 GOOD = LEPTON_TWO_TASKS.read_text()
 
 
@@ -242,8 +244,8 @@ def judge(case: BadInput, result: Result) -> list[str]:
         missing = [m for m in case.mentions if m.lower() not in result.err.lower()]
         if missing:
             problems.append(f"the error does not name {missing}")
-    if result.seconds > TIME_LIMIT_S:
-        problems.append(f"took {result.seconds:.1f}s (limit {TIME_LIMIT_S:.0f}s)")
+    if result.seconds > HANG_LIMIT_S:
+        problems.append(f"took {result.seconds:.1f}s (hang guard {HANG_LIMIT_S:.0f}s)")
     return problems
 
 
@@ -256,7 +258,7 @@ def run_cases(
     judge_with: Callable[[BadInput, Result], list[str]] = judge,
 ) -> list[Verdict]:
     def one(case: BadInput) -> Verdict:
-        result = nimctl(case.args, env, cwd=cwd, timeout=30, memory_bytes=MEMORY_LIMIT)
+        result = nimctl(case.args, env, cwd=cwd, timeout=HANG_LIMIT_S + 30, memory_bytes=MEMORY_LIMIT)
         return Verdict(case, result, judge_with(case, result))
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
