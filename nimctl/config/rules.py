@@ -10,6 +10,8 @@ from __future__ import annotations
 import posixpath
 import re
 
+from nimctl.common.names import slugify
+
 # Env names nimctl's ownership marker uses (nimctl.stack.ownership); a config may not set them.
 OWNER_ENV_PREFIX = "NIMCTL_OWNER_"
 # Lepton refuses a no-traffic timeout between 0 (off) and 60 s (`lep endpoint create`'s check).
@@ -85,8 +87,7 @@ def lepton_name_problem(name: str) -> str | None:
 
 def sanitize_name(text: str, fallback: str = "stack") -> str:
     """The closest valid Lepton name to ``text`` (used for names derived from file names)."""
-    name = re.sub(r"[^a-z0-9-]+", "-", text.lower())
-    name = re.sub(r"-{2,}", "-", name).strip("-")
+    name = slugify(text)
     name = re.sub(r"^[^a-z]+", "", name)  # must start with a letter
     name = name[:MAX_NAME_LENGTH].rstrip("-")
     if name.endswith("by-lepton"):

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from nimctl.common.files import write_atomic
+from nimctl.common.names import safe_component
 from nimctl.results.evalfactory import (
     METRICS_FILE,
     RESULT_FILES,
@@ -50,7 +51,6 @@ CACHE_SUBDIR = ("cache", "results")
 META_FILE = "nimctl.json"
 BUILTIN_RESULTS_FILE = "results.json"  # nimctl.smoke/perf's own detailed file (local runs)
 TIMED_OUT_FILE = "nimctl_timed_out"  # left in the output dir by the job script when its limit hit
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def cache_root(state_dir: str | Path) -> Path:
@@ -61,7 +61,7 @@ def cache_root(state_dir: str | Path) -> Path:
 
 def job_cache_dir(root: Path, invocation_id: str, address: str) -> Path:
     base = address[4:] if address.startswith("job.") else address
-    safe = _UNSAFE.sub("_", base).strip(".") or "job"
+    safe = safe_component(base).strip(".") or "job"
     if safe != base:
         safe = f"{safe}-{hashlib.sha256(base.encode()).hexdigest()[:6]}"
     if not re.fullmatch(r"[0-9a-z]+", invocation_id):

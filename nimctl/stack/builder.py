@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from nimctl.common import keypath
 from nimctl.common.errors import ConfigError, ConfigProblem
+from nimctl.common.names import slugify
 from nimctl.common.secrets import fingerprint, is_secret_name, redact_config, redact_spec
 from nimctl.config.rules import (
     MAX_NAME_LENGTH,
@@ -34,7 +35,7 @@ from nimctl.stack.specs.inputs_hash import canonical_hash, task_hash_input
 from nimctl.stack.specs.job_env import base_url
 from nimctl.stack.specs.key_wiring import KeyWiring, key_wiring
 from nimctl.stack.specs.markers import INVOCATION_MARKER, PENDING_URL
-from nimctl.stack.specs.names import short_hash, slugify
+from nimctl.stack.specs.names import short_hash
 from nimctl.stack.specs.problems import Problem, Problems
 from nimctl.stack.specs.run_config import dump_run_config, load_run_config
 from nimctl.stack.specs.task_plan import TaskPlan, read_tasks

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from nimctl.common.names import safe_component
 from nimctl.export.model import InvocationRuns, StackInfo, TaskRun, safe_key
 from nimctl.export.report import ExportReport, Outcome, TaskOutcome
-
-_ARTIFACT_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def run_id_for(*parts: str) -> str:
@@ -164,7 +162,7 @@ def _artifact(wandb: Any, inv: InvocationRuns, runs: list[TaskRun], stack: Stack
     first = runs[0]
     label = f"{inv.invocation_id}_{first.stack}" + (f"_{first.task}" if len(runs) == 1 else "")
     artifact = wandb.Artifact(
-        name=_ARTIFACT_UNSAFE.sub("_", label)[:128],
+        name=safe_component(label)[:128],
         type="evaluation_result",
         description="Evaluation results",
         metadata={"invocation_id": inv.invocation_id, "stack": first.stack, "tasks": [r.task for r in runs]},

@@ -1,15 +1,10 @@
-"""Pieces of the names nimctl derives for endpoints and jobs: a slug of free text and a short
-stable hash. What a valid name is lives in ``nimctl.config.rules`` (``lepton_name_problem``)."""
+"""A short stable hash, the piece of the names nimctl derives for endpoints and jobs that tells
+apart names whose slugs (``nimctl.common.names.slugify``) collide. What a valid name is lives in
+``nimctl.config.rules`` (``lepton_name_problem``)."""
 
 from __future__ import annotations
 
 import hashlib
-import re
-
-
-def slugify(text: str) -> str:
-    """Lowercase letters, digits and single hyphens."""
-    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", text.lower())).strip("-")
 
 
 def short_hash(*parts: str, length: int = 6) -> str:

@@ -5,10 +5,10 @@ or a ``command:``; its image, params, env entries and time limit), reporting pro
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any, NamedTuple
 
 from nimctl.common import keypath
+from nimctl.common.names import safe_component
 from nimctl.stack.specs.env import env_entries
 from nimctl.stack.specs.problems import Problems
 from nimctl.stack.specs.values import as_argv, deep_merge, task_key
@@ -64,7 +64,7 @@ class TaskPlan(NamedTuple):
     @property
     def dir_name(self) -> str:
         """The task's results directory name (one path component)."""
-        return re.sub(r"[^A-Za-z0-9._-]+", "_", self.name).strip(".") or f"task{self.index}"
+        return safe_component(self.name).strip(".") or f"task{self.index}"
 
 
 def read_tasks(config: dict[str, Any], problems: Problems) -> list[TaskPlan]:
