@@ -1,5 +1,6 @@
-"""Shared fixtures (a Lepton workspace emulator on 127.0.0.1 for tests that use the real SDK, a
-throwaway PostgreSQL server), and the rule that keeps the slow tiers out of a plain run.
+"""Shared fixtures (a Lepton workspace emulator on 127.0.0.1 for tests that use the real SDK, the
+emulated workspace the apply, ownership and evaluation tests start from, a throwaway PostgreSQL
+server), and the rule that keeps the slow tiers out of a plain run.
 
 Tests marked ``slow`` (the full crash matrix, high fault rates, every random-kill trial, the
 PostgreSQL crash matrix, ...) run only when asked for: ``pytest -m slow`` or ``NIMCTL_SLOW=1``
@@ -16,6 +17,7 @@ import pytest
 
 from nimctl.offline.emulator.options import EmulatorOptions
 from nimctl.offline.emulator.server import EmulatorServer
+from tests.support.cli import Platform
 from tests.support.emulator import isolate_lepton_cache
 
 
@@ -59,6 +61,16 @@ def emulator_env(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_
     for key, value in emulator.env().items():
         monkeypatch.setenv(key, value)
     return emulator
+
+
+@pytest.fixture
+def world(emulator) -> Platform:
+    """The emulated workspace every apply/destroy test starts from: fast lifecycles and the
+    endpoint token the seed example references stored as a workspace secret."""
+    emulator.configure(ready_after=0.2, job_duration=0.3)
+    platform = Platform(emulator)
+    platform.add_workspace_secrets()
+    return platform
 
 
 @pytest.fixture(scope="session")

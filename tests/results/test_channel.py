@@ -4,23 +4,17 @@ come back byte-exact from the lines, in any order, across restarts; damage is de
 from __future__ import annotations
 
 import random
-import subprocess
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nimctl.results.channel import EMIT_FUNCTIONS, MARKER, MAX_FILE_BYTES
+from nimctl.results.channel import MARKER, MAX_FILE_BYTES
 from nimctl.results.recover import decode
+from tests.support.results_channel import emit
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def emit(out: Path, status: int = 0) -> list[str]:
-    script = f'out="$1"\n{EMIT_FUNCTIONS}nimctl_emit_results {status}\n'
-    done = subprocess.run(["/bin/sh", "-c", script, "emit", str(out)], capture_output=True, text=True, check=True)
-    return done.stdout.splitlines()
 
 
 def test_real_result_files_round_trip(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nimctl.results import store
 from nimctl.state.model import Invocation, InvocationStatus, State
+from tests.support.results_channel import emit
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INV = "0123456789abcdef"
@@ -95,8 +96,6 @@ class Reader:
 
 
 def test_collect_from_a_log_reader(tmp_path: Path) -> None:
-    from tests.results.test_channel import emit
-
     out = tmp_path / "out"
     out.mkdir()
     (out / "results.yml").write_bytes(fixture_files()["results.yml"])

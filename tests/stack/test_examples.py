@@ -12,7 +12,7 @@ from nimctl.common.secrets import redact_spec
 from nimctl.config.loader import load_configs
 from nimctl.stack.builder import build_stacks, redact_stack_dict, render_job_spec
 from nimctl.stack.resources import Stack
-from tests.stack.test_lepton_endpoint import EXPECTED_SPEC
+from tests.support.stack_configs import EXPECTED_SPEC
 
 SEED = "examples/lepton_nim_seed_example.yaml"
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from nimctl.common.errors import ConfigError
-from tests.support.stack_configs import build, seed_config
+from tests.support.stack_configs import EXPECTED_SPEC, build, seed_config
 
 # What the launcher 0.2.6 sends for the seed's Complete Example (reference/launcher.md).
 LAUNCHER_SPEC = json.loads("""
@@ -30,23 +30,6 @@ LAUNCHER_SPEC = json.loads("""
 INTENDED_DIFFERENCES = {
     "queue_config": "the launcher's default is an organisation-internal priority class",
     "image_pull_secrets": "the launcher's default is an organisation-internal secret name",
-}
-
-EXPECTED_SPEC = {
-    "health": {"readiness": {}, "liveness": {}},
-    "log": {"enable_collection": True},
-    "container": {"image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.6", "ports": [{"container_port": 8000}]},
-    "resource_requirement": {"resource_shape": "gpu.1xh200", "min_replicas": 1, "max_replicas": 3},
-    # nimctl's platform-side bound (nimctl.stack.lifetime): Lepton's API applies none of its own
-    "auto_scaler": {"scale_down": {"no_traffic_timeout": 3600, "not_ready_timeout": 3600}},
-    "envs": [
-        {"name": "HF_TOKEN", "value_from": {"secret_name_ref": "HUGGING_FACE_HUB_TOKEN"}},
-        {"name": "SERVED_MODEL_NAME", "value": "meta/llama-3.1-8b-instruct"},
-        {"name": "NIM_MODEL_NAME", "value": "meta/llama-3.1-8b-instruct"},
-        {"name": "MODEL_PORT", "value": "8000"},
-    ],
-    "mounts": [{"path": "/path/to/model/cache", "from": "node-nfs:lepton-shared-fs", "mount_path": "/opt/nim/.cache"}],
-    "api_tokens": [{"value_from": {"token_name_ref": "ENDPOINT_API_KEY"}}],
 }
 
 

@@ -1,7 +1,8 @@
 """Composed configs for the stack tests, as plain dicts shaped like what
 ``nimctl.config.loader.load_configs`` produces from the bundled groups (``seed_config``: the
 seed's Complete Example; ``local_mock_config``; ``lepton_execution``), ``Loaded``, a
-loaded-config stand-in, and ``build``, which runs the real ``build_stacks`` on one of them."""
+loaded-config stand-in, ``build``, which runs the real ``build_stacks`` on one of them, and
+``EXPECTED_SPEC``, the Lepton deployment spec the seed's endpoint builds to."""
 
 from __future__ import annotations
 
@@ -112,3 +113,23 @@ def local_mock_config() -> dict[str, Any]:
 
 def build(config: dict[str, Any], stack: str = "demo", path: str = "demo.yaml") -> Stack:
     return build_stacks([Loaded(path, stack, copy.deepcopy(config))])[0]
+
+
+# The seed's endpoint as a Lepton deployment spec, in the layers' order (what the stack tests and
+# the examples' tests compare with).
+EXPECTED_SPEC = {
+    "health": {"readiness": {}, "liveness": {}},
+    "log": {"enable_collection": True},
+    "container": {"image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.6", "ports": [{"container_port": 8000}]},
+    "resource_requirement": {"resource_shape": "gpu.1xh200", "min_replicas": 1, "max_replicas": 3},
+    # nimctl's platform-side bound (nimctl.stack.lifetime): Lepton's API applies none of its own
+    "auto_scaler": {"scale_down": {"no_traffic_timeout": 3600, "not_ready_timeout": 3600}},
+    "envs": [
+        {"name": "HF_TOKEN", "value_from": {"secret_name_ref": "HUGGING_FACE_HUB_TOKEN"}},
+        {"name": "SERVED_MODEL_NAME", "value": "meta/llama-3.1-8b-instruct"},
+        {"name": "NIM_MODEL_NAME", "value": "meta/llama-3.1-8b-instruct"},
+        {"name": "MODEL_PORT", "value": "8000"},
+    ],
+    "mounts": [{"path": "/path/to/model/cache", "from": "node-nfs:lepton-shared-fs", "mount_path": "/opt/nim/.cache"}],
+    "api_tokens": [{"value_from": {"token_name_ref": "ENDPOINT_API_KEY"}}],
+}
