@@ -38,7 +38,7 @@ from typing import Any
 from nimctl.common.errors import NimctlError
 from nimctl.common.secrets import redact_spec
 from nimctl.plan.diff import FieldChange, diff_specs
-from nimctl.plan.refresh import DELETED, DRIFTED, NOT_REFRESHED, Observed, Unrecorded, describe_pending
+from nimctl.plan.refresh import Observed, RefreshStatus, Unrecorded, describe_pending
 from nimctl.providers.base import EndpointInfo, JobInfo, JobState, ResourceState
 from nimctl.stack import ownership
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
@@ -189,7 +189,7 @@ class DriftItem:
     address: str
     type: str
     name: str
-    status: str  # "drifted" | "deleted"
+    status: RefreshStatus  # DRIFTED | DELETED
     fields: tuple[FieldChange, ...] = ()  # old = applied, new = live
 
     def to_dict(self) -> dict[str, Any]:
@@ -207,7 +207,7 @@ class DriftItem:
             data["address"],
             data["type"],
             data["name"],
-            data["status"],
+            RefreshStatus(data["status"]),
             tuple(FieldChange.from_dict(f) for f in data.get("fields", ())),
         )
 
@@ -380,17 +380,17 @@ def _current_view(
             continue
         cur = _Current(record=record, base_spec=record.spec)
         seen = observed.resources.get(address) if observed else None
-        if seen is not None and seen.status != NOT_REFRESHED:
+        if seen is not None and seen.status.was_read:
             cur.live = seen.live
-            if seen.status == DELETED and observed is not None and address in observed.taken:
+            if seen.status is RefreshStatus.DELETED and observed is not None and address in observed.taken:
                 taker = observed.taken[address]
                 cur.gone = True
                 cur.gone_reason = "deleted outside nimctl; its name is now held by an endpoint " + (
                     taker.describe() if taker else "not created by nimctl"
                 )
-            elif seen.status == DELETED:
+            elif seen.status is RefreshStatus.DELETED:
                 cur.gone, cur.gone_reason = True, "deleted outside nimctl"
-            elif seen.status == DRIFTED and seen.live_spec is not None:
+            elif seen.status is RefreshStatus.DRIFTED and seen.live_spec is not None:
                 cur.base_spec, cur.drift = seen.live_spec, seen.drift
         current[address] = cur
 
@@ -904,8 +904,8 @@ def _drift_items(observed: Observed | None) -> list[DriftItem]:
         return []
     items = []
     for address, seen in sorted(observed.resources.items()):
-        if seen.status == DRIFTED:
-            items.append(DriftItem(address, seen.type, seen.name, "drifted", seen.drift))
-        elif seen.status == DELETED:
-            items.append(DriftItem(address, seen.type, seen.name, "deleted"))
+        if seen.status is RefreshStatus.DRIFTED:
+            items.append(DriftItem(address, seen.type, seen.name, seen.status, seen.drift))
+        elif seen.status is RefreshStatus.DELETED:
+            items.append(DriftItem(address, seen.type, seen.name, seen.status))
     return items

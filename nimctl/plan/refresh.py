@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from nimctl.common.errors import NimctlError
@@ -38,11 +39,24 @@ from nimctl.state.model import PendingEntry, ResourceRecord, State
 
 ProviderSource = Mapping[str, Provider] | Callable[[str], Provider]
 
-# ObservedResource.status values
-UNCHANGED = "unchanged"
-DRIFTED = "drifted"
-DELETED = "deleted"  # gone from the platform, not by nimctl
-NOT_REFRESHED = "not refreshed"  # a job that already ended: its outcome is final
+
+class RefreshStatus(str, Enum):
+    """What refresh found for one resource of the state. A str enum: plan JSON and plan files
+    show its value (a drift item is DRIFTED or DELETED)."""
+
+    UNCHANGED = "unchanged"
+    DRIFTED = "drifted"
+    DELETED = "deleted"  # gone from the platform, not by nimctl
+    NOT_REFRESHED = "not refreshed"  # a job that already ended: its outcome is final
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def was_read(self) -> bool:
+        """Whether the live platform was looked at (the plan relied on what it showed)."""
+        return self is not RefreshStatus.NOT_REFRESHED
+
 
 # Job states whose outcome is final: never looked up again.
 ENDED_JOB_STATES = frozenset(
@@ -62,7 +76,7 @@ class ObservedResource:
     type: str  # "endpoint" | "job"
     provider: str
     name: str
-    status: str  # UNCHANGED | DRIFTED | DELETED | NOT_REFRESHED
+    status: RefreshStatus
     live: EndpointInfo | JobInfo | None = None
     drift: tuple[FieldChange, ...] = ()  # old = applied, new = live (endpoints)
     live_spec: dict[str, Any] | None = None  # endpoints: live values of the managed fields, redacted
@@ -144,7 +158,7 @@ class Observed:
 
     def fingerprints(self) -> dict[str, str]:
         """address (or ``pending:<entry id>``) -> fingerprint of what the plan relied on."""
-        prints = {a: r.fingerprint for a, r in self.resources.items() if r.status != NOT_REFRESHED}
+        prints = {a: r.fingerprint for a, r in self.resources.items() if r.status.was_read}
         prints.update({f"pending:{p.entry.id}": p.fingerprint for p in self.pending})
         return dict(sorted(prints.items()))
 
@@ -152,7 +166,7 @@ class Observed:
         """address -> {state, platform_state, url} for every resource that was read live."""
         out: dict[str, dict[str, Any]] = {}
         for address, res in sorted(self.resources.items()):
-            if res.status == NOT_REFRESHED:
+            if not res.status.was_read:
                 continue
             if res.live is None:
                 out[address] = {"state": "gone", "platform_state": "not found", "url": None}
@@ -347,10 +361,12 @@ def refresh(
                 live_ep = None
             observed.resources[address] = _observe_endpoint(record, live_ep, salt)
         elif not _job_needs_refresh(record):
-            observed.resources[address] = ObservedResource(address, "job", record.provider, record.name, NOT_REFRESHED)
+            observed.resources[address] = ObservedResource(
+                address, "job", record.provider, record.name, RefreshStatus.NOT_REFRESHED
+            )
         else:
             live_job = listings.job_index(record.provider).find(name=record.name, job_id=record.platform_id)
-            status = DELETED if live_job is None else UNCHANGED
+            status = RefreshStatus.DELETED if live_job is None else RefreshStatus.UNCHANGED
             observed.resources[address] = ObservedResource(
                 address,
                 "job",
@@ -409,7 +425,7 @@ def _observe_endpoint(record: ResourceRecord, live: EndpointInfo | None, salt: s
             "endpoint",
             record.provider,
             record.name,
-            DELETED,
+            RefreshStatus.DELETED,
             fingerprint=endpoint_fingerprint(None, False),
         )
     live_redacted = redacted_live_spec(live.spec, salt)
@@ -421,7 +437,7 @@ def _observe_endpoint(record: ResourceRecord, live: EndpointInfo | None, salt: s
         "endpoint",
         record.provider,
         record.name,
-        DRIFTED if drift else UNCHANGED,
+        RefreshStatus.DRIFTED if drift else RefreshStatus.UNCHANGED,
         live=live,
         drift=drift,
         live_spec=managed,

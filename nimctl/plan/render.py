@@ -24,6 +24,7 @@ from nimctl.common.secrets import is_redacted
 from nimctl.plan.actions import KNOWN_AFTER_APPLY, Action, Plan, ResourceChange
 from nimctl.plan.canonical import flatten, format_path, normalise
 from nimctl.plan.diff import FieldChange
+from nimctl.plan.refresh import RefreshStatus
 
 FORMAT_VERSION = "1.0"
 SENSITIVE = "(sensitive)"
@@ -330,7 +331,7 @@ def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> st
     if plan.drift:
         lines += [paint("Changed outside nimctl:", "bold"), ""]
         for item in plan.drift:
-            if item.status == "deleted":
+            if item.status is RefreshStatus.DELETED:
                 lines += [
                     f"  # {item.address} has been deleted outside nimctl",
                     f'  {paint.symbol("-")} {item.type} "{item.name}"',
