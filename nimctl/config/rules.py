@@ -18,6 +18,9 @@ OWNER_ENV_PREFIX = "NIMCTL_OWNER_"
 MIN_SCALE_DOWN_TIMEOUT_S = 60
 MIN_MAX_LIFETIME_S = 600  # shorter than a NIM cold start: the endpoint would go before serving
 LIFETIME_KEY = "deployment.lepton_config.max_lifetime"
+# Finished jobs (eval and lifetime jobs alike) stay visible for three days (the `lep` CLI's
+# default), so their logs and status can still be read; nimctl's state remembers the outcome after that.
+JOB_TTL_SECONDS = 3 * 24 * 3600
 
 MAX_NAME_LENGTH = 36
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")

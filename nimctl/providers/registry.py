@@ -7,11 +7,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nimctl.common.errors import NimctlError
+from nimctl.stack.resources import PLATFORMS
 
 if TYPE_CHECKING:  # pragma: no cover
     from nimctl.providers.base import Provider
-
-PLATFORMS = ("lepton", "local")
 
 
 def get_provider(platform: str, *, state_dir: str) -> Provider:

@@ -19,6 +19,7 @@ from typing import Any
 from nimctl.common import keypath
 from nimctl.common.durations import parse_duration
 from nimctl.config.rules import (
+    JOB_TTL_SECONDS,
     LIFETIME_KEY,
     MAX_NAME_LENGTH,
     lepton_name_problem,
@@ -42,7 +43,6 @@ ENV_WORKSPACE_URL = "NIMCTL_LEPTON_WORKSPACE_URL"
 ENV_CREATED_AT = "NIMCTL_ENDPOINT_CREATED_AT"
 ENV_TOKEN = "LEPTON_WORKSPACE_TOKEN"
 AT_APPLY = "(set at apply)"
-FINISHED_JOB_TTL_S = 3 * 24 * 3600  # like eval jobs: its log says what it did for three days
 
 # What the lifetime job runs: the standard library only, data from env vars (never interpolated).
 # It deletes the endpoint through whichever API family serves it, only if the endpoint is
@@ -151,7 +151,7 @@ def lifetime_job_template(config: dict[str, Any], endpoint: str) -> dict[str, An
     pull_secrets = keypath.get(config, "execution.lepton_platform.tasks.image_pull_secrets", []) or []
     if pull_secrets:
         spec["image_pull_secrets"] = [str(s) for s in pull_secrets]
-    spec["ttl_seconds_after_finished"] = FINISHED_JOB_TTL_S
+    spec["ttl_seconds_after_finished"] = JOB_TTL_SECONDS
     spec["time_schedule"] = {"start_at": 0}  # set at apply: now + max_lifetime
     return spec
 

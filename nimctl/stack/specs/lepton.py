@@ -7,7 +7,7 @@ import copy
 from typing import Any
 
 from nimctl.common import keypath
-from nimctl.config.rules import DEFAULT_MOUNT_FROM
+from nimctl.config.rules import DEFAULT_MOUNT_FROM, JOB_TTL_SECONDS
 from nimctl.stack.lifetime import scale_down_defaults
 from nimctl.stack.specs.deployment import Deployment
 from nimctl.stack.specs.env import merge_env, split_runtime
@@ -49,9 +49,6 @@ DEPLOYMENT_SPEC_FIELDS = frozenset(
 )
 
 JOB_SHARED_MEMORY_MIB = 1024
-# Finished jobs stay visible for three days (the `lep` CLI's default), so their logs and
-# status can still be read; nimctl's state remembers the outcome after that anyway.
-JOB_TTL_SECONDS = 3 * 24 * 3600
 DEFAULT_JOB_OUTPUT_ROOT = "/results"
 
 
