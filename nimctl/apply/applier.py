@@ -64,6 +64,7 @@ from nimctl.providers.base import (
     ProviderError,
     Transient,
 )
+from nimctl.results.evalfactory import BUILTIN_RESULTS_FILE
 from nimctl.stack import ownership
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
 from nimctl.stack.specs.markers import INVOCATION_MARKER
@@ -1030,7 +1031,7 @@ def read_results_summary(directory: str | None) -> str:
     """One line from a results.json nimctl's built-in tasks (or any task) wrote, if readable."""
     if not directory:
         return ""
-    path = Path(directory) / "results.json"
+    path = Path(directory) / BUILTIN_RESULTS_FILE
     try:
         import json
 

@@ -56,13 +56,13 @@ from urllib.parse import urlsplit
 
 from nimctl.common.files import write_atomic
 from nimctl.common.net import is_loopback_url
+from nimctl.results.evalfactory import BUILTIN_RESULTS_FILE as RESULTS_FILE
+from nimctl.results.evalfactory import RESULTS_FILE as EVAL_FACTORY_RESULTS_FILE  # the same scores
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
 
 SCHEMA = "nimctl.task-results/1"
-RESULTS_FILE = "results.json"
-EVAL_FACTORY_RESULTS_FILE = "results.yml"  # the same scores in NeMo Evaluator's layout
 EXIT_PASSED, EXIT_FAILED, EXIT_STOPPED = 0, 1, 130
 _URL_SUFFIXES = ("/chat/completions", "/completions", "/v1")
 

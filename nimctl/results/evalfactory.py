@@ -27,6 +27,7 @@ from typing import Any
 from nimctl.common.errors import NimctlError
 
 RESULTS_FILE = "results.yml"
+BUILTIN_RESULTS_FILE = "results.json"  # nimctl.smoke/perf's own detailed file (nimctl.builtin_tasks)
 METRICS_FILE = "eval_factory_metrics.json"
 # The files a job leaves that nimctl reads back and keeps (small: a few KB each).
 RESULT_FILES = (RESULTS_FILE, METRICS_FILE)

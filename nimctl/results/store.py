@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from nimctl.common.files import write_atomic
 from nimctl.common.names import safe_component
 from nimctl.results.evalfactory import (
+    BUILTIN_RESULTS_FILE,
     METRICS_FILE,
     RESULT_FILES,
     RESULTS_FILE,
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 
 CACHE_SUBDIR = ("cache", "results")
 META_FILE = "nimctl.json"
-BUILTIN_RESULTS_FILE = "results.json"  # nimctl.smoke/perf's own detailed file (local runs)
 TIMED_OUT_FILE = "nimctl_timed_out"  # left in the output dir by the job script when its limit hit
 
 
