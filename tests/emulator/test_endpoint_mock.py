@@ -5,7 +5,7 @@ from __future__ import annotations
 import requests
 from leptonai.api.v2.types.secret import SecretItem
 
-from tests.support.emulator import client_for, endpoint_model, wait_until
+from tests.support.emulator import client_for, endpoint_model
 from tests.support.openai_shapes import (
     check_chat_chunks,
     check_chat_completion,
@@ -15,6 +15,7 @@ from tests.support.openai_shapes import (
     check_models,
     parse_sse,
 )
+from tests.support.polling import wait_until
 
 TOKEN = {"Authorization": "Bearer endpoint-token"}
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.emulator import client_for, endpoint_model, isolate_lepton_cache, job_model, wait_until
+from tests.support.emulator import client_for, endpoint_model, isolate_lepton_cache, job_model
+from tests.support.polling import wait_until
 
 LEP = Path(sys.executable).with_name("lep")
 pytestmark = pytest.mark.skipif(not LEP.exists(), reason="the lep CLI is not installed next to python")

@@ -10,7 +10,8 @@ import requests
 from leptonai.api.v2.api_resource import ClientError
 from leptonai.api.v2.types.deployment import LeptonDeployment, LeptonDeploymentState
 
-from tests.support.emulator import client_for, endpoint_model, wait_until
+from tests.support.emulator import client_for, endpoint_model
+from tests.support.polling import wait_until
 
 State = LeptonDeploymentState
 

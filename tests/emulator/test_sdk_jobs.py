@@ -9,7 +9,8 @@ import requests
 from leptonai.api.v2.api_resource import ClientError
 from leptonai.api.v2.types.job import LeptonJobState
 
-from tests.support.emulator import client_for, job_model, wait_until
+from tests.support.emulator import client_for, job_model
+from tests.support.polling import wait_until
 
 State = LeptonJobState
 

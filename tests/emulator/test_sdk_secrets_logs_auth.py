@@ -10,7 +10,8 @@ from leptonai.api.v2.types.deployment import LeptonDeploymentState
 from leptonai.api.v2.types.secret import SecretItem
 from leptonai.api.v2.utils import WorkspaceNotFoundError, WorkspaceUnauthorizedError
 
-from tests.support.emulator import client_for, endpoint_model, job_model, wait_until
+from tests.support.emulator import client_for, endpoint_model, job_model
+from tests.support.polling import wait_until
 
 
 def test_secrets_create_list_delete(emulator):

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.emulator import client_for, endpoint_body, endpoint_model, job_model, wait_until
+from tests.support.emulator import client_for, endpoint_body, endpoint_model, job_model
+from tests.support.polling import wait_until
 
 
 def _routes(emulator) -> list[str]:

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from nimctl.providers.base import JobState, Rejected
-from tests.support.local import wait_until
+from tests.support.polling import wait_until
 
 
 def test_env_from_reaches_the_process_but_not_the_record(provider, state_dir, tmp_path, monkeypatch):

@@ -9,7 +9,8 @@ from pathlib import Path
 from nimctl.providers.base import JobState, ResourceState
 from nimctl.providers.local.proc import group_members
 from nimctl.providers.local.provider import LocalProvider
-from tests.support.local import MODEL, endpoint_spec, pid_alive, wait_until
+from tests.support.local import MODEL, endpoint_spec, pid_alive
+from tests.support.polling import wait_until
 
 
 def test_endpoint_and_builtin_task_jobs(provider: LocalProvider, tmp_path: Path) -> None:

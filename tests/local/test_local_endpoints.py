@@ -18,7 +18,8 @@ from nimctl.providers.base import Conflict, NotFound, Provider, Rejected, Resour
 from nimctl.providers.local.proc import group_members, proc_stat
 from nimctl.providers.local.provider import UPDATABLE_ENDPOINT_FIELDS, LocalProvider
 from nimctl.providers.local.specs import MASK
-from tests.support.local import MODEL, endpoint_spec, pid_alive, wait_until
+from tests.support.local import MODEL, endpoint_spec, pid_alive
+from tests.support.polling import wait_until
 
 
 def ready(provider: LocalProvider, name: str):

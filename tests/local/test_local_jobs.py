@@ -13,7 +13,8 @@ from nimctl.providers.base import JobState, NotFound, Rejected
 from nimctl.providers.local.proc import group_members, proc_stat
 from nimctl.providers.local.provider import LocalProvider
 from nimctl.providers.local.specs import MASK
-from tests.support.local import pid_alive, wait_until
+from tests.support.local import pid_alive
+from tests.support.polling import wait_until
 
 
 def py(code: str) -> list[str]:

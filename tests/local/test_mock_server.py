@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from nimctl.offline.mock_server import MockServer, MockServerError, make_server
-from tests.support.local import MODEL, wait_until
+from tests.support.local import MODEL
 from tests.support.openai_shapes import (
     check_chat_chunks,
     check_chat_completion,
@@ -26,6 +26,7 @@ from tests.support.openai_shapes import (
     check_models,
     parse_sse,
 )
+from tests.support.polling import wait_until
 
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "What is the capital of France?"}], "max_tokens": 64}
 COMPLETION = {"model": MODEL, "prompt": "Once upon a time", "max_tokens": 64}

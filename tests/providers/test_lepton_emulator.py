@@ -19,6 +19,7 @@ from nimctl.providers.base import (
 )
 from nimctl.providers.lepton.provider import LeptonProvider
 from nimctl.providers.retry import RetryPolicy
+from tests.support.polling import wait_until
 
 # Many tiny waits: enough attempts that a 50% fault rate cannot exhaust them by chance, still bounded.
 FAST_RETRY = RetryPolicy(max_attempts=40, base_delay=0.001, max_delay=0.01, max_total_s=30)
@@ -54,14 +55,6 @@ def provider(emulator) -> LeptonProvider:
     return make_provider(emulator)
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
-
-
 def settled_requests(emulator) -> list:
     """The request log once the last answer is recorded (the emulator logs just after replying)."""
     time.sleep(0.05)
@@ -89,7 +82,7 @@ def test_endpoint_lifecycle(provider, emulator):
     assert created.state in (ResourceState.PENDING, ResourceState.READY)
     assert created.url == emulator.endpoint_url("ep-crud")  # status.endpoint.external_endpoint
 
-    wait_for(lambda: provider.get_endpoint("ep-crud").state is ResourceState.READY)
+    wait_until(lambda: provider.get_endpoint("ep-crud").state is ResourceState.READY)
     ready = provider.get_endpoint("ep-crud")
     assert ready.platform_state == "Ready"
     assert ready.spec["container"]["image"] == endpoint_spec()["container"]["image"]
@@ -102,7 +95,7 @@ def test_endpoint_lifecycle(provider, emulator):
     assert updated.spec["resource_requirement"]["max_replicas"] == 2
     assert updated.spec["api_tokens"]  # authentication untouched by an update
     assert emulator.world.deployment("ep-crud")["spec"]["resource_requirement"]["max_replicas"] == 2
-    wait_for(lambda: provider.get_endpoint("ep-crud").state is ResourceState.READY)
+    wait_until(lambda: provider.get_endpoint("ep-crud").state is ResourceState.READY)
 
     events = provider.endpoint_events("ep-crud", limit=5)
     assert 0 < len(events) <= 5 and all(isinstance(line, str) and line for line in events)
@@ -110,7 +103,7 @@ def test_endpoint_lifecycle(provider, emulator):
     assert any("serving meta/llama-3.1-8b-instruct" in line for line in provider.logs(endpoint="ep-crud"))
 
     provider.delete_endpoint("ep-crud")
-    wait_for(lambda: endpoint_gone(provider, "ep-crud"))
+    wait_until(lambda: endpoint_gone(provider, "ep-crud"))
     with pytest.raises(NotFound) as info:
         provider.delete_endpoint("ep-crud")
     assert "endpoint ep-crud" in str(info.value)
@@ -120,7 +113,7 @@ def test_endpoint_lifecycle(provider, emulator):
 def test_failed_endpoint_maps_to_failed_with_events(provider, emulator):
     emulator.configure(error_image_pattern="broken")
     provider.create_endpoint("ep-bad", endpoint_spec(image="registry/broken:1"))
-    wait_for(lambda: provider.get_endpoint("ep-bad").state is ResourceState.FAILED)
+    wait_until(lambda: provider.get_endpoint("ep-bad").state is ResourceState.FAILED)
     assert provider.get_endpoint("ep-bad").platform_state == "Error"
     events = provider.endpoint_events("ep-bad", limit=4)
     assert len(events) == 4
@@ -136,7 +129,7 @@ def test_job_lifecycle(provider, emulator):
     assert job.state in (JobState.PENDING, JobState.RUNNING)
     assert provider.get_job(job.id).spec["container"]["image"] == "python:3.11"
 
-    wait_for(lambda: provider.get_job(job.id).state is JobState.SUCCEEDED)
+    wait_until(lambda: provider.get_job(job.id).state is JobState.SUCCEEDED)
     done = provider.get_job(job.id)
     assert done.platform_state == "Completed" and done.finished_at
     assert [j.id for j in provider.find_jobs("eval-abc123-smoke-0")] == [job.id]
@@ -145,7 +138,7 @@ def test_job_lifecycle(provider, emulator):
     assert any("exited with code 0" in line for line in provider.logs(job_id=job.id))
 
     provider.delete_job(job.id)
-    wait_for(lambda: not emulator.world.jobs("eval-abc123-smoke-0"))
+    wait_until(lambda: not emulator.world.jobs("eval-abc123-smoke-0"))
     with pytest.raises(NotFound):
         provider.get_job(job.id)
     with pytest.raises(NotFound):
@@ -155,9 +148,9 @@ def test_job_lifecycle(provider, emulator):
 def test_stop_job(provider, emulator):
     emulator.configure(job_duration=30)
     job = provider.submit_job("eval-stop-me", job_spec("sleep 100"))
-    wait_for(lambda: provider.get_job(job.id).state is JobState.RUNNING)
+    wait_until(lambda: provider.get_job(job.id).state is JobState.RUNNING)
     provider.stop_job(job.id)
-    wait_for(lambda: provider.get_job(job.id).state is JobState.STOPPED)
+    wait_until(lambda: provider.get_job(job.id).state is JobState.STOPPED)
     assert provider.get_job(job.id).platform_state in ("Stopping", "Stopped")
     provider.stop_job(job.id)  # stopping twice is harmless
 
@@ -173,14 +166,14 @@ def test_stop_of_a_job_being_deleted_is_done(provider, emulator):
 def test_failed_job_maps_to_failed(provider, emulator):
     emulator.configure(fail_job_pattern="doomed")
     job = provider.submit_job("eval-doomed", job_spec())
-    wait_for(lambda: provider.get_job(job.id).state is JobState.FAILED)
+    wait_until(lambda: provider.get_job(job.id).state is JobState.FAILED)
     assert provider.get_job(job.id).state.terminal
 
 
 def test_archived_jobs_are_still_listed_with_their_outcome(provider, emulator):
     spec = dict(job_spec(), ttl_seconds_after_finished=0)
     job = provider.submit_job("eval-archived", spec)
-    wait_for(lambda: emulator.world.jobs("eval-archived")[0]["status"]["state"] == "Completed")
+    wait_until(lambda: emulator.world.jobs("eval-archived")[0]["status"]["state"] == "Completed")
     time.sleep(0.05)  # archived right after finishing (ttl 0)
     listed = {j.id: j for j in provider.list_jobs()}
     assert job.id in listed
@@ -354,7 +347,7 @@ def test_faults_converge_without_duplicates(emulator, fault_rate, lost_rate):
     for job in submitted:
         provider.delete_job(job.id)
     emulator.configure(fault_rate=0.0, lost_response_rate=0.0)
-    wait_for(lambda: not emulator.world.deployments() and not emulator.world.jobs())
+    wait_until(lambda: not emulator.world.deployments() and not emulator.world.jobs())
     assert time.monotonic() - started < 60
     faults = [r for r in emulator.requests if r.fault]
     if fault_rate or lost_rate:

@@ -20,7 +20,7 @@ from tests.support.reliability.harness import (
     process_stopped,
     start_nimctl,
     traceback_problems,
-    wait_until,
+    wait_while,
 )
 
 pytestmark = pytest.mark.timeout(300)
@@ -132,7 +132,7 @@ def test_a_writer_holding_the_lock_refuses_others_fast_and_lets_readers_read(lep
     )
     started = time.monotonic()
     try:
-        assert not wait_until(lambda: not process_stopped(holder.pid) and holder.poll() is None, 60)
+        assert not wait_while(lambda: not process_stopped(holder.pid) and holder.poll() is None, 60)
         before = sandbox.state_path.read_bytes()
 
         for args in (
@@ -175,7 +175,7 @@ def test_a_killed_holder_leaves_no_stale_lock(lepton, tmp_path):
     holder = start_nimctl(
         args, {**sandbox.env, "NIMCTL_CRASH_AT": "recorded:create:*", "NIMCTL_CRASH_SIGNAL": "STOP"}, cwd=sandbox.root
     )
-    assert not wait_until(lambda: not process_stopped(holder.pid) and holder.poll() is None, 60)
+    assert not wait_while(lambda: not process_stopped(holder.pid) and holder.poll() is None, 60)
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=10)
     converged = sandbox.apply()  # no force-unlock needed: the kernel released the dead holder's lock

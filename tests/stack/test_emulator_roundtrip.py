@@ -3,11 +3,10 @@ HTTP on 127.0.0.1: accepted, and read back unchanged."""
 
 from __future__ import annotations
 
-import time
-
 from nimctl.config.loader import load_configs
 from nimctl.providers.base import JobState, ResourceState
 from nimctl.stack.builder import build_stacks, job_name, referenced_secrets, render_job_spec
+from tests.support.polling import wait_until
 
 LEPTON_EXAMPLES = [
     "examples/lepton_nim_seed_example.yaml",
@@ -16,13 +15,6 @@ LEPTON_EXAMPLES = [
     "examples/lepton_autoscaling.yaml",
 ]
 INVOCATION = "5eed5eed5eed5eed"
-
-
-def wait_until(check, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
 
 
 def create_workspace_secrets(emulator, names: list[str]) -> None:
@@ -49,7 +41,7 @@ def test_example_specs_are_accepted_and_kept_by_lepton(emulator) -> None:
         endpoint = stack.endpoint
         created = provider.create_endpoint(endpoint.name, endpoint.spec)
         assert created.name == endpoint.name
-        wait_until(lambda e=endpoint: provider.get_endpoint(e.name).state is ResourceState.READY)
+        wait_until(lambda e=endpoint: provider.get_endpoint(e.name).state is ResourceState.READY, timeout=15)
         live = provider.get_endpoint(endpoint.name)
         for field in ("container", "resource_requirement", "envs", "mounts", "api_tokens", "auto_scaler"):
             assert live.spec.get(field) == endpoint.spec.get(field), (endpoint.name, field)
@@ -60,7 +52,7 @@ def test_example_specs_are_accepted_and_kept_by_lepton(emulator) -> None:
             submitted.append((info.id, spec))
     assert len(submitted) == 8
     for job_id, spec in submitted:
-        wait_until(lambda j=job_id: provider.get_job(j).state.terminal)
+        wait_until(lambda j=job_id: provider.get_job(j).state.terminal, timeout=15)
         info = provider.get_job(job_id)
         assert info.state is JobState.SUCCEEDED
         for field in ("container", "envs", "mounts", "resource_shape", "shared_memory_size"):

@@ -1,14 +1,12 @@
 """Driving the real Lepton SDK against the emulator: a client for it (``client_for``), endpoint and
 job bodies and models in the shapes the SDK sends (``endpoint_body``, ``endpoint_model``,
-``job_model``), ``isolate_lepton_cache`` (an empty ``lep login`` cache), ``wait_until`` to poll for
-a condition, and ``request_counts``: the emulator's
-request log counted by method and route kind (for the request budgets and bench/)."""
+``job_model``), ``isolate_lepton_cache`` (an empty ``lep login`` cache) and ``request_counts``:
+the emulator's request log counted by method and route kind (for the request budgets and bench/)."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -25,18 +23,6 @@ def isolate_lepton_cache(cache_dir) -> None:
     """An empty ``lep login`` cache; the version-check stamp keeps ``lep`` from calling PyPI."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     (cache_dir / "latest_version_check").write_text(str(time.time()))
-
-
-def wait_until(probe: Callable[[], T], timeout: float = 5.0, interval: float = 0.01) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with the last value after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    value = probe()
-    while not value:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
-        time.sleep(interval)
-        value = probe()
-    return value
 
 
 def endpoint_body(

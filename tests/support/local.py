@@ -1,29 +1,15 @@
 """Helpers for the local platform's tests: the mock OpenAI server's command line (``mock_command``,
-serving ``MODEL``) and a local endpoint spec that runs it (``endpoint_spec``), ``pid_alive`` (a
-process that exists and is not a zombie) and ``wait_until`` to poll for a condition."""
+serving ``MODEL``) and a local endpoint spec that runs it (``endpoint_spec``), and ``pid_alive`` (a
+process that exists and is not a zombie)."""
 
 from __future__ import annotations
 
 import os
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 MODEL = "test/mock-model"
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail the test on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 def mock_command(model: str = MODEL, *extra: str) -> list[str]:

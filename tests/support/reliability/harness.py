@@ -186,8 +186,9 @@ def process_stopped(pid: int) -> bool:
     return text[text.rindex(")") + 2 :].startswith("T")
 
 
-def wait_until(check: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
-    """Poll ``check`` until it returns something falsy (done) or the time is up; its last value."""
+def wait_while(check: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
+    """Poll ``check`` while it returns something truthy (not done yet) or until the time is up;
+    its last value (falsy when done). The opposite of tests/support/polling.wait_until."""
     deadline = time.monotonic() + timeout
     value = check()
     while value and time.monotonic() < deadline:
@@ -266,10 +267,10 @@ class Sandbox:
 
     # Checks shared by every case.
     def wait_nothing_live(self, timeout: float = 15.0) -> list[str]:
-        return wait_until(self.live, timeout) or []
+        return wait_while(self.live, timeout) or []
 
     def wait_no_leftovers(self, timeout: float = 15.0) -> list[str]:
-        return wait_until(self.leftovers, timeout) or []
+        return wait_while(self.leftovers, timeout) or []
 
     def converged_problems(self) -> list[str]:
         """After a successful apply: one endpoint recorded and live, every task succeeded."""
@@ -660,7 +661,7 @@ def during_wait_case(sandbox: Sandbox, after_mark: str, signame: str, *, delay: 
     args = ["apply", "-f", str(sandbox.config), "--auto-approve"]
     proc = start_nimctl(args, {**sandbox.env, "NIMCTL_TRACE_FILE": str(trace)}, cwd=sandbox.root)
     problems: list[str] = []
-    seen = wait_until(lambda: after_mark not in read_marks(trace) and proc.poll() is None, 60)
+    seen = wait_while(lambda: after_mark not in read_marks(trace) and proc.poll() is None, 60)
     if seen or proc.poll() is not None:
         problems.append(f"apply never reached {after_mark}")
     time.sleep(delay)
@@ -855,7 +856,7 @@ def slow_gateway_case(
     started = time.monotonic()
     proc = start_nimctl(args, env, cwd=sandbox.root)
     try:
-        if wait_until(lambda: not process_stopped(proc.pid) and proc.poll() is None, 60):
+        if wait_while(lambda: not process_stopped(proc.pid) and proc.poll() is None, 60):
             problems.append(f"apply never stopped at {mark}")
         sandbox.emulator.clear_requests()
         sandbox.emulator.configure(latency=latency)
@@ -897,7 +898,7 @@ def late_landing_case(sandbox: LeptonSandbox) -> tuple[int, list[str]]:
     started = time.monotonic()
     proc = start_nimctl(args, env, cwd=sandbox.root)
     try:
-        if wait_until(lambda: not process_stopped(proc.pid) and proc.poll() is None, 60):
+        if wait_while(lambda: not process_stopped(proc.pid) and proc.poll() is None, 60):
             problems.append("apply never stopped at endpoints:ready")
         sandbox.emulator.configure(latency=2.0)
         proc.send_signal(signal.SIGCONT)
