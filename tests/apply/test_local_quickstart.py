@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -122,4 +124,24 @@ def test_busy_port_is_a_clear_error(tmp_path):
         )
     assert result.code == 1
     assert str(port) in result.err and "Traceback" not in result.text
+    assert processes_mentioning(str(tmp_path / "state")) == []
+
+
+def test_endpoint_command_beside_nimctl_runs_without_it_on_path(tmp_path):
+    """`.venv/bin/nimctl apply` from a shell whose venv is not activated: an endpoint whose command
+    is a tool installed beside nimctl's interpreter (here `nimctl mock-server`) is found."""
+    minimal = "/usr/bin:/bin"
+    if shutil.which("nimctl", path=minimal):
+        pytest.skip(f"nimctl is installed in {minimal}: the test needs it only beside {sys.executable}")
+    config = tmp_path / "tools.yaml"
+    config.write_text(
+        QUICKSTART.read_text().replace(
+            "  port: auto  # the local provider picks a free port\n",
+            '  port: auto\n  command: [nimctl, mock-server, --port, "{port}", --served-model-name, mock-model]\n',
+        )
+    )
+    env = {**local_env(tmp_path), "PATH": minimal}
+    result = run_cli(["apply", "-f", str(config), "--auto-approve", "--destroy-after"], env, cwd=tmp_path)
+    assert result.code == 0, result.text
+    assert "checks_passed=5, pass_rate=1" in result.out
     assert processes_mentioning(str(tmp_path / "state")) == []

@@ -122,3 +122,22 @@ def test_without_the_key_the_harness_gets_401_and_fails(tmp_path: Path, mock_end
     assert applied.code == 1, applied.text
     log = next((tmp_path / "results").rglob("job.log")).read_text()
     assert "HTTP 401" in log
+
+
+def test_nemo_evaluator_beside_nimctl_runs_without_it_on_path(tmp_path: Path, mock_endpoint: str) -> None:
+    """`.venv/bin/nimctl apply` from a shell whose venv is not activated (the README's commands):
+    the job finds the nemo-evaluator installed beside nimctl's interpreter."""
+    minimal = "/usr/bin:/bin"
+    if shutil.which("nemo-evaluator", path=minimal) or shutil.which("eval-factory", path=minimal):
+        pytest.skip(f"nemo-evaluator is installed in {minimal}: the test needs it only beside {sys.executable}")
+    env = {**local_env(tmp_path), "ECHO_ENDPOINT_KEY": KEY, "PATH": minimal}
+    path = config(tmp_path, mock_endpoint)
+    applied = run_cli(
+        ["apply", "-f", str(path), "--auto-approve", "--target", "job.local-evals.nimctl_echo.echo"],
+        env,
+        cwd=tmp_path,
+        timeout=200,
+    )
+    assert applied.code == 0, applied.text
+    scored = results_json(invocation_id(applied.out), env, cwd=tmp_path)["job.local-evals.nimctl_echo.echo"]
+    assert scored["state"] == "succeeded" and accuracy(scored) == 0.5

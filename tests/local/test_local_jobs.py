@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 from nimctl.providers.base import JobState, NotFound, Rejected
 from nimctl.providers.local.proc import group_members, proc_stat
 from nimctl.providers.local.provider import LocalProvider
-from nimctl.providers.local.specs import MASK
+from nimctl.providers.local.specs import MASK, process_env
 from tests.support.local import pid_alive
 from tests.support.polling import wait_until
 
@@ -187,3 +189,44 @@ def test_job_cwd(provider: LocalProvider, tmp_path: Path) -> None:
     )
     finished(provider, job.id)
     assert provider.logs(job_id=job.id)[-1] == str(work)
+
+
+MINIMAL_PATH = "/usr/bin:/bin"  # nimctl run by its path from a virtualenv that is not activated
+TOOLS = str(Path(sys.executable).parent)
+
+
+def test_tools_beside_nimctls_interpreter_are_found_without_them_on_path(
+    provider: LocalProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shutil.which("nimctl", path=MINIMAL_PATH):
+        pytest.skip(f"nimctl is installed in {MINIMAL_PATH}: the test needs it only in {TOOLS}")
+    monkeypatch.setenv("PATH", MINIMAL_PATH)
+    job = provider.submit_job("job-tool", {"command": ["nimctl", "--version"], "output_dir": str(tmp_path / "t")})
+    info = finished(provider, job.id)
+    assert info.state is JobState.SUCCEEDED, provider.logs(job_id=job.id)
+    assert provider.logs(job_id=job.id)[-1].startswith("nimctl ")
+    seen = provider.submit_job(
+        "job-path", {"command": py("import os; print(os.environ['PATH'])"), "output_dir": str(tmp_path / "p")}
+    )
+    assert finished(provider, seen.id).state is JobState.SUCCEEDED
+    assert provider.logs(job_id=seen.id)[-1] == f"{TOOLS}:{MINIMAL_PATH}"
+
+
+@pytest.mark.parametrize(
+    ("inherited", "spec_env", "expected"),
+    [
+        (MINIMAL_PATH, {}, f"{TOOLS}:{MINIMAL_PATH}"),
+        (f"/usr/bin:{TOOLS}:/bin", {}, f"/usr/bin:{TOOLS}:/bin"),  # already there: left as it is
+        (f"{TOOLS}/:/bin", {}, f"{TOOLS}/:/bin"),
+        (None, {}, f"{TOOLS}:{os.defpath}"),  # unset: what exec would search, after the tools
+        (MINIMAL_PATH, {"PATH": "/opt/x/bin"}, "/opt/x/bin"),  # the spec's own PATH is used as written
+    ],
+)
+def test_process_path(
+    monkeypatch: pytest.MonkeyPatch, inherited: str | None, spec_env: dict[str, str], expected: str
+) -> None:
+    if inherited is None:
+        monkeypatch.delenv("PATH", raising=False)
+    else:
+        monkeypatch.setenv("PATH", inherited)
+    assert process_env(spec_env)["PATH"] == expected

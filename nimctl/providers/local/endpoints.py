@@ -53,8 +53,8 @@ class LocalEndpoints(LocalProcesses):
         check_name("endpoint", name)
         if not isinstance(spec, dict):
             raise Rejected(f"local endpoint {name}: the spec must be a mapping", resource=name)
-        command = check_command("endpoint", name, spec.get("command"))
         env = {**check_env("endpoint", name, spec.get("env")), **env_from("endpoint", name, spec)}
+        command = check_command("endpoint", name, spec.get("command"), env=env)
         host = check_host(name, spec.get("host"))
         wanted_port = check_port(name, spec.get("port"))
         health_path = spec.get("health_path") or DEFAULT_HEALTH_PATH

@@ -33,8 +33,8 @@ class LocalJobs(LocalProcesses):
         cwd = spec.get("cwd")
         if cwd is not None and not Path(cwd).is_dir():
             raise Rejected(f"local job {name}: working directory {cwd} does not exist", resource=name)
-        command = check_command("job", name, spec.get("command"), cwd)
         env = {**check_env("job", name, spec.get("env")), **env_from("job", name, spec)}
+        command = check_command("job", name, spec.get("command"), cwd, env)
         if ADAPTER_PORT_ENV not in env and ADAPTER_PORT_ENV not in os.environ:
             # Jobs on a real platform each have their own network; here they share this machine's.
             # nemo-evaluator's adapter proxy takes the first free port from 3825, and two harness

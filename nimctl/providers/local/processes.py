@@ -19,6 +19,7 @@ from typing import Any
 from nimctl.providers.base import ProviderError, Rejected, Transient
 from nimctl.providers.local.proc import RUNNER, boot_id, find_runner, group_members, is_running, proc_stat
 from nimctl.providers.local.registry import LocalRegistry, read_json, unlink, write_json
+from nimctl.providers.local.specs import process_env
 
 DEFAULT_GRACE_S = 10.0
 ENV_GRACE = "NIMCTL_LOCAL_GRACE_S"
@@ -60,7 +61,7 @@ class LocalProcesses(LocalRegistry):
         """Start ``command`` detached through the runner; (pid, start time) of the runner."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         unlink(exit_path)
-        full_env = {**os.environ, **env}
+        full_env = process_env(env)
         argv = [sys.executable, "-I", RUNNER, "--exit-file", str(exit_path), "--run-id", run_id, "--", *command]
         with open(log_path, "wb" if truncate else "ab") as log:
             log.write(header.encode())

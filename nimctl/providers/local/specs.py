@@ -2,8 +2,9 @@
 
 Takes the spec fields the stack builds (``nimctl.stack.specs.local``): names, argv commands, env
 mappings, ``env_from`` secret references, hosts and ports. Gives them checked (a ``Rejected``
-that says what to fix otherwise), the ``env_from`` values read from nimctl's environment, and a
-copy of a spec with its secret values masked for the registry.
+that says what to fix otherwise), the ``env_from`` values read from nimctl's environment, the
+environment a process starts with (``process_env``: where its command is looked up), and a copy
+of a spec with its secret values masked for the registry.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,36 @@ def check_name(kind: str, name: str) -> None:
         )
 
 
-def check_command(kind: str, name: str, command: Any, cwd: str | None = None) -> list[str]:
+def process_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment a local process starts with: nimctl's, overridden by the spec's ``env``.
+
+    The directory of the interpreter nimctl runs under goes first on an inherited PATH (unless it
+    is on it already): the tools installed beside nimctl (``nemo-evaluator``, ``vllm``, ``nimctl``
+    itself) are then found when nimctl is run by its path from a virtualenv that is not
+    activated, as the README's commands do. A PATH the spec sets is used as written.
+    """
+    full = {**os.environ, **env}
+    if "PATH" not in env:
+        full["PATH"] = _tools_first(os.environ.get("PATH"))
+    return full
+
+
+def _tools_first(path: str | None) -> str:
+    tools = os.path.dirname(sys.executable)
+    if path is None:
+        path = os.defpath  # what exec searches when PATH is unset
+    if not tools:
+        return path
+    entries = path.split(os.pathsep) if path else []
+    if any(entry and os.path.normpath(entry) == os.path.normpath(tools) for entry in entries):
+        return path
+    return os.pathsep.join([tools, *entries])
+
+
+def check_command(
+    kind: str, name: str, command: Any, cwd: str | None = None, env: dict[str, str] | None = None
+) -> list[str]:
+    """``command`` checked; its program must exist, looked up on the PATH of ``process_env(env)``."""
     if (
         not isinstance(command, list)
         or not command
@@ -54,7 +85,7 @@ def check_command(kind: str, name: str, command: Any, cwd: str | None = None) ->
         path = Path(program) if os.path.isabs(program) or cwd is None else Path(cwd) / program
         found = path.is_file() and os.access(path, os.X_OK)
     else:
-        found = shutil.which(program) is not None
+        found = shutil.which(program, path=process_env(env or {})["PATH"]) is not None
     if not found:
         raise Rejected(
             f"local {kind} {name}: cannot run {program!r}: no such executable",
