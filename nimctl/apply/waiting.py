@@ -139,11 +139,19 @@ def wait_endpoints_ready(
                 waited = time.monotonic() - started
                 if waited > desired.readiness_timeout_s:
                     extra = f"; last probe: {probe_notes[address]}" if address in probe_notes else ""
-                    raise ReadinessError(
+                    headline = (
                         f"endpoint {desired.name} was not ready after {desired.readiness_timeout_s:g} s "
-                        f"(platform state {info.platform_state}{extra})",
-                        hint="raise execution.lepton_platform.deployment.endpoint_readiness_timeout, or "
-                        "check the endpoint's logs with `nimctl logs <invocation> --endpoint`",
+                        f"(platform state {info.platform_state}{extra})"
+                    )
+                    # The cleanup deletes the endpoint, and its logs with it: what it said is kept
+                    # in the failure report instead of pointing at `nimctl logs`.
+                    setting = desired.readiness_timeout_key or "the endpoint's readiness timeout"
+                    raise ReadinessError(
+                        headline,
+                        hint=f"if it only needs longer, raise {setting}; its events and last log lines, "
+                        "kept in the file named below, show how far it got",
+                        endpoint=desired.name,
+                        report=_report(headline, _events(provider, desired.name), _last_logs(provider, desired.name)),
                     )
         if len(ready) < len(waiting):
             poller.sleep()
@@ -160,15 +168,18 @@ def _check_endpoint(address: str, desired: DesiredEndpoint, provider: Provider, 
         logs = _last_logs(provider, desired.name)
         shown = ("\n  last log lines:\n" + "\n".join(f"    {line}" for line in logs[-SHOWN_LOG_LINES:])) if logs else ""
         headline = f"endpoint {desired.name} is {info.platform_state} on {provider.name}"
-        report = "\n".join(
-            [headline, events.strip("\n") or "  (no events)", "  log lines:", *(f"    {line}" for line in logs)]
-        )
         raise ReadinessError(
             headline + events + shown,
             hint="fix the cause shown above (image, shape, secrets), then `nimctl apply`",
             endpoint=desired.name,
-            report=report + "\n",
+            report=_report(headline, events, logs),
         )
+
+
+def _report(headline: str, events: str, logs: list[str]) -> str:
+    """The failure report of an endpoint: the headline, its events and all its log lines read."""
+    lines = [headline, events.strip("\n") or "  (no events)", "  log lines:", *(f"    {line}" for line in logs)]
+    return "\n".join(lines) + "\n"
 
 
 def _events(provider: Provider, name: str) -> str:

@@ -44,6 +44,10 @@ from nimctl.stack.specs.values import task_key
 DEFAULT_OUTPUT_DIR = "results"
 DEFAULT_LEPTON_READINESS_S = 1200.0
 DEFAULT_LOCAL_READINESS_S = 300.0
+# The keys that set how long apply waits for an endpoint (the first local one is the launcher's).
+LEPTON_READINESS_KEY = "execution.lepton_platform.deployment.endpoint_readiness_timeout"
+LAUNCHER_LOCAL_READINESS_KEY = "execution.endpoint_readiness_timeout"
+LOCAL_READINESS_KEY = "execution.local.readiness_timeout"
 JOB_NAME_PREFIX = "eval-"
 _HASH_LENGTH = 6
 # "eval-" + 6 of the invocation id + "-" ... "-" + hash: what is left for the readable part.
@@ -196,20 +200,17 @@ def _endpoint(cfg: LoadedConfigLike, deployment: Deployment, platform: str, prob
     if platform == "lepton":
         spec = lepton_specs.endpoint_spec(config, deployment, problems)
         _check_lepton_spec_names(spec, "deployment", problems)
-        timeout = keypath.get(
-            config, "execution.lepton_platform.deployment.endpoint_readiness_timeout", DEFAULT_LEPTON_READINESS_S
-        )
+        timeout_key = LEPTON_READINESS_KEY
+        timeout = keypath.get(config, timeout_key, DEFAULT_LEPTON_READINESS_S)
         lifetime_s = lifetime.max_lifetime_s(config)
         if lifetime_s is not None:
             lifetime_job = lifetime.lifetime_job_template(config, name)
     else:
         spec = local_specs.endpoint_spec(deployment)
         # The launcher's local key, else nimctl's own (whose bundled default is always set).
-        timeout = keypath.get(
-            config,
-            "execution.endpoint_readiness_timeout",
-            keypath.get(config, "execution.local.readiness_timeout", DEFAULT_LOCAL_READINESS_S),
-        )
+        launcher_set = keypath.get(config, LAUNCHER_LOCAL_READINESS_KEY) is not None
+        timeout_key = LAUNCHER_LOCAL_READINESS_KEY if launcher_set else LOCAL_READINESS_KEY
+        timeout = keypath.get(config, timeout_key, DEFAULT_LOCAL_READINESS_S)
     return DesiredEndpoint(
         stack=str(cfg.stack_name),
         name=name,
@@ -218,6 +219,7 @@ def _endpoint(cfg: LoadedConfigLike, deployment: Deployment, platform: str, prob
         served_model_name=deployment.served_model_name,
         health_path=deployment.paths["health"],
         readiness_timeout_s=float(timeout),
+        readiness_timeout_key=timeout_key,
         probe_token=_probe_token(deployment),
         source_file=str(cfg.path),
         max_lifetime_s=lifetime_s,

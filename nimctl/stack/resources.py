@@ -42,6 +42,7 @@ class DesiredEndpoint:
     health_path: str = "/v1/health/ready"
     models_path: str = "/v1/models"
     readiness_timeout_s: float = 1200.0
+    readiness_timeout_key: str = ""  # the config key that sets it (a timeout's hint names it)
     probe_token: ProbeToken | None = None
     source_file: str = ""
     # deployment.lepton_config.max_lifetime in seconds, and the spec of the scheduled job that

@@ -163,6 +163,7 @@ def test_readiness_timeout_cleans_up(emulator, world, tmp_path):
     )
     assert result.code == 1, result.text
     assert "not ready after 1 s" in result.err
+    assert "raise execution.lepton_platform.deployment.endpoint_readiness_timeout" in result.err
     assert world.wait_no_deployments() == []
     state = read_state(tmp_path)
     inv = invocation_id(result.out)

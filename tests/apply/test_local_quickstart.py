@@ -145,3 +145,31 @@ def test_endpoint_command_beside_nimctl_runs_without_it_on_path(tmp_path):
     assert result.code == 0, result.text
     assert "checks_passed=5, pass_rate=1" in result.out
     assert processes_mentioning(str(tmp_path / "state")) == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("  local:\n    readiness_timeout: 1\n", "execution.local.readiness_timeout"),
+        ("  endpoint_readiness_timeout: 1\n", "execution.endpoint_readiness_timeout"),  # the launcher's key
+    ],
+)
+def test_readiness_timeout_names_the_local_setting_and_keeps_the_logs(tmp_path, setting, named):
+    config = tmp_path / "slow.yaml"
+    config.write_text(
+        QUICKSTART.read_text()
+        .replace("  output_dir: results/quickstart\n", f"  output_dir: results/quickstart\n{setting}")
+        .replace(
+            "  port: auto  # the local provider picks a free port\n",
+            "  port: auto\n  command: ['${nimctl.python:}', -m, nimctl.offline.mock_server, --port, '{port}', "
+            "--served-model-name, mock-model, --startup-delay, '60']\n",
+        )
+    )
+    env = local_env(tmp_path)
+    result = run_cli(["apply", "-f", str(config), "--auto-approve"], env, cwd=tmp_path)
+    assert result.code == 1, result.text
+    assert "endpoint slow was not ready after 1 s" in result.err
+    assert f"raise {named};" in result.err and "lepton" not in result.err
+    [report] = (tmp_path / "state").glob(f"failure-{invocation_id(result.out)}-slow.log")
+    assert "ready in 60 s" in report.read_text()  # the server's own log line
+    assert processes_mentioning(str(tmp_path / "state")) == []

@@ -321,6 +321,7 @@ def test_launcher_defaults_and_unsupported_features_give_one_line_each(tmp_path)
     assert warnings["execution.mounts"].startswith("not supported on local")
     [stack] = build_stacks([loaded])
     assert stack.endpoint.readiness_timeout_s == 42
+    assert stack.endpoint.readiness_timeout_key == "execution.endpoint_readiness_timeout"
     judge = write(
         tmp_path,
         local.replace("auxiliary_deployments: {}", "auxiliary_deployments: {judge: {type: vllm}}"),

@@ -64,6 +64,7 @@ def test_endpoint_resource_metadata(seed: dict) -> None:
     assert endpoint.served_model_name == "meta/llama-3.1-8b-instruct"
     assert endpoint.health_path == "/v1/health/ready"
     assert endpoint.readiness_timeout_s == 1200.0
+    assert endpoint.readiness_timeout_key == "execution.lepton_platform.deployment.endpoint_readiness_timeout"
     assert endpoint.probe_token is not None and endpoint.probe_token.env_var == "ENDPOINT_API_KEY"
     assert endpoint.probe_token.literal is None
     assert endpoint.source_file == "examples/seed.yaml"

@@ -40,6 +40,7 @@ def test_mock_endpoint_spec() -> None:
         "health_path": "/v1/health/ready",
     }
     assert endpoint.readiness_timeout_s == 300.0
+    assert endpoint.readiness_timeout_key == "execution.local.readiness_timeout"
     assert endpoint.probe_token is None
 
 
