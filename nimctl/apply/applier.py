@@ -69,7 +69,7 @@ from nimctl.stack import ownership
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
 from nimctl.stack.specs.markers import INVOCATION_MARKER
 from nimctl.state.errors import StateWriteError
-from nimctl.state.model import Invocation, InvocationStatus, State, now
+from nimctl.state.model import Invocation, InvocationStatus, ResourceRecord, State, now
 from nimctl.state.records import endpoint_spec_hash, forget, observed_endpoint, observed_job
 
 
@@ -399,21 +399,19 @@ class Applier:
         self._counts = {**self._counts, "jobs_succeeded": len(finished) - len(failed), "jobs_failed": len(failed)}
         self._report_results(finished)
         destroy_after = self.options.destroy_after or any(s.destroy_after for s in self.stacks)
-        if destroy_after:
-            self._destroy_after(submitted + waits)
+        deleted = self._destroy_after(submitted + waits) if destroy_after else []
         if failed:
             self.journal.finish_invocation(
                 self.invocation.id, InvocationStatus.FAILED, f"{len(failed)} evaluation job(s) did not succeed"
             )
-            self.events.emit(JobsFailed(sorted(failed)))
+            kept = [address for address, _ in self._kept_endpoints()]
+            self.events.emit(JobsFailed(sorted(failed), endpoints_kept=kept, endpoints_deleted=deleted))
             self._run_after_jobs()
-            if not destroy_after:
-                self._report_endpoints_kept()
+            self._report_endpoints_kept()
             return Outcome.FAILED
         self.journal.finish_invocation(self.invocation.id, InvocationStatus.SUCCEEDED)
         self._run_after_jobs()
-        if not destroy_after:
-            self._report_endpoints_kept()
+        self._report_endpoints_kept()  # what --destroy-after removed is no longer in the state
         return Outcome.SUCCEEDED
 
     def _run_after_jobs(self) -> None:
@@ -841,7 +839,10 @@ class Applier:
         self.events.emit(ResourceStep(address, Step.DELETING_JOB, record.name, record.provider))
         remove_job(self.journal, provider, address, record.name, record.platform_id, self.invocation.id)
 
-    def _destroy_after(self, job_addresses: list[str]) -> None:
+    def _destroy_after(self, job_addresses: list[str]) -> list[str]:
+        """Remove the endpoints of the stacks whose jobs ran; the addresses of those deleted (a
+        shared endpoint is only forgotten: it stays, its owner's)."""
+        deleted = []
         stacks = {self.state.resources[a].stack for a in job_addresses if a in self.state.resources}
         for stack in sorted(stacks):
             ep = self.stack_of[stack].endpoint if stack in self.stack_of else None
@@ -849,12 +850,22 @@ class Applier:
                 record = self.state.resources[ep.address]
                 self.events.emit(ResourceStep(ep.address, Step.REMOVING_AFTER_JOBS, record.name, record.provider))
                 self._delete_endpoint_record(ep.address)
+                if not record.extra.get("shared"):
+                    deleted.append(ep.address)
+        return deleted
 
-    def _report_endpoints_kept(self) -> None:
+    def _kept_endpoints(self) -> list[tuple[str, ResourceRecord]]:
+        """This run's endpoints still in the state, by address (not the shared ones: they are not
+        this state's to remove)."""
+        kept = []
         for address in sorted(self.endpoints):
             record = self.state.resources.get(address)
-            if record is None or record.extra.get("shared"):
-                continue  # a shared endpoint is not this state's to remove
+            if record is not None and not record.extra.get("shared"):
+                kept.append((address, record))
+        return kept
+
+    def _report_endpoints_kept(self) -> None:
+        for address, record in self._kept_endpoints():
             url = record.observed.get("url") or ""
             creator = record.invocation_id or self.invocation.id
             self.events.emit(EndpointKept(address, record.name, url, creator))

@@ -216,8 +216,13 @@ class JobResults(Event):
 
 @dataclass(frozen=True)
 class JobsFailed(Event):
+    """Jobs that did not succeed, and what became of this run's endpoints: still running
+    (``endpoints_kept``) or removed by ``--destroy-after`` (``endpoints_deleted``)."""
+
     type: ClassVar[str] = "jobs_failed"
     addresses: list[str]
+    endpoints_kept: list[str] = field(default_factory=list)
+    endpoints_deleted: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ class HumanView:
     def on_jobs_failed(self, event: JobsFailed) -> None:
         self.ui.error(
             f"{len(event.addresses)} job(s) did not succeed: {', '.join(event.addresses)}. "
-            "The endpoint is kept; the next `nimctl apply` re-runs only these."
+            + _endpoints_after_failed_jobs(event.endpoints_kept, event.endpoints_deleted)
         )
 
     def on_export(self, event: ExportFinished) -> None:
@@ -234,3 +234,22 @@ class JsonView:
 def _timestamp() -> str:
     now = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+
+
+def _endpoints_after_failed_jobs(kept: list[str], deleted: list[str]) -> str:
+    """What became of the run's endpoints, and what the next apply does about the failed jobs."""
+    rerun = "re-runs only these."
+    if kept and deleted:
+        return (
+            f"Kept: {', '.join(kept)}; deleted (--destroy-after): {', '.join(deleted)}. "
+            f"The next `nimctl apply` starts the deleted again and {rerun}"
+        )
+    if kept:
+        return f"{'The endpoint is' if len(kept) == 1 else 'The endpoints are'} kept; the next `nimctl apply` {rerun}"
+    if deleted:
+        one = len(deleted) == 1
+        return (
+            f"{'The endpoint was' if one else 'The endpoints were'} deleted (--destroy-after); "
+            f"the next `nimctl apply` starts {'it' if one else 'them'} again and {rerun}"
+        )
+    return f"The next `nimctl apply` {rerun}"  # no endpoint of this run's own: an external target, or a shared one

@@ -94,7 +94,7 @@ def test_dead_endpoint_is_noticed_and_restarted(tmp_path):
     assert processes_mentioning(str(tmp_path / "state")) == []
 
 
-def test_failing_task_command_fails_the_apply_and_keeps_the_endpoint(tmp_path):
+def failing_config(tmp_path: Path) -> Path:
     config = tmp_path / "failing.yaml"
     config.write_text(
         QUICKSTART.read_text().replace(
@@ -102,10 +102,17 @@ def test_failing_task_command_fails_the_apply_and_keeps_the_endpoint(tmp_path):
             "    - name: broken\n      command: [python3, -c, 'raise SystemExit(3)']\n    - name: nimctl.smoke",
         )
     )
+    return config
+
+
+def test_failing_task_command_fails_the_apply_and_keeps_the_endpoint(tmp_path):
+    config = failing_config(tmp_path)
     env = local_env(tmp_path)
     result = run_cli(["apply", "-f", str(config), "--auto-approve"], env, cwd=tmp_path)
     assert result.code == 1, result.text
     assert "job.failing.broken" in result.err  # the stack is named after the file
+    assert "The endpoint is kept; the next `nimctl apply` re-runs only these." in result.err
+    assert "Endpoint failing is still running" in result.out
     assert processes_mentioning(str(tmp_path / "state"))  # an eval failure keeps the endpoint
     assert run_cli(["destroy", "--all", "--auto-approve"], env, cwd=tmp_path).code == 0
     assert processes_mentioning(str(tmp_path / "state")) == []
@@ -172,4 +179,25 @@ def test_readiness_timeout_names_the_local_setting_and_keeps_the_logs(tmp_path, 
     assert f"raise {named};" in result.err and "lepton" not in result.err
     [report] = (tmp_path / "state").glob(f"failure-{invocation_id(result.out)}-slow.log")
     assert "ready in 60 s" in report.read_text()  # the server's own log line
+    assert processes_mentioning(str(tmp_path / "state")) == []
+
+
+def test_destroy_after_a_failed_job_says_the_endpoint_was_deleted(tmp_path):
+    config = failing_config(tmp_path)
+    env = local_env(tmp_path)
+    result = run_cli(["apply", "-f", str(config), "--auto-approve", "--destroy-after"], env, cwd=tmp_path)
+    assert result.code == 1, result.text
+    assert "The endpoint was deleted (--destroy-after); the next `nimctl apply` starts it again" in result.err
+    assert "kept" not in result.err and "still running" not in result.out
+    assert processes_mentioning(str(tmp_path / "state")) == []
+
+    # The JSON stream says the same; the next apply started the endpoint again for the failed job only.
+    again = run_cli(["apply", "-f", str(config), "--auto-approve", "--destroy-after", "--json"], env, cwd=tmp_path)
+    assert again.code == 1, again.text
+    stream = [json.loads(line) for line in again.out.splitlines()]
+    [failed] = [e for e in stream if e["type"] == "jobs_failed"]
+    assert failed["addresses"] == ["job.failing.broken"]
+    assert failed["endpoints_deleted"] == ["endpoint.failing"] and failed["endpoints_kept"] == []
+    assert not [e for e in stream if e["type"] == "endpoint_kept"]
+    assert stream[-1]["summary"]["add"] == 1 and stream[-1]["summary"]["run"] == 1
     assert processes_mentioning(str(tmp_path / "state")) == []

@@ -11,6 +11,7 @@ from nimctl.apply.events import (
     DestroyPlanned,
     Event,
     JobResults,
+    JobsFailed,
     Outcome,
     Phase,
     Progress,
@@ -96,6 +97,34 @@ def test_json_view_starts_with_run_start_and_drops_repeated_progress():
     assert lines[3]["state"] == "succeeded" and lines[3]["phase"] == "jobs_finished"
     assert lines[-1] == {**lines[-1], "outcome": "interrupted", "exit_code": 130, "summary": {"add": 1}}
     assert all(line["@timestamp"].endswith("Z") for line in lines)
+
+
+def test_failed_jobs_say_what_became_of_the_endpoints():
+    def said(event: JobsFailed) -> str:
+        return human(event)[1].strip()
+
+    head = "Error: 1 job(s) did not succeed: job.s.t. "
+    assert said(JobsFailed(["job.s.t"], endpoints_kept=["endpoint.s"])) == (
+        head + "The endpoint is kept; the next `nimctl apply` re-runs only these."
+    )
+    assert said(JobsFailed(["job.s.t"], endpoints_deleted=["endpoint.s"])) == (
+        head + "The endpoint was deleted (--destroy-after); the next `nimctl apply` starts it again and "
+        "re-runs only these."
+    )
+    assert said(JobsFailed(["job.s.t"], endpoints_deleted=["endpoint.s", "endpoint.u"])).endswith(
+        "The endpoints were deleted (--destroy-after); the next `nimctl apply` starts them again and re-runs only these."
+    )
+    assert said(JobsFailed(["job.s.t"], endpoints_kept=["endpoint.u"], endpoints_deleted=["endpoint.s"])).endswith(
+        "Kept: endpoint.u; deleted (--destroy-after): endpoint.s. The next `nimctl apply` starts the deleted "
+        "again and re-runs only these."
+    )
+    assert said(JobsFailed(["job.s.t"])) == head + "The next `nimctl apply` re-runs only these."  # an external target
+    _, line = json_lines(RunStart("apply", "abc", "0"), JobsFailed(["job.s.t"], endpoints_deleted=["endpoint.s"]))
+    assert (
+        line["addresses"] == ["job.s.t"]
+        and line["endpoints_kept"] == []
+        and line["endpoints_deleted"] == ["endpoint.s"]
+    )
 
 
 def test_outcomes_carry_their_exit_codes():

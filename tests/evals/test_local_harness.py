@@ -78,6 +78,7 @@ def test_harness_runs_authenticates_and_its_scores_come_back(tmp_path: Path, moc
     started = time.monotonic()
     applied = run_cli(["apply", "-f", str(path), "--auto-approve"], env, cwd=tmp_path, timeout=200)
     assert applied.code == 1, applied.text  # two of the three jobs fail, on purpose
+    assert "The next `nimctl apply` re-runs only these." in applied.err  # no endpoint of its own to keep
     assert time.monotonic() - started < 150
     inv = invocation_id(applied.out)
     table = applied.out[applied.out.index("task  ") :].splitlines()
