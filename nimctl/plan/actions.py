@@ -42,6 +42,7 @@ from nimctl.plan.refresh import Observed, RefreshStatus, Unrecorded, describe_pe
 from nimctl.providers.base import EndpointInfo, JobInfo, JobState, ResourceState
 from nimctl.stack import ownership
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
+from nimctl.stack.specs.markers import PENDING_URL
 from nimctl.state.model import PendingEntry, ResourceRecord, State
 
 
@@ -96,7 +97,9 @@ class Action(str, Enum):
         return {"create": "+", "update": "~", "delete": "-", "replace": "-/+", "share": "<="}.get(self.value, " ")
 
 
-KNOWN_AFTER_APPLY = "(known after apply)"
+# The stack's placeholder for the endpoint URL is this same text: the renderer shows any value equal
+# to it bare, not as a quoted string, so a spec's pending URL reads like the plan's own unknowns.
+KNOWN_AFTER_APPLY = PENDING_URL
 ACTIVE_JOB_STATES = frozenset({JobState.PENDING.value, JobState.RUNNING.value, JobState.UNKNOWN.value})
 
 
