@@ -52,6 +52,7 @@ from nimctl.apply.recovery import close_abandoned_invocations, settle_pending
 from nimctl.apply.removal import destroy_addresses, remove_endpoint, remove_job
 from nimctl.apply.waiting import Poller, poll_jobs, unreachable_timeout_s, wait_endpoints_ready
 from nimctl.apply.workspace import Workspace
+from nimctl.common import job_vars
 from nimctl.common.checkpoints import checkpoint
 from nimctl.common.errors import NimctlError
 from nimctl.common.secrets import redact_spec
@@ -1012,7 +1013,7 @@ def results_dir(spec: dict[str, Any]) -> str | None:
     if spec.get("output_dir"):
         return str(spec["output_dir"])
     for env in spec.get("envs") or []:
-        if env.get("name") == "NIMCTL_OUTPUT_DIR":
+        if env.get("name") == job_vars.OUTPUT_DIR:
             return env.get("value")
     return None
 

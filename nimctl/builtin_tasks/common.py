@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from nimctl.common import job_vars
 from nimctl.common.files import write_atomic
 from nimctl.common.net import is_loopback_url
 from nimctl.results.evalfactory import BUILTIN_RESULTS_FILE as RESULTS_FILE
@@ -93,26 +94,26 @@ def base_url(url: str) -> str:
 
 def load_env(task: str, environ: dict[str, str] | None = None) -> TaskEnv:
     env = os.environ if environ is None else environ
-    url = env.get("NIMCTL_ENDPOINT_URL", "").strip()
-    model = env.get("NIMCTL_MODEL_ID", "").strip()
-    missing = [name for name, value in (("NIMCTL_ENDPOINT_URL", url), ("NIMCTL_MODEL_ID", model)) if not value]
+    url = env.get(job_vars.ENDPOINT_URL, "").strip()
+    model = env.get(job_vars.MODEL_ID, "").strip()
+    missing = [name for name, value in ((job_vars.ENDPOINT_URL, url), (job_vars.MODEL_ID, model)) if not value]
     if missing:
         raise TaskConfigError(f"{', '.join(missing)} not set: {task} needs the endpoint's base URL and model id")
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
         raise TaskConfigError(f"NIMCTL_ENDPOINT_URL={url!r} is not an http(s) URL")
-    raw = env.get("NIMCTL_TASK_PARAMS", "").strip() or "{}"
+    raw = env.get(job_vars.TASK_PARAMS, "").strip() or "{}"
     try:
         params = json.loads(raw)
     except ValueError as err:
         raise TaskConfigError(f"NIMCTL_TASK_PARAMS is not valid JSON: {err}") from None
     if not isinstance(params, dict):
         raise TaskConfigError("NIMCTL_TASK_PARAMS must be a JSON object of the task's params")
-    key_env = env.get("NIMCTL_API_KEY_ENV", "").strip() or None
+    key_env = env.get(job_vars.API_KEY_ENV, "").strip() or None
     return TaskEnv(
         task=task,
         endpoint_url=base_url(url),
         model_id=model,
-        output_dir=Path(env.get("NIMCTL_OUTPUT_DIR") or "."),
+        output_dir=Path(env.get(job_vars.OUTPUT_DIR) or "."),
         params=params,
         api_key=env.get(key_env) if key_env else None,
         api_key_env=key_env,
@@ -284,7 +285,7 @@ def run_task(task: str, body: Callable[[TaskEnv], dict[str, Any]]) -> int:
     signal.signal(signal.SIGTERM, stop)
     started, clock = iso_now(), time.monotonic()
     results: dict[str, Any] = {"schema": SCHEMA, "task": task, "passed": False, "summary": ""}
-    output_dir = Path(os.environ.get("NIMCTL_OUTPUT_DIR") or ".")
+    output_dir = Path(os.environ.get(job_vars.OUTPUT_DIR) or ".")
     code = EXIT_FAILED
     try:
         env = load_env(task)

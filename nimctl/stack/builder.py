@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from nimctl.common import keypath
+from nimctl.common import job_vars, keypath
 from nimctl.common.errors import ConfigError, ConfigProblem
 from nimctl.common.names import slugify
 from nimctl.common.secrets import fingerprint, is_secret_name, redact_config, redact_spec
@@ -457,7 +457,7 @@ def render_job_spec(job: DesiredJob, *, invocation_id: str, endpoint_url: str | 
     spec["output_dir"] = output_dir
     env = spec.get("env") or {}
     for env_name, value in list(env.items()):
-        if env_name == "NIMCTL_OUTPUT_DIR" and value == template_output:
+        if env_name == job_vars.OUTPUT_DIR and value == template_output:
             env[env_name] = output_dir
         else:
             env[env_name] = _render_env_value(env_name, value, url, invocation_id, (template_output, output_dir))
@@ -465,9 +465,9 @@ def render_job_spec(job: DesiredJob, *, invocation_id: str, endpoint_url: str | 
 
 
 def _render_env_value(name: str, value: str, url: str, invocation_id: str, output_dirs: tuple[str, str] | None) -> str:
-    if name == "NIMCTL_ENDPOINT_URL" and value == PENDING_URL:
+    if name == job_vars.ENDPOINT_URL and value == PENDING_URL:
         return base_url(url)
-    if name == "NIMCTL_OUTPUT_DIR":
+    if name == job_vars.OUTPUT_DIR:
         return _with_invocation(value, invocation_id)
     if name == "NIMCTL_RUN_CONFIG":
         return _render_run_config(value, url, invocation_id, output_dirs)

@@ -13,12 +13,13 @@ import typer
 
 from nimctl.cli.common import fail, run_context
 from nimctl.cli.context import RunContext
+from nimctl.common import job_vars
 from nimctl.common.errors import NimctlError
 
 if TYPE_CHECKING:
     from nimctl.state.model import ResourceRecord, State
 
-MODEL_ENV_NAMES = ("SERVED_MODEL_NAME", "NIM_SERVED_MODEL_NAME", "NIM_MODEL_NAME", "NIMCTL_MODEL_ID")
+MODEL_ENV_NAMES = ("SERVED_MODEL_NAME", "NIM_SERVED_MODEL_NAME", "NIM_MODEL_NAME", job_vars.MODEL_ID)
 
 
 def output(
@@ -49,7 +50,7 @@ def model_id(state: State, endpoint: ResourceRecord) -> str | None:
         return direct
     for record in state.resources.values():
         if record.type == "job" and record.stack == endpoint.stack:
-            found = _env_value(record.spec, ("NIMCTL_MODEL_ID",))
+            found = _env_value(record.spec, (job_vars.MODEL_ID,))
             if found:
                 return found
     return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from nimctl.common import job_vars
 from nimctl.stack.specs.deployment import Deployment
 from nimctl.stack.specs.env import merge_env
 from nimctl.stack.specs.key_wiring import KeyWiring, key_wiring
@@ -42,11 +43,11 @@ def job_env_entries(
     key_env = wiring.entry
     url = base_url(deployment.target_url) if not deployment.managed and deployment.target_url else PENDING_URL
     nimctl_env = [
-        {"name": "NIMCTL_ENDPOINT_URL", "value": url},
-        {"name": "NIMCTL_MODEL_ID", "value": deployment.served_model_name},
-        {"name": "NIMCTL_API_KEY_ENV", "value": deployment.api_key_name},
-        {"name": "NIMCTL_OUTPUT_DIR", "value": output_dir},
-        {"name": "NIMCTL_TASK_PARAMS", "value": json.dumps(task.params, sort_keys=True)},
+        {"name": job_vars.ENDPOINT_URL, "value": url},
+        {"name": job_vars.MODEL_ID, "value": deployment.served_model_name},
+        {"name": job_vars.API_KEY_ENV, "value": deployment.api_key_name},
+        {"name": job_vars.OUTPUT_DIR, "value": output_dir},
+        {"name": job_vars.TASK_PARAMS, "value": json.dumps(task.params, sort_keys=True)},
     ]
     if task.time_limit is not None:
         nimctl_env.append({"name": "NIMCTL_TASK_TIMEOUT_S", "value": str(task.time_limit.seconds)})
