@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.reliability.harness import LOCAL_QUICKSTART, LeptonSandbox, LocalSandbox, Result, nimctl
+from tests.support.cli import Result
+from tests.support.reliability.harness import LOCAL_QUICKSTART, LeptonSandbox, LocalSandbox, nimctl
 
 pytestmark = pytest.mark.timeout(300)
 

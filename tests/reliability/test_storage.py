@@ -10,8 +10,9 @@ import time
 
 import pytest
 
+from tests.support.cli import Result
 from tests.support.reliability import storage
-from tests.support.reliability.harness import LEPTON_TWO_TASKS, LeptonSandbox, Result, _decode, traceback_problems
+from tests.support.reliability.harness import LEPTON_TWO_TASKS, LeptonSandbox, _decode, traceback_problems
 
 pytestmark = pytest.mark.skipif(storage.available() is not None, reason=str(storage.available()))
 WRITES = ("POST", "PATCH", "PUT", "DELETE")

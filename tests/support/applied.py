@@ -9,14 +9,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.support.cli import WORKSPACE_SECRETS
+
 
 def add_workspace_secrets(server: Any) -> None:
     """The secrets the seed example references, created once per workspace as a user would
     (Lepton, and the emulator, start nothing whose secret is missing; apply checks first)."""
     known = set(server.world.secret_names())
-    server.world.create_secrets(
-        [{"name": n, "value": f"bench-{n}"} for n in ("ENDPOINT_API_KEY", "HUGGING_FACE_HUB_TOKEN") if n not in known]
-    )
+    server.world.create_secrets([{"name": n, "value": v} for n, v in WORKSPACE_SECRETS.items() if n not in known])
 
 
 def apply_in_process(server: Any, stacks_dir: Path, state_path: Path) -> dict[str, Any]:

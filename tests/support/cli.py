@@ -2,9 +2,12 @@
 HTTP API (the same one the SDK uses): for the apply, destroy, evaluation, export, ownership and
 performance tests.
 
-``cli_env`` is an environment pointed at the emulator (planted endpoint token, fast polling, a
-state file under the test's directory), ``local_env`` one for the local platform; ``run_cli`` / ``start_cli`` run ``python -m nimctl`` in it
-(``Result`` holds the exit code and output); ``read_state`` and ``invocation_id`` read what a run
+``clean_env`` is the caller's environment without any Lepton or nimctl setting and without colour,
+the base of the others: ``cli_env`` points it at the emulator (planted endpoint token, fast
+polling, a state file under the test's directory), ``local_env`` at the local platform;
+``run_cli`` / ``start_cli`` run ``python -m nimctl`` in it (``Result`` holds the exit code, output,
+seconds and arguments of a run, here and in the reliability harness); ``WORKSPACE_SECRETS`` are
+the workspace secrets the seed example references (planted values); ``read_state`` and ``invocation_id`` read what a run
 left; ``Platform`` lists, creates and deletes the workspace's objects and secrets; ``wait_for_mark``
 waits for a trace mark of a running apply. ``nimctl_argv`` and ``user_env`` are the command and
 environment a user's shell would run (the installed console script, bytecode caching on), for the
@@ -19,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -37,10 +40,16 @@ class Result:
     code: int
     out: str
     err: str
+    seconds: float = 0.0
+    args: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
         return self.out + self.err
+
+    def describe(self) -> str:
+        tail = self.text[-1500:]
+        return f"`nimctl {' '.join(self.args)}` exited {self.code} after {self.seconds:.1f}s:\n{tail}"
 
 
 def copy_config(tmp_path: Path, source: Path = SEED, name: str | None = None) -> Path:
@@ -49,9 +58,16 @@ def copy_config(tmp_path: Path, source: Path = SEED, name: str | None = None) ->
     return target
 
 
-def cli_env(emulator, tmp_path: Path, **extra: str) -> dict[str, str]:
+def clean_env(**extra: str) -> dict[str, str]:
+    """The caller's environment without any Lepton or nimctl setting, no colour, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEPTON_", "NIMCTL_"))}
-    env.update(emulator.env())
+    env["NO_COLOR"] = "1"
+    env.update(extra)
+    return env
+
+
+def cli_env(emulator, tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = clean_env(**emulator.env())
     env.update(
         {
             "LEPTON_CACHE_DIR": str(tmp_path / "lepton-cache"),
@@ -59,7 +75,6 @@ def cli_env(emulator, tmp_path: Path, **extra: str) -> dict[str, str]:
             "NIMCTL_POLL_INTERVAL": "0.05",
             "NIMCTL_RETRY_MAX_SECONDS": "20",
             "ENDPOINT_API_KEY": ENDPOINT_TOKEN,
-            "NO_COLOR": "1",
         }
     )
     env.update(extra)
@@ -76,30 +91,23 @@ def user_env(**extra: str) -> dict[str, str]:
     """The environment a user's shell would have: bytecode caching on (a developer shell often sets
     PYTHONDONTWRITEBYTECODE, which makes every start-up recompile nimctl), no stray nimctl/Lepton
     settings, no colour."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LEPTON_", "NIMCTL_")) and k != "PYTHONDONTWRITEBYTECODE"
-    }
-    env["NO_COLOR"] = "1"
-    env.update(extra)
+    env = clean_env(**extra)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
 def local_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEPTON_", "NIMCTL_"))}
-    env.update(
-        {
-            "NIMCTL_STATE": str(tmp_path / "state" / "nimctl.state.json"),
-            "NIMCTL_POLL_INTERVAL": "0.05",
-            "NIMCTL_LOCAL_GRACE_S": "3",
-            "NO_COLOR": "1",
-        }
+    return clean_env(
+        NIMCTL_STATE=str(tmp_path / "state" / "nimctl.state.json"),
+        NIMCTL_POLL_INTERVAL="0.05",
+        NIMCTL_LOCAL_GRACE_S="3",
     )
-    return env
 
 
 def run_cli(args: list[str], env: dict[str, str], *, timeout: float = 120, cwd: Path | None = None) -> Result:
+    """Run ``python -m nimctl``; a command that overruns ``timeout`` raises (the reliability
+    harness's ``nimctl`` returns it as a timed-out Result instead)."""
+    started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "nimctl", *args],
         env=env,
@@ -109,7 +117,7 @@ def run_cli(args: list[str], env: dict[str, str], *, timeout: float = 120, cwd: 
         cwd=cwd,
         stdin=subprocess.DEVNULL,
     )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started, list(args))
 
 
 def start_cli(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen:

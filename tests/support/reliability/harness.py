@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nimctl.providers.local.proc import RUNNER
+from tests.support.cli import ENDPOINT_TOKEN, WORKSPACE_SECRETS, Result, clean_env
 
 REPO = Path(__file__).resolve().parents[3]
 CONFIGS = REPO / "tests" / "reliability" / "configs"
@@ -29,10 +30,9 @@ LEPTON_TWO_TASKS = CONFIGS / "lepton_two_tasks.yaml"
 LEPTON_FIVE_TASKS = REPO / "examples" / "lepton_multi_task.yaml"
 LOCAL_QUICKSTART = REPO / "examples" / "local-quickstart.yaml"
 
-# The endpoint token of the Lepton configs (token_name_ref: ENDPOINT_API_KEY): a workspace secret
-# on the emulator and, for the readiness probe, an environment variable of nimctl.
-ENDPOINT_TOKEN = "tok-reliability-3b9d0e7c41"
-# Short lifecycles: Starting -> Ready in 50 ms, jobs done in ~120 ms.
+# Short lifecycles: Starting -> Ready in 50 ms, jobs done in ~120 ms. Not tests/conftest.py's
+# FAST_EMULATOR (the emulator fixture's start options, seeded): a sandbox applies these to the
+# shared reliability emulator, so they also turn its faults and latency back off.
 FAST_LEPTON = {
     "ready_after": 0.05,
     "job_duration": 0.1,
@@ -53,23 +53,6 @@ _LIMITED = (
     "sys.argv[0] = 'nimctl'\n"
     "runpy.run_module('nimctl', run_name='__main__', alter_sys=True)\n"
 )
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-    seconds: float
-    args: list[str] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
-
-    def describe(self) -> str:
-        tail = self.text[-1500:]
-        return f"`nimctl {' '.join(self.args)}` exited {self.code} after {self.seconds:.1f}s:\n{tail}"
 
 
 def nimctl(
@@ -128,18 +111,14 @@ def _decode(data: bytes | str | None) -> str:
 
 def base_env(root: Path, **extra: str) -> dict[str, str]:
     """The caller's environment without any Lepton or nimctl setting, pointed at ``root``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEPTON_", "NIMCTL_"))}
     cache = root / "lepton-cache"
     cache.mkdir(parents=True, exist_ok=True)
     (cache / "latest_version_check").write_text(str(time.time()))  # keeps the SDK off PyPI
-    env.update(
-        {
-            "NIMCTL_STATE": str(root / "state" / "nimctl.state.json"),
-            "LEPTON_CACHE_DIR": str(cache),
-            "NIMCTL_POLL_INTERVAL": "0.05",
-            "NIMCTL_LOCAL_GRACE_S": "3",
-            "NO_COLOR": "1",
-        }
+    env = clean_env(
+        NIMCTL_STATE=str(root / "state" / "nimctl.state.json"),
+        LEPTON_CACHE_DIR=str(cache),
+        NIMCTL_POLL_INTERVAL="0.05",
+        NIMCTL_LOCAL_GRACE_S="3",
     )
     env.update(extra)
     return env
@@ -312,9 +291,7 @@ class LeptonSandbox(Sandbox):
         emulator.reset()
         emulator.configure(**{**FAST_LEPTON, **options})
         # The workspace's secrets (Lepton starts nothing whose secret reference is missing).
-        emulator.world.create_secrets(
-            [{"name": "ENDPOINT_API_KEY", "value": ENDPOINT_TOKEN}, {"name": "HUGGING_FACE_HUB_TOKEN", "value": "hf-x"}]
-        )
+        emulator.world.create_secrets([{"name": n, "value": v} for n, v in WORKSPACE_SECRETS.items()])
         self.env.update(emulator.env())
         self.env.update({"ENDPOINT_API_KEY": ENDPOINT_TOKEN, "NIMCTL_RETRY_MAX_SECONDS": "20"})
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.reliability.harness import LEPTON_TWO_TASKS, REPO, Result, nimctl
+from tests.support.cli import Result
+from tests.support.reliability.harness import LEPTON_TWO_TASKS, REPO, nimctl
 
 BROKEN_CORPUS = REPO / "tests" / "config" / "broken"
 MEMORY_LIMIT = 1536 * 1024 * 1024  # RLIMIT_AS of every run: 1.5 GiB

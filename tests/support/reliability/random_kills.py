@@ -21,10 +21,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.support.cli import Result
 from tests.support.reliability.harness import (
     FAST_LEPTON,
     LeptonSandbox,
-    Result,
     finish,
     start_nimctl,
     traceback_problems,
