@@ -70,7 +70,7 @@ from nimctl.stack import ownership
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
 from nimctl.stack.specs.markers import INVOCATION_MARKER
 from nimctl.state.errors import StateWriteError
-from nimctl.state.model import Invocation, InvocationStatus, ResourceRecord, State, now
+from nimctl.state.model import Invocation, InvocationStatus, Op, ResourceRecord, State, now
 from nimctl.state.records import endpoint_spec_hash, forget, observed_endpoint, observed_job
 
 
@@ -485,7 +485,7 @@ class Applier:
             lambda: provider.create_endpoint(desired.name, sent),
             record=record,
             keep_on=(Transient,),
-            op="create",
+            op=Op.CREATE,
             address=desired.address,
             type="endpoint",
             provider=desired.platform,
@@ -534,7 +534,7 @@ class Applier:
         self.journal.step(
             lambda: provider.update_endpoint(desired.name, desired.spec),
             record=record,
-            op="update",
+            op=Op.UPDATE,
             address=desired.address,
             type="endpoint",
             provider=desired.platform,
@@ -671,7 +671,7 @@ class Applier:
                     lambda: provider.submit_job(name, sent),
                     record=record,
                     keep_on=(Transient,),
-                    op="submit",
+                    op=Op.SUBMIT,
                     address=job.address,
                     type="job",
                     provider=job.platform,

@@ -31,7 +31,7 @@ from typing import Any
 from nimctl.apply.journal import Journal
 from nimctl.providers.base import JobState, NotFound, Provider, ProviderError, Unauthorized
 from nimctl.stack import ownership
-from nimctl.state.model import Invocation, InvocationStatus, State
+from nimctl.state.model import Invocation, InvocationStatus, Op, State
 
 
 class Verdict(str, Enum):
@@ -279,7 +279,7 @@ def collect(
             f"endpoint.{found.name}" if found.kind == "endpoint" else f"job.{found.marker.stack or 'gc'}.{found.id}"
         )
         entry = journal.intent(
-            op="delete",
+            op=Op.DELETE,
             address=address,
             type=found.kind,
             provider=found.provider,

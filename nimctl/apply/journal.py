@@ -22,7 +22,7 @@ from typing import Protocol, TypeVar
 from nimctl.common.checkpoints import checkpoint
 from nimctl.state.backend import StateAppender, StateWriter
 from nimctl.state.delta import Image
-from nimctl.state.model import Invocation, InvocationStatus, PendingEntry, State, now
+from nimctl.state.model import Invocation, InvocationStatus, Op, PendingEntry, State, now
 
 
 class JournalStore(StateWriter, StateAppender, Protocol):
@@ -114,7 +114,7 @@ class Journal:
     def intent(
         self,
         *,
-        op: str,
+        op: Op,
         address: str,
         type: str,
         provider: str,

@@ -28,7 +28,7 @@ from nimctl.providers.base import (
     ResourceState,
 )
 from nimctl.stack.ownership import proves
-from nimctl.state.model import InvocationStatus, PendingEntry, State, now
+from nimctl.state.model import InvocationStatus, Op, PendingEntry, State, now
 from nimctl.state.records import adopt_pending, forget
 
 
@@ -100,7 +100,7 @@ def _settle_one(
     jobs: dict[str, list[JobInfo]],
 ) -> SettleOutcome:
     lineage = journal.state.lineage
-    if entry.op == "create" and entry.type == "endpoint":
+    if entry.op is Op.CREATE and entry.type == "endpoint":
         live = endpoints.get(entry.name)
         # Adopted only with this invocation's marker: an object of that name made by anyone else
         # (another state, a teammate, by hand) is never recorded as this run's creation.
@@ -109,7 +109,7 @@ def _settle_one(
             return SettleOutcome.NOT_CREATED
         journal.resolve(entry, lambda s: _adopt(s, entry, live))
         return SettleOutcome.ADOPTED
-    if entry.op == "submit":
+    if entry.op is Op.SUBMIT:
         found = [
             j
             for j in jobs.get(entry.name, [])
@@ -120,11 +120,11 @@ def _settle_one(
             return SettleOutcome.NOT_CREATED
         journal.resolve(entry, lambda s: _adopt(s, entry, found[-1]))
         return SettleOutcome.ADOPTED
-    if entry.op == "delete":
+    if entry.op is Op.DELETE:
         _delete_again(provider, entry, endpoints, jobs)
         journal.resolve(entry, lambda s: _forget(s, entry))
         return SettleOutcome.DELETED
-    if entry.op == "stop":
+    if entry.op is Op.STOP:
         if entry.platform_id:
             with contextlib.suppress(NotFound):
                 provider.stop_job(entry.platform_id)

@@ -18,7 +18,7 @@ from nimctl.apply.journal import Journal
 from nimctl.apply.waiting import Poller
 from nimctl.common.errors import NimctlError
 from nimctl.providers.base import JobState, NotFound, Provider
-from nimctl.state.model import State
+from nimctl.state.model import Op, State
 from nimctl.state.records import forget
 
 
@@ -27,7 +27,7 @@ def remove_endpoint(
 ) -> None:
     """Delete an endpoint and wait until the platform no longer lists it, then forget it."""
     entry = journal.intent(
-        op="delete",
+        op=Op.DELETE,
         address=address,
         type="endpoint",
         provider=provider.name,
@@ -48,7 +48,7 @@ def remove_job(
     journal: Journal, provider: Provider, address: str, name: str, job_id: str | None, invocation_id: str
 ) -> None:
     entry = journal.intent(
-        op="delete",
+        op=Op.DELETE,
         address=address,
         type="job",
         provider=provider.name,
@@ -68,7 +68,7 @@ def remove_job(
 def stop_job(journal: Journal, provider: Provider, address: str, job_id: str | None, invocation_id: str) -> None:
     record = journal.state.resources[address]
     entry = journal.intent(
-        op="stop",
+        op=Op.STOP,
         address=address,
         type="job",
         provider=provider.name,

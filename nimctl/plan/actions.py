@@ -43,7 +43,7 @@ from nimctl.providers.base import EndpointInfo, JobInfo, JobState, ResourceState
 from nimctl.stack import ownership
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
 from nimctl.stack.specs.markers import PENDING_URL
-from nimctl.state.model import PendingEntry, ResourceRecord, State
+from nimctl.state.model import Op, PendingEntry, ResourceRecord, State
 
 
 class Action(str, Enum):
@@ -222,7 +222,7 @@ class PendingItem:
     entry_id: str
     address: str
     type: str
-    op: str
+    op: Op
     name: str
     invocation_id: str
     resolution: str  # see nimctl.plan.refresh.PENDING_RESOLUTIONS
@@ -242,12 +242,10 @@ class PendingItem:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PendingItem:
-        return cls(
-            **{
-                k: data[k]
-                for k in ("entry_id", "address", "type", "op", "name", "invocation_id", "resolution", "description")
-            }
-        )
+        given = {
+            k: data[k] for k in ("entry_id", "address", "type", "name", "invocation_id", "resolution", "description")
+        }
+        return cls(**given, op=Op(data["op"]))
 
 
 @dataclass

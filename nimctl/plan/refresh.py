@@ -35,7 +35,7 @@ from nimctl.providers.base import (
 )
 from nimctl.stack import ownership
 from nimctl.stack.resources import DesiredEndpoint
-from nimctl.state.model import PendingEntry, ResourceRecord, State
+from nimctl.state.model import Op, PendingEntry, ResourceRecord, State
 
 ProviderSource = Mapping[str, Provider] | Callable[[str], Provider]
 
@@ -454,18 +454,18 @@ def _observe_pending(entry: PendingEntry, listings: _Listings, salt: str) -> Obs
         # an object of the same name made by anyone else is never taken for ours.
         proven = live_ep is not None and ownership.proves(owner_of(live_ep), salt, entry.invocation_id)
         resolution = {
-            "create": "adopt" if proven else "not created",
-            "delete": "delete again" if live_ep else "already deleted",
+            Op.CREATE: "adopt" if proven else "not created",
+            Op.DELETE: "delete again" if live_ep else "already deleted",
         }.get(entry.op, "drop")
         return ObservedPending(entry, resolution, live_ep, managed, fingerprint)
     live_job = listings.job_index(entry.provider).find(name=entry.name, job_id=entry.platform_id)
     fingerprint = job_fingerprint(live_job)
-    if entry.op in ("submit", "create"):
+    if entry.op in (Op.SUBMIT, Op.CREATE):
         proven = live_job is not None and ownership.proves(owner_of(live_job), salt, entry.invocation_id)
         resolution = "adopt" if proven else "not created"
-    elif entry.op == "stop":
+    elif entry.op is Op.STOP:
         resolution = "stop again" if live_job and not live_job.state.terminal else "already stopped"
-    elif entry.op == "delete":
+    elif entry.op is Op.DELETE:
         resolution = "delete again" if live_job else "already deleted"
     else:
         resolution = "drop"

@@ -31,6 +31,20 @@ class InvocationStatus(str, Enum):
         return self is not InvocationStatus.RUNNING
 
 
+class Op(str, Enum):
+    """The provider call a pending entry announces. Stored as its value (a plain string in the
+    state file); endpoints are created, updated and deleted, jobs submitted, stopped and deleted."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    SUBMIT = "submit"
+    STOP = "stop"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 def now() -> float:
     return round(time.time(), 3)
 
@@ -92,7 +106,7 @@ class PendingEntry:
     the next plan/apply/destroy."""
 
     id: str  # uuid4 hex
-    op: str  # "create" | "update" | "delete" | "submit" | "stop"
+    op: Op
     address: str
     type: str  # "endpoint" | "job"
     provider: str
@@ -103,6 +117,9 @@ class PendingEntry:
     spec: dict[str, Any] = field(default_factory=dict)  # redacted spec being sent
     inputs_hash: str | None = None
     started_at: float = field(default_factory=now)
+
+    def __post_init__(self) -> None:
+        self.op = Op(self.op)  # read from a file (or given) as its word; unknown words raise ValueError
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
