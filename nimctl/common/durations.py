@@ -1,5 +1,6 @@
 """Durations as users write them (``90``, ``90s``, ``30m``, ``6h``, ``2d``, ``1h30m``) → seconds,
-and seconds → short text (``6h``, ``1h30m``, ``45s``).
+and seconds → short text: a bound as set (``6h``, ``1h30m``, ``45s``: ``format_duration``), or an
+age in one rounded-down unit (``5 min``, ``3 d``: ``format_age``).
 
 One rule for every duration nimctl reads: ``deployment.lepton_config.max_lifetime``,
 ``nimctl gc --older-than``. A bare number is seconds.
@@ -42,3 +43,14 @@ def format_duration(seconds: float) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts[:2])  # two units are precise enough for a bound
+
+
+def format_age(seconds: float) -> str:
+    """How long ago, roughly: ``75`` → ``75 s``, ``3000`` → ``50 min``, ``7200`` → ``2 h``, ``2 d``."""
+    if seconds < 90:
+        return f"{int(seconds)} s"
+    if seconds < 90 * 60:
+        return f"{int(seconds // 60)} min"
+    if seconds < 36 * 3600:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86400)} d"

@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nimctl.common.durations import format_age
 from nimctl.config.rules import OWNER_ENV_PREFIX
 
 LABEL_PREFIX = "nimctl-"
@@ -190,18 +191,8 @@ class Marker:
             parts.append(f"invocation {self.invocation[:8]}…")
         age = self.age(at)
         if age is not None:
-            parts.append(f"{human_age(age)} ago")
+            parts.append(f"{format_age(age)} ago")
         return ", ".join(parts)
-
-
-def human_age(seconds: float) -> str:
-    if seconds < 90:
-        return f"{int(seconds)} s"
-    if seconds < 90 * 60:
-        return f"{int(seconds // 60)} min"
-    if seconds < 36 * 3600:
-        return f"{int(seconds // 3600)} h"
-    return f"{int(seconds // 86400)} d"
 
 
 def _float(value: Any) -> float:

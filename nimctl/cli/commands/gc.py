@@ -130,8 +130,8 @@ def _gc_approved(ctx: RunContext) -> bool:
 
 
 def _show_gc(ctx: RunContext, found: Any, chosen: list[Any]) -> None:
+    from nimctl.common.durations import format_age
     from nimctl.plan.cost import so_far_text
-    from nimctl.stack.ownership import human_age
 
     for note in found.notes:
         ctx.ui.print(f"Note: {note}")
@@ -152,7 +152,7 @@ def _show_gc(ctx: RunContext, found: Any, chosen: list[Any]) -> None:
                 f.provider,
                 owner,
                 state_path,
-                human_age(f.age_s) if f.age_s is not None else "?",
+                format_age(f.age_s) if f.age_s is not None else "?",
                 size,
                 so_far_text(f.cost) if f.cost.get("age_s") is not None else "",
                 f"{action}: {f.verdict.value}, {f.reason}",
