@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from nimctl.state.delta import Delta
     from nimctl.state.lockinfo import LockInfo
-    from nimctl.state.model import State
+    from nimctl.state.model import State, Version
 
 URL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -68,17 +67,6 @@ class StateLocker(Protocol):
     def lock_holder(self) -> LockInfo | None: ...
 
     def force_unlock(self, lock_id: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class Version:
-    """One kept version of a state (``nimctl state history``)."""
-
-    serial: int
-    kind: str  # "snapshot" (a whole state) | "step" (one journal step)
-    written_at: str  # ISO 8601, UTC
-    written_by: str  # "user@host pid N (command)"
-    summary: str
 
 
 @runtime_checkable

@@ -1,6 +1,7 @@
 """The state file's content as typed records (the file format is documented in
-``schemas/nimctl-state.schema.json``). Secret values never appear here: specs are stored
-redacted (see ``nimctl.common.secrets``).
+``schemas/nimctl-state.schema.json``), and ``Version``, what a backend tells of one kept version
+(``nimctl state history``). Secret values never appear here: specs are stored redacted (see
+``nimctl.common.secrets``).
 """
 
 from __future__ import annotations
@@ -158,3 +159,14 @@ class State:
             invocations={k: Invocation.from_dict(v) for k, v in data.get("invocations", {}).items()},
             pending=[PendingEntry.from_dict(p) for p in data.get("pending", [])],
         )
+
+
+@dataclass(frozen=True)
+class Version:
+    """One kept version of a state (``nimctl state history``)."""
+
+    serial: int
+    kind: str  # "snapshot" (a whole state) | "step" (one journal step)
+    written_at: str  # ISO 8601, UTC
+    written_by: str  # "user@host pid N (command)"
+    summary: str

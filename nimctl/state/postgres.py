@@ -36,10 +36,9 @@ from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from nimctl.state.backend import Version
 from nimctl.state.errors import LockedError, StateError, UnredactedSecretError
 from nimctl.state.lockinfo import LockInfo, current_user
-from nimctl.state.model import STATE_VERSION, State
+from nimctl.state.model import STATE_VERSION, State, Version
 
 if TYPE_CHECKING:
     from nimctl.state.delta import Delta
