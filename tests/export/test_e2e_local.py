@@ -5,7 +5,6 @@ store and to files, `nimctl export` again, `nimctl results --compare`."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 from pathlib import Path
 
@@ -15,7 +14,7 @@ pytest.importorskip("mlflow", reason="the mlflow extra is part of the test extra
 
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from tests.support.cli import invocation_id, run_cli  # noqa: E402
+from tests.support.cli import clean_env, invocation_id, run_cli  # noqa: E402
 from tests.support.export_runs import FIXTURES  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
@@ -64,12 +63,11 @@ evaluation:
 
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEPTON_", "NIMCTL_", "MLFLOW_"))}
+    env = {k: v for k, v in clean_env().items() if not k.startswith("MLFLOW_")}  # nor MLflow settings
     env.update(
         {
             "NIMCTL_STATE": str(tmp_path / "state" / "nimctl.state.json"),
             "NIMCTL_POLL_INTERVAL": "0.05",
-            "NO_COLOR": "1",
             "MLFLOW_DISABLE_TELEMETRY": "true",
         }
     )

