@@ -1,3 +1,5 @@
+"""``python -m nimctl``: the same as the ``nimctl`` command (``nimctl.cli.entry.main``)."""
+
 from nimctl.cli.entry import main
 
 main()

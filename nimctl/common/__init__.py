@@ -1,2 +1,5 @@
-"""Small helpers every stage shares: typed user-facing errors, the one secret rule, loopback checks
-and the per-user cache directory."""
+"""Small helpers every stage shares, each one rule in one module: user-facing errors (``errors``),
+the secret rule and redaction (``secrets``), dotted key paths (``keypath``), durations
+(``durations``), name pieces (``names``), env value references (``envref``), the job environment's
+variable names (``job_vars``), atomic file writes (``files``), terminal colour (``terminal``), kill
+points (``checkpoints``), loopback checks (``net``) and the per-user verdict cache (``usercache``)."""
