@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from nimctl.providers.local.proc import RUNNER
-from tests.support.cli import ENDPOINT_TOKEN, WORKSPACE_SECRETS, Result, clean_env
+from tests.support.applied import add_workspace_secrets
+from tests.support.cli import ENDPOINT_TOKEN, Result, clean_env
 
 REPO = Path(__file__).resolve().parents[3]
 CONFIGS = REPO / "tests" / "reliability" / "configs"
@@ -290,8 +291,7 @@ class LeptonSandbox(Sandbox):
         self.emulator = emulator
         emulator.reset()
         emulator.configure(**{**FAST_LEPTON, **options})
-        # The workspace's secrets (Lepton starts nothing whose secret reference is missing).
-        emulator.world.create_secrets([{"name": n, "value": v} for n, v in WORKSPACE_SECRETS.items()])
+        add_workspace_secrets(emulator)  # Lepton starts nothing whose secret reference is missing
         self.env.update(emulator.env())
         self.env.update({"ENDPOINT_API_KEY": ENDPOINT_TOKEN, "NIMCTL_RETRY_MAX_SECONDS": "20"})
 
