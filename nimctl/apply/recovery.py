@@ -4,11 +4,13 @@ A pending entry means "this call may or may not have happened". Each is settled 
 live platform, found by the platform name the entry recorded before the call, using one listing
 per provider and kind:
 
-- create / submit found live → adopted into state (it is ours: we named it before creating it);
+- create / submit found live with this invocation's ownership marker → adopted into state;
   not found → the call never took effect, the entry is dropped.
 - delete / stop → issued again (not found counts as done), and the resource is forgotten once gone.
 - update → dropped; the resource keeps its previous applied spec, so the next plan shows the
   update again if the live object does not have it (an update is idempotent).
+
+Which of these applies is ``nimctl.plan.refresh.resolve_pending``'s decision, the one the plan shows.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from nimctl.apply.journal import Journal
-from nimctl.plan.refresh import owner_of
+from nimctl.plan.refresh import PendingResolution, owner_of, resolve_pending
 from nimctl.providers.base import (
     EndpointInfo,
     JobInfo,
@@ -28,7 +30,7 @@ from nimctl.providers.base import (
     ResourceState,
 )
 from nimctl.stack.ownership import proves
-from nimctl.state.model import InvocationStatus, Op, PendingEntry, State, now
+from nimctl.state.model import InvocationStatus, PendingEntry, State, now
 from nimctl.state.records import adopt_pending, forget
 
 
@@ -99,32 +101,20 @@ def _settle_one(
     endpoints: dict[str, EndpointInfo],
     jobs: dict[str, list[JobInfo]],
 ) -> SettleOutcome:
-    lineage = journal.state.lineage
-    if entry.op is Op.CREATE and entry.type == "endpoint":
-        live = endpoints.get(entry.name)
-        # Adopted only with this invocation's marker: an object of that name made by anyone else
-        # (another state, a teammate, by hand) is never recorded as this run's creation.
-        if live is None or live.state == ResourceState.GONE or not proves(owner_of(live), lineage, entry.invocation_id):
-            journal.resolve(entry)
-            return SettleOutcome.NOT_CREATED
-        journal.resolve(entry, lambda s: _adopt(s, entry, live))
+    live, proven = _find_live(entry, endpoints, jobs, journal.state.lineage)
+    resolution = resolve_pending(entry, live, proven=proven)
+    if resolution is PendingResolution.ADOPT and live is not None:
+        adopted = live
+        journal.resolve(entry, lambda s: _adopt(s, entry, adopted))
         return SettleOutcome.ADOPTED
-    if entry.op is Op.SUBMIT:
-        found = [
-            j
-            for j in jobs.get(entry.name, [])
-            if j.state != JobState.GONE and proves(owner_of(j), lineage, entry.invocation_id)
-        ]
-        if not found:
-            journal.resolve(entry)
-            return SettleOutcome.NOT_CREATED
-        journal.resolve(entry, lambda s: _adopt(s, entry, found[-1]))
-        return SettleOutcome.ADOPTED
-    if entry.op is Op.DELETE:
-        _delete_again(provider, entry, endpoints, jobs)
+    if resolution in (PendingResolution.ADOPT, PendingResolution.NOT_CREATED):
+        journal.resolve(entry)
+        return SettleOutcome.NOT_CREATED
+    if resolution in (PendingResolution.DELETE_AGAIN, PendingResolution.ALREADY_DELETED):
+        _delete_again(provider, entry, endpoints, jobs)  # issued again either way: not found counts as done
         journal.resolve(entry, lambda s: _forget(s, entry))
         return SettleOutcome.DELETED
-    if entry.op is Op.STOP:
+    if resolution in (PendingResolution.STOP_AGAIN, PendingResolution.ALREADY_STOPPED):
         if entry.platform_id:
             with contextlib.suppress(NotFound):
                 provider.stop_job(entry.platform_id)
@@ -132,6 +122,24 @@ def _settle_one(
         return SettleOutcome.STOPPED
     journal.resolve(entry)
     return SettleOutcome.DROPPED
+
+
+def _find_live(
+    entry: PendingEntry, endpoints: dict[str, EndpointInfo], jobs: dict[str, list[JobInfo]], lineage: str
+) -> tuple[EndpointInfo | JobInfo | None, bool]:
+    """The live object under the entry's name, and whether it carries this invocation's marker (an
+    object of that name made by anyone else — another state, a teammate, by hand — is never
+    recorded as this run's creation). Of several jobs of that name, the last listed one of ours."""
+    if entry.type == "endpoint":
+        live = endpoints.get(entry.name)
+        if live is None or live.state == ResourceState.GONE:
+            return None, False
+        return live, proves(owner_of(live), lineage, entry.invocation_id)
+    named = [j for j in jobs.get(entry.name, []) if j.state != JobState.GONE]
+    ours = [j for j in named if proves(owner_of(j), lineage, entry.invocation_id)]
+    if ours:
+        return ours[-1], True
+    return (named[-1] if named else None), False
 
 
 def _delete_again(

@@ -38,7 +38,7 @@ from typing import Any
 from nimctl.common.errors import NimctlError
 from nimctl.common.secrets import redact_spec
 from nimctl.plan.diff import FieldChange, diff_specs
-from nimctl.plan.refresh import Observed, RefreshStatus, Unrecorded, describe_pending
+from nimctl.plan.refresh import Observed, PendingResolution, RefreshStatus, Unrecorded, describe_pending
 from nimctl.providers.base import EndpointInfo, JobInfo, JobState, ResourceState
 from nimctl.stack import ownership
 from nimctl.stack.resources import DesiredEndpoint, DesiredJob, Stack
@@ -225,7 +225,7 @@ class PendingItem:
     op: Op
     name: str
     invocation_id: str
-    resolution: str  # see nimctl.plan.refresh.PENDING_RESOLUTIONS
+    resolution: PendingResolution
     description: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -242,10 +242,8 @@ class PendingItem:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PendingItem:
-        given = {
-            k: data[k] for k in ("entry_id", "address", "type", "name", "invocation_id", "resolution", "description")
-        }
-        return cls(**given, op=Op(data["op"]))
+        given = {k: data[k] for k in ("entry_id", "address", "type", "name", "invocation_id", "description")}
+        return cls(**given, op=Op(data["op"]), resolution=PendingResolution(data["resolution"]))
 
 
 @dataclass
@@ -400,7 +398,7 @@ def _current_view(
         if observed is not None and observed.pending_for(entry.id) is None and _read_elsewhere(entry, observed):
             continue  # another scope's platform was not read: its own command settles it
         seen_entry = observed.pending_for(entry.id) if observed else None
-        resolution = seen_entry.resolution if seen_entry else "unresolved"
+        resolution = seen_entry.resolution if seen_entry else PendingResolution.UNRESOLVED
         pending.append(
             PendingItem(
                 entry.id,
@@ -414,7 +412,7 @@ def _current_view(
             )
         )
         existing = current.get(entry.address)
-        if resolution == "adopt" and seen_entry is not None:
+        if resolution is PendingResolution.ADOPT and seen_entry is not None:
             if existing is None or existing.gone or existing.record.name != entry.name:
                 current[entry.address] = _Current(
                     record=_record_from_entry(entry),
@@ -422,7 +420,11 @@ def _current_view(
                     live=seen_entry.live,
                     adopted=True,
                 )
-        elif resolution == "already deleted" and existing is not None and existing.record.name == entry.name:
+        elif (
+            resolution is PendingResolution.ALREADY_DELETED
+            and existing is not None
+            and existing.record.name == entry.name
+        ):
             existing.gone, existing.gone_reason = True, "an interrupted delete finished"
     return current, sorted(pending, key=lambda p: (p.address, p.entry_id))
 

@@ -92,7 +92,7 @@ class ObservedPending:
     """A journal entry of an interrupted run, resolved against the live platform."""
 
     entry: PendingEntry
-    resolution: str  # see PENDING_RESOLUTIONS
+    resolution: PendingResolution
     live: EndpointInfo | JobInfo | None = None
     live_spec: dict[str, Any] | None = None
     fingerprint: str = ""
@@ -101,24 +101,62 @@ class ObservedPending:
         return describe_pending(self.entry, self.resolution)
 
 
-# resolution -> what apply (nimctl.apply.recovery) will do about it
-PENDING_RESOLUTIONS: dict[str, str] = {
-    "adopt": "it exists live: it will be adopted into the state, not created again",
-    "not created": "it never reached the platform: the entry will be dropped",
-    "delete again": "it still exists: the delete will be issued again",
-    "already deleted": "it is gone: it will be forgotten",
-    "stop again": "it is still running: the stop will be issued again",
-    "already stopped": "it is no longer running: the entry will be dropped",
-    "drop": "the update is dropped; the plan shows it again if the live object lacks it",
-    "unresolved": "not checked (refresh disabled); the next apply settles it against the platform",
+class PendingResolution(str, Enum):
+    """How a pending journal entry resolves against what is live. A str enum: plan JSON and plan
+    files show its value. ``resolve_pending`` is the one place it is decided: the plan shows it and
+    apply's recovery (``nimctl.apply.recovery``) carries out the same decision."""
+
+    ADOPT = "adopt"
+    NOT_CREATED = "not created"
+    DELETE_AGAIN = "delete again"
+    ALREADY_DELETED = "already deleted"
+    STOP_AGAIN = "stop again"
+    ALREADY_STOPPED = "already stopped"
+    DROP = "drop"
+    UNRESOLVED = "unresolved"  # refresh disabled: not decided yet
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def promise(self) -> str:
+        """What apply will do about it, as the plan says."""
+        return _PROMISES[self]
+
+
+_PROMISES: dict[PendingResolution, str] = {
+    PendingResolution.ADOPT: "it exists live: it will be adopted into the state, not created again",
+    PendingResolution.NOT_CREATED: "it never reached the platform: the entry will be dropped",
+    PendingResolution.DELETE_AGAIN: "it still exists: the delete will be issued again",
+    PendingResolution.ALREADY_DELETED: "it is gone: it will be forgotten",
+    PendingResolution.STOP_AGAIN: "it is still running: the stop will be issued again",
+    PendingResolution.ALREADY_STOPPED: "it is no longer running: the entry will be dropped",
+    PendingResolution.DROP: "the update is dropped; the plan shows it again if the live object lacks it",
+    PendingResolution.UNRESOLVED: "not checked (refresh disabled); the next apply settles it against the platform",
 }
 
 
-def describe_pending(entry: PendingEntry, resolution: str) -> str:
+def resolve_pending(entry: PendingEntry, live: EndpointInfo | JobInfo | None, *, proven: bool) -> PendingResolution:
+    """How ``entry`` resolves, given the live object found under its name (None: none is live) and
+    whether that object carries this invocation's ownership marker (``proven``): a lost create is
+    adopted only then, since an object of the same name made by anyone else is never taken for ours.
+    A job's create is its submit (both start a run)."""
+    creates = (Op.SUBMIT, Op.CREATE) if entry.type == "job" else (Op.CREATE,)
+    if entry.op in creates:
+        return PendingResolution.ADOPT if live is not None and proven else PendingResolution.NOT_CREATED
+    if entry.op is Op.DELETE:
+        return PendingResolution.DELETE_AGAIN if live is not None else PendingResolution.ALREADY_DELETED
+    if entry.op is Op.STOP and entry.type == "job":
+        running = isinstance(live, JobInfo) and not live.state.terminal
+        return PendingResolution.STOP_AGAIN if running else PendingResolution.ALREADY_STOPPED
+    return PendingResolution.DROP
+
+
+def describe_pending(entry: PendingEntry, resolution: PendingResolution) -> str:
     kind = "job" if entry.type == "job" else "endpoint"
     return (
         f"{entry.address}: an interrupted {entry.op} of {kind} {entry.name} "
-        f"(invocation {entry.invocation_id}); {PENDING_RESOLUTIONS.get(resolution, resolution)}"
+        f"(invocation {entry.invocation_id}); {resolution.promise}"
     )
 
 
@@ -382,7 +420,7 @@ def refresh(
             continue  # another scope's platform: settled by a command that reads it
         observed.pending.append(_observe_pending(entry, listings, salt))
 
-    adopted = {p.entry.address for p in observed.pending if p.resolution == "adopt"}
+    adopted = {p.entry.address for p in observed.pending if p.resolution is PendingResolution.ADOPT}
     recorded = set(state.resources) | adopted
     for desired in desired_endpoints:
         if desired.address in recorded and desired.address not in observed.taken:
@@ -450,23 +488,9 @@ def _observe_pending(entry: PendingEntry, listings: _Listings, salt: str) -> Obs
         live_ep = listings.endpoints(entry.provider).get(entry.name)
         managed = live_view(entry.spec, redacted_live_spec(live_ep.spec, salt)) if live_ep else None
         fingerprint = endpoint_fingerprint(managed, live_ep is not None)
-        # A lost create is adopted only when the live object carries this invocation's marker:
-        # an object of the same name made by anyone else is never taken for ours.
         proven = live_ep is not None and ownership.proves(owner_of(live_ep), salt, entry.invocation_id)
-        resolution = {
-            Op.CREATE: "adopt" if proven else "not created",
-            Op.DELETE: "delete again" if live_ep else "already deleted",
-        }.get(entry.op, "drop")
-        return ObservedPending(entry, resolution, live_ep, managed, fingerprint)
+        return ObservedPending(entry, resolve_pending(entry, live_ep, proven=proven), live_ep, managed, fingerprint)
     live_job = listings.job_index(entry.provider).find(name=entry.name, job_id=entry.platform_id)
     fingerprint = job_fingerprint(live_job)
-    if entry.op in (Op.SUBMIT, Op.CREATE):
-        proven = live_job is not None and ownership.proves(owner_of(live_job), salt, entry.invocation_id)
-        resolution = "adopt" if proven else "not created"
-    elif entry.op is Op.STOP:
-        resolution = "stop again" if live_job and not live_job.state.terminal else "already stopped"
-    elif entry.op is Op.DELETE:
-        resolution = "delete again" if live_job else "already deleted"
-    else:
-        resolution = "drop"
-    return ObservedPending(entry, resolution, live_job, None, fingerprint)
+    proven = live_job is not None and ownership.proves(owner_of(live_job), salt, entry.invocation_id)
+    return ObservedPending(entry, resolve_pending(entry, live_job, proven=proven), live_job, None, fingerprint)

@@ -6,12 +6,15 @@ import dataclasses
 
 import pytest
 
+from nimctl.apply.journal import Journal
+from nimctl.apply.recovery import SettleOutcome, settle_pending
 from nimctl.common.errors import NimctlError
 from nimctl.plan.actions import Action, make_plan
 from nimctl.plan.refresh import refresh
 from nimctl.providers.base import EndpointInfo, JobState, ResourceState
 from nimctl.state.model import PendingEntry, State
 from nimctl.state.records import endpoint_spec_hash
+from nimctl.state.store import StateStore
 from tests.support.factories import endpoint_info, job_info, stack
 from tests.support.memory import MemoryPlatform, applied_state
 
@@ -253,6 +256,26 @@ def test_interrupted_create_found_live_is_adopted_not_duplicated():
     assert [p.resolution for p in plan.pending] == ["adopt", "adopt"]
     assert plan.has_changes  # the journal still needs settling
     assert "adopted" in plan.change("endpoint.llama-ep").reasons[0]
+
+
+@pytest.mark.parametrize("op", ["submit", "create"])
+def test_recovery_settles_an_interrupted_job_run_as_the_plan_showed(tmp_path, op):
+    """What the plan shows for a pending entry is what apply's recovery then does: a job journaled
+    as submitted (or created: a job's create is its submit) and found live with this invocation's
+    marker is adopted by both, not run again."""
+    s = stack("llama", ("ifeval",))
+    state, platform = State(), MemoryPlatform()
+    job = s.jobs[0]
+    _pending(state, op, job.address, "job", "eval-abc-ifeval", job.spec_template, job.inputs_hash)
+    owner = (state.lineage, "feedfacefeedface")
+    platform.add_job(job_info(job, job_id="j1", name="eval-abc-ifeval", state=JobState.RUNNING, owner=owner))
+    assert [p.resolution for p in plan_of([s], state, platform).pending] == ["adopt"]
+
+    store = StateStore(tmp_path / "state.json")
+    store.write(state)
+    settled = settle_pending(Journal(store, state), {"lepton": platform})
+    assert [x.outcome for x in settled] == [SettleOutcome.ADOPTED]
+    assert state.resources[job.address].platform_id == "j1" and not state.pending
 
 
 @pytest.mark.parametrize("owner", [None, ("another-lineage", "feedfacefeedface"), ("SELF", "0123456789abcdef")])
