@@ -64,3 +64,28 @@ def test_pop_and_lineage():
     assert keypath.pop({"x": 1}, ".x") is None  # an empty step leads nowhere, not to the root
     assert list(keypath.lineage("a.b.c")) == ["a.b.c", "a.b", "a"]
     assert list(keypath.lineage("")) == []
+
+
+@given(TREES, PATHS)
+def test_a_tuple_of_parts_reads_what_the_dotted_string_reads(tree, path):
+    parts = tuple(path.split("."))
+    assert keypath.get(tree, parts) == keypath.get(tree, path)
+    assert keypath.has(tree, parts) == keypath.has(tree, path)
+    ours, theirs = copy.deepcopy(tree), copy.deepcopy(tree)
+    assert keypath.pop(ours, parts) == keypath.pop(theirs, path) and ours == theirs
+
+
+def test_a_key_holding_dots_is_reached_by_its_parts():
+    tree = {"a.b": 1, "a": {"b": 2}, "l": [{"x.y": 3}]}
+    assert keypath.get(tree, ("a.b",)) == 1 and keypath.get(tree, "a.b") == 2
+    assert keypath.get(tree, ("l", 0, "x.y")) == 3 and keypath.has(tree, ("l", "0", "x.y"))
+    assert not keypath.has(tree, ("l", 1)) and not keypath.has(tree, ("l", -1))
+    keypath.set_path(tree, ("l", 0, "x.y"), 4)
+    keypath.set_path(tree, ("n.m", "k"), 5)
+    assert keypath.pop(tree, ("a.b",)) == 1
+    assert tree == {"a": {"b": 2}, "l": [{"x.y": 4}], "n.m": {"k": 5}}
+
+
+def test_a_digit_that_is_not_a_number_is_no_list_index():
+    assert keypath.get({"l": [1, 2]}, "l.\u00b2") is None  # "²".isdigit(), but int("²") fails
+    assert not keypath.has({"l": [1, 2]}, "l.\u00b2")
