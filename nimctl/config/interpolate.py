@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from nimctl.common import keypath
 from nimctl.config.lazy_omegaconf import oc
 from nimctl.config.sources import Reporter, Source, report_at_source, source_of
-from nimctl.config.yaml_source import MAX_NODES, path_str
+from nimctl.config.yaml_source import MAX_NODES, Path, path_str
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -65,20 +65,22 @@ def _expansion_size(config: dict[str, Any]) -> int:
     Interpolations can reference each other so that a small file expands exponentially
     (``b: ${a}${a}``, ``c: ${b}${b}``, ...); this finds that before OmegaConf tries.
     """
-    memo: dict[str, int] = {}
-    active: set[str] = set()
+    # Keyed by the parts of each node's path, not a dotted string: a key holding dots ("a.b") is
+    # not the node a.b, and sharing its entry would undercount what ${a.b} expands to.
+    memo: dict[tuple[str, ...], int] = {}
+    active: set[tuple[str, ...]] = set()
 
-    def size_of(node: Any, key_path: str) -> int:
-        if key_path in memo:
-            return memo[key_path]
-        if key_path in active:
+    def size_of(node: Any, at: tuple[str, ...]) -> int:
+        if at in memo:
+            return memo[at]
+        if at in active:
             return 0  # a cycle; OmegaConf reports it
-        active.add(key_path)
+        active.add(at)
         total = 0
         if isinstance(node, dict):
-            total = sum(len(str(k)) + size_of(v, f"{key_path}.{k}" if key_path else str(k)) for k, v in node.items())
+            total = sum(len(str(k)) + size_of(v, (*at, str(k))) for k, v in node.items())
         elif isinstance(node, list):
-            total = sum(1 + size_of(v, f"{key_path}.{i}" if key_path else str(i)) for i, v in enumerate(node))
+            total = sum(1 + size_of(v, (*at, str(i))) for i, v in enumerate(node))
         elif isinstance(node, str) and "${" in node:
             total = len(node)
             for reference in _REFERENCE.findall(node):
@@ -86,16 +88,17 @@ def _expansion_size(config: dict[str, Any]) -> int:
                 if target.startswith("."):
                     continue  # relative references are rare; their size is counted where they point
                 with contextlib.suppress(KeyError, IndexError, ValueError, TypeError):
-                    total += size_of(_reference_target(config, target), target)
+                    # an interpolation's dots always separate keys (OmegaConf cannot name "a.b")
+                    total += size_of(_reference_target(config, target), tuple(target.split(".")) if target else ())
                 if total > MAX_RESOLVED_CHARS:
                     break
         else:
             total = len(str(node))
-        active.discard(key_path)
-        memo[key_path] = total
+        active.discard(at)
+        memo[at] = total
         return total
 
-    return size_of(config, "")
+    return size_of(config, ())
 
 
 def resolve(
@@ -167,7 +170,7 @@ class _Walk:
         self.sources = sources
         self.report = report
         self.budget = MAX_NODES * 5
-        self.failures: list[tuple[str, Exception]] = []
+        self.failures: list[tuple[str, Path, Exception]] = []  # (key path, its parts, error)
         self.broken: set[str] = set()  # failed or unset key paths
 
     def node(self, node: Any, path: tuple[str | int, ...]) -> Any:
@@ -211,21 +214,22 @@ class _Walk:
             self.broken.add(key_path)
             return _SKIP
         except Exception as err:
-            self.failures.append((key_path, err))
+            self.failures.append((key_path, path, err))
             self.broken.add(key_path)
             return _SKIP
         return self.node(value, path)
 
-    def _targets(self, key_path: str) -> list[str]:
-        raw = keypath.get(self.plain, key_path)
+    def _targets(self, at: Path) -> list[str]:
+        """The references in the value at ``at`` (read by its parts: a key may hold dots)."""
+        raw = keypath.get(self.plain, at)
         if not isinstance(raw, str):
             return []
         return [r.replace("[", ".").replace("]", "") for r in _REFERENCE.findall(raw)]
 
-    def _refers_to(self, key_path: str, paths: set[str]) -> bool:
+    def _refers_to(self, key_path: str, at: Path, paths: set[str]) -> bool:
         return any(
             t == p or t.startswith(p + ".") or p.startswith(t + ".")
-            for t in self._targets(key_path)
+            for t in self._targets(at)
             for p in paths
             if p != key_path
         )
@@ -233,11 +237,11 @@ class _Walk:
     def report_failures(self) -> None:
         """Report root causes; a failure caused by another reported one (or an unset value) is not
         repeated. Failures that only refer to each other (a cycle) are all reported."""
-        failed = {key_path for key_path, _err in self.failures}
+        failed = {key_path for key_path, _at, _err in self.failures}
         unset = self.broken - failed
-        roots = {k for k in failed if not self._refers_to(k, self.broken)}
-        for key_path, err in self.failures:
-            consequence = key_path not in roots and self._refers_to(key_path, roots | unset)
+        roots = {k for k, at, _err in self.failures if not self._refers_to(k, at, self.broken)}
+        for key_path, at, err in self.failures:
+            consequence = key_path not in roots and self._refers_to(key_path, at, roots | unset)
             if type(err).__name__ == "InterpolationToMissingValueError" or consequence:
                 self.report.reported.add(key_path)  # its root cause is reported where it is
             else:

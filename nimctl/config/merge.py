@@ -19,7 +19,7 @@ from nimctl.common.secrets import SECRET_CONTAINERS, copy_tree, is_secret_name
 from nimctl.config.defaults_list import group_doc
 from nimctl.config.lazy_omegaconf import oc
 from nimctl.config.sources import Reporter, Source, report_at_source
-from nimctl.config.yaml_source import path_str
+from nimctl.config.yaml_source import Path, path_str
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -79,8 +79,10 @@ def _merge_into(base: dict[str, Any], over: dict[str, Any]) -> bool:
     return True
 
 
-def _bad_interpolations(data: Any, path: tuple[str | int, ...], found: list[tuple[str, str]]) -> None:
-    """Strings whose ``${...}`` does not parse, as (key path, error)."""
+def _bad_interpolations(data: Any, path: Path, found: list[tuple[Path, str]]) -> None:
+    """Strings whose ``${...}`` does not parse, as (the parts of their key path, error). The parts,
+    not a dotted string: a key may hold dots (``env_vars: {"a.b": ...}``) and the value is found
+    again by them."""
     if isinstance(data, dict):
         for key, value in data.items():
             _bad_interpolations(value, (*path, key), found)
@@ -91,35 +93,37 @@ def _bad_interpolations(data: Any, path: tuple[str | int, ...], found: list[tupl
         try:
             oc().create({"v": data})
         except Exception as err:
-            found.append((path_str(path), str(err).splitlines()[0]))
+            found.append((path, str(err).splitlines()[0]))
 
 
-def _may_hold_secret(key_path: str) -> bool:
-    """Whether a value at this path may be a credential (its text must not appear in messages)."""
-    parts = key_path.split(".")
-    return any(p in SECRET_CONTAINERS for p in parts) or is_secret_name(parts[-1])
+def _may_hold_secret(path: Path) -> bool:
+    """Whether a value at this path may be a credential (its text must not appear in messages).
+    A key holding dots counts by each dotted piece too, as the dotted path would read."""
+    pieces = [piece for part in path for piece in str(part).split(".")]
+    return any(p in SECRET_CONTAINERS for p in pieces) or is_secret_name(str(path[-1]) if path else "")
 
 
 def _to_omegaconf(data: dict[str, Any], source: Source, report: Reporter) -> DictConfig:
-    bad: list[tuple[str, str]] = []
+    bad: list[tuple[Path, str]] = []
     _bad_interpolations(data, (), bad)
     if bad:
         data = copy.deepcopy(data)
-        for key_path, error in bad:
-            detail = "" if _may_hold_secret(key_path) else f": {error}"
+        for path, error in bad:
+            detail = "" if _may_hold_secret(path) else f": {error}"
             report_at_source(
                 report,
                 source,
-                key_path,
+                path_str(path),
                 f"invalid interpolation{detail}",
                 "write ${key.path}, ${oc.env:NAME} or ${oc.env:NAME,default}; escape a literal as \\${...}",
             )
-            keypath.set_path(data, key_path, None)
+            keypath.set_path(data, path, None)
     return oc().create(data)
 
 
-def _container_conflicts(base: Any, over: Any, path: tuple[str, ...], found: list[str]) -> None:
-    """Key paths where ``over`` puts a mapping over a list or the reverse (OmegaConf cannot merge)."""
+def _container_conflicts(base: Any, over: Any, path: Path, found: list[Path]) -> None:
+    """Key paths (as parts: a key may hold dots) where ``over`` puts a mapping over a list or the
+    reverse (OmegaConf cannot merge)."""
     if not (isinstance(base, dict) and isinstance(over, dict)):
         return
     for key, value in over.items():
@@ -127,7 +131,7 @@ def _container_conflicts(base: Any, over: Any, path: tuple[str, ...], found: lis
             continue
         old = base[key]
         if (isinstance(old, dict) and isinstance(value, list)) or (isinstance(old, list) and isinstance(value, dict)):
-            found.append(path_str((*path, key)))
+            found.append((*path, key))
         else:
             _container_conflicts(old, value, (*path, key), found)
 
@@ -150,18 +154,18 @@ def merge_layers(layers: list[tuple[Source, dict[str, Any]]], report: Reporter) 
             continue
         except Exception:
             pass
-        conflicts: list[str] = []
+        conflicts: list[Path] = []
         _container_conflicts(oc().to_container(merged, resolve=False), data, (), conflicts)
         trimmed = copy.deepcopy(data)
-        for key_path in conflicts:
-            kind = "a list" if isinstance(keypath.get(data, key_path), list) else "a mapping"
+        for path in conflicts:
+            kind = "a list" if isinstance(keypath.get(data, path), list) else "a mapping"
             report_at_source(
                 report,
                 source,
-                key_path,
+                path_str(path),
                 f"must not be {kind} here (the defaults hold {'a mapping' if kind == 'a list' else 'a list'})",
             )
-            keypath.pop(trimmed, key_path)
+            keypath.pop(trimmed, path)
         try:
             merged = oc().merge(merged, _to_omegaconf(trimmed, source, report))
         except Exception as err:

@@ -3,14 +3,17 @@ ConfigError naming the file; the time bound guards a hang, not speed."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nimctl.common import keypath
 from nimctl.common.errors import ConfigError
 from nimctl.config.loader import load_configs
 from nimctl.config.yaml_source import MAX_FILE_BYTES, MAX_NODES
@@ -200,3 +203,64 @@ def test_random_overrides_never_crash(override):
         load_configs([str(SEED)], [override])
     except ConfigError as err:
         assert err.problems
+
+
+# Keys that may hold dots, or be nothing but dots: legal YAML, and a dotted key path cannot tell them
+# from nesting. Values include interpolations that do not parse, point nowhere or at other keys.
+DOTTED_KEYS = st.text("ab._", min_size=1, max_size=5)
+HOSTILE_VALUES = st.one_of(
+    st.sampled_from(["v", "${oops", "${a.b}", "${deployment.port}", "???", "\\${lit}", "x${oops}", "${.a}"]),
+    st.integers(-1, 1),
+    st.none(),
+)
+PLAIN_VALUES = st.one_of(st.text("xy. ", max_size=4), st.integers(-1, 1), st.booleans(), st.none())
+
+
+def _trees(leaves):
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(DOTTED_KEYS, inner, max_size=3)),
+        max_leaves=8,
+    )
+
+
+def _config_with(place: str, tree: dict, interpolated: bool) -> str:
+    config = yaml.safe_load(LOCAL_MOCK)
+    config["evaluation"] = {"tasks": [{"name": "nimctl.smoke", "params": {}}]}
+    # an interpolation elsewhere makes OmegaConf merge the file, not the plain-Python merge
+    config["execution"] = {"output_dir": "results/${deployment.type}" if interpolated else "results/plain"}
+    holder = keypath.get(config, place)
+    if isinstance(holder, dict):
+        holder.update(tree)
+    else:
+        keypath.set_path(config, place, tree)
+    return json.dumps(config)  # JSON is YAML, and writes any key as it is
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    place=st.sampled_from(
+        ["deployment.env_vars", "evaluation.nemo_evaluator_config", "evaluation.tasks.0.params", "execution", "h"]
+    ),
+    tree=st.dictionaries(DOTTED_KEYS, _trees(HOSTILE_VALUES), min_size=1, max_size=4),
+    interpolated=st.booleans(),
+    overrides=st.sampled_from([(), ("deployment.env_vars.a=1",), ("deployment.env_vars.a.b=${oops",)]),
+)
+def test_random_keys_with_dots_never_crash(tmp_path, place, tree, interpolated, overrides):
+    path = tmp_path / "dotted.yaml"
+    path.write_text(_config_with(place, tree, interpolated), encoding="utf-8")
+    started = time.monotonic()
+    try:
+        load_configs([str(path)], list(overrides))
+    except ConfigError as err:
+        assert err.problems and "Traceback" not in str(err)
+        assert all(p.file == str(path) for p in err.problems)
+    assert time.monotonic() - started < HANG_LIMIT_S
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tree=st.dictionaries(DOTTED_KEYS, _trees(PLAIN_VALUES), max_size=4), interpolated=st.booleans())
+def test_random_keys_with_dots_keep_their_values(tmp_path, tree, interpolated):
+    path = tmp_path / "dotted.yaml"
+    path.write_text(_config_with("evaluation.nemo_evaluator_config", tree, interpolated), encoding="utf-8")
+    assert load_one(str(path)).config["evaluation"].get("nemo_evaluator_config", {}) == tree
