@@ -57,6 +57,12 @@ def hostile_configs(folder: Path) -> list[tuple[str, Path, str]]:
         f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(8)
     )
     merge_bomb = "base: &m-1 {a: 1, b: 2}\n" + "".join(f"m{i}: &m{i} {{<<: [*m{i - 1}], x{i}: 1}}\n" for i in range(40))
+    # ${...} repeating each level ten times, each level preceded by a key holding dots that spells
+    # its path (a dotted-string estimate took that key for the level): 10**9 characters resolved.
+    dotted_bomb = "h:\n" + "".join(
+        f'  "l{i}.v": s\n  l{i}:\n    v: "' + ("x" * 10 if i == 0 else f"${{h.l{i - 1}.v}}" * 10) + '"\n'
+        for i in range(9)
+    )
     cases: list[tuple[str, bytes | str, str]] = [
         ("empty.yaml", b"", "empty"),
         ("blank.yaml", b"\n \n\t\n", ""),
@@ -117,6 +123,12 @@ def hostile_configs(folder: Path) -> list[tuple[str, Path, str]]:
         ("python_object_tag.yaml", GOOD + "x: !!python/object/apply:os.system ['echo pwned']\n", ""),
         ("not_yaml_at_all.yaml", "<html><body>404</body></html>\n", ""),
         ("json_array.yaml", "[1, 2, 3]\n", "list"),
+        (
+            "dotted_key_broken_interpolation.yaml",
+            _good_with("- name: gsm8k", '- name: gsm8k\n      overrides: {config.params.temperature: "${oops"}'),
+            "config.params.temperature",
+        ),
+        ("dotted_key_expansion_bomb.yaml", GOOD + dotted_bomb, "expand"),
     ]
     made = []
     for name, data, mention in cases:
