@@ -587,7 +587,7 @@ class Applier:
         record = self.state.resources.get(address)
         if record is None:
             return
-        if record.extra.get("shared"):
+        if record.is_shared:
             self.events.emit(
                 Note(address, f"{address}: forgetting the shared endpoint {record.name} (it stays: it is its owner's)")
             )
@@ -851,7 +851,7 @@ class Applier:
                 record = self.state.resources[ep.address]
                 self.events.emit(ResourceStep(ep.address, Step.REMOVING_AFTER_JOBS, record.name, record.provider))
                 self._delete_endpoint_record(ep.address)
-                if not record.extra.get("shared"):
+                if not record.is_shared:
                     deleted.append(ep.address)
         return deleted
 
@@ -861,7 +861,7 @@ class Applier:
         kept = []
         for address in sorted(self.endpoints):
             record = self.state.resources.get(address)
-            if record is not None and not record.extra.get("shared"):
+            if record is not None and not record.is_shared:
                 kept.append((address, record))
         return kept
 

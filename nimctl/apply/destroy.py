@@ -199,7 +199,7 @@ def foreign_users(state: State, addresses: list[str], providers: dict[str, Provi
     endpoints = {
         a: state.resources[a]
         for a in addresses
-        if a in state.resources and state.resources[a].type == "endpoint" and not state.resources[a].extra.get("shared")
+        if a in state.resources and state.resources[a].type == "endpoint" and not state.resources[a].is_shared
     }
     if not endpoints:
         return {}

@@ -131,7 +131,7 @@ def destroy_addresses(
         if record is None:
             continue
         provider = providers[record.provider]
-        if record.extra.get("shared"):
+        if record.is_shared:
             # Never deleted by this state: it is its owner's. Forgetting it is all there is to do.
             journal.mutate(_forgetting(address, record.name))
             events.emit(Note(address, f"{address}: forgotten (shared; the endpoint stays, it is its owner's)"))

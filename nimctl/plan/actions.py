@@ -46,6 +46,17 @@ from nimctl.stack.specs.markers import PENDING_URL
 from nimctl.state.model import Op, PendingEntry, ResourceRecord, State
 
 
+class Ownership(str, Enum):
+    """Whose an endpoint is, when it is not this state's own (``ResourceChange.owner``). A str
+    enum: plan JSON and plan files show its value."""
+
+    FOREIGN = "foreign"  # a name someone else holds: apply refuses to create over it
+    SHARED = "shared"  # used, never modified or deleted (--share-existing)
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class Action(str, Enum):
     """What apply does to one resource (Terraform's ``plans.Action``). A str enum: its value is the
     one word plans, events and JSON show; ``steps`` is the platform operations in order."""
@@ -129,18 +140,18 @@ class ResourceChange:
     reasons: list[str] = field(default_factory=list)
     changed_fields: list[FieldChange] = field(default_factory=list)
     depends_on: list[str] = field(default_factory=list)
-    # Set for an endpoint that is not this state's own: {"ownership": "foreign" | "shared",
+    # Set for an endpoint that is not this state's own: {"ownership": Ownership,
     # "marker": <ownership marker dict> | None, "description": "created by alice@ws-3, ..."}.
-    # "foreign" blocks apply (a create under a name someone else holds).
+    # FOREIGN blocks apply (a create under a name someone else holds).
     owner: dict[str, Any] | None = None
 
     @property
     def blocked(self) -> bool:
-        return bool(self.owner and self.owner.get("ownership") == "foreign")
+        return bool(self.owner and self.owner.get("ownership") is Ownership.FOREIGN)
 
     @property
     def shared(self) -> bool:
-        return bool(self.owner and self.owner.get("ownership") == "shared")
+        return bool(self.owner and self.owner.get("ownership") is Ownership.SHARED)
 
     @property
     def actions(self) -> list[str]:
@@ -181,7 +192,7 @@ class ResourceChange:
             reasons=list(data.get("reasons", ())),
             changed_fields=[FieldChange.from_dict(c) for c in data.get("changed_fields", ())],
             depends_on=list(data.get("depends_on", ())),
-            owner=data.get("owner"),
+            owner={**data["owner"], "ownership": Ownership(data["owner"]["ownership"])} if data.get("owner") else None,
         )
 
 
@@ -464,7 +475,7 @@ def _endpoint_before(cur: _Current) -> dict[str, Any]:
     }
 
 
-def _owner(ownership_kind: str, marker: Any, description: str) -> dict[str, Any]:
+def _owner(ownership_kind: Ownership, marker: Any, description: str) -> dict[str, Any]:
     return {
         "ownership": ownership_kind,
         "marker": marker.to_dict() if marker is not None else None,
@@ -489,12 +500,12 @@ def _plan_endpoint(
     )
     if (cur is None or cur.gone) and unrecorded is not None:
         return _plan_unrecorded(change, desired, salt, unrecorded, share_existing)
-    if cur is not None and not cur.gone and cur.record.extra.get("shared"):
+    if cur is not None and not cur.gone and cur.record.is_shared:
         # Shared: this state uses it, never changes or replaces it.
         change.before = _endpoint_before(cur)
         owner = cur.record.extra.get("owner") or {}
         description = ownership.Marker.from_dict(owner).describe() if owner.get("lineage") else "not created by nimctl"
-        change.owner = _owner("shared", ownership.Marker.from_dict(owner) if owner else None, description)
+        change.owner = _owner(Ownership.SHARED, ownership.Marker.from_dict(owner) if owner else None, description)
         change.reasons.append(f"shared ({description}): this state uses it and never modifies or deletes it")
         differs = diff_specs(cur.base_spec, redact_spec(desired.spec, salt))
         if differs:
@@ -553,7 +564,7 @@ def _plan_unrecorded(
         description += " (this state's, but no longer recorded in it: `nimctl state rm` left it unmanaged)"
     if share_existing:
         change.action = Action.SHARE
-        change.owner = _owner("shared", found.marker, description)
+        change.owner = _owner(Ownership.SHARED, found.marker, description)
         change.reasons.append(
             f"endpoint {desired.name} exists and is not this state's ({description}): "
             "it is shared (--share-existing); this state never modifies or deletes it"
@@ -561,7 +572,7 @@ def _plan_unrecorded(
         change.after = _endpoint_after(desired, salt, found.live.url)
         return change
     change.action = Action.CREATE
-    change.owner = _owner("foreign", found.marker, description)
+    change.owner = _owner(Ownership.FOREIGN, found.marker, description)
     change.after = _endpoint_after(desired, salt, None)
     change.reasons.append(
         f"endpoint {desired.name} already exists and is not this state's ({description}): apply refuses "
@@ -716,7 +727,7 @@ def _plan_delete(cur: _Current, desired_stacks: set[str]) -> ResourceChange:
         else f"stack {record.stack} is in none of the given configs (--prune)"
     )
     change.reasons.append(where)
-    if record.extra.get("shared"):
+    if record.is_shared:
         change.reasons.append("shared: it is only forgotten; the endpoint is its owner's and stays")
     elif cur.gone:
         change.reasons.append(f"already {cur.gone_reason}: it is only forgotten")

@@ -393,7 +393,7 @@ def refresh(
         if record.type == "endpoint":
             live_ep = listings.endpoints(record.provider).get(record.name)
             marker = owner_of(live_ep) if live_ep is not None else None
-            if live_ep is not None and not record.extra.get("shared") and not ownership.owned_by(marker, salt):
+            if live_ep is not None and not record.is_shared and not ownership.owned_by(marker, salt):
                 # Our endpoint is gone and another owner's object took its name.
                 observed.taken[address] = marker
                 live_ep = None

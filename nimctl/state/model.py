@@ -68,6 +68,12 @@ class ResourceRecord:
     updated_at: float = field(default_factory=now)
     extra: dict[str, Any] = field(default_factory=dict)  # provider details (pid, port, results path)
 
+    @property
+    def is_shared(self) -> bool:
+        """An endpoint this state uses but does not own (--share-existing): never modified or
+        deleted, only forgotten."""
+        return bool(self.extra.get("shared"))
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
