@@ -65,7 +65,7 @@ def job_time_limit_s(job: Any) -> float | None:
 @dataclass
 class EndpointCost:
     address: str
-    action: str
+    action: Action
     resource_shape: str
     gpus_per_replica: int
     min_replicas: int
@@ -104,7 +104,7 @@ class EndpointCost:
 
     @property
     def change_per_hour(self) -> float | None:
-        after = 0.0 if self.action == "delete" else self.per_hour_min
+        after = 0.0 if self.action is Action.DELETE else self.per_hour_min
         now = self.per_hour_now
         return None if after is None or now is None else round(after - now, 2)
 
@@ -158,7 +158,7 @@ class CostReport:
 
     @property
     def totals(self) -> dict[str, Any]:
-        live = [e for e in self.endpoints if e.action != "delete"]
+        live = [e for e in self.endpoints if e.action is not Action.DELETE]
         priced = self.prices is not None and all(e.price_per_replica_hour is not None for e in live)
         bounded = all(e.worst_case_hours is not None for e in live)
 
@@ -230,9 +230,7 @@ def estimate(plan: Any, stacks: Any, prices: Any = None, *, no_wait: bool = Fals
         limits = [job_time_limit_s(j) for j in jobs]
         cost = EndpointCost(
             address=change.address,
-            action=Action.NOOP.value
-            if change.action is Action.SHARE
-            else change.action.value,  # a shared endpoint is its owner's cost
+            action=Action.NOOP if change.action is Action.SHARE else change.action,  # a shared one is its owner's cost
             resource_shape=shape,
             gpus_per_replica=gpus_per_replica(shape),
             min_replicas=low,
@@ -294,7 +292,7 @@ def _lifetime_note(desired: Any) -> str | None:
 
 def _gap_warnings(cost: EndpointCost, change: Any, jobs: list[Any], planned: set[str], *, no_wait: bool) -> None:
     idle = cost.no_traffic_timeout_s
-    if not idle or cost.action == "delete":
+    if not idle or cost.action is Action.DELETE:
         return
     runs = [j for j in jobs if j.address in planned]
     timeout = format_duration(idle)
@@ -339,7 +337,7 @@ def text_lines(report: CostReport) -> list[str]:
     for e in report.endpoints:
         gpus = f"{e.gpus_per_replica} GPU{'s' if e.gpus_per_replica != 1 else ''}/replica"
         lines.append(f"  {e.address}: {e.resource_shape or '?'} ({gpus}), {e.min_replicas}-{e.max_replicas} replicas")
-        if e.action == "delete":
+        if e.action is Action.DELETE:
             change = f", {_usd(e.change_per_hour)}/h" if prices is not None else ""
             lines.append(f"    will be destroyed: frees {_replicas(e.now_replicas)}{change}")
             continue

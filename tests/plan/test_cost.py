@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from nimctl.common.errors import NimctlError
 from nimctl.config.loader import load_configs
 from nimctl.config.prices import load_prices
-from nimctl.plan.actions import make_plan
+from nimctl.plan.actions import Action, make_plan
 from nimctl.plan.cost import estimate, gpus_per_replica, text_lines
 from nimctl.stack.builder import build_stacks
 from nimctl.state.model import State
@@ -200,7 +200,7 @@ def test_worst_case_properties(replicas, gpus, job_limit, idle, not_ready, lifet
 
     cost = EndpointCost(
         address="endpoint.e",
-        action="create",
+        action=Action.CREATE,
         resource_shape=f"gpu.{gpus}xh200",
         gpus_per_replica=gpus,
         min_replicas=1,
