@@ -12,6 +12,7 @@ from pathlib import Path
 
 from nimctl.state.store import StateStore
 from nimctl.state.validation import validate_state_dict
+from tests.support.polling import wait_until
 from tests.support.state_processes import WORKER
 
 
@@ -19,6 +20,13 @@ def _start(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, str(WORKER), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+def _serial_or_zero(path: Path) -> int:
+    try:
+        return int(json.loads(path.read_bytes())["serial"])
+    except (OSError, ValueError, KeyError):
+        return 0
 
 
 def _assert_whole_valid_state(path: Path) -> int:
@@ -33,6 +41,10 @@ def test_writer_killed_mid_write_leaves_old_or_new_never_torn(state_path: Path) 
         writer = _start("write-loop", str(state_path), "100000", "300")
         try:
             assert writer.stdout.readline() == "started\n"
+            # On a loaded machine the writer may not have written yet after `delay`: each run
+            # is killed only once it has written at least once, at some moment during its loop.
+            previous = serials[-1] if serials else 0
+            wait_until(lambda previous=previous: _serial_or_zero(state_path) > previous, timeout=60)
             time.sleep(delay)
         finally:
             os.kill(writer.pid, signal.SIGKILL)
