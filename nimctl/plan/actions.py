@@ -365,22 +365,6 @@ class _Current:
         return str(self.record.observed.get("state") or JobState.UNKNOWN.value)
 
 
-def _record_from_entry(entry: PendingEntry) -> ResourceRecord:
-    return ResourceRecord(
-        address=entry.address,
-        type=entry.type,
-        provider=entry.provider,
-        stack=entry.stack,
-        name=entry.name,
-        platform_id=entry.platform_id or (entry.name if entry.type == "endpoint" else None),
-        spec=dict(entry.spec),
-        inputs_hash=entry.inputs_hash,
-        invocation_id=entry.invocation_id,
-        created_at=entry.started_at,
-        updated_at=entry.started_at,
-    )
-
-
 def _current_view(
     state: State, observed: Observed | None, scope: set[str] | None = None
 ) -> tuple[dict[str, _Current], list[PendingItem]]:
@@ -426,7 +410,7 @@ def _current_view(
         if resolution is PendingResolution.ADOPT and seen_entry is not None:
             if existing is None or existing.gone or existing.record.name != entry.name:
                 current[entry.address] = _Current(
-                    record=_record_from_entry(entry),
+                    record=entry.as_record(),
                     base_spec=seen_entry.live_spec or dict(entry.spec),
                     live=seen_entry.live,
                     adopted=True,

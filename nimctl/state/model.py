@@ -135,6 +135,23 @@ class PendingEntry:
     def from_dict(cls, data: dict[str, Any]) -> PendingEntry:
         return cls(**data)
 
+    def as_record(self) -> ResourceRecord:
+        """The object this entry names, described as a state record (for an interrupted create
+        that the plan adopts, or an entry ``state rm`` removes)."""
+        return ResourceRecord(
+            address=self.address,
+            type=self.type,
+            provider=self.provider,
+            stack=self.stack,
+            name=self.name,
+            platform_id=self.platform_id or (self.name if self.type == "endpoint" else None),
+            spec=dict(self.spec),
+            inputs_hash=self.inputs_hash,
+            invocation_id=self.invocation_id,
+            created_at=self.started_at,
+            updated_at=self.started_at,
+        )
+
 
 @dataclass
 class State:

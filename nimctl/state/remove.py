@@ -40,18 +40,7 @@ def state_rm(store: StateBackend, address: str, *, lock_timeout: float = 0.0) ->
             )
         if record is None:
             # Only an interrupted operation knows it: describe the object from its journal entry.
-            last = pending[-1]
-            record = ResourceRecord(
-                address=address,
-                type=last.type,
-                provider=last.provider,
-                stack=last.stack,
-                name=last.name,
-                platform_id=last.platform_id,
-                spec=last.spec,
-                inputs_hash=last.inputs_hash,
-                invocation_id=last.invocation_id,
-            )
+            record = pending[-1].as_record()
         else:
             del state.resources[address]
         state.pending[:] = [p for p in state.pending if p.address != address]
